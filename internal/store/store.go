@@ -1,0 +1,356 @@
+// Package store defines the persistence contract of the core node. Backends
+// (store/sqlite, later store/postgres) implement Store; store/storetest is
+// the conformance suite every backend must pass.
+//
+// Ownership: the node's pipeline is the only writer of projections, through
+// Update; ingestion writes pending rows through AddPending; the HTTP API only
+// reads.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/goaleph/goaleph/message"
+)
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Status of a message hash on this node.
+type Status string
+
+// Message statuses (spec §5.5).
+const (
+	StatusPending   Status = "pending"
+	StatusProcessed Status = "processed"
+	StatusRejected  Status = "rejected"
+	StatusForgotten Status = "forgotten"
+	StatusRemoving  Status = "removing"
+	StatusRemoved   Status = "removed"
+)
+
+// Pending is a message accepted by ingestion and not yet processed.
+type Pending struct {
+	ID            int64 // assigned by AddPending
+	Message       *message.Message
+	ReceptionTime float64 // unix seconds
+	Retries       int
+	NextAttempt   float64 // unix seconds
+	Origin        string  // "http", "p2p", "chain", …
+}
+
+// Record is a processed (or removing) message with its content.
+type Record struct {
+	message.Message
+	// Content is the content object as served: for inline items the
+	// item_content text itself, else the fetched (and coerced) content.
+	Content         json.RawMessage
+	Size            int64
+	Status          Status
+	ReceptionTime   float64
+	Owner           string // content.address
+	ContentType     string // POST content.type
+	ContentRef      string // POST/STORE content.ref
+	ContentKey      string // AGGREGATE content.key
+	ContentItemHash string // STORE content.item_hash
+	PaymentType     string
+}
+
+// Rejected is a message the node refused after ingestion.
+type Rejected struct {
+	ItemHash      string
+	Message       json.RawMessage // the envelope as received
+	ErrorCode     message.Code
+	Details       json.RawMessage // null when none
+	ReceptionTime float64
+}
+
+// Forgotten is the skeleton kept for a forgotten message.
+type Forgotten struct {
+	ItemHash      string
+	Type          message.Type
+	Chain         string
+	Sender        string
+	Signature     string
+	ItemType      message.ItemType
+	Time          float64
+	Channel       string
+	Owner         string
+	PaymentType   string
+	Size          int64
+	ForgottenAt   float64
+	ForgottenBy   []string
+	ReceptionTime float64
+}
+
+// MessageStatus is the status of one hash with the rows that describe it.
+type MessageStatus struct {
+	Status        Status
+	ItemHash      string
+	ReceptionTime float64
+	Record        *Record    // processed / removing
+	Pending       []Pending  // pending
+	Rejected      *Rejected  // rejected
+	Forgotten     *Forgotten // forgotten
+}
+
+// Post is a row of the posts projection (originals and amends alike).
+type Post struct {
+	ItemHash     string
+	Owner        string
+	Type         string // content.type ("amend" for amends)
+	Ref          string
+	Amends       string // original hash, for amends
+	Channel      string
+	Content      json.RawMessage // content.content
+	CreationTime float64         // content.time
+	LatestAmend  string          // originals: hash of the latest amend
+}
+
+// AggregateElement is one AGGREGATE message's contribution.
+type AggregateElement struct {
+	ItemHash     string
+	Owner        string
+	Key          string
+	Content      json.RawMessage
+	CreationTime float64
+}
+
+// Aggregate is the merged value of (owner, key).
+type Aggregate struct {
+	Owner            string
+	Key              string
+	Content          json.RawMessage
+	CreationTime     float64
+	LastRevisionHash string
+	LastRevisionTime float64
+}
+
+// PinType tells why a file is kept.
+type PinType string
+
+// Pin types.
+const (
+	PinMessage     PinType = "message"      // STORE message
+	PinContent     PinType = "content"      // content file of a non-inline message
+	PinGracePeriod PinType = "grace_period" // unauthenticated upload or last pin forgotten
+)
+
+// Pin keeps a file from garbage collection.
+type Pin struct {
+	FileHash string
+	Type     PinType
+	Owner    string
+	ItemHash string  // the pinning message, if any
+	Ref      string  // STORE ref
+	Created  float64 // unix seconds
+	DeleteBy float64 // grace pins: expiry
+}
+
+// File is a stored file known to the node.
+type File struct {
+	Hash string
+	Size int64
+	Type string // "file"
+}
+
+// FileTag maps "{owner}/{ref}" to the file of the latest STORE for it.
+type FileTag struct {
+	Tag         string
+	Owner       string
+	FileHash    string
+	LastUpdated float64
+}
+
+// VM is a PROGRAM or INSTANCE row.
+type VM struct {
+	ItemHash    string
+	Owner       string
+	Type        message.Type
+	AllowAmend  bool
+	Replaces    string
+	PaymentType string
+	Volumes     []string // hashes of referenced files/messages (code, runtime, data, volumes, rootfs parent)
+}
+
+// Store is a core node database. Implementations are safe for concurrent
+// use; Update calls are serialised by the caller (the node has one writer).
+type Store interface {
+	// AddPending durably inserts pending messages in one transaction.
+	// Copies already pending with the same (item_hash, sender, signature)
+	// are skipped; their ID is left 0.
+	AddPending(ctx context.Context, ps []*Pending) error
+	// ListPending returns pending messages with ID > afterID, by ID.
+	ListPending(ctx context.Context, afterID int64, limit int) ([]Pending, error)
+
+	// Update runs fn in one write transaction, committed when fn returns nil.
+	Update(ctx context.Context, fn func(Tx) error) error
+
+	Reader
+	Close() error
+}
+
+// Reader holds the read queries used by the pipeline and the API.
+type Reader interface {
+	// Status returns the status of a hash; ErrNotFound when unknown.
+	Status(ctx context.Context, hash string) (*MessageStatus, error)
+	// Message returns a processed/removing message; ErrNotFound otherwise.
+	Message(ctx context.Context, hash string) (*Record, error)
+	ListMessages(ctx context.Context, f MessageFilter) (*MessagePage, error)
+	ListPosts(ctx context.Context, f PostFilter) (*PostPage, error)
+	// Aggregates returns the aggregates of owner, restricted to keys when given.
+	Aggregates(ctx context.Context, owner string, keys []string) ([]Aggregate, error)
+	ListAggregates(ctx context.Context, f AggregateFilter) (*AggregatePage, error)
+	// Security returns the content of owner's "security" aggregate, or nil.
+	Security(ctx context.Context, owner string) (json.RawMessage, error)
+	File(ctx context.Context, hash string) (*File, error)
+	// PinCount returns the number of pins on a file.
+	PinCount(ctx context.Context, hash string) (int, error)
+	// FileByRef resolves a STORE ref or tag to its file pin; owner may be empty.
+	FileByRef(ctx context.Context, owner, ref string) (*Pin, error)
+	// FileByMessage returns the pin a STORE message created.
+	FileByMessage(ctx context.Context, itemHash string) (*Pin, error)
+	AddressStats(ctx context.Context, addresses []string) (map[string]map[string]int, error)
+	Channels(ctx context.Context) ([]string, error)
+	// Unpinned returns files without any pin (after dropping grace pins expired at now).
+	Unpinned(ctx context.Context, now float64, limit int) ([]File, error)
+	Counts(ctx context.Context) (Counts, error)
+}
+
+// Counts are gauges for metrics.
+type Counts struct {
+	Messages int64
+	Pending  int64
+	Files    int64
+}
+
+// Tx is a write transaction of the processing pipeline.
+type Tx interface {
+	Reader
+
+	// InsertMessage stores a processed message. On conflict the earlier
+	// time is kept and false is returned.
+	InsertMessage(r *Record) (inserted bool, err error)
+	DeletePending(ids ...int64) error
+	// RetryPending records a failed attempt.
+	RetryPending(id int64, retries int, nextAttempt float64) error
+	// Reject stores a rejection (replacing an older one of the same hash).
+	Reject(r *Rejected) error
+	// Forget moves a processed message to the forgotten table, or appends
+	// forgottenBy when it is already forgotten.
+	Forget(hash string, forgottenBy string, at float64) error
+
+	InsertPost(p *Post) error
+	Post(hash string) (*Post, error)
+	// Amends returns the amends of an original post.
+	Amends(original string) ([]Post, error)
+	SetLatestAmend(original, amend string) error
+	DeletePost(hash string) error
+
+	InsertAggregateElement(e *AggregateElement) error
+	AggregateElements(owner, key string) ([]AggregateElement, error)
+	DeleteAggregateElement(hash string) error
+	// PutAggregate stores the merged value; a nil Content deletes it.
+	PutAggregate(a *Aggregate) error
+
+	UpsertFile(f *File) error
+	AddPin(p *Pin) error
+	// DeletePins removes the pins created by a message.
+	DeletePins(itemHash string) error
+	// DeleteExpiredGrace removes grace pins with DeleteBy <= now.
+	DeleteExpiredGrace(now float64) (int, error)
+	DeleteFile(hash string) error
+	UpsertTag(t *FileTag) error
+	Tag(tag string) (*FileTag, error)
+
+	InsertVM(v *VM) error
+	VM(hash string) (*VM, error)
+	DeleteVM(hash string) error
+	// VolumeUsers returns VMs that use hash as a volume.
+	VolumeUsers(hash string) ([]string, error)
+}
+
+// MessageFilter selects messages for ListMessages. Empty lists match all.
+type MessageFilter struct {
+	Hashes        []string
+	Addresses     []string // sender
+	Owners        []string // content.address
+	Refs          []string
+	ContentHashes []string // STORE content.item_hash
+	ContentKeys   []string
+	ContentTypes  []string
+	Chains        []string
+	Channels      []string
+	Types         []message.Type
+	PaymentTypes  []string
+	// Statuses defaults to processed and removing. Forgotten alone lists
+	// forgotten skeletons.
+	Statuses  []Status
+	StartDate float64 // inclusive, 0 = none
+	EndDate   float64 // exclusive, 0 = none
+	SortAsc   bool    // default newest first
+	// Pagination is the page size; 0 means no limit (offset mode only).
+	Pagination int
+	Page       int // 1-based, offset mode
+	// Cursor switches to cursor mode ("" = first page). Totals are not
+	// computed in cursor mode.
+	Cursor *string
+}
+
+// MessagePage is a page of messages.
+type MessagePage struct {
+	Records    []Record
+	Forgotten  []Forgotten // when listing forgotten messages
+	Total      int         // -1 in cursor mode
+	NextCursor string      // cursor mode: "" when no more
+}
+
+// PostFilter selects original posts for ListPosts.
+type PostFilter struct {
+	Hashes     []string // original hashes
+	Addresses  []string // owners
+	Refs       []string
+	Types      []string
+	Channels   []string
+	StartDate  float64
+	EndDate    float64
+	SortAsc    bool
+	Pagination int
+	Page       int
+	Cursor     *string
+}
+
+// MergedPost is an original post merged with its latest amend.
+type MergedPost struct {
+	Original   Record  // the original message
+	Post       Post    // the original's projection row
+	Latest     *Record // latest amend message, nil when never amended
+	LatestPost *Post
+}
+
+// PostPage is a page of merged posts.
+type PostPage struct {
+	Posts      []MergedPost
+	Total      int
+	NextCursor string
+}
+
+// AggregateFilter selects aggregates for ListAggregates.
+type AggregateFilter struct {
+	Keys       []string
+	Addresses  []string
+	SortBy     string // "last_modified" (default) or "creation_time"
+	SortAsc    bool
+	Pagination int
+	Page       int
+	Cursor     *string
+}
+
+// AggregatePage is a page of aggregates.
+type AggregatePage struct {
+	Aggregates []Aggregate
+	Total      int
+	NextCursor string
+}
