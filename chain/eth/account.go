@@ -1,0 +1,71 @@
+package eth
+
+import (
+	"crypto/ecdsa"
+	"encoding/hex"
+	"fmt"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/crypto"
+
+	"github.com/goaleph/goaleph/chain"
+)
+
+// Account is an Ethereum key pair that signs verification buffers exactly
+// like the official SDKs (ethers Wallet.signMessage): deterministic RFC 6979
+// nonces, low s, v = 27/28, "0x"-prefixed lower-case hex.
+type Account struct {
+	key     *ecdsa.PrivateKey
+	address string
+}
+
+var _ chain.Signer = (*Account)(nil)
+
+// NewAccount returns an account with a fresh random key.
+func NewAccount() (*Account, error) {
+	key, err := crypto.GenerateKey()
+	if err != nil {
+		return nil, fmt.Errorf("eth: generate key: %w", err)
+	}
+	return newAccount(key), nil
+}
+
+// AccountFromHex returns the account of a 32-byte private key written in hex,
+// with or without a 0x prefix.
+func AccountFromHex(hexKey string) (*Account, error) {
+	hexKey = strings.TrimPrefix(strings.TrimPrefix(hexKey, "0x"), "0X")
+	b, err := hex.DecodeString(hexKey)
+	if err != nil {
+		return nil, fmt.Errorf("eth: private key is not hex: %w", err)
+	}
+	key, err := crypto.ToECDSA(b)
+	if err != nil {
+		return nil, fmt.Errorf("eth: private key: %w", err)
+	}
+	return newAccount(key), nil
+}
+
+func newAccount(key *ecdsa.PrivateKey) *Account {
+	return &Account{key: key, address: crypto.PubkeyToAddress(key.PublicKey).Hex()}
+}
+
+// Chain returns "ETH", the chain the SDKs use for every EVM account.
+func (a *Account) Chain() string { return "ETH" }
+
+// Address returns the EIP-55 checksummed address.
+func (a *Account) Address() string { return a.address }
+
+// PrivateKeyHex returns the private key as "0x" and 64 lower-case hex digits.
+func (a *Account) PrivateKeyHex() string {
+	return "0x" + hex.EncodeToString(crypto.FromECDSA(a.key))
+}
+
+// Sign returns the EIP-191 signature of buffer as "0x" + hex(r‖s‖v), v = 27/28.
+func (a *Account) Sign(buffer []byte) (string, error) {
+	sig, err := crypto.Sign(Hash(buffer), a.key)
+	if err != nil {
+		return "", fmt.Errorf("eth: sign: %w", err)
+	}
+	sig[signatureLength-1] += 27
+	return "0x" + hex.EncodeToString(sig), nil
+}
