@@ -198,6 +198,8 @@ type Reader interface {
 	Status(ctx context.Context, hash string) (*MessageStatus, error)
 	// Message returns a processed/removing message; ErrNotFound otherwise.
 	Message(ctx context.Context, hash string) (*Record, error)
+	// Forgotten returns the skeleton of a forgotten message; ErrNotFound otherwise.
+	Forgotten(ctx context.Context, hash string) (*Forgotten, error)
 	ListMessages(ctx context.Context, f MessageFilter) (*MessagePage, error)
 	ListPosts(ctx context.Context, f PostFilter) (*PostPage, error)
 	// Aggregates returns the aggregates of owner, restricted to keys when given.

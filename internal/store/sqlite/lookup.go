@@ -54,7 +54,7 @@ func (r reader) Status(ctx context.Context, hash string) (*store.MessageStatus, 
 	if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	if f, err := r.forgotten(ctx, hash); err == nil {
+	if f, err := r.Forgotten(ctx, hash); err == nil {
 		return &store.MessageStatus{Status: store.StatusForgotten, ItemHash: hash, ReceptionTime: f.ReceptionTime, Forgotten: f}, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		return nil, err
@@ -126,7 +126,7 @@ func scanForgotten(sc scanner) (*store.Forgotten, error) {
 	return &f, nil
 }
 
-func (r reader) forgotten(ctx context.Context, hash string) (*store.Forgotten, error) {
+func (r reader) Forgotten(ctx context.Context, hash string) (*store.Forgotten, error) {
 	f, err := scanForgotten(r.q.QueryRowContext(ctx, `SELECT `+forgottenColumns+` FROM forgotten_messages WHERE item_hash = ?`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, store.ErrNotFound

@@ -1,0 +1,47 @@
+// Package cli holds the cobra commands of the aleph binary.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Main runs the aleph command line with args and returns the exit code.
+func Main(args []string) int {
+	root := newRoot()
+	root.SetArgs(args)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := root.ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "aleph:", err)
+		return 1
+	}
+	return 0
+}
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "aleph",
+		Short:         "goaleph: a node and client of the Aleph.im decentralized cloud",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newNodeCmd())
+	return root
+}
+
+// newLogger returns a text logger at level ("debug", "info", "warn", "error").
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, errors.New("log level must be debug, info, warn or error")
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}

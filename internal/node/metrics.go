@@ -1,0 +1,67 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the node's Prometheus metrics, served at /metrics.
+type metrics struct {
+	registry     *prometheus.Registry
+	ingested     prometheus.Counter
+	processed    *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
+	retries      *prometheus.CounterVec
+	ingestBatch  prometheus.Histogram
+	applyBatch   prometheus.Histogram
+	applySeconds prometheus.Histogram
+	gcDeleted    prometheus.Counter
+}
+
+func newMetrics(n *Node) *metrics {
+	r := prometheus.NewRegistry()
+	m := &metrics{
+		registry: r,
+		ingested: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_messages_ingested_total",
+			Help: "Messages accepted as pending."}),
+		processed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_processed_total",
+			Help: "Messages processed, by type."}, []string{"type"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_rejected_total",
+			Help: "Messages rejected after ingestion, by error code."}, []string{"code"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_retries_total",
+			Help: "Processing attempts that will be retried, by error code."}, []string{"code"}),
+		ingestBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_ingest_batch_size",
+			Help: "Pending messages committed per ingest transaction.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		applyBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_apply_batch_size",
+			Help: "Messages applied per transaction.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_apply_batch_seconds",
+			Help: "Duration of apply transactions.", Buckets: prometheus.DefBuckets}),
+		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_gc_files_deleted_total",
+			Help: "Files deleted by the garbage collector."}),
+	}
+	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.ingestBatch, m.applyBatch, m.applySeconds, m.gcDeleted,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_messages_total", Help: "Messages stored (processed or removing)."},
+			func() float64 { return float64(n.counts().Messages) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_pending_messages", Help: "Messages waiting to be processed."},
+			func() float64 { return float64(n.counts().Pending) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_files_total", Help: "Files known to the node."},
+			func() float64 { return float64(n.counts().Files) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_file_store_bytes", Help: "Bytes in the local file store."},
+			func() float64 { _, b := n.files.Usage(); return float64(b) }),
+	)
+	return m
+}
+
+func (n *Node) counts() (c struct{ Messages, Pending, Files int64 }) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	got, err := n.store.Counts(ctx)
+	if err == nil {
+		c.Messages, c.Pending, c.Files = got.Messages, got.Pending, got.Files
+	}
+	return c
+}

@@ -1,0 +1,343 @@
+// Package node is the core node (CCN): it ingests signed messages, verifies
+// them, applies them to the store in a deterministic order, keeps files and
+// serves the HTTP API. New builds one from a Config; Run runs it until its
+// context ends.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	_ "github.com/goaleph/goaleph/chain/eth" // registers the EVM verifiers
+	_ "github.com/goaleph/goaleph/chain/sol" // registers the SOL verifiers
+	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/internal/api"
+	"github.com/goaleph/goaleph/internal/files"
+	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/internal/store/sqlite"
+	"github.com/goaleph/goaleph/message"
+)
+
+// Version is the node version reported by the API.
+var Version = "0.1.0-dev"
+
+// Config configures a core node. The zero value of a field means its default.
+type Config struct {
+	// DataDir holds the database and the file store. Default "data".
+	DataDir string
+	// Listen is the HTTP API address. Default 127.0.0.1:4024.
+	Listen string
+	// GracePeriod keeps unauthenticated uploads and unpinned files. Default 24 h.
+	GracePeriod time.Duration
+	// GCPeriod is the garbage collector interval. Default 24 h.
+	GCPeriod time.Duration
+	// MaxRetries before a retryable failure becomes a rejection. Default 10.
+	MaxRetries int
+	// MaxBackoff caps the delay between retries. Default 300 s.
+	MaxBackoff time.Duration
+	// VerifyWorkers check signatures in parallel. Default: the number of CPUs.
+	VerifyWorkers int
+	// SyncTimeout bounds how long a sync submission waits. Default 30 s.
+	SyncTimeout time.Duration
+	// Limits are the API upload limits. Default api.DefaultLimits.
+	Limits api.Limits
+	Logger *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:4024"
+	}
+	if c.GracePeriod == 0 {
+		c.GracePeriod = 24 * time.Hour
+	}
+	if c.GCPeriod == 0 {
+		c.GCPeriod = 24 * time.Hour
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = 10
+	}
+	if c.MaxBackoff == 0 {
+		c.MaxBackoff = 300 * time.Second
+	}
+	if c.VerifyWorkers == 0 {
+		c.VerifyWorkers = runtime.GOMAXPROCS(0)
+	}
+	if c.SyncTimeout == 0 {
+		c.SyncTimeout = 30 * time.Second
+	}
+	if c.Limits == (api.Limits{}) {
+		c.Limits = api.DefaultLimits
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Node is a core node.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	store    store.Store
+	files    *files.Store
+	handlers map[message.Type]handler
+	metrics  *metrics
+	bus      *bus
+	api      *api.Server
+
+	ingestCh chan *ingestReq
+	verifyCh chan *item
+	applyCh  chan *item
+	wakeCh   chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]*flight
+	waits    map[string][]timerEntry
+	timers   timerHeap
+	ready    []*item
+}
+
+var _ api.Node = (*Node)(nil)
+
+// New opens the node's store and file store in cfg.DataDir.
+func New(ctx context.Context, cfg Config) (*Node, error) {
+	cfg.defaults()
+	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "aleph.db"))
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	fs, err := files.Open(filepath.Join(cfg.DataDir, "files"))
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open file store: %w", err)
+	}
+	return newNode(cfg, db, fs), nil
+}
+
+func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
+	n := &Node{
+		cfg:      cfg,
+		log:      cfg.Logger,
+		store:    db,
+		files:    fs,
+		bus:      newBus(),
+		ingestCh: make(chan *ingestReq, maxIngestBatch),
+		verifyCh: make(chan *item, 4*maxApplyBatch),
+		applyCh:  make(chan *item, 4*maxApplyBatch),
+		wakeCh:   make(chan struct{}, 1),
+		inflight: map[string]*flight{},
+		waits:    map[string][]timerEntry{},
+	}
+	n.metrics = newMetrics(n)
+	n.handlers = map[message.Type]handler{
+		message.TypePost:      posts{},
+		message.TypeAggregate: aggregates{},
+		message.TypeStore:     stores{n: n},
+		message.TypeForget:    forgets{n: n},
+		message.TypeProgram:   executables{},
+		message.TypeInstance:  executables{},
+	}
+	n.api = api.New(api.Config{Node: n, Store: db, Files: fs, Limits: cfg.Limits, Version: Version,
+		Registry: n.metrics.registry, Logger: cfg.Logger})
+	return n
+}
+
+// Handler returns the HTTP API handler.
+func (n *Node) Handler() http.Handler { return n.api }
+
+// Store returns the node's store (read access for tools and tests).
+func (n *Node) Store() store.Store { return n.store }
+
+// Run starts the pipeline, the garbage collector and the HTTP API, and
+// blocks until ctx ends or a service fails. It closes the stores on return.
+func (n *Node) Run(ctx context.Context) error {
+	ln, err := net.Listen("tcp", n.cfg.Listen)
+	if err != nil {
+		n.close()
+		return err
+	}
+	return n.Serve(ctx, ln)
+}
+
+// Serve is Run on an existing listener.
+func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
+	defer n.close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.runIngest(gctx) })
+	for range n.cfg.VerifyWorkers {
+		g.Go(func() error { return n.runVerify(gctx) })
+	}
+	g.Go(func() error { return n.runApply(gctx) })
+	g.Go(func() error { return n.loadPending(gctx) })
+	g.Go(func() error { return n.runGC(gctx) })
+	srv := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		n.log.Info("API listening", "addr", ln.Addr().String())
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		n.bus.close()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+func (n *Node) close() {
+	if err := n.store.Close(); err != nil {
+		n.log.Error("close database", "err", err)
+	}
+}
+
+// loadPending queues the messages left pending by a previous run.
+func (n *Node) loadPending(ctx context.Context) error {
+	var after int64
+	total := 0
+	for {
+		ps, err := n.store.ListPending(ctx, after, 1000)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("load pending messages: %w", err)
+		}
+		for _, p := range ps {
+			after = p.ID
+			select {
+			case n.verifyCh <- &item{p: p, msg: p.Message}:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+		total += len(ps)
+		if len(ps) < 1000 {
+			break
+		}
+	}
+	if total > 0 {
+		n.log.Info("resumed pending messages", "count", total)
+	}
+	return nil
+}
+
+// Submit ingests m; see api.Node.
+func (n *Node) Submit(ctx context.Context, m *message.Message, origin string, wait bool) (store.Status, error) {
+	now := float64(time.Now().UnixNano()) / 1e9
+	it := &item{msg: m}
+	if m.ItemType == message.ItemInline {
+		// Inline content is validated at ingestion: a bad content never
+		// becomes pending.
+		c, err := message.ParseContent(m, []byte(m.ItemContent))
+		if err != nil {
+			return store.StatusRejected, err
+		}
+		it.content, it.size = c, inlineSize(m.ItemContent)
+	}
+	var w chan result
+	if wait {
+		w = make(chan result, 1)
+		n.mu.Lock()
+		f := n.inflight[m.ItemHash]
+		if f == nil {
+			f = &flight{}
+			n.inflight[m.ItemHash] = f
+		}
+		f.waiters = append(f.waiters, w)
+		n.mu.Unlock()
+	}
+	p := &store.Pending{Message: m, ReceptionTime: now, NextAttempt: min(m.Time, now), Origin: origin}
+	req := &ingestReq{p: p, done: make(chan error, 1)}
+	select {
+	case n.ingestCh <- req:
+	case <-ctx.Done():
+		n.dropWaiter(m.ItemHash, w)
+		return "", ctx.Err()
+	}
+	// Once queued, the request is committed or fails; wait for that even if
+	// the client leaves, so that an acknowledged message is never lost.
+	if err := <-req.done; err != nil {
+		n.dropWaiter(m.ItemHash, w)
+		return "", err
+	}
+	if !wait {
+		return store.StatusPending, nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, n.cfg.SyncTimeout)
+	defer cancel()
+	select {
+	case r := <-w:
+		return r.status, r.err
+	case <-wctx.Done():
+		n.dropWaiter(m.ItemHash, w)
+		return store.StatusPending, nil
+	}
+}
+
+func (n *Node) dropWaiter(hash string, w chan result) {
+	if w == nil {
+		return
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	f := n.inflight[hash]
+	if f == nil {
+		return
+	}
+	for i, x := range f.waiters {
+		if x == w {
+			f.waiters = append(f.waiters[:i], f.waiters[i+1:]...)
+			break
+		}
+	}
+	if len(f.waiters) == 0 {
+		delete(n.inflight, hash)
+	}
+}
+
+// VerifySignature checks m's signature now.
+func (n *Node) VerifySignature(m *message.Message) error {
+	err := chain.Verify(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature)
+	if err != nil {
+		return &message.Error{Code: message.CodeInvalidSignature, Err: err}
+	}
+	return nil
+}
+
+// Subscribe returns processed messages as they are applied.
+func (n *Node) Subscribe(buffer int) (<-chan *store.Record, func()) { return n.bus.subscribe(buffer) }
+
+// PinUpload records an unauthenticated upload with a grace-period pin and
+// wakes messages waiting for that file.
+func (n *Node) PinUpload(ctx context.Context, f files.Info) error {
+	now := float64(time.Now().UnixNano()) / 1e9
+	err := n.store.Update(ctx, func(tx store.Tx) error {
+		if err := tx.UpsertFile(&store.File{Hash: f.Hash, Size: f.Size, Type: "file"}); err != nil {
+			return err
+		}
+		return tx.AddPin(&store.Pin{FileHash: f.Hash, Type: store.PinGracePeriod, Created: now,
+			DeleteBy: now + n.cfg.GracePeriod.Seconds()})
+	})
+	if err != nil {
+		return err
+	}
+	n.wake(f.Hash)
+	return nil
+}
