@@ -18,9 +18,9 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/goaleph/goaleph/chain"
 	_ "github.com/goaleph/goaleph/chain/eth" // registers the EVM verifiers
 	_ "github.com/goaleph/goaleph/chain/sol" // registers the SOL verifiers
-	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
