@@ -178,12 +178,12 @@ func TestParseErrors(t *testing.T) {
 
 func TestItemTypeOf(t *testing.T) {
 	cases := map[string]ItemType{
-		strings.Repeat("0", 64):                          ItemStorage,
-		"QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH": ItemIPFS,
+		strings.Repeat("0", 64):                                       ItemStorage,
+		"QmbFMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH":              ItemIPFS,
 		"bafkreifjjcie6lypi6ny7amxnfftagclbuxndqonfipmb64f2km2devei4": ItemIPFS,
 		"bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi": ItemIPFS,
-		strings.Repeat("A", 64):                          "",
-		"Qm0FMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH": "", // 0 is not base58
+		strings.Repeat("A", 64):                                       "",
+		"Qm0FMke1KXqnYyBBWxB74N4c5SBnJMVAiMNRcGu6x1AwQH":              "", // 0 is not base58
 		"":      "",
 		"Qmabc": "",
 	}
@@ -222,11 +222,11 @@ func TestParseContent(t *testing.T) {
 		c   string
 	}{
 		{TypePost, `[]`},
-		{TypePost, `{"address":"a","time":1}`},                          // no type
-		{TypePost, `{"address":"a","time":1,"type":"t","extra":1}`},      // extra=forbid
-		{TypePost, `{"time":1,"type":"t"}`},                              // inline: no coercion
-		{TypePost, `{"address":"a","time":"1","type":"t"}`},              // time type
-		{TypePost, `{"address":"a","time":9223372037,"type":"t"}`},       // time range
+		{TypePost, `{"address":"a","time":1}`},                            // no type
+		{TypePost, `{"address":"a","time":1,"type":"t","extra":1}`},       // extra=forbid
+		{TypePost, `{"time":1,"type":"t"}`},                               // inline: no coercion
+		{TypePost, `{"address":"a","time":"1","type":"t"}`},               // time type
+		{TypePost, `{"address":"a","time":9223372037,"type":"t"}`},        // time range
 		{TypeAggregate, `{"address":"a","time":1,"key":"k","content":1}`}, // content not object
 		{TypeStore, `{"address":"a","time":1,"item_type":"ipfs","item_hash":"` + strings.Repeat("a", 64) + `"}`},
 		{TypeStore, `{"address":"a","time":1,"item_type":"storage","item_hash":"` + strings.Repeat("a", 64) + `","payment":{"type":"superfluid"}}`},
