@@ -18,6 +18,9 @@ import (
 // ErrNotFound is returned when a looked-up row does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrBadCursor is returned by list queries given a malformed cursor.
+var ErrBadCursor = errors.New("invalid cursor")
+
 // Status of a message hash on this node.
 type Status string
 
@@ -287,6 +290,7 @@ type MessageFilter struct {
 	Channels      []string
 	Types         []message.Type
 	PaymentTypes  []string
+	Tags          []string // any of content.content.tags
 	// Statuses defaults to processed and removing. Forgotten alone lists
 	// forgotten skeletons.
 	Statuses  []Status
@@ -316,7 +320,8 @@ type PostFilter struct {
 	Refs       []string
 	Types      []string
 	Channels   []string
-	StartDate  float64
+	Tags       []string // any of the merged post content's tags
+	StartDate  float64  // on last update
 	EndDate    float64
 	SortAsc    bool
 	Pagination int
