@@ -1,0 +1,187 @@
+// Package compat runs the official Aleph TypeScript SDK (compat/*.test.mjs,
+// installed from npm) against a real in-process core node. It is the proof
+// that the SDK works against goaleph unchanged.
+package compat
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goaleph/goaleph/internal/node"
+)
+
+// sdkTimeout bounds the whole JS suite; it is shortened to end before the
+// go test deadline so that a hung suite still reports its results.
+const sdkTimeout = 12 * time.Minute
+
+// compatDir returns the repository's compat/ directory.
+func compatDir(t *testing.T) string {
+	t.Helper()
+	_, file, _, ok := runtime.Caller(0)
+	if !ok {
+		t.Fatal("cannot locate the test source file")
+	}
+	return filepath.Join(filepath.Dir(file), "..", "..", "compat")
+}
+
+// TestOfficialSDK starts a node on a loopback port with a fresh data dir and
+// runs `node --test` in compat/ against it. The node's runner decides: any
+// failing JS test fails this test, and its output is streamed to the log.
+func TestOfficialSDK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the SDK suite, which takes tens of seconds (-short given)")
+	}
+	dir := compatDir(t)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@aleph-sdk", "client")); err != nil {
+		t.Fatalf("the official SDK is not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
+	}
+	trackInputs(t, dir)
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("Node.js is not installed (%v): run `make test` (scripts/install-deps.sh installs it)", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: logger})
+	if err != nil {
+		cancel()
+		t.Fatalf("node.New: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		t.Fatalf("listen: %v", err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- n.Serve(ctx, ln) }()
+	defer func() {
+		cancel()
+		select {
+		case err := <-served:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				t.Errorf("node.Serve: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("node did not stop within 30 s of cancellation")
+		}
+	}()
+	addr := ln.Addr().String()
+	t.Logf("node listening on %s", addr)
+
+	budget := sdkTimeout
+	if d, ok := t.Deadline(); ok && time.Until(d)-time.Minute < budget {
+		budget = time.Until(d) - time.Minute
+	}
+	rctx, rcancel := context.WithTimeout(ctx, budget)
+	defer rcancel()
+	args := []string{"--test", "--test-reporter=spec"}
+	if nodeAtLeast(t, nodeBin, 20, 10) {
+		// The files use fresh accounts and channels, so they can share the
+		// node and run concurrently; they mostly wait on the network.
+		args = append(args, "--test-concurrency=4")
+	}
+	if files := os.Getenv("COMPAT_FILES"); files != "" {
+		// COMPAT_FILES=posts.test.mjs,… runs a subset.
+		args = append(args, strings.Split(files, ",")...)
+	}
+	cmd := exec.CommandContext(rctx, nodeBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"ALEPH_API_URL=http://"+addr,
+		"ALEPH_WS_URL=ws://"+addr,
+		"NO_COLOR=1",
+	)
+	// node --test runs each file in a child process: on timeout, kill the
+	// whole process group, and stop waiting for output soon after.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		logLines(t, pr)
+	}()
+	err = cmd.Run()
+	pw.Close()
+	wg.Wait()
+	if err != nil {
+		if rctx.Err() != nil {
+			t.Fatalf("the SDK suite did not finish within %s", budget.Round(time.Second))
+		}
+		t.Fatalf("the SDK suite failed (node --test: %v); see the log above", err)
+	}
+}
+
+// trackInputs reads the JS suite and the installed packages' lock so that
+// go test's cache keys on them: a cached pass is reused only while neither
+// the Go code nor the suite nor the SDK install has changed.
+func trackInputs(t *testing.T, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	files = append(files,
+		filepath.Join(dir, "package.json"),
+		filepath.Join(dir, "package-lock.json"),
+		filepath.Join(dir, "node_modules", ".package-lock.json"))
+	for _, f := range files {
+		if _, err := os.ReadFile(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+}
+
+// logWriter sends the node's log lines to the test log.
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log("node: " + strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// nodeAtLeast tells whether the Node.js at bin is version major.minor or later.
+func nodeAtLeast(t *testing.T, bin string, major, minor int) bool {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		t.Fatalf("%s --version: %v", bin, err)
+	}
+	var ma, mi int
+	if _, err := fmt.Sscanf(strings.TrimSpace(string(out)), "v%d.%d", &ma, &mi); err != nil {
+		t.Fatalf("cannot parse the Node.js version %q: %v", out, err)
+	}
+	t.Logf("Node.js %s", strings.TrimSpace(string(out)))
+	if ma < 18 {
+		t.Fatalf("Node.js %d.%d is too old for node --test: run `make test` with Node.js 18 or later", ma, mi)
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// logLines copies r to the test log line by line, as it comes.
+func logLines(t *testing.T, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		t.Log(sc.Text())
+	}
+	// Drain what a too-long line left, so that the writer never blocks.
+	io.Copy(io.Discard, r)
+}
