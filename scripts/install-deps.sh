@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs the system tools that building and testing goaleph need, and only
+# those that are missing, so that a second run does nothing. Debian packages;
+# run as root or with sudo. `make test` calls it first.
+#
+# To add a tool, add a line to TOOLS: "<command> <debian package>". A command
+# present on PATH is taken as installed, whatever its origin.
+set -euo pipefail
+
+TOOLS=(
+  "node nodejs" # the official TypeScript SDK suite (compat/)
+  "npm npm"     # installs compat/node_modules
+)
+
+missing=()
+for entry in "${TOOLS[@]}"; do
+  read -r cmd pkg <<<"$entry"
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    missing+=("$pkg")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "install-deps: installing ${missing[*]}"
+  sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null 2>&1 || {
+      echo "install-deps: need root (or sudo) to install ${missing[*]}" >&2
+      exit 1
+    }
+    sudo=(sudo)
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update
+  "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
+# Go itself is not a Debian package of the right version: it must be there.
+command -v go >/dev/null 2>&1 || {
+  echo "install-deps: Go is not on PATH (go.mod needs $(sed -n 's/^go //p' "$(dirname "$0")/../go.mod"))" >&2
+  exit 1
+}
+
+# node --test with describe/it needs Node.js 18 or later.
+major=$(node -p 'process.versions.node.split(".")[0]')
+if ((major < 18)); then
+  echo "install-deps: Node.js $(node --version) is too old: the SDK suite needs 18 or later" >&2
+  exit 1
+fi
