@@ -53,6 +53,7 @@ The node runs in "no quota" mode: balances are not checked.`,
 	f.DurationVar(&cfg.GracePeriod, "grace-period", 0, "how long unpinned files are kept (default 24h)")
 	f.DurationVar(&cfg.GCPeriod, "gc-period", 0, "garbage collector interval (default 24h)")
 	f.IntVar(&cfg.MaxRetries, "max-retries", 0, "processing attempts before a retryable failure is a rejection (default 10)")
+	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"runtime"
 	"sync"
@@ -51,6 +52,8 @@ type Config struct {
 	SyncTimeout time.Duration
 	// Limits are the API upload limits. Default api.DefaultLimits.
 	Limits api.Limits
+	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
+	Pprof  bool
 	Logger *slog.Logger
 }
 
@@ -183,7 +186,15 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return n.runApply(gctx) })
 	g.Go(func() error { return n.loadPending(gctx) })
 	g.Go(func() error { return n.runGC(gctx) })
-	srv := &http.Server{Handler: n.api, ReadHeaderTimeout: 10 * time.Second}
+	var handler http.Handler = n.api
+	if n.cfg.Pprof {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.Handle("/", n.api)
+		handler = mux
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		n.log.Info("API listening", "addr", ln.Addr().String())
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

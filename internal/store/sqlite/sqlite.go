@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync"
+	"time"
 
 	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -32,6 +34,17 @@ type DB struct {
 	write *sql.DB
 	read  *sql.DB
 	stmts map[string]*sql.Stmt
+
+	// writeMu serialises write transactions in Go rather than in SQLite's
+	// busy handler, which polls.
+	writeMu sync.Mutex
+
+	// cache holds lazily prepared statements of the write connections.
+	cacheMu sync.Mutex
+	cache   map[string]*sql.Stmt
+
+	stopCheckpoint context.CancelFunc
+	checkpointDone chan struct{}
 }
 
 var _ store.Store = (*DB)(nil)
@@ -46,12 +59,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)" +
 			"&_pragma=foreign_keys(off)&_pragma=cache_size(-65536)&_pragma=temp_store(memory)" + extra
 	}
-	w, err := sql.Open("sqlite", dsn("&_txlock=immediate"))
+	// The writer never checkpoints inside its commits (that would stall
+	// the pipeline on fsync); a background goroutine does it.
+	w, err := sql.Open("sqlite", dsn("&_txlock=immediate&_pragma=wal_autocheckpoint(0)"))
 	if err != nil {
 		return nil, err
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
+	// Two connections: write transactions use one at a time (writeMu), the
+	// other lets statements be prepared while a transaction is open.
+	w.SetMaxOpenConns(2)
+	w.SetMaxIdleConns(2)
 	w.SetConnMaxLifetime(0)
 	if err := migrate(ctx, w); err != nil {
 		w.Close()
@@ -68,7 +85,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{reader: reader{q: r}, write: w, read: r, stmts: map[string]*sql.Stmt{}}
+	db := &DB{reader: reader{q: r}, write: w, read: r, stmts: map[string]*sql.Stmt{}, cache: map[string]*sql.Stmt{}}
 	for name, q := range hotStatements {
 		st, err := w.PrepareContext(ctx, q)
 		if err != nil {
@@ -77,7 +94,60 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		}
 		db.stmts[name] = st
 	}
+	cctx, cancel := context.WithCancel(context.Background())
+	db.stopCheckpoint, db.checkpointDone = cancel, make(chan struct{})
+	go db.checkpointLoop(cctx, dsn(""))
 	return db, nil
+}
+
+// checkpointInterval is how often the WAL is copied back into the database.
+const checkpointInterval = 500 * time.Millisecond
+
+// checkpointLoop runs passive WAL checkpoints on a connection of its own,
+// so that the single writer never waits for them; it truncates the WAL
+// when it has grown large and the writer is idle.
+func (db *DB) checkpointLoop(ctx context.Context, dsn string) {
+	defer close(db.checkpointDone)
+	c, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	c.SetMaxOpenConns(1)
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.ExecContext(context.Background(), `PRAGMA wal_checkpoint(TRUNCATE)`)
+			return
+		case <-t.C:
+			var busy, logFrames, done int
+			if err := c.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &logFrames, &done); err != nil {
+				continue
+			}
+			// A WAL over 64 MiB that is fully checkpointed is truncated
+			// when nobody writes, so that the file does not stay large.
+			if logFrames > 16384 && logFrames == done {
+				c.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+			}
+		}
+	}
+}
+
+// prepared returns a cached prepared statement of the write connection.
+func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
+	db.cacheMu.Lock()
+	defer db.cacheMu.Unlock()
+	if st, ok := db.cache[q]; ok {
+		return st, nil
+	}
+	st, err := db.write.PrepareContext(ctx, q)
+	if err != nil {
+		return nil, err
+	}
+	db.cache[q] = st
+	return st, nil
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -91,7 +161,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.stopCheckpoint()
+	<-db.checkpointDone
 	for _, st := range db.stmts {
+		st.Close()
+	}
+	for _, st := range db.cache {
 		st.Close()
 	}
 	err := db.read.Close()
@@ -103,6 +178,8 @@ func (db *DB) Close() error {
 
 // AddPending inserts pending messages in one transaction.
 func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
 	tx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -154,17 +231,19 @@ func (db *DB) ListPending(ctx context.Context, afterID int64, limit int) ([]stor
 
 // Update runs fn in one write transaction.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
 	sqlTx, err := db.write.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	t := &tx{reader: reader{q: sqlTx}, ctx: ctx, tx: sqlTx, db: db}
+	t := &tx{reader: reader{q: txQuerier{ctx: ctx, tx: sqlTx, db: db}}, ctx: ctx, tx: sqlTx, db: db}
 	if err := fn(t); err != nil {
 		sqlTx.Rollback()
 		return err
 	}
 	if t.messageDelta != 0 {
-		if _, err := sqlTx.ExecContext(ctx, `UPDATE counters SET value = value + ? WHERE name = 'messages'`, t.messageDelta); err != nil {
+		if _, err := t.q.ExecContext(ctx, `UPDATE counters SET value = value + ? WHERE name = 'messages'`, t.messageDelta); err != nil {
 			sqlTx.Rollback()
 			return err
 		}

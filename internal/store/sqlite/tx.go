@@ -32,7 +32,49 @@ type tx struct {
 var _ store.Tx = (*tx)(nil)
 
 func (t *tx) exec(q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, q, args...)
+	return t.q.ExecContext(t.ctx, q, args...)
+}
+
+// txQuerier runs a transaction's statements through the write connection's
+// cache of prepared statements: the pipeline runs the same few statements
+// for every message, and parsing SQL each time costs more than running it.
+type txQuerier struct {
+	ctx context.Context
+	tx  *sql.Tx
+	db  *DB
+}
+
+func (q txQuerier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	st, err := q.db.prepared(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return q.tx.StmtContext(ctx, st), nil
+}
+
+func (q txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(ctx, args...)
+}
+
+func (q txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+func (q txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		// The error surfaces at Scan, as with database/sql.
+		return q.tx.QueryRowContext(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func (t *tx) stmt(name string) *sql.Stmt { return t.tx.StmtContext(t.ctx, t.db.stmts[name]) }
