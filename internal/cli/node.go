@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/node"
 )
 
@@ -53,6 +54,10 @@ The node runs in "no quota" mode: balances are not checked.`,
 	f.DurationVar(&cfg.GracePeriod, "grace-period", 0, "how long unpinned files are kept (default 24h)")
 	f.DurationVar(&cfg.GCPeriod, "gc-period", 0, "garbage collector interval (default 24h)")
 	f.IntVar(&cfg.MaxRetries, "max-retries", 0, "processing attempts before a retryable failure is a rejection (default 10)")
+	f.Int64Var(&cfg.Limits.MaxFileSize, "max-file-size", api.DefaultLimits.MaxFileSize, "largest authenticated upload on the storage engine, in bytes")
+	f.Int64Var(&cfg.Limits.MaxUnauthenticatedSize, "max-unauthenticated-upload-size", api.DefaultLimits.MaxUnauthenticatedSize, "largest upload without a signed STORE message, in bytes")
+	f.Int64Var(&cfg.Limits.MaxIPFSFileSize, "max-ipfs-file-size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes")
+	cfg.Limits.MaxCARSize, cfg.Limits.MaxBodySize = api.DefaultLimits.MaxCARSize, api.DefaultLimits.MaxBodySize
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
