@@ -1,0 +1,191 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/message"
+)
+
+// parsePostQuery reads the posts.json filters (spec §9.2).
+func parsePostQuery(w http.ResponseWriter, r *http.Request, s *Server) (f store.PostFilter, cursor bool, ok bool) {
+	page, fromPath, pathOK := pathPage(r)
+	if !pathOK {
+		s.notFound(w, r)
+		return f, false, false
+	}
+	p := newParams(r)
+	f.Addresses = p.list("addresses")
+	f.Hashes = p.hashList("hashes")
+	f.Refs = p.list("refs")
+	f.Types = p.list("types")
+	f.Tags = p.list("tags")
+	f.Channels = p.list("channels")
+	f.StartDate, f.EndDate = p.dates()
+	f.Pagination = p.int("pagination", defaultPagination, 0, -1)
+	f.Page = p.int("page", 1, 1, -1)
+	if fromPath {
+		f.Page = page
+	}
+	txTime := false
+	switch s, _ := p.get("sortBy"); s {
+	case "", "time":
+	case "tx-time":
+		txTime = true
+	default:
+		p.fail("sortBy: %q is not time or tx-time", s)
+	}
+	f.SortAsc = p.sortAsc()
+	if c, has := p.get("cursor"); has {
+		if txTime {
+			p.fail("cursor pagination is not supported with tx-time sort order")
+		}
+		f.Cursor = &c
+		if f.Pagination <= 0 || f.Pagination > maxCursorPage {
+			f.Pagination = maxCursorPage
+		}
+		cursor = true
+	}
+	if p.err != nil {
+		s.failQuery(w, r, p.err)
+		return f, false, false
+	}
+	return f, cursor, true
+}
+
+// listPosts answers a posts list with item writing each post.
+func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, item func(*jsonw, *store.MergedPost)) {
+	f, cursor, ok := parsePostQuery(w, r, s)
+	if !ok {
+		return
+	}
+	res, err := s.cfg.Store.ListPosts(r.Context(), f)
+	if err != nil {
+		s.failStore(w, r, err)
+		return
+	}
+	var out jsonw
+	out.WriteString(`{"posts":[`)
+	for i := range res.Posts {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		item(&out, &res.Posts[i])
+	}
+	out.WriteByte(']')
+	if cursor {
+		out.key("pagination_per_page")
+		out.int(int64(f.Pagination))
+		out.key("has_more")
+		out.bool(res.NextCursor != "")
+		out.key("next_cursor")
+		out.strOrNull(res.NextCursor)
+	} else {
+		out.key("pagination_page")
+		out.int(int64(f.Page))
+		out.key("pagination_total")
+		out.int(int64(res.Total))
+		out.key("pagination_per_page")
+		out.int(int64(f.Pagination))
+		out.key("pagination_item")
+		out.str("posts")
+	}
+	out.WriteByte('}')
+	out.send(w, http.StatusOK)
+}
+
+// listPostsV0 is GET /api/v0/posts.json: originals merged with their
+// latest amend, in the legacy message-like shape the SDKs read.
+func (s *Server) listPostsV0(w http.ResponseWriter, r *http.Request) {
+	s.listPosts(w, r, writePostV0)
+}
+
+// listPostsV1 is GET /api/v1/posts.json.
+func (s *Server) listPostsV1(w http.ResponseWriter, r *http.Request) {
+	s.listPosts(w, r, writePostV1)
+}
+
+// latest returns the version of a post that is served: its latest amend,
+// or the original.
+func latest(mp *store.MergedPost) (*store.Record, *store.Post) {
+	if mp.Latest != nil && mp.LatestPost != nil {
+		return mp.Latest, mp.LatestPost
+	}
+	return &mp.Original, &mp.Post
+}
+
+// writePostV0 writes {chain, item_hash, sender, type, channel, confirmed,
+// content, item_content, item_type, signature, size, time, confirmations,
+// original_item_hash, original_signature, original_type, hash, address,
+// ref}: message fields of the latest version, identity of the original.
+func writePostV0(w *jsonw, mp *store.MergedPost) {
+	rec, post := latest(mp)
+	w.WriteString(`{"chain":`)
+	w.str(mp.Original.Chain)
+	w.key("item_hash")
+	w.str(rec.ItemHash)
+	w.key("sender")
+	w.str(mp.Post.Owner)
+	w.key("type")
+	w.str(post.Type)
+	w.key("channel")
+	w.strOrNull(mp.Post.Channel)
+	w.key("confirmed")
+	w.bool(false)
+	w.key("content")
+	w.raw(post.Content)
+	w.key("item_content")
+	if rec.ItemType == message.ItemInline {
+		w.str(rec.ItemContent)
+	} else {
+		w.WriteString("null")
+	}
+	w.key("item_type")
+	w.str(string(rec.ItemType))
+	w.key("signature")
+	w.strOrNull(rec.Signature)
+	w.key("size")
+	w.int(rec.Size)
+	w.key("time")
+	w.time(rec.Time)
+	w.key("confirmations")
+	w.WriteString("[]")
+	w.key("original_item_hash")
+	w.str(mp.Original.ItemHash)
+	w.key("original_signature")
+	w.strOrNull(mp.Original.Signature)
+	w.key("original_type")
+	w.str(mp.Post.Type)
+	w.key("hash")
+	w.str(mp.Original.ItemHash)
+	w.key("address")
+	w.str(mp.Post.Owner)
+	w.key("ref")
+	w.strOrNull(mp.Post.Ref)
+	w.WriteByte('}')
+}
+
+// writePostV1 writes {item_hash, content, original_item_hash,
+// original_type, address, ref, channel, created, last_updated}.
+func writePostV1(w *jsonw, mp *store.MergedPost) {
+	_, post := latest(mp)
+	w.WriteString(`{"item_hash":`)
+	w.str(post.ItemHash)
+	w.key("content")
+	w.raw(post.Content)
+	w.key("original_item_hash")
+	w.str(mp.Post.ItemHash)
+	w.key("original_type")
+	w.str(mp.Post.Type)
+	w.key("address")
+	w.str(mp.Post.Owner)
+	w.key("ref")
+	w.strOrNull(mp.Post.Ref)
+	w.key("channel")
+	w.strOrNull(mp.Post.Channel)
+	w.key("created")
+	w.str(isoTime(mp.Post.CreationTime, 'T', false))
+	w.key("last_updated")
+	w.str(isoTime(post.CreationTime, 'T', false))
+	w.WriteByte('}')
+}

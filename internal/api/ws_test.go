@@ -1,0 +1,181 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/message"
+)
+
+// dialWS opens /api/ws0/messages?query on a test server.
+func dialWS(t *testing.T, ts *httptest.Server, query string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	url := "ws" + strings.TrimPrefix(ts.URL, "http") + "/api/ws0/messages?" + query
+	c, res, err := websocket.Dial(ctx, url, nil)
+	if c != nil {
+		t.Cleanup(func() { c.CloseNow() })
+	}
+	return c, res, err
+}
+
+// readHash reads one frame and returns the item_hash it carries.
+func readHash(t *testing.T, c *websocket.Conn) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	typ, b, err := c.Read(ctx)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if typ != websocket.MessageText {
+		t.Fatalf("frame type %v, want text", typ)
+	}
+	wantKeys(t, "websocket frame", b, listedKeys...)
+	return str(t, field(t, b, "item_hash"))
+}
+
+// waitSubscribers waits until the node has n live subscribers.
+func waitSubscribers(t *testing.T, n *fakeNode, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for n.subscribers() != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d subscribers, want %d", n.subscribers(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestWebSocketHistoryAndLive(t *testing.T) {
+	e := newEnv(t)
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	var posts []*store.Record
+	for i := range 12 {
+		r := newRec(rec{sender: "0xA", time: float64(100 + i), channel: "ch", ptype: "t", salt: fmt.Sprint(i)})
+		posts = append(posts, r)
+	}
+	agg := newRec(rec{typ: message.TypeAggregate, sender: "0xA", time: 200, key: "k"})
+	e.insert(append(posts, agg)...)
+
+	// Default history: the 10 latest matching messages, oldest first.
+	c, _, err := dialWS(t, ts, "msgType=POST")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 2; i < 12; i++ {
+		if got := readHash(t, c); got != posts[i].ItemHash {
+			t.Fatalf("history frame %d: %s, want %s", i, got, posts[i].ItemHash)
+		}
+	}
+	waitSubscribers(t, e.node, 1)
+	// Live: a non-matching message is skipped, a matching one is sent; a
+	// message already sent in the history is not sent twice.
+	e.node.publish(newRec(rec{typ: message.TypeAggregate, sender: "0xA", time: 300, key: "k2"}))
+	e.node.publish(posts[11])
+	live := newRec(rec{sender: "0xB", time: 301, ptype: "t", salt: "live"})
+	e.node.publish(live)
+	if got := readHash(t, c); got != live.ItemHash {
+		t.Fatalf("live frame %s, want %s", got, live.ItemHash)
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+	// The server lets go of the subscription when the client leaves.
+	waitSubscribers(t, e.node, 0)
+}
+
+func TestWebSocketFilters(t *testing.T) {
+	e := newEnv(t)
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	a := newRec(rec{sender: "0xA", time: 1, channel: "x", ptype: "t", tags: []string{"go"}, salt: "a"})
+	b := newRec(rec{sender: "0xB", time: 2, channel: "y", ptype: "t", salt: "b"})
+	e.insert(a, b)
+	c, _, err := dialWS(t, ts, "addresses=0xB&history=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readHash(t, c); got != b.ItemHash {
+		t.Errorf("history: %s, want %s", got, b.ItemHash)
+	}
+	c2, _, err := dialWS(t, ts, "history=0&tags=go,rust&channels=x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, e.node, 2)
+	e.node.publish(b)
+	e.node.publish(a)
+	if got := readHash(t, c2); got != a.ItemHash {
+		t.Errorf("tags/channels live: %s, want %s", got, a.ItemHash)
+	}
+	c3 := newRec(rec{sender: "0xB", time: 3, ptype: "t", salt: "c"})
+	e.node.publish(c3)
+	if got := readHash(t, c); got != c3.ItemHash {
+		t.Errorf("addresses live: %s, want %s", got, c3.ItemHash)
+	}
+}
+
+func TestWebSocketInvalid(t *testing.T) {
+	e := newEnv(t)
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	for _, q := range []string{"history=200", "history=-1", "msgType=NOPE", "chains=XYZ"} {
+		_, res, err := dialWS(t, ts, q)
+		if err == nil || res == nil || res.StatusCode != http.StatusUnprocessableEntity {
+			code := 0
+			if res != nil {
+				code = res.StatusCode
+			}
+			t.Errorf("?%s: dial err %v status %d, want 422", q, err, code)
+		}
+	}
+	if _, _, err := dialWS(t, ts, "history=199"); err != nil {
+		t.Errorf("history=199: %v", err)
+	}
+}
+
+func TestWebSocketConnectionCap(t *testing.T) {
+	e := newEnv(t)
+	e.srv.ws.max = 1
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	c1, _, err := dialWS(t, ts, "history=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, e.node, 1)
+	c2, _, err := dialWS(t, ts, "history=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	_, _, err = c2.Read(ctx)
+	var ce websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusTryAgainLater || ce.Reason != "Too many connections" {
+		t.Errorf("second connection: %v, want close 1013 Too many connections", err)
+	}
+	// The slot is given back when the first client leaves.
+	c1.Close(websocket.StatusNormalClosure, "")
+	waitSubscribers(t, e.node, 0)
+	deadline := time.Now().Add(5 * time.Second)
+	for e.srv.ws.conns.Load() != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	c3, _, err := dialWS(t, ts, "history=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, e.node, 1)
+	c3.Close(websocket.StatusNormalClosure, "")
+}
