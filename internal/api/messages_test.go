@@ -345,3 +345,30 @@ func TestListForgottenMessages(t *testing.T) {
 		t.Errorf("forgotten message listed by default: %s", body)
 	}
 }
+
+// BenchmarkMessagesJSON measures GET /api/v0/messages.json (one page of 20
+// with its total, serialised) over 100,000 messages from 1,000 senders in
+// 50 channels.
+func BenchmarkMessagesJSON(b *testing.B) {
+	e := newEnv(b)
+	e.update(func(tx store.Tx) error {
+		for i := range 100_000 {
+			r := newRec(rec{sender: fmt.Sprintf("0x%040x", i*7%1000), channel: fmt.Sprintf("CH-%02d", i%50),
+				time: float64(1600000000 + i), ptype: "bench", salt: fmt.Sprint(i)})
+			if _, err := tx.InsertMessage(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, q := range []string{"", "addresses=" + fmt.Sprintf("0x%040x", 123), "channels=CH-07"} {
+		b.Run("q="+q, func(b *testing.B) {
+			for b.Loop() {
+				res := e.do(http.MethodGet, "/api/v0/messages.json?pagination=20&"+q)
+				if res.StatusCode != 200 {
+					b.Fatal(res.Status)
+				}
+			}
+		})
+	}
+}

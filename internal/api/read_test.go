@@ -71,14 +71,14 @@ func (n *fakeNode) subscribers() int {
 
 // env is a Server over a real SQLite store and file store.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqlite.DB
 	files *files.Store
 	node  *fakeNode
 	srv   *Server
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	dir := t.TempDir()
 	db, err := sqlite.Open(context.Background(), filepath.Join(dir, "aleph.db"))
