@@ -26,7 +26,7 @@ func newMetrics(n *Node) *metrics {
 	m := &metrics{
 		registry: r,
 		ingested: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_messages_ingested_total",
-			Help: "Messages accepted as pending."}),
+			Help: "Messages accepted by the API and stored (processed, pending or rejected)."}),
 		processed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_processed_total",
 			Help: "Messages processed, by type."}, []string{"type"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_rejected_total",

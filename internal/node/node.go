@@ -48,8 +48,6 @@ type Config struct {
 	MaxBackoff time.Duration
 	// VerifyWorkers check signatures in parallel. Default: the number of CPUs.
 	VerifyWorkers int
-	// SyncTimeout bounds how long a sync submission waits. Default 30 s.
-	SyncTimeout time.Duration
 	// Limits are the API upload limits. Default api.DefaultLimits.
 	Limits api.Limits
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
@@ -79,9 +77,6 @@ func (c *Config) defaults() {
 	if c.VerifyWorkers == 0 {
 		c.VerifyWorkers = runtime.GOMAXPROCS(0)
 	}
-	if c.SyncTimeout == 0 {
-		c.SyncTimeout = 30 * time.Second
-	}
 	if c.Limits == (api.Limits{}) {
 		c.Limits = api.DefaultLimits
 	}
@@ -101,16 +96,15 @@ type Node struct {
 	bus      *bus
 	api      *api.Server
 
-	ingestCh chan *ingestReq
+	submitCh chan *submission
 	verifyCh chan *item
 	applyCh  chan *item
 	wakeCh   chan struct{}
 
-	mu       sync.Mutex
-	inflight map[string]*flight
-	waits    map[string][]timerEntry
-	timers   timerHeap
-	ready    []*item
+	mu     sync.Mutex
+	waits  map[string][]timerEntry
+	timers timerHeap
+	ready  []*item
 }
 
 var _ api.Node = (*Node)(nil)
@@ -137,11 +131,10 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 		store:    db,
 		files:    fs,
 		bus:      newBus(),
-		ingestCh: make(chan *ingestReq, maxIngestBatch),
+		submitCh: make(chan *submission, maxApplyBatch),
 		verifyCh: make(chan *item, 4*maxApplyBatch),
 		applyCh:  make(chan *item, 4*maxApplyBatch),
 		wakeCh:   make(chan struct{}, 1),
-		inflight: map[string]*flight{},
 		waits:    map[string][]timerEntry{},
 	}
 	n.metrics = newMetrics(n)
@@ -179,7 +172,6 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	defer n.close()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return n.runIngest(gctx) })
 	for range n.cfg.VerifyWorkers {
 		g.Go(func() error { return n.runVerify(gctx) })
 	}
@@ -249,77 +241,50 @@ func (n *Node) loadPending(ctx context.Context) error {
 	return nil
 }
 
-// Submit ingests m; see api.Node.
+// Submit ingests m; see api.Node. The signature is verified and the
+// content loaded in the caller's goroutine; the writer then applies the
+// message, or records it as pending or rejected, and Submit returns once
+// that is committed. With wait, the status is the processing result
+// (pending when the message has to wait); without, it is pending.
 func (n *Node) Submit(ctx context.Context, m *message.Message, origin string, wait bool) (store.Status, error) {
 	now := float64(time.Now().UnixNano()) / 1e9
-	it := &item{msg: m}
+	it := &item{msg: m, p: store.Pending{Message: m, ReceptionTime: now, NextAttempt: now, Origin: origin}}
 	if m.ItemType == message.ItemInline {
-		// Inline content is validated at ingestion: a bad content never
-		// becomes pending.
+		// Inline content is validated at ingestion: a bad content is
+		// refused, never stored.
 		c, err := message.ParseContent(m, []byte(m.ItemContent))
 		if err != nil {
 			return store.StatusRejected, err
 		}
 		it.content, it.size = c, inlineSize(m.ItemContent)
 	}
-	var w chan result
-	if wait {
-		w = make(chan result, 1)
-		n.mu.Lock()
-		f := n.inflight[m.ItemHash]
-		if f == nil {
-			f = &flight{}
-			n.inflight[m.ItemHash] = f
-		}
-		f.waiters = append(f.waiters, w)
-		n.mu.Unlock()
-	}
-	p := &store.Pending{Message: m, ReceptionTime: now, NextAttempt: min(m.Time, now), Origin: origin}
-	req := &ingestReq{p: p, done: make(chan error, 1)}
+	it.err = n.prepare(ctx, it)
+	it.verified = it.err == nil
+	sub := &submission{it: it, done: make(chan outcome, 1)}
 	select {
-	case n.ingestCh <- req:
+	case n.submitCh <- sub:
 	case <-ctx.Done():
-		n.dropWaiter(m.ItemHash, w)
 		return "", ctx.Err()
 	}
-	// Once queued, the request is committed or fails; wait for that even if
-	// the client leaves, so that an acknowledged message is never lost.
-	if err := <-req.done; err != nil {
-		n.dropWaiter(m.ItemHash, w)
-		return "", err
+	// Once queued, the message is committed or fails; wait for that even
+	// if the client leaves, so that an acknowledged message is never lost.
+	o := <-sub.done
+	if o.kind == outFailed {
+		return "", o.err
 	}
+	n.metrics.ingested.Inc()
 	if !wait {
 		return store.StatusPending, nil
 	}
-	wctx, cancel := context.WithTimeout(ctx, n.cfg.SyncTimeout)
-	defer cancel()
-	select {
-	case r := <-w:
-		return r.status, r.err
-	case <-wctx.Done():
-		n.dropWaiter(m.ItemHash, w)
+	switch o.kind {
+	case outProcessed, outDuplicate:
+		return store.StatusProcessed, nil
+	case outForgotten:
+		return store.StatusForgotten, o.err
+	case outRejected:
+		return store.StatusRejected, o.err
+	default:
 		return store.StatusPending, nil
-	}
-}
-
-func (n *Node) dropWaiter(hash string, w chan result) {
-	if w == nil {
-		return
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	f := n.inflight[hash]
-	if f == nil {
-		return
-	}
-	for i, x := range f.waiters {
-		if x == w {
-			f.waiters = append(f.waiters[:i], f.waiters[i+1:]...)
-			break
-		}
-	}
-	if len(f.waiters) == 0 {
-		delete(n.inflight, hash)
 	}
 }
 

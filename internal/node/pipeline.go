@@ -17,40 +17,38 @@ import (
 	"github.com/goaleph/goaleph/message"
 )
 
-// The pipeline: ingest (durable pending rows, group-committed) → verify
-// (signatures and content, N workers) → apply (one writer, batched
-// transactions, deterministic order inside a batch). Retries wait on a
-// timer, and on the missing hash when there is one.
+// The pipeline: the API handler parses the envelope, verifies the
+// signature and loads the content in its own goroutine (so verification
+// runs on every core), then hands the message to the single writer. The
+// writer applies new messages and due retries in batches, one transaction
+// per batch, in (time, hash) order, and the handler answers only once that
+// transaction committed. A new message that must wait (a missing
+// dependency, unavailable content) becomes a pending row in the same
+// transaction; pending messages are retried on a timer, and at once when
+// the hash they wait for is applied.
 
 const (
-	maxIngestBatch = 4096
-	maxApplyBatch  = 2048
+	maxApplyBatch = 2048
 	// maxContentSize bounds a fetched non-inline content file.
 	maxContentSize = 25 << 20
 )
 
-type ingestReq struct {
-	p    *store.Pending
-	done chan error
+// submission is a new message on its way to the writer.
+type submission struct {
+	it   *item
+	done chan outcome // buffered; receives the outcome after commit
 }
-
-// result is the final (or first retry) outcome reported to a waiting submitter.
-type result struct {
-	status store.Status
-	err    error
-}
-
-// flight tracks the submitters waiting on one hash.
-type flight struct{ waiters []chan result }
 
 type outcomeKind int
 
 const (
 	outProcessed outcomeKind = iota
-	outDuplicate
-	outForgotten
+	outDuplicate             // already processed
+	outForgotten             // already forgotten
 	outRejected
-	outRetry
+	outRetry       // pending, will be retried
+	outPendingCopy // the same copy is already pending
+	outFailed      // not stored: the transaction failed
 )
 
 type outcome struct {
@@ -61,56 +59,8 @@ type outcome struct {
 	wait    string
 }
 
-// runIngest group-commits pending messages: whatever arrived while the
-// previous transaction was committing goes into the next one.
-func (n *Node) runIngest(ctx context.Context) error {
-	batch := make([]*ingestReq, 0, maxIngestBatch)
-	ps := make([]*store.Pending, 0, maxIngestBatch)
-	for {
-		batch, ps = batch[:0], ps[:0]
-		select {
-		case <-ctx.Done():
-			return nil
-		case r := <-n.ingestCh:
-			batch = append(batch, r)
-		}
-	drain:
-		for len(batch) < maxIngestBatch {
-			select {
-			case r := <-n.ingestCh:
-				batch = append(batch, r)
-			default:
-				break drain
-			}
-		}
-		for _, r := range batch {
-			ps = append(ps, r.p)
-		}
-		err := n.store.AddPending(ctx, ps)
-		n.metrics.ingestBatch.Observe(float64(len(batch)))
-		for _, r := range batch {
-			r.done <- err
-		}
-		if err != nil {
-			n.log.Error("ingest", "err", err)
-			continue
-		}
-		for _, p := range ps {
-			if p.ID == 0 {
-				continue // same copy already pending
-			}
-			n.metrics.ingested.Inc()
-			select {
-			case n.verifyCh <- &item{p: *p, msg: p.Message}:
-			case <-ctx.Done():
-				return nil
-			}
-		}
-	}
-}
-
-// runVerify checks signatures and fetches content; failures are recorded
-// by the applier, the only writer.
+// runVerify re-verifies pending messages (loaded at start, or retried after
+// their content was unavailable); failures are recorded by the writer.
 func (n *Node) runVerify(ctx context.Context) error {
 	for {
 		select {
@@ -174,13 +124,17 @@ func (n *Node) prepare(ctx context.Context, it *item) error {
 func (n *Node) runApply(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	var subs []*submission
 	for {
+		subs = subs[:0]
 		batch := n.takeReady(time.Now())
 		if len(batch) == 0 {
 			timer.Reset(n.nextTimer())
 			select {
 			case <-ctx.Done():
 				return nil
+			case s := <-n.submitCh:
+				subs = append(subs, s)
 			case it := <-n.applyCh:
 				batch = append(batch, it)
 			case <-n.wakeCh:
@@ -190,16 +144,29 @@ func (n *Node) runApply(ctx context.Context) error {
 			}
 		}
 	drain:
-		for len(batch) < maxApplyBatch {
+		for len(batch)+len(subs) < maxApplyBatch {
 			select {
+			case s := <-n.submitCh:
+				subs = append(subs, s)
 			case it := <-n.applyCh:
 				batch = append(batch, it)
 			default:
 				break drain
 			}
 		}
-		n.applyBatch(ctx, batch)
+		outs := n.applyBatch(ctx, append(batch, itemsOf(subs)...))
+		for i, s := range subs {
+			s.done <- outs[len(batch)+i]
+		}
 	}
+}
+
+func itemsOf(subs []*submission) []*item {
+	out := make([]*item, len(subs))
+	for i, s := range subs {
+		out[i] = s.it
+	}
+	return out
 }
 
 // takeReady returns woken and due items that are verified; due items that
@@ -239,20 +206,26 @@ func (n *Node) nextTimer() time.Duration {
 	return max(d, time.Millisecond)
 }
 
-// applyBatch applies items in one transaction, in a deterministic order.
-// If the transaction fails, each item is retried in its own.
-func (n *Node) applyBatch(ctx context.Context, batch []*item) {
-	sort.SliceStable(batch, func(i, j int) bool {
-		a, b := batch[i].msg, batch[j].msg
+// applyBatch applies items in one transaction, in a deterministic order,
+// and returns their outcomes in the order given. If the transaction fails,
+// each item is tried in its own.
+func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
+	order := make([]int, len(items))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := items[order[i]].msg, items[order[j]].msg
 		if a.Time != b.Time {
 			return a.Time < b.Time
 		}
 		return a.ItemHash < b.ItemHash
 	})
 	start := time.Now()
-	outs := make([]outcome, len(batch))
+	outs := make([]outcome, len(items))
 	err := n.store.Update(ctx, func(tx store.Tx) error {
-		for i, it := range batch {
+		for _, i := range order {
+			it := items[i]
 			it.forgot = it.forgot[:0]
 			o, err := n.applyOne(ctx, tx, it)
 			if err != nil {
@@ -264,35 +237,47 @@ func (n *Node) applyBatch(ctx context.Context, batch []*item) {
 	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return
-		}
-		if len(batch) > 1 {
-			for _, it := range batch {
-				n.applyBatch(ctx, []*item{it})
+			for i := range outs {
+				outs[i] = outcome{kind: outFailed, err: ctx.Err()}
 			}
-			return
+			return outs
 		}
-		// A single item whose transaction fails: retry it later as an
-		// internal error.
-		it := batch[0]
-		n.log.Warn("apply failed", "item_hash", it.msg.ItemHash, "err", err)
-		var o outcome
-		uerr := n.store.Update(ctx, func(tx store.Tx) error {
-			var e error
-			o, e = n.retryOrReject(tx, it, &message.Error{Code: message.CodeInternalError, Err: err})
-			return e
-		})
-		if uerr != nil {
-			n.log.Error("record retry", "item_hash", it.msg.ItemHash, "err", uerr)
-			return
+		if len(items) > 1 {
+			for i, it := range items {
+				outs[i] = n.applyBatch(ctx, []*item{it})[0]
+			}
+			return outs
 		}
-		outs = []outcome{o}
+		return []outcome{n.applyFailed(ctx, items[0], err)}
 	}
-	n.metrics.applyBatch.Observe(float64(len(batch)))
+	n.metrics.applyBatch.Observe(float64(len(items)))
 	n.metrics.applySeconds.Observe(time.Since(start).Seconds())
-	for i, it := range batch {
+	for i, it := range items {
 		n.finish(it, outs[i])
 	}
+	return outs
+}
+
+// applyFailed handles an item whose own transaction failed: a pending
+// message is retried later as an internal error; a new one is not stored
+// and its submitter gets the error.
+func (n *Node) applyFailed(ctx context.Context, it *item, err error) outcome {
+	n.log.Warn("apply failed", "item_hash", it.msg.ItemHash, "err", err)
+	if it.p.ID == 0 {
+		return outcome{kind: outFailed, err: err}
+	}
+	var o outcome
+	uerr := n.store.Update(ctx, func(tx store.Tx) error {
+		var e error
+		o, e = n.retryOrReject(tx, it, &message.Error{Code: message.CodeInternalError, Err: err})
+		return e
+	})
+	if uerr != nil {
+		n.log.Error("record retry", "item_hash", it.msg.ItemHash, "err", uerr)
+		return outcome{kind: outFailed, err: uerr}
+	}
+	n.finish(it, o)
+	return o
 }
 
 // applyOne processes one item inside the batch transaction. A returned
@@ -300,7 +285,7 @@ func (n *Node) applyBatch(ctx context.Context, batch []*item) {
 func (n *Node) applyOne(ctx context.Context, tx store.Tx, it *item) (outcome, error) {
 	m := it.msg
 	if existing, err := tx.Message(ctx, m.ItemHash); err == nil {
-		if err := tx.DeletePending(it.p.ID); err != nil {
+		if err := n.dropPending(tx, it); err != nil {
 			return outcome{}, err
 		}
 		if existing.Signature != m.Signature {
@@ -311,7 +296,7 @@ func (n *Node) applyOne(ctx context.Context, tx store.Tx, it *item) (outcome, er
 		return outcome{}, err
 	}
 	if _, err := tx.Forgotten(ctx, m.ItemHash); err == nil {
-		if err := tx.DeletePending(it.p.ID); err != nil {
+		if err := n.dropPending(tx, it); err != nil {
 			return outcome{}, err
 		}
 		return outcome{kind: outForgotten, err: message.Errorf(message.CodeForgottenDuplicate, "message was forgotten")}, nil
@@ -333,7 +318,7 @@ func (n *Node) applyOne(ctx context.Context, tx store.Tx, it *item) (outcome, er
 	if _, err := tx.InsertMessage(rec); err != nil {
 		return outcome{}, err
 	}
-	if err := tx.DeletePending(it.p.ID); err != nil {
+	if err := n.dropPending(tx, it); err != nil {
 		return outcome{}, err
 	}
 	if m.ItemType != message.ItemInline {
@@ -359,7 +344,16 @@ func (n *Node) retryOrReject(tx store.Tx, it *item, err error) (outcome, error) 
 		it.p.Retries++
 		backoff := math.Min(math.Pow(2, float64(it.p.Retries)), n.cfg.MaxBackoff.Seconds())
 		at := float64(time.Now().UnixNano())/1e9 + backoff*(0.5+rand.Float64()/2)
-		if err := tx.RetryPending(it.p.ID, it.p.Retries, at); err != nil {
+		if it.p.ID == 0 {
+			// A new message becomes pending.
+			it.p.NextAttempt = at
+			if err := tx.InsertPending(&it.p); err != nil {
+				return outcome{}, err
+			}
+			if it.p.ID == 0 {
+				return outcome{kind: outPendingCopy, err: err}, nil
+			}
+		} else if err := tx.RetryPending(it.p.ID, it.p.Retries, at); err != nil {
 			return outcome{}, err
 		}
 		return outcome{kind: outRetry, err: err, retryAt: at, wait: missingHash(err)}, nil
@@ -376,20 +370,27 @@ func (n *Node) retryOrReject(tx store.Tx, it *item, err error) (outcome, error) 
 		Details: details, ReceptionTime: it.p.ReceptionTime}); err != nil {
 		return outcome{}, err
 	}
-	if err := tx.DeletePending(it.p.ID); err != nil {
+	if err := n.dropPending(tx, it); err != nil {
 		return outcome{}, err
 	}
 	return outcome{kind: outRejected, err: err}, nil
 }
 
-// finish reports an outcome after its transaction committed.
+// dropPending deletes the pending row of an item, if it has one.
+func (n *Node) dropPending(tx store.Tx, it *item) error {
+	if it.p.ID == 0 {
+		return nil
+	}
+	return tx.DeletePending(it.p.ID)
+}
+
+// finish publishes an outcome after its transaction committed.
 func (n *Node) finish(it *item, o outcome) {
 	hash := it.msg.ItemHash
 	switch o.kind {
 	case outProcessed:
 		n.metrics.processed.WithLabelValues(string(it.msg.Type)).Inc()
 		n.bus.publish(o.rec)
-		n.complete(hash, result{status: store.StatusProcessed})
 		n.wake(hash)
 		if a := it.content.Aggregate; a != nil {
 			n.wake("aggregate:" + it.content.Address + "/" + a.Key)
@@ -397,14 +398,9 @@ func (n *Node) finish(it *item, o outcome) {
 		if s := it.content.Store; s != nil {
 			n.wake(s.ItemHash)
 		}
-	case outDuplicate:
-		n.complete(hash, result{status: store.StatusProcessed})
-	case outForgotten:
-		n.complete(hash, result{status: store.StatusForgotten, err: o.err})
 	case outRejected:
 		n.metrics.rejected.WithLabelValues(message.CodeOf(o.err).String()).Inc()
 		n.log.Debug("rejected", "item_hash", hash, "err", o.err)
-		n.complete(hash, result{status: store.StatusRejected, err: o.err})
 	case outRetry:
 		n.metrics.retries.WithLabelValues(message.CodeOf(o.err).String()).Inc()
 		n.mu.Lock()
@@ -413,26 +409,7 @@ func (n *Node) finish(it *item, o outcome) {
 		if o.wait != "" {
 			n.waits[o.wait] = append(n.waits[o.wait], timerEntry{it: it, gen: it.gen})
 		}
-		if f := n.inflight[hash]; f != nil {
-			for _, w := range f.waiters {
-				w <- result{status: store.StatusPending}
-			}
-			f.waiters = nil
-		}
 		n.mu.Unlock()
-	}
-}
-
-// complete ends the flight of hash, answering its waiters.
-func (n *Node) complete(hash string, r result) {
-	n.mu.Lock()
-	f := n.inflight[hash]
-	delete(n.inflight, hash)
-	n.mu.Unlock()
-	if f != nil {
-		for _, w := range f.waiters {
-			w <- r
-		}
 	}
 }
 

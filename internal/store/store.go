@@ -238,6 +238,9 @@ type Tx interface {
 	// InsertMessage stores a processed message. On conflict the earlier
 	// time is kept and false is returned.
 	InsertMessage(r *Record) (inserted bool, err error)
+	// InsertPending adds a pending message inside the transaction (sets
+	// p.ID; leaves it 0 when the same copy is already pending).
+	InsertPending(p *Pending) error
 	DeletePending(ids ...int64) error
 	// RetryPending records a failed attempt.
 	RetryPending(id int64, retries int, nextAttempt float64) error

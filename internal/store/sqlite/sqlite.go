@@ -187,23 +187,30 @@ func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) error {
 	defer tx.Rollback()
 	st := tx.StmtContext(ctx, db.stmts["insertPending"])
 	for _, p := range ps {
-		env, err := json.Marshal(p.Message)
-		if err != nil {
+		if err := insertPending(ctx, st, p); err != nil {
 			return err
-		}
-		var id int64
-		err = st.QueryRowContext(ctx, p.Message.ItemHash, p.Message.Sender, p.Message.Signature, string(env),
-			p.ReceptionTime, p.Retries, p.NextAttempt, p.Origin).Scan(&id)
-		switch {
-		case err == sql.ErrNoRows:
-			p.ID = 0
-		case err != nil:
-			return err
-		default:
-			p.ID = id
 		}
 	}
 	return tx.Commit()
+}
+
+func insertPending(ctx context.Context, st *sql.Stmt, p *store.Pending) error {
+	env, err := json.Marshal(p.Message)
+	if err != nil {
+		return err
+	}
+	var id int64
+	err = st.QueryRowContext(ctx, p.Message.ItemHash, p.Message.Sender, p.Message.Signature, string(env),
+		p.ReceptionTime, p.Retries, p.NextAttempt, p.Origin).Scan(&id)
+	switch {
+	case err == sql.ErrNoRows:
+		p.ID = 0
+	case err != nil:
+		return err
+	default:
+		p.ID = id
+	}
+	return nil
 }
 
 // ListPending returns pending messages by ID.

@@ -105,6 +105,10 @@ func (t *tx) InsertMessage(r *store.Record) (bool, error) {
 	return true, nil
 }
 
+func (t *tx) InsertPending(p *store.Pending) error {
+	return insertPending(t.ctx, t.stmt("insertPending"), p)
+}
+
 func (t *tx) DeletePending(ids ...int64) error {
 	st := t.stmt("deletePending")
 	for _, id := range ids {
