@@ -337,38 +337,73 @@ func (r reader) listForgotten(ctx context.Context, f store.MessageFilter) (*stor
 	return page, nil
 }
 
-// postOrder is the order key of merged posts: the time of their last
-// update (the latest amend's content time, else the original's), as the
-// reference node sorts them.
+// postLastUpdated is the order key of merged posts: the time of their
+// last update (the latest amend's content time, else the original's), as
+// the reference node sorts them.
 const postLastUpdated = "coalesce(a.creation_time, o.creation_time)"
+
+// postArms returns the two halves of a posts page query: originals without
+// an amend (ordered by their own creation time) and originals with one
+// (ordered by their latest amend's). SQLite merges the two ordered halves,
+// so that a page does not sort every post. Unfiltered or by owner, the
+// amended half walks the amends in time order (CROSS JOIN fixes that loop
+// order) and stops at the page; filtered on selective fields of the
+// original, it reads the matching originals through their index and sorts
+// those.
+func postArms(f store.PostFilter, keyset func(c *conds, timeCol string)) (string, []any) {
+	// Hashes, refs and channels usually select few posts; a type is
+	// usually shared by many, and amends are read by owner directly.
+	byOriginal := len(f.Addresses) == 0 && len(f.Hashes)+len(f.Refs)+len(f.Channels) > 0
+	arm := func(amended bool) *conds {
+		c := &conds{}
+		lu, content := "o.creation_time", "o.content"
+		if amended {
+			lu, content = "a.creation_time", "coalesce(a.content, o.content)"
+			c.add("a.amends IS NOT NULL AND o.latest_amend = a.item_hash AND o.amends IS NULL")
+		} else {
+			c.add("o.amends IS NULL AND (o.latest_amend IS NULL OR NOT EXISTS (SELECT 1 FROM posts x WHERE x.item_hash = o.latest_amend))")
+		}
+		c.in("o.item_hash", f.Hashes)
+		c.in("o.owner", f.Addresses)
+		if amended {
+			// An amend has its original's owner (the pipeline rejects
+			// others): this lets the amends be read by owner.
+			c.in("a.owner", f.Addresses)
+		}
+		c.in("o.ref", f.Refs)
+		c.in("o.type", f.Types)
+		c.in("o.channel", f.Channels)
+		if len(f.Tags) > 0 {
+			c.add(tagsCond(content, "$.tags", f.Tags), anys(f.Tags)...)
+		}
+		if f.StartDate > 0 {
+			c.add(lu+" >= ?", f.StartDate)
+		}
+		if f.EndDate > 0 {
+			c.add(lu+" < ?", f.EndDate)
+		}
+		if keyset != nil {
+			keyset(c, lu)
+		}
+		return c
+	}
+	plain, amended := arm(false), arm(true)
+	join := ` FROM posts a CROSS JOIN posts o ON o.item_hash = a.amends`
+	if byOriginal {
+		join = ` FROM posts o CROSS JOIN posts a ON a.item_hash = o.latest_amend`
+	}
+	q := `SELECT o.item_hash AS oh, NULL AS ah, o.creation_time AS lu FROM posts o` + plain.where() +
+		` UNION ALL SELECT o.item_hash AS oh, a.item_hash AS ah, a.creation_time AS lu` + join +
+		amended.where() + " ORDER BY lu " + dir(f.SortAsc) + ", oh ASC"
+	return q, append(plain.args, amended.args...)
+}
 
 // ListPosts lists original posts merged with their latest amend, by last
 // update (newest first unless f.SortAsc), ties broken by original hash.
 func (r reader) ListPosts(ctx context.Context, f store.PostFilter) (*store.PostPage, error) {
-	c := &conds{}
-	c.add("o.amends IS NULL")
-	c.in("o.item_hash", f.Hashes)
-	c.in("o.owner", f.Addresses)
-	c.in("o.ref", f.Refs)
-	c.in("o.type", f.Types)
-	c.in("o.channel", f.Channels)
-	if len(f.Tags) > 0 {
-		c.add(tagsCond("coalesce(a.content, o.content)", "$.tags", f.Tags), anys(f.Tags)...)
-	}
-	if f.StartDate > 0 {
-		c.add(postLastUpdated+" >= ?", f.StartDate)
-	}
-	if f.EndDate > 0 {
-		c.add(postLastUpdated+" < ?", f.EndDate)
-	}
-	filtered := len(c.sql) > 1
-	from := ` FROM posts o LEFT JOIN posts a ON a.item_hash = o.latest_amend`
-	order := " ORDER BY lu " + dir(f.SortAsc) + ", o.item_hash ASC"
-	sel := `SELECT o.item_hash, a.item_hash, ` + postLastUpdated + ` AS lu`
-
 	page := &store.PostPage{Posts: []store.MergedPost{}}
 	var limit, offset int
-	q := c
+	var keyset func(c *conds, timeCol string)
 	if f.Cursor != nil {
 		page.Total = -1
 		limit = cursorLimit(f.Pagination)
@@ -377,8 +412,7 @@ func (r reader) ListPosts(ctx context.Context, f store.PostFilter) (*store.PostP
 			if err != nil {
 				return nil, err
 			}
-			q = c.clone()
-			timeKeyset(q, postLastUpdated, "o.item_hash", f.SortAsc, t, h)
+			keyset = func(c *conds, timeCol string) { timeKeyset(c, timeCol, "o.item_hash", f.SortAsc, t, h) }
 		}
 	} else {
 		limit, offset = pageBounds(f.Pagination, f.Page)
@@ -387,11 +421,12 @@ func (r reader) ListPosts(ctx context.Context, f store.PostFilter) (*store.PostP
 	if f.Cursor != nil {
 		fetch = limit + 1
 	}
+	q, args := postArms(f, keyset)
 	type key struct {
 		original, amend string
 		lu              float64
 	}
-	rows, err := r.q.QueryContext(ctx, sel+from+q.where()+order+limitClause(fetch, offset), q.args...)
+	rows, err := r.q.QueryContext(ctx, q+limitClause(fetch, offset), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -448,11 +483,28 @@ func (r reader) ListPosts(ctx context.Context, f store.PostFilter) (*store.PostP
 		page.Total = total
 		return page, nil
 	}
-	countFrom := ` FROM posts o`
-	if filtered {
-		countFrom = from
+	// The total counts originals with the filters on their merged form.
+	c := &conds{}
+	c.add("o.amends IS NULL")
+	c.in("o.item_hash", f.Hashes)
+	c.in("o.owner", f.Addresses)
+	c.in("o.ref", f.Refs)
+	c.in("o.type", f.Types)
+	c.in("o.channel", f.Channels)
+	from := ` FROM posts o`
+	if len(f.Tags) > 0 || f.StartDate > 0 || f.EndDate > 0 {
+		from += ` LEFT JOIN posts a ON a.item_hash = o.latest_amend`
+		if len(f.Tags) > 0 {
+			c.add(tagsCond("coalesce(a.content, o.content)", "$.tags", f.Tags), anys(f.Tags)...)
+		}
+		if f.StartDate > 0 {
+			c.add(postLastUpdated+" >= ?", f.StartDate)
+		}
+		if f.EndDate > 0 {
+			c.add(postLastUpdated+" < ?", f.EndDate)
+		}
 	}
-	if err := r.q.QueryRowContext(ctx, `SELECT count(*)`+countFrom+c.where(), c.args...).Scan(&page.Total); err != nil {
+	if err := r.q.QueryRowContext(ctx, `SELECT count(*)`+from+c.where(), c.args...).Scan(&page.Total); err != nil {
 		return nil, err
 	}
 	return page, nil
