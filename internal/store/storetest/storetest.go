@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, s store.Store)
 	}{
 		{"AddPending", testAddPending},
+		{"InsertPending", testInsertPending},
 		{"ListPending", testListPending},
 		{"UpdateRollback", testUpdateRollback},
 		{"TxReadsOwnWrites", testTxReadsOwnWrites},

@@ -50,6 +50,37 @@ func testAddPending(t *testing.T, s store.Store) {
 	}
 }
 
+func testInsertPending(t *testing.T, s store.Store) {
+	a := newRecord(msg{sender: "0xA", time: 100, contentType: "t", salt: "ip"})
+	p := pendingOf(a, "s1", 10)
+	dup := pendingOf(a, "s1", 11)
+	noErr(t, s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertPending(p); err != nil {
+			return err
+		}
+		return tx.InsertPending(dup)
+	}))
+	if p.ID <= 0 || dup.ID != 0 {
+		t.Fatalf("IDs %d and %d, want a new ID then 0 for the same copy", p.ID, dup.ID)
+	}
+	// A rolled-back transaction leaves nothing pending.
+	rolledBack := pendingOf(newRecord(msg{sender: "0xB", time: 101, contentType: "t", salt: "rb"}), "s", 12)
+	err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.InsertPending(rolledBack); err != nil {
+			return err
+		}
+		return errors.New("abort")
+	})
+	if err == nil {
+		t.Fatal("Update returned nil for an aborted transaction")
+	}
+	ps, err := s.ListPending(ctx, 0, 100)
+	noErr(t, err)
+	if len(ps) != 1 || ps[0].ID != p.ID || ps[0].Message.ItemHash != a.ItemHash {
+		t.Fatalf("pending after insert and rollback: %+v", ps)
+	}
+}
+
 func testListPending(t *testing.T, s store.Store) {
 	var ps []*store.Pending
 	for i := range 5 {
