@@ -20,10 +20,12 @@ import (
 
 // Node is what the API needs from the core node.
 type Node interface {
-	// Submit ingests a message: it is durable when Submit returns. With
-	// wait, Submit waits (bounded by ctx) for the processing result. The
-	// returned status is pending, processed or rejected; a rejection also
-	// returns the *message.Error.
+	// Submit ingests a message: it is durable (processed, pending or
+	// rejected) when Submit returns with a status. With wait, the status
+	// is the result of the first processing attempt (processed, rejected,
+	// forgotten, or pending when the message waits); without, it is
+	// pending. A rejection also returns the *message.Error. An empty
+	// status means nothing was stored.
 	Submit(ctx context.Context, m *message.Message, origin string, wait bool) (store.Status, error)
 	// VerifySignature checks m's signature now.
 	VerifySignature(m *message.Message) error
