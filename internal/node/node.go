@@ -100,6 +100,10 @@ type Node struct {
 	verifyCh chan *item
 	applyCh  chan *item
 	wakeCh   chan struct{}
+	// stopped is closed when the writer has stopped; bg counts the
+	// goroutines that re-queue items, which end then.
+	stopped chan struct{}
+	bg      sync.WaitGroup
 
 	mu     sync.Mutex
 	waits  map[string][]timerEntry
@@ -135,6 +139,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 		verifyCh: make(chan *item, 4*maxApplyBatch),
 		applyCh:  make(chan *item, 4*maxApplyBatch),
 		wakeCh:   make(chan struct{}, 1),
+		stopped:  make(chan struct{}),
 		waits:    map[string][]timerEntry{},
 	}
 	n.metrics = newMetrics(n)
@@ -201,7 +206,9 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 		n.bus.close()
 		return srv.Shutdown(sctx)
 	})
-	return g.Wait()
+	err := g.Wait()
+	n.bg.Wait()
+	return err
 }
 
 func (n *Node) close() {
@@ -265,10 +272,22 @@ func (n *Node) Submit(ctx context.Context, m *message.Message, origin string, wa
 	case n.submitCh <- sub:
 	case <-ctx.Done():
 		return "", ctx.Err()
+	case <-n.stopped:
+		return "", errStopped
 	}
 	// Once queued, the message is committed or fails; wait for that even
 	// if the client leaves, so that an acknowledged message is never lost.
-	o := <-sub.done
+	var o outcome
+	select {
+	case o = <-sub.done:
+	case <-n.stopped:
+		// The writer answers what it took; what it did not is not stored.
+		select {
+		case o = <-sub.done:
+		default:
+			return "", errStopped
+		}
+	}
 	if o.kind == outFailed {
 		return "", o.err
 	}

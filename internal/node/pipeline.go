@@ -120,8 +120,37 @@ func (n *Node) prepare(ctx context.Context, it *item) error {
 	return nil
 }
 
-// runApply is the single writer.
+// reverify sends a pending item back to the verifiers without blocking
+// the caller (the writer, or a waker holding n.mu). The goroutine ends
+// when the item is taken or the node stops.
+func (n *Node) reverify(it *item) {
+	n.bg.Add(1)
+	go func() {
+		defer n.bg.Done()
+		select {
+		case n.verifyCh <- it:
+		case <-n.stopped:
+		}
+	}()
+}
+
+// errStopped is returned for submissions that arrive while the node stops.
+var errStopped = errors.New("node is stopping")
+
+// runApply is the single writer. When it returns, submissions still queued
+// are answered with errStopped (they were not stored).
 func (n *Node) runApply(ctx context.Context) error {
+	defer func() {
+		close(n.stopped)
+		for {
+			select {
+			case s := <-n.submitCh:
+				s.done <- outcome{kind: outFailed, err: errStopped}
+			default:
+				return
+			}
+		}
+	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	var subs []*submission
@@ -191,7 +220,7 @@ func (n *Node) takeReady(now time.Time) []*item {
 	}
 	n.mu.Unlock()
 	for _, it := range again {
-		go func() { n.verifyCh <- it }()
+		n.reverify(it)
 	}
 	return ready
 }
@@ -430,8 +459,7 @@ func (n *Node) wake(key string) {
 		if e.it.verified {
 			n.ready = append(n.ready, e.it)
 		} else {
-			it := e.it
-			go func() { n.verifyCh <- it }()
+			n.reverify(e.it)
 		}
 	}
 	n.mu.Unlock()
