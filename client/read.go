@@ -227,4 +227,3 @@ func (c *Client) wsURL(path string, q url.Values) string {
 	}
 	return u
 }
-

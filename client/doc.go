@@ -1,0 +1,39 @@
+// Package client is the Go SDK of Aleph.im: a client of a core node's HTTP
+// API (the one of the reference node, pyaleph, and of goaleph).
+//
+// A Client is made with New and the node's base URL. Every call takes a
+// context first. Reads need no account:
+//
+//	c := client.New("http://127.0.0.1:4024")
+//	page, err := c.Messages(ctx, client.MessageFilter{Channels: []string{"TEST"}})
+//	res, err := c.Message(ctx, hash)     // status-dependent shape
+//	posts, err := c.Posts(ctx, client.PostFilter{Types: []string{"note"}})
+//	v, err := c.Aggregate(ctx, address, "profile")
+//	n, err := c.Download(ctx, fileHash, w)
+//
+// Writes take the account that signs them, any message.Signer (the
+// accounts of chain/eth and chain/sol). They build the content with the
+// key order of the official TypeScript SDK, sign it, and submit it as
+// {"sync": …, "message": …} to POST /api/v0/messages; content of
+// MaxInlineContent bytes or more is first stored with add_json. Each write
+// returns the signed message and the node's status (processed with Sync,
+// pending without, or rejected):
+//
+//	res, err := c.Post(ctx, account, client.PostParams{Type: "note", Content: v, Sync: true})
+//	res, err = c.Amend(ctx, account, res.Message.ItemHash, v2, client.WriteOptions{Sync: true})
+//	res, err = c.UpdateAggregate(ctx, account, "profile", map[string]any{"name": "alice"}, client.WriteOptions{})
+//	res, err = c.Forget(ctx, account, client.ForgetParams{Hashes: []string{h}, Reason: "typo"})
+//	res, err = c.StoreFile(ctx, account, "photo.jpg", client.StoreParams{})
+//
+// Files are streamed, never held in memory: Store reads its io.ReadSeeker
+// twice (the sha256 that the signed STORE message names, then the upload)
+// and Download copies the node's answer to an io.Writer. Both accept a
+// progress callback.
+//
+// Watch follows the node's WebSocket feed of processed messages.
+//
+// Errors answered by the node are *Error values carrying the HTTP status,
+// the Aleph error code (message.Code) when there is one, and the node's
+// message; errors.Is(err, ErrNotFound) tells a 404. Transport failures are
+// wrapped errors that name the URL.
+package client
