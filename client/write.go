@@ -48,8 +48,10 @@ type PostParams struct {
 
 // WriteOptions are the common options of the simple writes.
 type WriteOptions struct {
+	// Channel of the message; empty for none.
 	Channel string
-	Sync    bool
+	// Sync asks the node to process the message before answering.
+	Sync bool
 	// Time of the message; zero means now.
 	Time time.Time
 }
@@ -61,10 +63,14 @@ type ForgetParams struct {
 	// Aggregates are aggregate keys to forget (the official SDK never
 	// sends them).
 	Aggregates []string
-	Reason     string
-	Channel    string
-	Sync       bool
-	Time       time.Time
+	// Reason is an optional explanation, omitted when empty.
+	Reason string
+	// Channel of the message; empty for none.
+	Channel string
+	// Sync asks the node to process the message before answering.
+	Sync bool
+	// Time of the message; zero means now.
+	Time time.Time
 }
 
 // Post publishes a POST message signed by s. Content of MaxInlineContent
