@@ -15,25 +15,31 @@ import (
 
 // Main runs the aleph command line with args and returns the exit code.
 func Main(args []string) int {
-	root := newRoot()
+	g := &globals{out: os.Stdout}
+	root := newRoot(g)
 	root.SetArgs(args)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "aleph:", err)
+		fmt.Fprintln(os.Stderr, errorLine(err, g.apiURL))
 		return 1
 	}
 	return 0
 }
 
-func newRoot() *cobra.Command {
+func newRoot(g *globals) *cobra.Command {
 	root := &cobra.Command{
-		Use:           "aleph",
-		Short:         "goaleph: a node and client of the Aleph.im decentralized cloud",
+		Use:   "aleph",
+		Short: "goaleph: a node and client of the Aleph.im decentralized cloud",
+		Example: `  aleph account create
+  aleph post create --type note --content '{"body":"hello"}'
+  aleph --json message find --addresses 0x…`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newNodeCmd())
+	g.addFlags(root)
+	root.AddCommand(newNodeCmd(), newAccountCmd(g), newPostCmd(g), newAggregateCmd(g),
+		newFileCmd(g), newMessageCmd(g), newCompletionCmd())
 	return root
 }
 
