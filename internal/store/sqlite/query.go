@@ -234,7 +234,7 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 	if !filtered {
 		err = r.q.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'messages'`).Scan(&page.Total)
 	} else {
-		err = r.q.QueryRowContext(ctx, `SELECT count(*) FROM messages`+c.where(), c.args...).Scan(&page.Total)
+		page.Total, err = r.count(ctx, `SELECT count(*) FROM messages`+c.where(), c.args)
 	}
 	if err != nil {
 		return nil, err
@@ -331,7 +331,7 @@ func (r reader) listForgotten(ctx context.Context, f store.MessageFilter) (*stor
 		page.Total = total
 		return page, nil
 	}
-	if err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM forgotten_messages`+c.where(), c.args...).Scan(&page.Total); err != nil {
+	if page.Total, err = r.count(ctx, `SELECT count(*) FROM forgotten_messages`+c.where(), c.args); err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -504,7 +504,7 @@ func (r reader) ListPosts(ctx context.Context, f store.PostFilter) (*store.PostP
 			c.add(postLastUpdated+" < ?", f.EndDate)
 		}
 	}
-	if err := r.q.QueryRowContext(ctx, `SELECT count(*)`+from+c.where(), c.args...).Scan(&page.Total); err != nil {
+	if page.Total, err = r.count(ctx, `SELECT count(*)`+from+c.where(), c.args); err != nil {
 		return nil, err
 	}
 	return page, nil
@@ -619,7 +619,7 @@ func (r reader) ListAggregates(ctx context.Context, f store.AggregateFilter) (*s
 		page.Total = total
 		return page, nil
 	}
-	if err := r.q.QueryRowContext(ctx, `SELECT count(*) FROM aggregates`+c.where(), c.args...).Scan(&page.Total); err != nil {
+	if page.Total, err = r.count(ctx, `SELECT count(*) FROM aggregates`+c.where(), c.args); err != nil {
 		return nil, err
 	}
 	return page, nil

@@ -85,7 +85,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
-	db := &DB{reader: reader{q: r}, write: w, read: r, stmts: map[string]*sql.Stmt{}, cache: map[string]*sql.Stmt{}}
+	db := &DB{reader: reader{q: r, counts: newCountCache()}, write: w, read: r, stmts: map[string]*sql.Stmt{}, cache: map[string]*sql.Stmt{}}
 	for name, q := range hotStatements {
 		st, err := w.PrepareContext(ctx, q)
 		if err != nil {
@@ -255,5 +255,9 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 			return err
 		}
 	}
-	return sqlTx.Commit()
+	if err := sqlTx.Commit(); err != nil {
+		return err
+	}
+	db.counts.invalidate()
+	return nil
 }
