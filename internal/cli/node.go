@@ -12,8 +12,9 @@ import (
 
 func newNodeCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "node",
-		Short: "Run and inspect a core node (CCN)",
+		Use:     "node",
+		Short:   "Run and inspect a core node (CCN)",
+		Example: `  aleph node run --data-dir ./data`,
 	}
 	cmd.AddCommand(newNodeRunCmd())
 	return cmd
