@@ -448,6 +448,16 @@ func TestErrors(t *testing.T) {
 		t.Errorf("no account (aggregate get): %q", l)
 	}
 	e.ok("account", "create")
+	var p writeResult
+	e.okJSON(&p, "post", "create", "--content", `{"a":1}`)
+	// The node's reason and code: another account may not forget it.
+	e.ok("account", "create", "--name", "other")
+	if l := e.fails("--account", "other", "message", "forget", p.ItemHash); !strings.Contains(l, "error code 2, PERMISSION_DENIED") || !strings.Contains(l, "not authorized") {
+		t.Errorf("rejected write: %q", l)
+	}
+	if l := e.fails("--account", "nobody", "post", "create", "--content", "{}"); !strings.Contains(l, `"nobody"`) {
+		t.Errorf("unknown account: %q", l)
+	}
 	if l := e.fails("message", "get", "not-a-hash"); !strings.Contains(l, "not-a-hash") || !strings.Contains(l, "not an item hash") {
 		t.Errorf("bad hash: %q", l)
 	}

@@ -102,8 +102,11 @@ func errorLine(err error, apiURL string) string {
 		if ne.Code != nil {
 			s += fmt.Sprintf(" (error code %d, %s)", int(*ne.Code), ne.Code.String())
 		}
-		if ne.Message != "" {
-			s += ": " + ne.Message
+		if m := ne.Message; m != "" {
+			if ne.Code != nil {
+				m = strings.TrimPrefix(m, ne.Code.String()+": ")
+			}
+			s += ": " + m
 		}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		s = fmt.Sprintf("cannot reach the node at %s: connection refused", apiURL)

@@ -25,7 +25,11 @@ func (g *globals) printResult(res *client.Result) error {
 		return g.printJSON(out)
 	}
 	tw := g.table()
-	fmt.Fprintf(tw, "item_hash:\t%s\nstatus:\t%s\n", res.Message.ItemHash, res.Status)
+	status := string(res.Status)
+	if res.Status == client.StatusPending {
+		status += " (the node has not processed it yet: see aleph message status)"
+	}
+	fmt.Fprintf(tw, "item_hash:\t%s\nstatus:\t%s\n", res.Message.ItemHash, status)
 	if res.FileHash != "" {
 		fmt.Fprintf(tw, "file_hash:\t%s\n", res.FileHash)
 	}
