@@ -172,47 +172,22 @@ func (n *Node) runApply(ctx context.Context) error {
 				continue
 			}
 		}
-		batch, subs = n.collect(batch, subs)
+	drain:
+		for len(batch)+len(subs) < maxApplyBatch {
+			select {
+			case s := <-n.submitCh:
+				subs = append(subs, s)
+			case it := <-n.applyCh:
+				batch = append(batch, it)
+			default:
+				break drain
+			}
+		}
 		outs := n.applyBatch(ctx, append(batch, itemsOf(subs)...))
 		for i, s := range subs {
 			s.done <- outs[len(batch)+i]
 		}
 	}
-}
-
-// applyLinger is how long the writer waits for one more message before it
-// commits what it has. A commit costs about as much for a few messages as
-// for hundreds (it rewrites the same index pages), so under load waiting a
-// little makes far fewer commits; an idle node commits at once, since
-// nothing else arrives.
-const applyLinger = 1 * time.Millisecond
-
-// collect adds what arrives to the batch until it is full or nothing
-// arrived for applyLinger.
-func (n *Node) collect(batch []*item, subs []*submission) ([]*item, []*submission) {
-	timer := time.NewTimer(applyLinger)
-	defer timer.Stop()
-	for len(batch)+len(subs) < maxApplyBatch {
-		select {
-		case s := <-n.submitCh:
-			subs = append(subs, s)
-			continue
-		case it := <-n.applyCh:
-			batch = append(batch, it)
-			continue
-		default:
-		}
-		timer.Reset(applyLinger)
-		select {
-		case s := <-n.submitCh:
-			subs = append(subs, s)
-		case it := <-n.applyCh:
-			batch = append(batch, it)
-		case <-timer.C:
-			return batch, subs
-		}
-	}
-	return batch, subs
 }
 
 func itemsOf(subs []*submission) []*item {
