@@ -313,24 +313,24 @@ func (n *Node) applyFailed(ctx context.Context, it *item, err error) outcome {
 // error aborts the transaction; protocol outcomes are in the outcome.
 func (n *Node) applyOne(ctx context.Context, tx store.Tx, it *item) (outcome, error) {
 	m := it.msg
-	if existing, err := tx.Message(ctx, m.ItemHash); err == nil {
+	seen, err := tx.Seen(m.ItemHash)
+	if err != nil {
+		return outcome{}, err
+	}
+	switch {
+	case seen.Processed:
 		if err := n.dropPending(tx, it); err != nil {
 			return outcome{}, err
 		}
-		if existing.Signature != m.Signature {
+		if seen.Signature != m.Signature {
 			return outcome{kind: outRejected, err: message.Errorf(message.CodeInvalidSignature, "a copy with another signature is processed")}, nil
 		}
-		return outcome{kind: outDuplicate, rec: existing}, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return outcome{}, err
-	}
-	if _, err := tx.Forgotten(ctx, m.ItemHash); err == nil {
+		return outcome{kind: outDuplicate}, nil
+	case seen.Forgotten:
 		if err := n.dropPending(tx, it); err != nil {
 			return outcome{}, err
 		}
 		return outcome{kind: outForgotten, err: message.Errorf(message.CodeForgottenDuplicate, "message was forgotten")}, nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return outcome{}, err
 	}
 	if it.err != nil {
 		return n.retryOrReject(tx, it, it.err)

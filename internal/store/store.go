@@ -235,6 +235,10 @@ type Counts struct {
 type Tx interface {
 	Reader
 
+	// Seen tells whether hash is already processed (with the signature of
+	// the stored copy) or forgotten: one probe for the pipeline's
+	// duplicate check.
+	Seen(hash string) (Seen, error)
 	// InsertMessage stores a processed message. On conflict the earlier
 	// time is kept and false is returned.
 	InsertMessage(r *Record) (inserted bool, err error)
@@ -278,6 +282,13 @@ type Tx interface {
 	DeleteVM(hash string) error
 	// VolumeUsers returns VMs that use hash as a volume.
 	VolumeUsers(hash string) ([]string, error)
+}
+
+// Seen is the answer of Tx.Seen.
+type Seen struct {
+	Processed bool   // in messages (processed or removing)
+	Signature string // of the processed copy
+	Forgotten bool
 }
 
 // MessageFilter selects messages for ListMessages. Empty lists match all.

@@ -79,6 +79,20 @@ func (q txQuerier) QueryRowContext(ctx context.Context, query string, args ...an
 
 func (t *tx) stmt(name string) *sql.Stmt { return t.tx.StmtContext(t.ctx, t.db.stmts[name]) }
 
+func (t *tx) Seen(hash string) (store.Seen, error) {
+	var kind int
+	var sig string
+	err := t.q.QueryRowContext(t.ctx, `SELECT 1, signature FROM messages WHERE item_hash = ?1
+		UNION ALL SELECT 2, '' FROM forgotten_messages WHERE item_hash = ?1 LIMIT 1`, hash).Scan(&kind, &sig)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return store.Seen{}, nil
+	case err != nil:
+		return store.Seen{}, err
+	}
+	return store.Seen{Processed: kind == 1, Signature: sig, Forgotten: kind == 2}, nil
+}
+
 func (t *tx) InsertMessage(r *store.Record) (bool, error) {
 	var itemContent, content any
 	if r.ItemType == "inline" {

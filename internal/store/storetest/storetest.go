@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 	}{
 		{"AddPending", testAddPending},
 		{"InsertPending", testInsertPending},
+		{"Seen", testSeen},
 		{"ListPending", testListPending},
 		{"UpdateRollback", testUpdateRollback},
 		{"TxReadsOwnWrites", testTxReadsOwnWrites},

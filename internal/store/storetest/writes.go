@@ -81,6 +81,40 @@ func testInsertPending(t *testing.T, s store.Store) {
 	}
 }
 
+func testSeen(t *testing.T, s store.Store) {
+	a := newRecord(msg{sender: "0xA", time: 100, contentType: "t", salt: "seen-a"})
+	b := newRecord(msg{sender: "0xA", time: 101, contentType: "t", salt: "seen-b"})
+	var before, processed, forgotten store.Seen
+	noErr(t, s.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if before, err = tx.Seen(a.ItemHash); err != nil {
+			return err
+		}
+		for _, r := range []*store.Record{a, b} {
+			if _, err := tx.InsertMessage(r); err != nil {
+				return err
+			}
+		}
+		if err := tx.Forget(b.ItemHash, "f", 200); err != nil {
+			return err
+		}
+		if processed, err = tx.Seen(a.ItemHash); err != nil {
+			return err
+		}
+		forgotten, err = tx.Seen(b.ItemHash)
+		return err
+	}))
+	if before != (store.Seen{}) {
+		t.Errorf("unknown hash: %+v", before)
+	}
+	if !processed.Processed || processed.Forgotten || processed.Signature != a.Signature {
+		t.Errorf("processed hash: %+v, want signature %q", processed, a.Signature)
+	}
+	if forgotten.Processed || !forgotten.Forgotten {
+		t.Errorf("forgotten hash: %+v", forgotten)
+	}
+}
+
 func testListPending(t *testing.T, s store.Store) {
 	var ps []*store.Pending
 	for i := range 5 {
