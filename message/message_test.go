@@ -7,23 +7,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/goaleph/goaleph/internal/vectors"
 )
 
-// vectorsDir finds shared/vectors beside the repository.
-func vectorsDir(t testing.TB) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		for _, c := range []string{filepath.Join(d, "shared", "vectors"), filepath.Join(d, "..", "shared", "vectors")} {
-			if fi, err := os.Stat(c); err == nil && fi.IsDir() {
-				return c
-			}
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("shared/vectors not found above %s", dir)
-		}
-	}
-}
+func vectorsDir(t testing.TB) string { return vectors.Dir(t) }
 
 type vector struct {
 	Message json.RawMessage `json:"message"`

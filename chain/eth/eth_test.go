@@ -13,7 +13,7 @@ import (
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/eth"
-	"github.com/goaleph/goaleph/chain/internal/vectors"
+	"github.com/goaleph/goaleph/internal/vectors"
 )
 
 // realNetwork are messages from the public Aleph network quoted in the

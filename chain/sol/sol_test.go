@@ -14,8 +14,8 @@ import (
 	"github.com/mr-tron/base58"
 
 	"github.com/goaleph/goaleph/chain"
-	"github.com/goaleph/goaleph/chain/internal/vectors"
 	"github.com/goaleph/goaleph/chain/sol"
+	"github.com/goaleph/goaleph/internal/vectors"
 )
 
 // The Solana message of pyaleph's tests/chains/test_solana.py (core-node

@@ -15,23 +15,11 @@ import (
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/internal/vectors"
 	"github.com/goaleph/goaleph/message"
 )
 
-func vectorsDir(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for d := dir; ; d = filepath.Dir(d) {
-		for _, c := range []string{filepath.Join(d, "shared", "vectors"), filepath.Join(d, "..", "shared", "vectors")} {
-			if fi, err := os.Stat(c); err == nil && fi.IsDir() {
-				return c
-			}
-		}
-		if filepath.Dir(d) == d {
-			t.Fatalf("shared/vectors not found above %s", dir)
-		}
-	}
-}
+func vectorsDir(t *testing.T) string { return vectors.Dir(t) }
 
 type vectorRequest struct {
 	Path  string          `json:"path"`

@@ -1,5 +1,5 @@
 // Package vectors loads the shared signed-message test vectors
-// (shared/vectors, beside the repository) for the chain packages' tests.
+// (shared/vectors, beside the repository) for the module's tests.
 //
 // The vectors were produced by the official Aleph TypeScript SDK; see
 // shared/vectors/README.md. A test that cannot find them fails rather than
