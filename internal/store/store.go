@@ -159,6 +159,15 @@ type File struct {
 	Type string // "file"
 }
 
+// AddressFile is a file pinned by one of an address's STORE messages.
+type AddressFile struct {
+	FileHash string
+	Size     int64
+	Type     string  // the file's type: "file"
+	Created  float64 // unix seconds of the pin
+	ItemHash string  // the STORE message
+}
+
 // FileTag maps "{owner}/{ref}" to the file of the latest STORE for it.
 type FileTag struct {
 	Tag         string
@@ -218,6 +227,10 @@ type Reader interface {
 	// FileByMessage returns the pin a STORE message created.
 	FileByMessage(ctx context.Context, itemHash string) (*Pin, error)
 	AddressStats(ctx context.Context, addresses []string) (map[string]map[string]int, error)
+	// AddressFiles returns a page (1-based, pagination per page) of the files
+	// pinned by owner's STORE messages, newest first unless asc, with the
+	// number of such pins and the sum of their files' sizes.
+	AddressFiles(ctx context.Context, owner string, pagination, page int, asc bool) (files []AddressFile, total int, totalSize int64, err error)
 	Channels(ctx context.Context) ([]string, error)
 	// Unpinned returns files without any pin (after dropping grace pins expired at now).
 	Unpinned(ctx context.Context, now float64, limit int) ([]File, error)

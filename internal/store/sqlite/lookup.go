@@ -216,6 +216,49 @@ func (r reader) FileByMessage(ctx context.Context, itemHash string) (*store.Pin,
 	return p, err
 }
 
+func (r reader) AddressFiles(ctx context.Context, owner string, pagination, page int, asc bool) ([]store.AddressFile, int, int64, error) {
+	var (
+		total int
+		size  int64
+	)
+	err := r.q.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(f.size), 0)
+		FROM file_pins p JOIN files f ON f.hash = p.file_hash
+		WHERE p.owner = ? AND p.type = 'message'`, owner).Scan(&total, &size)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	order := "DESC"
+	if asc {
+		order = "ASC"
+	}
+	if pagination <= 0 {
+		pagination = -1 // no limit
+	}
+	offset := 0
+	if page > 1 && pagination > 0 {
+		offset = (page - 1) * pagination
+	}
+	rows, err := r.q.QueryContext(ctx, `SELECT p.file_hash, f.size, f.type, p.created, p.item_hash
+		FROM file_pins p JOIN files f ON f.hash = p.file_hash
+		WHERE p.owner = ? AND p.type = 'message'
+		ORDER BY p.created `+order+`, p.id `+order+` LIMIT ? OFFSET ?`, owner, pagination, offset)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	defer rows.Close()
+	files := []store.AddressFile{}
+	for rows.Next() {
+		var f store.AddressFile
+		var item sql.NullString
+		if err := rows.Scan(&f.FileHash, &f.Size, &f.Type, &f.Created, &item); err != nil {
+			return nil, 0, 0, err
+		}
+		f.ItemHash = item.String
+		files = append(files, f)
+	}
+	return files, total, size, rows.Err()
+}
+
 // FileByRef resolves "{owner}/{ref}" tags (owner given) or, without owner,
 // the latest STORE pin whose ref is ref.
 func (r reader) FileByRef(ctx context.Context, owner, ref string) (*store.Pin, error) {

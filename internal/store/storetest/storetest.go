@@ -47,6 +47,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AggregateElements", testAggregateElements},
 		{"Aggregates", testAggregates},
 		{"FilesAndPins", testFilesAndPins},
+		{"AddressFiles", testAddressFiles},
 		{"GracePins", testGracePins},
 		{"FileTags", testFileTags},
 		{"VMs", testVMs},

@@ -628,6 +628,63 @@ func testFilesAndPins(t *testing.T, s store.Store) {
 	}
 }
 
+func testAddressFiles(t *testing.T, s store.Store) {
+	m1, m2, m3, other := sha("af1"), sha("af2"), sha("af3"), sha("af-other")
+	update(t, s, func(tx store.Tx) error {
+		for _, f := range []store.File{{Hash: "aa", Size: 10, Type: "file"}, {Hash: "bb", Size: 5, Type: "file"}, {Hash: "cc", Size: 7, Type: "file"}} {
+			if err := tx.UpsertFile(&f); err != nil {
+				return err
+			}
+		}
+		for _, p := range []store.Pin{
+			{FileHash: "aa", Type: store.PinMessage, Owner: "0xA", ItemHash: m1, Created: 100},
+			{FileHash: "bb", Type: store.PinMessage, Owner: "0xA", ItemHash: m2, Created: 300},
+			{FileHash: "aa", Type: store.PinMessage, Owner: "0xA", ItemHash: m3, Created: 200},
+			{FileHash: "cc", Type: store.PinMessage, Owner: "0xB", ItemHash: other, Created: 150},
+			{FileHash: "cc", Type: store.PinContent, Owner: "0xA", ItemHash: sha("af-content"), Created: 400},
+			{FileHash: "cc", Type: store.PinGracePeriod, Created: 500, DeleteBy: 900},
+		} {
+			if err := tx.AddPin(&p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	files, total, size, err := s.AddressFiles(ctx, "0xA", 100, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.AddressFile{
+		{FileHash: "bb", Size: 5, Type: "file", Created: 300, ItemHash: m2},
+		{FileHash: "aa", Size: 10, Type: "file", Created: 200, ItemHash: m3},
+		{FileHash: "aa", Size: 10, Type: "file", Created: 100, ItemHash: m1},
+	}
+	if total != 3 || size != 25 || !reflect.DeepEqual(files, want) {
+		t.Errorf("AddressFiles(0xA) = %+v, %d, %d; want %+v, 3, 25", files, total, size, want)
+	}
+	files, total, _, err = s.AddressFiles(ctx, "0xA", 2, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 3 || len(files) != 1 || files[0].ItemHash != m1 {
+		t.Errorf("AddressFiles(0xA, page 2 of 2) = %+v, %d", files, total)
+	}
+	files, _, _, err = s.AddressFiles(ctx, "0xA", 2, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 2 || files[0].ItemHash != m1 || files[1].ItemHash != m3 {
+		t.Errorf("AddressFiles(0xA, ascending) = %+v", files)
+	}
+	files, total, size, err = s.AddressFiles(ctx, "0xNone", 100, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files == nil || len(files) != 0 || total != 0 || size != 0 {
+		t.Errorf("AddressFiles of an address without files = %#v, %d, %d; want an empty list", files, total, size)
+	}
+}
+
 func testGracePins(t *testing.T, s store.Store) {
 	update(t, s, func(tx store.Tx) error {
 		for _, h := range []string{"g1", "g2", "g3"} {
