@@ -43,6 +43,73 @@ func (s *Server) addressStats(w http.ResponseWriter, r *http.Request) {
 	out.send(w, http.StatusOK)
 }
 
+// addressFiles is GET /api/v0/addresses/{address}/files?pagination&page&sort_order:
+// the files pinned by the address's STORE messages, newest first unless
+// sort_order=1, as {address, total_size, files: [{file_hash, size, type,
+// created, item_hash}], pagination_page, pagination_total,
+// pagination_per_page}. Like the reference node, 404 when the page is empty.
+func (s *Server) addressFiles(w http.ResponseWriter, r *http.Request) {
+	address := r.PathValue("address")
+	p := newParams(r)
+	pagination := p.int("pagination", 100, 0, -1)
+	page := p.int("page", 1, 1, -1)
+	asc := false
+	switch v, _ := p.get("sort_order"); strings.TrimSpace(v) {
+	case "", "-1":
+	case "1":
+		asc = true
+	default:
+		p.fail("sort_order: %q is not -1 or 1", v)
+	}
+	if p.err != nil {
+		s.failQuery(w, r, p.err)
+		return
+	}
+	files, total, size, err := s.cfg.Store.AddressFiles(r.Context(), address, pagination, page, asc)
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	if len(files) == 0 {
+		s.notFound(w, r)
+		return
+	}
+	var out jsonw
+	out.WriteByte('{')
+	out.key("address")
+	out.str(address)
+	out.key("total_size")
+	out.int(size)
+	out.key("files")
+	out.WriteByte('[')
+	for i, f := range files {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		out.WriteByte('{')
+		out.key("file_hash")
+		out.str(f.FileHash)
+		out.key("size")
+		out.int(f.Size)
+		out.key("type")
+		out.str(f.Type)
+		out.key("created")
+		out.str(pydanticTime(f.Created))
+		out.key("item_hash")
+		out.str(f.ItemHash)
+		out.WriteByte('}')
+	}
+	out.WriteByte(']')
+	out.key("pagination_page")
+	out.int(int64(page))
+	out.key("pagination_total")
+	out.int(int64(total))
+	out.key("pagination_per_page")
+	out.int(int64(pagination))
+	out.WriteByte('}')
+	out.send(w, http.StatusOK)
+}
+
 // authEntry is one entry of a security aggregate's "authorizations",
 // without its "address".
 type authEntry struct {

@@ -96,3 +96,42 @@ func TestAuthorizations(t *testing.T) {
 	e.wantStatus("/api/v0/authorizations/granted/0xOwner.json?pagination=0", 422)
 	e.wantStatus("/api/v0/authorizations/received/0xD1.json?page=x", 422)
 }
+
+func TestAddressFiles(t *testing.T) {
+	e := newEnv(t)
+	e.update(func(tx store.Tx) error {
+		for _, f := range []store.File{{Hash: "aa", Size: 10, Type: "file"}, {Hash: "bb", Size: 5, Type: "file"}} {
+			if err := tx.UpsertFile(&f); err != nil {
+				return err
+			}
+		}
+		for _, p := range []store.Pin{
+			{FileHash: "aa", Type: store.PinMessage, Owner: "0xA", ItemHash: hashOf("s1"), Created: 1.5},
+			{FileHash: "bb", Type: store.PinMessage, Owner: "0xA", ItemHash: hashOf("s2"), Created: 2},
+			{FileHash: "bb", Type: store.PinMessage, Owner: "0xB", ItemHash: hashOf("s3"), Created: 3},
+		} {
+			if err := tx.AddPin(&p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	body := e.getJSON("/api/v0/addresses/0xA/files")
+	want := `{"address":"0xA","total_size":15,"files":[` +
+		`{"file_hash":"bb","size":5,"type":"file","created":"1970-01-01T00:00:02Z","item_hash":"` + hashOf("s2") + `"},` +
+		`{"file_hash":"aa","size":10,"type":"file","created":"1970-01-01T00:00:01.500000Z","item_hash":"` + hashOf("s1") + `"}],` +
+		`"pagination_page":1,"pagination_total":2,"pagination_per_page":100}`
+	if string(body) != want {
+		t.Errorf("files:\n got %s\nwant %s", body, want)
+	}
+	body = e.getJSON("/api/v0/addresses/0xA/files?pagination=1&page=2&sort_order=1")
+	if got := items(t, body, "files"); len(got) != 1 || string(field(t, got[0], "file_hash")) != `"bb"` {
+		t.Errorf("page 2 ascending: %s", body)
+	}
+	if got := string(field(t, body, "total_size")); got != "15" {
+		t.Errorf("total_size of a page: %s", body)
+	}
+	e.wantStatus("/api/v0/addresses/0xNobody/files", 404)
+	e.wantStatus("/api/v0/addresses/0xA/files?sort_order=2", 422)
+	e.wantStatus("/api/v0/addresses/0xA/files?page=0", 422)
+}
