@@ -397,3 +397,31 @@ func TestDeadNode(t *testing.T) {
 		t.Fatalf("watch error %v", err)
 	}
 }
+
+func TestPinAndAddressFiles(t *testing.T) {
+	c, ctx, a, b := newClient(t), ctxT(t), ethAccount(t), ethAccount(t)
+	empty, err := c.AddressFiles(ctx, b.Address(), 0, 0)
+	if err != nil || len(empty.Files) != 0 || empty.TotalSize != 0 {
+		t.Fatalf("files of a new address: %+v, %v", empty, err)
+	}
+	data := make([]byte, 1000)
+	rand.Read(data)
+	up, err := c.Store(ctx, a, bytes.NewReader(data), client.StoreParams{Engine: client.EngineIPFS, Sync: true})
+	mustStatus(t, up, err, client.StatusProcessed)
+	pin, err := c.Pin(ctx, b, up.FileHash, client.StoreParams{Ref: "mine", Sync: true})
+	mustStatus(t, pin, err, client.StatusProcessed)
+	if pin.FileHash != up.FileHash || !strings.Contains(pin.Message.ItemContent, `"item_type":"ipfs"`) {
+		t.Fatalf("pin: %+v", pin)
+	}
+	files, err := c.AddressFiles(ctx, b.Address(), 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files.Total != 1 || files.TotalSize != int64(len(data)) || len(files.Files) != 1 ||
+		files.Files[0].FileHash != up.FileHash || files.Files[0].ItemHash != pin.Message.ItemHash || files.Files[0].Created.IsZero() {
+		t.Fatalf("files of the pinning address: %+v", files)
+	}
+	if _, err := c.Pin(ctx, b, strings.Repeat("a", 64), client.StoreParams{}); err == nil {
+		t.Fatal("pin of a sha256 hash succeeded")
+	}
+}

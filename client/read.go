@@ -3,10 +3,12 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/goaleph/goaleph/message"
@@ -226,4 +228,29 @@ func (c *Client) wsURL(path string, q url.Values) string {
 		u += "?" + q.Encode()
 	}
 	return u
+}
+
+// AddressFiles returns page (1-based; 0 means 1) of the files pinned by the
+// STORE messages of address, pagination per page (0: the node's default,
+// 100). An address without files gives an empty page: the node answers 404.
+func (c *Client) AddressFiles(ctx context.Context, address string, page, pagination int) (*AddressFiles, error) {
+	q := url.Values{}
+	if page > 0 {
+		q.Set("page", strconv.Itoa(page))
+	}
+	if pagination > 0 {
+		q.Set("pagination", strconv.Itoa(pagination))
+	}
+	var out AddressFiles
+	err := c.getJSON(ctx, "/api/v0/addresses/"+url.PathEscape(address)+"/files", q, &out)
+	if errors.Is(err, ErrNotFound) {
+		return &AddressFiles{Address: address, Files: []AddressFile{}, Page: max(page, 1), PerPage: pagination}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out.Files == nil {
+		out.Files = []AddressFile{}
+	}
+	return &out, nil
 }

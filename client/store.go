@@ -85,6 +85,21 @@ func (c *Client) Store(ctx context.Context, s message.Signer, r io.ReadSeeker, p
 	}
 }
 
+// Pin publishes a STORE message for a file already on IPFS, by its CID
+// (item_type ipfs): nothing is uploaded, the node fetches the file. Of p,
+// Ref, Channel, Sync and Time are used.
+func (c *Client) Pin(ctx context.Context, s message.Signer, cid string, p StoreParams) (*Result, error) {
+	if it, err := message.ItemTypeOf(cid); err != nil || it != message.ItemIPFS {
+		return nil, fmt.Errorf("aleph: pin: %q is not an IPFS CID (Qm… or bafy…/bafk…)", cid)
+	}
+	t := msgTime(p.Time)
+	res, err := c.publish(ctx, s, message.TypeStore, storeContent(s, EngineIPFS, cid, p.Ref, t), p.Channel, p.Sync, t)
+	if res != nil {
+		res.FileHash = cid
+	}
+	return res, err
+}
+
 // storeContent builds a STORE content in the SDK's key order.
 func storeContent(s message.Signer, engine, hash, ref string, t time.Time) []byte {
 	var o object

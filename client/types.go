@@ -307,3 +307,25 @@ type FileMetadata struct {
 	Size        int64  `json:"size"`
 	DownloadURL string `json:"download_url"`
 }
+
+// AddressFiles is a page of the files pinned by an address's STORE
+// messages (GET /api/v0/addresses/{address}/files), newest first.
+type AddressFiles struct {
+	Address string `json:"address"`
+	// TotalSize is the sum of the sizes of all the address's pinned files,
+	// not only of this page's.
+	TotalSize int64         `json:"total_size"`
+	Files     []AddressFile `json:"files"`
+	Page      int           `json:"pagination_page"`
+	Total     int           `json:"pagination_total"`
+	PerPage   int           `json:"pagination_per_page"`
+}
+
+// AddressFile is a file pinned by a STORE message.
+type AddressFile struct {
+	FileHash string    `json:"file_hash"`
+	Size     int64     `json:"size"`
+	Type     string    `json:"type"`
+	Created  time.Time `json:"created"`
+	ItemHash string    `json:"item_hash"` // the STORE message
+}
