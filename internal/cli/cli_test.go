@@ -333,6 +333,61 @@ func TestFiles(t *testing.T) {
 	}
 }
 
+func TestFilePinAndList(t *testing.T) {
+	api := startNode(t)
+	a, b := newEnv(t, api), newEnv(t, api)
+	var accA, accB struct{ Address string }
+	a.okJSON(&accA, "account", "create")
+	b.okJSON(&accB, "account", "create")
+	src := writeRandom(t, 5000)
+
+	var up, pin writeResult
+	a.okJSON(&up, "file", "upload", src, "--storage-engine", "ipfs")
+	if !strings.HasPrefix(up.FileHash, "Qm") && !strings.HasPrefix(up.FileHash, "baf") || up.Status != "processed" {
+		t.Fatalf("ipfs upload: %+v", up)
+	}
+	b.okJSON(&pin, "file", "pin", up.FileHash, "--ref", "copy")
+	if pin.FileHash != up.FileHash || pin.Status != "processed" || pin.Sender != accB.Address {
+		t.Fatalf("pin: %+v", pin)
+	}
+
+	// The table of the pinning account, and the JSON of both addresses.
+	out := b.ok("file", "list")
+	if !strings.Contains(out, "FILE HASH") || !strings.Contains(out, up.FileHash) || !strings.Contains(out, pin.ItemHash) ||
+		!strings.Contains(out, "1 files, 5000 bytes") {
+		t.Fatalf("file list:\n%s", out)
+	}
+	for _, w := range []struct{ addr, item string }{{accA.Address, up.ItemHash}, {accB.Address, pin.ItemHash}} {
+		var list struct {
+			Address   string `json:"address"`
+			TotalSize int64  `json:"total_size"`
+			Files     []struct {
+				FileHash string `json:"file_hash"`
+				Size     int64  `json:"size"`
+				ItemHash string `json:"item_hash"`
+			} `json:"files"`
+		}
+		b.okJSON(&list, "file", "list", "--address", w.addr, "--pagination", "10", "--page", "1")
+		if list.Address != w.addr || list.TotalSize != 5000 || len(list.Files) != 1 ||
+			list.Files[0].FileHash != up.FileHash || list.Files[0].ItemHash != w.item {
+			t.Errorf("file list --address %s: %+v", w.addr, list)
+		}
+	}
+	if out := b.ok("file", "list", "--address", "0xNobody"); !strings.Contains(out, "0 files") {
+		t.Errorf("file list of an address without files: %s", out)
+	}
+
+	for _, bad := range []string{"QmNotACid", up.ItemHash} {
+		_, _, code := b.run("", "file", "pin", bad)
+		if code != 1 {
+			t.Errorf("pin %s: exit %d, want 1", bad, code)
+		}
+		if line := b.fails("file", "pin", bad); !strings.Contains(line, "not an IPFS CID") {
+			t.Errorf("pin %s: %s", bad, line)
+		}
+	}
+}
+
 func sameFile(t *testing.T, a, b string) {
 	t.Helper()
 	x, err := os.ReadFile(a)

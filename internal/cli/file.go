@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/message"
 )
 
 // progressThreshold is the size from which transfers show a progress bar
@@ -78,11 +79,13 @@ func (p *progressMode) callback(desc string, size int64) (func(done, total int64
 func newFileCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "file",
-		Short: "Upload, download and forget stored files",
+		Short: "Upload, pin, list, download and forget stored files",
 		Example: `  aleph file upload video.mp4
+  aleph file pin QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB
+  aleph file list
   aleph file download 9f86d0…0f00a08 --output-path video.mp4`,
 	}
-	cmd.AddCommand(newFileUploadCmd(g), newFileDownloadCmd(g), newFileForgetCmd(g))
+	cmd.AddCommand(newFileUploadCmd(g), newFilePinCmd(g), newFileListCmd(g), newFileDownloadCmd(g), newFileForgetCmd(g))
 	return cmd
 }
 
@@ -138,6 +141,87 @@ hides it.`,
 	f.StringVar(&ref, "ref", "", "reference (for example the STORE message of a previous version)")
 	f.BoolVar(&sync, "sync", true, "wait for the node to process the STORE message")
 	pm.addFlags(cmd)
+	return cmd
+}
+
+func newFilePinCmd(g *globals) *cobra.Command {
+	var (
+		ref  string
+		sync bool
+	)
+	cmd := &cobra.Command{
+		Use:   "pin <cid>",
+		Short: "Pin a file already on IPFS by publishing a STORE message for its CID",
+		Long: `Publish a STORE message (item_type ipfs) for a file already on IPFS: nothing
+is uploaded, the node fetches the file by its CID (Qm… or bafy…/bafk…).`,
+		Example: `  aleph file pin QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB
+  aleph file pin bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi --ref v2
+  aleph --json file pin QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB | jq -r .item_hash`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cid := args[0]
+			if it, err := message.ItemTypeOf(cid); err != nil || it != message.ItemIPFS {
+				return fmt.Errorf("%q is not an IPFS CID (Qm… or bafy…/bafk…)", cid)
+			}
+			s, err := g.signer()
+			if err != nil {
+				return err
+			}
+			res, err := g.client().Pin(cmd.Context(), s, cid, client.StoreParams{Ref: ref, Channel: g.channel, Sync: sync})
+			if err != nil {
+				return err
+			}
+			return g.printResult(res)
+		},
+	}
+	cmd.Flags().StringVar(&ref, "ref", "", "reference (for example the STORE message of a previous version)")
+	cmd.Flags().BoolVar(&sync, "sync", true, "wait for the node to process the STORE message")
+	return cmd
+}
+
+func newFileListCmd(g *globals) *cobra.Command {
+	var (
+		address          string
+		pagination, page int
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the files pinned by an address's STORE messages, newest first",
+		Example: `  aleph file list
+  aleph file list --address 0xAbC… --pagination 20 --page 2
+  aleph --json file list | jq -r '.files[].file_hash'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if pagination < 1 || page < 1 {
+				return errors.New("--pagination and --page must be at least 1")
+			}
+			addr, err := g.addressOr(address)
+			if err != nil {
+				return err
+			}
+			res, err := g.client().AddressFiles(cmd.Context(), addr, page, pagination)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(res)
+			}
+			tw := g.table()
+			fmt.Fprintln(tw, "FILE HASH\tSIZE\tCREATED\tSTORE MESSAGE")
+			for _, f := range res.Files {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", f.FileHash, f.Size, f.Created.UTC().Format(time.RFC3339), f.ItemHash)
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(g.out, "%s: %d files, %d bytes in total (page %d)\n", addr, res.Total, res.TotalSize, page)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&address, "address", "", "owner of the files (default: the account's address)")
+	f.IntVar(&pagination, "pagination", 100, "files per page")
+	f.IntVar(&page, "page", 1, "page, from 1")
 	return cmd
 }
 
