@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/goaleph/goaleph/chain/eth"
 )
 
 func newAccountCmd(g *globals) *cobra.Command {
@@ -22,19 +24,21 @@ func newAccountCmd(g *globals) *cobra.Command {
 
 func newAccountCreateCmd(g *globals) *cobra.Command {
 	var (
-		chain, name, key string
-		active, replace  bool
+		chain, name, key     string
+		mnemonic, derivation string
+		active, replace      bool
 	)
 	cmd := &cobra.Command{
 		Use:   "create",
 		Short: "Create a new key, or import one, and store it in the configuration directory",
-		Long: `Create a new key pair (or import --private-key: hex for ETH, base58 for SOL)
-and store it under the configuration directory ($ALEPH_CONFIG_HOME, else
+		Long: `Create a new key pair (or import --private-key: hex for ETH, base58 for SOL;
+or --mnemonic: a BIP-39 phrase for ETH, derived at --derivation-path) and store it under the configuration directory ($ALEPH_CONFIG_HOME, else
 $XDG_CONFIG_HOME/aleph, else ~/.config/aleph) with file mode 0600. The first
 account, or one made with --active, becomes the active account.`,
 		Example: `  aleph account create
   aleph account create --chain SOL --name sol1 --active
-  aleph account create --name imported --private-key 0x4c0883a6…`,
+  aleph account create --name imported --private-key 0x4c0883a6…
+  aleph account create --name wallet --mnemonic "word1 word2 … word12"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			chain = strings.ToUpper(chain)
@@ -52,7 +56,19 @@ account, or one made with --active, becomes the active account.`,
 				return fmt.Errorf("account %q exists (use --replace to overwrite it, or --name)", name)
 			}
 			var secret string
-			if key != "" {
+			if mnemonic != "" {
+				if chain != "ETH" {
+					return fmt.Errorf("--mnemonic imports ETH accounts only")
+				}
+				if key != "" {
+					return fmt.Errorf("give --mnemonic or --private-key, not both")
+				}
+				a, err := eth.AccountFromMnemonic(mnemonic, derivation)
+				if err != nil {
+					return err
+				}
+				secret = a.PrivateKeyHex()
+			} else if key != "" {
 				s, err := parseKey(chain, key)
 				if err != nil {
 					return err
@@ -94,6 +110,8 @@ account, or one made with --active, becomes the active account.`,
 	f.StringVar(&chain, "chain", "ETH", "chain of the key: ETH or SOL")
 	f.StringVar(&name, "name", "", "name of the account (default: the chain in lower case)")
 	f.StringVar(&key, "private-key", "", "import this private key (hex for ETH, base58 for SOL) instead of making one")
+	f.StringVar(&mnemonic, "mnemonic", "", "import the ETH account derived from this BIP-39 mnemonic")
+	f.StringVar(&derivation, "derivation-path", eth.DefaultPath, "BIP-32 path used with --mnemonic")
 	f.BoolVar(&active, "active", false, "make it the active account")
 	f.BoolVar(&replace, "replace", false, "overwrite an account of the same name")
 	return cmd

@@ -191,6 +191,27 @@ func TestAccounts(t *testing.T) {
 		}
 	}
 
+	// A mnemonic imports the account ethers derives from it (Hardhat's
+	// well-known development accounts #0 and #1).
+	const mnemonic = "test test test test test test test test test test test junk"
+	for _, c := range []struct{ path, addr string }{
+		{"", "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"},
+		{"m/44'/60'/0'/0/1", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"},
+	} {
+		other := newEnv(t, e.api)
+		args := []string{"account", "create", "--mnemonic", mnemonic}
+		if c.path != "" {
+			args = append(args, "--derivation-path", c.path)
+		}
+		var got struct{ Address string }
+		other.okJSON(&got, args...)
+		if got.Address != c.addr {
+			t.Errorf("mnemonic at %q: address %s, want %s", c.path, got.Address, c.addr)
+		}
+		other.fails("account", "create", "--name", "x", "--mnemonic", "test test junk")
+		other.fails("account", "create", "--name", "y", "--chain", "SOL", "--mnemonic", mnemonic)
+	}
+
 	e.ok("account", "create", "--chain", "SOL", "--name", "s2", "--active")
 	var list []struct {
 		Name   string
