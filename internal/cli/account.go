@@ -29,8 +29,9 @@ func newAccountCreateCmd(g *globals) *cobra.Command {
 		active, replace      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "create",
-		Short: "Create a new key, or import one, and store it in the configuration directory",
+		Use:     "create",
+		Aliases: []string{"import"},
+		Short:   "Create a new key, or import one (alias: import), and store it in the configuration directory",
 		Long: `Create a new key pair (or import --private-key: hex for ETH, base58 for SOL;
 or --mnemonic: a BIP-39 phrase for ETH, derived at --derivation-path) and store it under the configuration directory ($ALEPH_CONFIG_HOME, else
 $XDG_CONFIG_HOME/aleph, else ~/.config/aleph) with file mode 0600. The first
@@ -38,9 +39,12 @@ account, or one made with --active, becomes the active account.`,
 		Example: `  aleph account create
   aleph account create --chain SOL --name sol1 --active
   aleph account create --name imported --private-key 0x4c0883a6…
-  aleph account create --name wallet --mnemonic "word1 word2 … word12"`,
+  aleph account import --name wallet --mnemonic "word1 word2 … word12"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.CalledAs() == "import" && key == "" && mnemonic == "" {
+				return fmt.Errorf("account import needs --private-key or --mnemonic")
+			}
 			chain = strings.ToUpper(chain)
 			if name == "" {
 				name = strings.ToLower(chain)

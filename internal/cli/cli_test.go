@@ -199,7 +199,7 @@ func TestAccounts(t *testing.T) {
 		{"m/44'/60'/0'/0/1", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"},
 	} {
 		other := newEnv(t, e.api)
-		args := []string{"account", "create", "--mnemonic", mnemonic}
+		args := []string{"account", "import", "--mnemonic", mnemonic}
 		if c.path != "" {
 			args = append(args, "--derivation-path", c.path)
 		}
@@ -209,6 +209,7 @@ func TestAccounts(t *testing.T) {
 			t.Errorf("mnemonic at %q: address %s, want %s", c.path, got.Address, c.addr)
 		}
 		other.fails("account", "create", "--name", "x", "--mnemonic", "test test junk")
+		other.fails("account", "import", "--name", "z") // nothing to import
 		other.fails("account", "create", "--name", "y", "--chain", "SOL", "--mnemonic", mnemonic)
 	}
 
