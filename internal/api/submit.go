@@ -23,6 +23,19 @@ type publicationStatus struct {
 	MessageStatus store.Status `json:"message_status"`
 }
 
+// ErrUnavailable is wrapped by Node.Submit errors meaning the node cannot
+// store the message now (it is stopping, or its database is unreachable);
+// the API answers 503 so that clients retry later.
+var ErrUnavailable = errors.New("node unavailable")
+
+// notStoredCode is the HTTP status of a submission that was not stored.
+func notStoredCode(err error) int {
+	if errors.Is(err, ErrUnavailable) {
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
 // statusCode maps a processing status to the HTTP status of a submission.
 func statusCode(s store.Status) int {
 	switch s {
@@ -83,7 +96,7 @@ func (s *Server) submit(w http.ResponseWriter, r *http.Request, raw []byte, sync
 		if errors.Is(err, context.Canceled) {
 			return
 		}
-		s.fail(w, r, http.StatusInternalServerError, err)
+		s.fail(w, r, notStoredCode(err), err)
 		return
 	}
 	if err != nil && status == store.StatusRejected && !sync {

@@ -167,7 +167,7 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request) {
 	if m != nil {
 		status, err := s.cfg.Node.Submit(r.Context(), m, "http", meta.Sync)
 		if err != nil && status == "" {
-			s.fail(w, r, http.StatusInternalServerError, err)
+			s.fail(w, r, notStoredCode(err), err)
 			return
 		}
 		if !meta.Sync {

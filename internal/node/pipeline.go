@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
@@ -135,7 +137,7 @@ func (n *Node) reverify(it *item) {
 }
 
 // errStopped is returned for submissions that arrive while the node stops.
-var errStopped = errors.New("node is stopping")
+var errStopped = fmt.Errorf("node is stopping: %w", api.ErrUnavailable)
 
 // runApply is the single writer. When it returns, submissions still queued
 // are answered with errStopped (they were not stored).

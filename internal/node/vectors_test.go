@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"mime/multipart"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -189,5 +190,31 @@ func TestBadRequests(t *testing.T) {
 		if w.Code != c.want {
 			t.Errorf("POST %s %.40q: HTTP %d %s, want %d", c.path, c.body, w.Code, w.Body.String(), c.want)
 		}
+	}
+}
+
+// TestSubmitWhileStopped: a node whose writer has stopped answers 503 (and
+// stores nothing) rather than hanging or answering 500.
+func TestSubmitWhileStopped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	n, err := New(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx, ln) }()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	m := post(t, account(t), "blog", "late", "")
+	body, _ := json.Marshal(map[string]any{"sync": true, "message": m})
+	w := replay(t, n.Handler(), vectorRequest{Path: "/api/v0/messages", Body: body})
+	if w.Code != http.StatusServiceUnavailable {
+		t.Fatalf("HTTP %d %s, want 503", w.Code, w.Body)
 	}
 }
