@@ -64,3 +64,32 @@ func TestCountCacheInvalidation(t *testing.T) {
 		t.Fatalf("channel D total %d, %v", page.Total, err)
 	}
 }
+
+// TestPreparedCacheBound: distinct query texts beyond the bound still run,
+// unprepared, and the cache stops growing.
+func TestPreparedCacheBound(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Update(ctx, func(tx store.Tx) error {
+		for i := range maxPrepared + 50 {
+			keys := make([]string, i%700+1)
+			for j := range keys {
+				keys[j] = fmt.Sprintf("k%d-%d", i, j)
+			}
+			if _, err := tx.Aggregates(ctx, "0xA", keys); err != nil {
+				return fmt.Errorf("query %d: %w", i, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(db.cache); n > maxPrepared {
+		t.Fatalf("cache holds %d statements, bound %d", n, maxPrepared)
+	}
+}

@@ -135,12 +135,21 @@ func (db *DB) checkpointLoop(ctx context.Context, dsn string) {
 	}
 }
 
-// prepared returns a cached prepared statement of the write connection.
+// maxPrepared bounds the statement cache: the pipeline uses a few dozen
+// statements; queries built from filters (IN lists of any length) beyond
+// the bound run unprepared.
+const maxPrepared = 512
+
+// prepared returns a cached prepared statement of the write connection, or
+// nil when the cache is full and q is not in it.
 func (db *DB) prepared(ctx context.Context, q string) (*sql.Stmt, error) {
 	db.cacheMu.Lock()
 	defer db.cacheMu.Unlock()
 	if st, ok := db.cache[q]; ok {
 		return st, nil
+	}
+	if len(db.cache) >= maxPrepared {
+		return nil, nil
 	}
 	st, err := db.write.PrepareContext(ctx, q)
 	if err != nil {

@@ -44,37 +44,36 @@ type txQuerier struct {
 	db  *DB
 }
 
-func (q txQuerier) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+// stmt returns the transaction's handle on the cached statement of query,
+// or nil (run the query unprepared) when it cannot be cached.
+func (q txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 	st, err := q.db.prepared(ctx, query)
-	if err != nil {
-		return nil, err
+	if err != nil || st == nil {
+		// An error surfaces when the query runs unprepared.
+		return nil
 	}
-	return q.tx.StmtContext(ctx, st), nil
+	return q.tx.StmtContext(ctx, st)
 }
 
 func (q txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	st, err := q.stmt(ctx, query)
-	if err != nil {
-		return nil, err
+	if st := q.stmt(ctx, query); st != nil {
+		return st.ExecContext(ctx, args...)
 	}
-	return st.ExecContext(ctx, args...)
+	return q.tx.ExecContext(ctx, query, args...)
 }
 
 func (q txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	st, err := q.stmt(ctx, query)
-	if err != nil {
-		return nil, err
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryContext(ctx, args...)
 	}
-	return st.QueryContext(ctx, args...)
+	return q.tx.QueryContext(ctx, query, args...)
 }
 
 func (q txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	st, err := q.stmt(ctx, query)
-	if err != nil {
-		// The error surfaces at Scan, as with database/sql.
-		return q.tx.QueryRowContext(ctx, query, args...)
+	if st := q.stmt(ctx, query); st != nil {
+		return st.QueryRowContext(ctx, args...)
 	}
-	return st.QueryRowContext(ctx, args...)
+	return q.tx.QueryRowContext(ctx, query, args...)
 }
 
 func (t *tx) stmt(name string) *sql.Stmt { return t.tx.StmtContext(t.ctx, t.db.stmts[name]) }
