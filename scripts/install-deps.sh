@@ -10,6 +10,7 @@ set -euo pipefail
 TOOLS=(
   "node nodejs" # the official TypeScript SDK suite (compat/)
   "npm npm"     # installs compat/node_modules
+  "/usr/lib/postgresql/15/bin/initdb postgresql" # PostgreSQL store tests (internal/store/pgtest)
 )
 
 missing=()
