@@ -20,27 +20,39 @@ import (
 // testNode runs a node on a random loopback port until the test ends.
 func testNode(t *testing.T, cfg Config) *Node {
 	t.Helper()
+	n, stop := startNode(t, cfg)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	})
+	return n
+}
+
+// startNode runs a node on a random loopback port; stop stops it and
+// returns what Serve returned.
+func startNode(t *testing.T, cfg Config) (*Node, func() error) {
+	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	n, err := New(ctx, cfg)
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
+		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx, ln) }()
-	t.Cleanup(func() {
+	return n, func() error {
 		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-	})
-	return n
+		return <-done
+	}
 }
 
 func account(t *testing.T) *eth.Account {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/textproto"
@@ -196,19 +195,8 @@ func TestBadRequests(t *testing.T) {
 // TestSubmitWhileStopped: a node whose writer has stopped answers 503 (and
 // stores nothing) rather than hanging or answering 500.
 func TestSubmitWhileStopped(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := New(ctx, Config{DataDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, ln) }()
-	cancel()
-	if err := <-done; err != nil {
+	n, stop := startNode(t, Config{})
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	m := post(t, account(t), "blog", "late", "")
