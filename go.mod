@@ -22,6 +22,7 @@ require github.com/tyler-smith/go-bip39 v1.1.0
 require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	golang.org/x/text v0.43.0 // indirect
 )
 

@@ -1,0 +1,210 @@
+// Package postgres is the PostgreSQL backend of the core node store (pgx).
+// It holds the same tables as the SQLite backend (store/sqlite), translated:
+// times as double precision, content JSON as jsonb, bytewise ("C")
+// collation on the text columns that order results, and it passes the same
+// conformance suite (store/storetest).
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver, for goose
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/message"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// querier is what reads need: the pool or a transaction.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// DB is a PostgreSQL store. It implements store.Store.
+type DB struct {
+	reader
+	pool *pgxpool.Pool
+	// writeMu serialises Update calls, as the SQLite backend does: the
+	// contract has one writer, and this keeps concurrent callers from
+	// racing on the read-then-write steps of the pipeline.
+	writeMu sync.Mutex
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects to the database at url (a postgres:// URL or a libpq
+// connection string) and applies the embedded migrations.
+func Open(ctx context.Context, url string) (*DB, error) {
+	if err := migrate(ctx, url); err != nil {
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{reader: reader{q: pool}, pool: pool}, nil
+}
+
+func migrate(ctx context.Context, url string) error {
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	// Nodes sharing a database may start together: the session lock makes
+	// them apply the migrations one at a time.
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		return err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, db, sub, goose.WithSessionLocker(locker))
+	if err != nil {
+		return err
+	}
+	_, err = p.Up(ctx)
+	return err
+}
+
+// Close closes the connection pool.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+const insertPendingSQL = `INSERT INTO pending_messages (item_hash, sender, signature, message, reception_time, retries, next_attempt, origin)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING id`
+
+func pendingArgs(p *store.Pending) ([]any, error) {
+	env, err := json.Marshal(p.Message)
+	if err != nil {
+		return nil, err
+	}
+	return []any{p.Message.ItemHash, p.Message.Sender, p.Message.Signature, string(env),
+		p.ReceptionTime, p.Retries, p.NextAttempt, p.Origin}, nil
+}
+
+// scanPendingID sets p.ID from the RETURNING of insertPendingSQL: 0 when
+// the copy was already pending.
+func scanPendingID(row pgx.Row, p *store.Pending) error {
+	var id int64
+	err := row.Scan(&id)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		p.ID = 0
+	case err != nil:
+		return err
+	default:
+		p.ID = id
+	}
+	return nil
+}
+
+// AddPending inserts pending messages in one transaction, sent as one
+// batch (one round trip).
+func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		b := &pgx.Batch{}
+		for _, p := range ps {
+			args, err := pendingArgs(p)
+			if err != nil {
+				return err
+			}
+			b.Queue(insertPendingSQL, args...)
+		}
+		res := tx.SendBatch(ctx, b)
+		for _, p := range ps {
+			if err := scanPendingID(res.QueryRow(), p); err != nil {
+				res.Close()
+				return err
+			}
+		}
+		return res.Close()
+	})
+}
+
+// ListPending returns pending messages by ID.
+func (db *DB) ListPending(ctx context.Context, afterID int64, limit int) ([]store.Pending, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, message, reception_time, retries, next_attempt, origin
+		FROM pending_messages WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	if err != nil {
+		return nil, err
+	}
+	return scanPendings(rows)
+}
+
+func scanPendings(rows pgx.Rows) ([]store.Pending, error) {
+	defer rows.Close()
+	var out []store.Pending
+	for rows.Next() {
+		var p store.Pending
+		var env string
+		if err := rows.Scan(&p.ID, &env, &p.ReceptionTime, &p.Retries, &p.NextAttempt, &p.Origin); err != nil {
+			return nil, err
+		}
+		m, err := decodeEnvelope(env)
+		if err != nil {
+			return nil, fmt.Errorf("pending %d: %w", p.ID, err)
+		}
+		p.Message = m
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// decodeEnvelope reads back an envelope stored by this package. It was
+// validated on the way in, so only its JSON is decoded here.
+func decodeEnvelope(s string) (*message.Message, error) {
+	var m message.Message
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Update runs fn in one write transaction.
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	pgTx, err := db.pool.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer pgTx.Rollback(context.Background()) // no-op after Commit
+	t := &tx{reader: reader{q: pgTx}, ctx: ctx, tx: pgTx}
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.messageDelta != 0 {
+		if _, err := pgTx.Exec(ctx, `UPDATE counters SET value = value + $1 WHERE name = 'messages'`, t.messageDelta); err != nil {
+			return err
+		}
+	}
+	return pgTx.Commit(ctx)
+}
