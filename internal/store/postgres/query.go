@@ -162,7 +162,7 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 		limit := cursorLimit(f.Pagination)
 		q := c
 		if *f.Cursor != "" {
-			t, h, err := decodeTimeCursor(*f.Cursor)
+			t, h, err := store.DecodeTimeCursor(*f.Cursor)
 			if err != nil {
 				return nil, err
 			}
@@ -176,7 +176,7 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 		if len(recs) > limit {
 			recs = recs[:limit]
 			last := recs[limit-1]
-			page.NextCursor = encodeTimeCursor(last.Time, last.ItemHash)
+			page.NextCursor = store.EncodeTimeCursor(last.Time, last.ItemHash)
 		}
 		page.Records = recs
 		return page, nil
@@ -250,7 +250,7 @@ func (r reader) listForgotten(ctx context.Context, f store.MessageFilter) (*stor
 	if f.Cursor != nil {
 		limit = cursorLimit(f.Pagination)
 		if *f.Cursor != "" {
-			t, h, err := decodeTimeCursor(*f.Cursor)
+			t, h, err := store.DecodeTimeCursor(*f.Cursor)
 			if err != nil {
 				return nil, err
 			}
@@ -284,7 +284,7 @@ func (r reader) listForgotten(ctx context.Context, f store.MessageFilter) (*stor
 		if len(page.Forgotten) > limit {
 			page.Forgotten = page.Forgotten[:limit]
 			last := page.Forgotten[limit-1]
-			page.NextCursor = encodeTimeCursor(last.Time, last.ItemHash)
+			page.NextCursor = store.EncodeTimeCursor(last.Time, last.ItemHash)
 		}
 		return page, nil
 	}
@@ -359,7 +359,7 @@ func (r reader) ListPosts(ctx context.Context, f store.PostFilter) (*store.PostP
 		page.Total = -1
 		limit = cursorLimit(f.Pagination)
 		if *f.Cursor != "" {
-			t, h, err := decodeTimeCursor(*f.Cursor)
+			t, h, err := store.DecodeTimeCursor(*f.Cursor)
 			if err != nil {
 				return nil, err
 			}
@@ -399,7 +399,7 @@ func (r reader) ListPosts(ctx context.Context, f store.PostFilter) (*store.PostP
 	if f.Cursor != nil && len(keys) > limit {
 		keys = keys[:limit]
 		last := keys[limit-1]
-		page.NextCursor = encodeTimeCursor(last.lu, last.original)
+		page.NextCursor = store.EncodeTimeCursor(last.lu, last.original)
 	}
 
 	hashes := make([]string, 0, 2*len(keys))
@@ -514,7 +514,7 @@ func (r reader) ListAggregates(ctx context.Context, f store.AggregateFilter) (*s
 		page.Total = -1
 		limit = cursorLimit(f.Pagination)
 		if *f.Cursor != "" {
-			t, k, o, err := decodeAggregateCursor(*f.Cursor)
+			t, k, o, err := store.DecodeAggregateCursor(*f.Cursor)
 			if err != nil {
 				return nil, err
 			}
@@ -558,7 +558,7 @@ func (r reader) ListAggregates(ctx context.Context, f store.AggregateFilter) (*s
 			if col == "creation_time" {
 				t = last.CreationTime
 			}
-			page.NextCursor = encodeAggregateCursor(t, last.Key, last.Owner)
+			page.NextCursor = store.EncodeAggregateCursor(t, last.Key, last.Owner)
 		}
 		return page, nil
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -246,49 +245,3 @@ func TestQueryPlans(t *testing.T) {
 // fullScan matches a table scan in a query plan; without "USING" it reads
 // every row of the table.
 var fullScan = regexp.MustCompile(`SCAN (\w+)( USING)?`)
-
-func TestCursorFormat(t *testing.T) {
-	for _, c := range []struct {
-		t    float64
-		want string
-	}{
-		{1665758931.005458, "2022-10-14T14:48:51.005458+00:00"},
-		{1665758931, "2022-10-14T14:48:51+00:00"},
-		{1665758931.5, "2022-10-14T14:48:51.500000+00:00"},
-		{1665758931.0054002, "2022-10-14T14:48:51.0054002+00:00"},
-	} {
-		if got := isoTime(c.t); got != c.want {
-			t.Errorf("isoTime(%v) = %s, want %s", c.t, got, c.want)
-		}
-		back, err := parseISOTime(c.want)
-		if err != nil || back != c.t {
-			t.Errorf("parseISOTime(%s) = %v, %v; want %v", c.want, back, err, c.t)
-		}
-	}
-	cur := encodeTimeCursor(1665758931.005458, "abc")
-	raw, err := base64.RawURLEncoding.DecodeString(cur)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := `{"h":"abc","t":"2022-10-14T14:48:51.005458+00:00"}`; string(raw) != want {
-		t.Errorf("cursor payload %s, want %s", raw, want)
-	}
-	if strings.ContainsAny(cur, "=+/") {
-		t.Errorf("cursor %q is not unpadded base64url", cur)
-	}
-	ag := encodeAggregateCursor(1, "kéy", "o")
-	raw, _ = base64.RawURLEncoding.DecodeString(ag)
-	if want := `{"k":"k\u00e9y","o":"o","t":"1970-01-01T00:00:01+00:00"}`; string(raw) != want {
-		t.Errorf("aggregate cursor payload %s, want %s", raw, want)
-	}
-	if tt, k, o, err := decodeAggregateCursor(ag); err != nil || tt != 1 || k != "kéy" || o != "o" {
-		t.Errorf("decodeAggregateCursor = %v %q %q %v", tt, k, o, err)
-	}
-	for _, bad := range []string{"!!", base64.RawURLEncoding.EncodeToString([]byte(`[1]`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"h":"x"}`)),
-		base64.RawURLEncoding.EncodeToString([]byte(`{"h":"x","t":"yesterday"}`))} {
-		if _, _, err := decodeTimeCursor(bad); err == nil {
-			t.Errorf("decodeTimeCursor(%q) succeeded", bad)
-		}
-	}
-}

@@ -1,8 +1,4 @@
-package postgres
-
-// The cursors are those of the SQLite backend, byte for byte (a client may
-// move between nodes running either backend); this file is a copy of
-// sqlite/query.go's cursor half until they move to a shared package.
+package store
 
 import (
 	"encoding/base64"
@@ -13,8 +9,6 @@ import (
 	"strings"
 	"time"
 	"unicode/utf16"
-
-	"github.com/goaleph/goaleph/internal/store"
 )
 
 // Cursors (spec §9) are base64url without padding of compact JSON with
@@ -25,11 +19,15 @@ import (
 // when microseconds would not give back the exact float, so that the next
 // page starts exactly after the last row.
 
-func encodeTimeCursor(t float64, hash string) string {
+// EncodeTimeCursor is the cursor of a message or post list after the row
+// with this time and hash.
+func EncodeTimeCursor(t float64, hash string) string {
 	return encodeCursor([][2]string{{"h", hash}, {"t", isoTime(t)}})
 }
 
-func encodeAggregateCursor(t float64, key, owner string) string {
+// EncodeAggregateCursor is the cursor of an aggregate list after the row
+// with this time, key and owner.
+func EncodeAggregateCursor(t float64, key, owner string) string {
 	return encodeCursor([][2]string{{"k", key}, {"o", owner}, {"t", isoTime(t)}})
 }
 
@@ -137,11 +135,11 @@ func parseISOTime(s string) (float64, error) {
 func decodeCursor(cursor string) (map[string]any, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(cursor, "="))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", store.ErrBadCursor, err)
+		return nil, fmt.Errorf("%w: %v", ErrBadCursor, err)
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, fmt.Errorf("%w: payload is not a JSON object", store.ErrBadCursor)
+		return nil, fmt.Errorf("%w: payload is not a JSON object", ErrBadCursor)
 	}
 	return m, nil
 }
@@ -149,7 +147,7 @@ func decodeCursor(cursor string) (map[string]any, error) {
 func cursorString(m map[string]any, k string) (string, error) {
 	v, ok := m[k].(string)
 	if !ok {
-		return "", fmt.Errorf("%w: missing field %q", store.ErrBadCursor, k)
+		return "", fmt.Errorf("%w: missing field %q", ErrBadCursor, k)
 	}
 	return v, nil
 }
@@ -161,12 +159,12 @@ func cursorTime(m map[string]any) (float64, error) {
 	}
 	t, err := parseISOTime(ts)
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", store.ErrBadCursor, err)
+		return 0, fmt.Errorf("%w: %v", ErrBadCursor, err)
 	}
 	return t, nil
 }
 
-func decodeTimeCursor(cursor string) (t float64, hash string, err error) {
+func DecodeTimeCursor(cursor string) (t float64, hash string, err error) {
 	m, err := decodeCursor(cursor)
 	if err != nil {
 		return 0, "", err
@@ -178,7 +176,7 @@ func decodeTimeCursor(cursor string) (t float64, hash string, err error) {
 	return t, hash, err
 }
 
-func decodeAggregateCursor(cursor string) (t float64, key, owner string, err error) {
+func DecodeAggregateCursor(cursor string) (t float64, key, owner string, err error) {
 	m, err := decodeCursor(cursor)
 	if err != nil {
 		return 0, "", "", err
