@@ -1,10 +1,11 @@
-// Package store defines the persistence contract of the core node. Backends
-// (store/sqlite, later store/postgres) implement Store; store/storetest is
-// the conformance suite every backend must pass.
+// Package store defines the persistence contract of the core node and the
+// list cursor format. Backends (store/sqlite, the node's database today, and
+// store/postgres, not yet selectable by the node) implement Store;
+// store/storetest is the conformance suite every backend must pass.
 //
-// Ownership: the node's pipeline is the only writer of projections, through
-// Update; ingestion writes pending rows through AddPending; the HTTP API only
-// reads.
+// Ownership: the node's pipeline is the only writer, through Update (new
+// messages become pending rows there too, when they must wait); the HTTP API
+// only reads.
 package store
 
 import (
