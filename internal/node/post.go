@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"errors"
-	"strings"
 
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
@@ -121,6 +120,3 @@ func checkPermission(ctx context.Context, r store.Reader, sender string, t targe
 	}
 	return nil
 }
-
-// sameAddress compares addresses the way the protocol does for ownership.
-func sameAddress(a, b string) bool { return strings.EqualFold(a, b) }
