@@ -365,7 +365,6 @@ func send(ctx context.Context, cfg config, client *http.Client, base string, msg
 		pipeline: metricsSnap{
 			applySeconds: po.last.applySeconds - before.applySeconds,
 			applyTxs:     po.last.applyTxs - before.applyTxs,
-			ingestTxs:    po.last.ingestTxs - before.ingestTxs,
 		},
 	}
 	if !po.reached && po.err != nil {
@@ -398,7 +397,7 @@ type metricsSnap struct {
 	cpu       float64 // process_cpu_seconds_total
 	// Pipeline histograms: time spent in apply transactions, number of
 	// apply and ingest transactions.
-	applySeconds, applyTxs, ingestTxs float64
+	applySeconds, applyTxs float64
 }
 
 func scrape(ctx context.Context, client *http.Client, base string) (metricsSnap, error) {
@@ -440,8 +439,6 @@ func scrape(ctx context.Context, client *http.Client, base string) (metricsSnap,
 			s.applySeconds = value
 		case "aleph_apply_batch_seconds_count":
 			s.applyTxs = value
-		case "aleph_ingest_batch_size_count":
-			s.ingestTxs = value
 		}
 	}
 	return s, sc.Err()
@@ -537,9 +534,6 @@ func report(cfg config, r result, recRate float64) {
 	pl := r.pipeline
 	fmt.Printf("%-34s %.0f%% of the run in apply transactions; %.0f apply txs (%.1f msg/tx)", "node pipeline",
 		100*pl.applySeconds/r.e2eTime.Seconds(), pl.applyTxs, float64(done)/max(pl.applyTxs, 1))
-	if pl.ingestTxs > 0 {
-		fmt.Printf(", %.0f ingest txs (%.1f msg/tx)", pl.ingestTxs, float64(r.accepted)/pl.ingestTxs)
-	}
 	fmt.Println()
 	others := max(r.machineCPU-r.nodeCPU-r.clientCPU, 0)
 	fmt.Printf("%-34s %.2f s of %d CPUs × %.2f s (others: %.2f CPUs on average)\n", "machine CPU busy",

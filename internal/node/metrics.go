@@ -15,7 +15,6 @@ type metrics struct {
 	processed    *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
 	retries      *prometheus.CounterVec
-	ingestBatch  prometheus.Histogram
 	applyBatch   prometheus.Histogram
 	applySeconds prometheus.Histogram
 	gcDeleted    prometheus.Counter
@@ -33,8 +32,6 @@ func newMetrics(n *Node) *metrics {
 			Help: "Messages rejected after ingestion, by error code."}, []string{"code"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_retries_total",
 			Help: "Processing attempts that will be retried, by error code."}, []string{"code"}),
-		ingestBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_ingest_batch_size",
-			Help: "Pending messages committed per ingest transaction.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
 		applyBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_apply_batch_size",
 			Help: "Messages applied per transaction.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
 		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_apply_batch_seconds",
@@ -42,7 +39,7 @@ func newMetrics(n *Node) *metrics {
 		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_gc_files_deleted_total",
 			Help: "Files deleted by the garbage collector."}),
 	}
-	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.ingestBatch, m.applyBatch, m.applySeconds, m.gcDeleted,
+	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.applyBatch, m.applySeconds, m.gcDeleted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_messages_total", Help: "Messages stored (processed or removing)."},
 			func() float64 { return float64(n.counts().Messages) }),
