@@ -214,7 +214,10 @@ func TestCrashDuringBurst(t *testing.T) {
 		t.Fatalf("messages %d, posts %d, pending %d, acknowledged %d", counts.Messages, posts, counts.Pending, n)
 	}
 	page, err := db.ListMessages(ctx, store.MessageFilter{Types: []message.Type{message.TypePost}, Pagination: 0})
-	if err == nil && int64(len(page.Records)) != counts.Messages {
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(page.Records)) != counts.Messages {
 		t.Fatalf("listed %d messages, counter says %d", len(page.Records), counts.Messages)
 	}
 }
