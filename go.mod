@@ -17,7 +17,10 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
-require github.com/tyler-smith/go-bip39 v1.1.0
+require (
+	github.com/tyler-smith/go-bip39 v1.1.0
+	go.yaml.in/yaml/v3 v3.0.6
+)
 
 require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
@@ -75,7 +78,7 @@ require (
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/spaolacci/murmur3 v1.1.0 // indirect
 	github.com/spf13/cobra v1.10.2
-	github.com/spf13/pflag v1.0.9 // indirect
+	github.com/spf13/pflag v1.0.9
 	github.com/whyrusleeping/chunker v0.0.0-20181014151217-fe64bd25879f // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/store/backend"
 )
 
 func newNodeCmd() *cobra.Command {
@@ -22,21 +24,36 @@ func newNodeCmd() *cobra.Command {
 
 func newNodeRunCmd() *cobra.Command {
 	var (
-		cfg      node.Config
-		logLevel string
+		cfg        node.Config
+		logLevel   string
+		configPath string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a core node: message API, processing pipeline and file store",
-		Long: `Run a core node with an embedded SQLite database and file store in the data
-directory. The HTTP API (Aleph protocol, v0/v1) listens on 127.0.0.1:4024 by
-default. Ctrl-C stops the node cleanly; a restart resumes where it stopped.
+		Long: `Run a core node with its file store in the data directory and its database
+at --database-url: an embedded SQLite file (default: <data-dir>/aleph.db) or a
+PostgreSQL server. The HTTP API (Aleph protocol, v0/v1) listens on
+127.0.0.1:4024 by default. Ctrl-C stops the node cleanly; a restart resumes
+where it stopped.
+
+Settings come from flags, then the environment (ALEPH_DATABASE_URL), then the
+YAML file given with --config (keys data_dir, api.listen, database.url,
+storage.grace_period, storage.gc_period, pipeline.max_retries, log_level).
 
 The node runs in "no quota" mode: balances are not checked.`,
 		Example: `  aleph node run
-  aleph node run --data-dir /var/lib/aleph --listen 0.0.0.0:4024`,
+  aleph node run --data-dir /var/lib/aleph --listen 0.0.0.0:4024
+  aleph node run --database-url postgres://aleph@localhost/aleph
+  aleph node run --config /etc/aleph/node.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := applyNodeSettings(cmd.Flags(), configPath, &cfg, &logLevel); err != nil {
+				return err
+			}
+			if cfg.DatabaseURL == "" {
+				cfg.DatabaseURL = backend.SQLiteURL(filepath.Join(cfg.DataDir, "aleph.db"))
+			}
 			log, err := newLogger(logLevel)
 			if err != nil {
 				return err
@@ -51,7 +68,8 @@ The node runs in "no quota" mode: balances are not checked.`,
 			if err != nil {
 				return err
 			}
-			log.Info("core node starting", "version", node.Version, "data_dir", cfg.DataDir)
+			log.Info("core node starting", "version", node.Version, "data_dir", cfg.DataDir,
+				"database", backend.Redact(cfg.DatabaseURL))
 			err = n.Run(cmd.Context())
 			log.Info("core node stopped")
 			return err
@@ -59,6 +77,8 @@ The node runs in "no quota" mode: balances are not checked.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "data", "directory of the database and the file store")
+	f.StringVar(&cfg.DatabaseURL, "database-url", "", "database: sqlite:///path/aleph.db or postgres://user@host/db (default <data-dir>/aleph.db; env ALEPH_DATABASE_URL)")
+	f.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:4024", "address of the HTTP API")
 	f.DurationVar(&cfg.GracePeriod, "grace-period", 0, "how long unpinned files are kept (default 24h)")
 	f.DurationVar(&cfg.GCPeriod, "gc-period", 0, "garbage collector interval (default 24h)")

@@ -25,7 +25,7 @@ import (
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
-	"github.com/goaleph/goaleph/internal/store/sqlite"
+	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -34,8 +34,12 @@ var Version = "0.1.0-dev"
 
 // Config configures a core node. The zero value of a field means its default.
 type Config struct {
-	// DataDir holds the database and the file store. Default "data".
+	// DataDir holds the file store, and the SQLite database unless
+	// DatabaseURL names another. Default "data".
 	DataDir string
+	// DatabaseURL selects the store (see store/backend): sqlite:///path or
+	// postgres://…. Default: SQLite at DataDir/aleph.db.
+	DatabaseURL string
 	// Listen is the HTTP API address. Default 127.0.0.1:4024.
 	Listen string
 	// GracePeriod keeps unauthenticated uploads and unpinned files. Default 24 h.
@@ -58,6 +62,9 @@ type Config struct {
 func (c *Config) defaults() {
 	if c.DataDir == "" {
 		c.DataDir = "data"
+	}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = backend.SQLiteURL(filepath.Join(c.DataDir, "aleph.db"))
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:4024"
@@ -113,10 +120,11 @@ type Node struct {
 
 var _ api.Node = (*Node)(nil)
 
-// New opens the node's store and file store in cfg.DataDir.
+// New opens the node's store (cfg.DatabaseURL) and its file store in
+// cfg.DataDir.
 func New(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.defaults()
-	db, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "aleph.db"))
+	db, err := backend.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

@@ -1,6 +1,6 @@
 // Package store defines the persistence contract of the core node and the
-// list cursor format. Backends (store/sqlite, the node's database today, and
-// store/postgres, not yet selectable by the node) implement Store;
+// list cursor format. Backends (store/sqlite, the default, and
+// store/postgres, chosen by database URL through store/backend) implement Store;
 // store/storetest is the conformance suite every backend must pass.
 //
 // Ownership: the node's pipeline is the only writer, through Update (new
