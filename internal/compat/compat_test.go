@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/store/pgtest"
+	"github.com/goaleph/goaleph/internal/store/postgres"
 )
 
 // sdkTimeout bounds the whole JS suite; it is shortened to end before the
@@ -39,9 +41,17 @@ func compatDir(t *testing.T) string {
 }
 
 // TestOfficialSDK starts a node on a loopback port with a fresh data dir and
-// runs `node --test` in compat/ against it. The node's runner decides: any
-// failing JS test fails this test, and its output is streamed to the log.
+// runs `node --test` in compat/ against it, once with each database
+// backend. The node's runner decides: any failing JS test fails this test,
+// and its output is streamed to the log.
 func TestOfficialSDK(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { runOfficialSDK(t, "") })
+	t.Run("postgres", func(t *testing.T) { runOfficialSDK(t, pgtest.Start(t)) })
+}
+
+// runOfficialSDK runs the suite against a node on dbURL ("" = SQLite in
+// the data dir).
+func runOfficialSDK(t *testing.T, dbURL string) {
 	if testing.Short() {
 		t.Skip("runs the SDK suite, which takes tens of seconds (-short given)")
 	}
@@ -57,7 +67,7 @@ func TestOfficialSDK(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: logger})
+	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), DatabaseURL: dbURL, Listen: "127.0.0.1:0", Logger: logger})
 	if err != nil {
 		cancel()
 		t.Fatalf("node.New: %v", err)
@@ -81,7 +91,10 @@ func TestOfficialSDK(t *testing.T) {
 		}
 	}()
 	addr := ln.Addr().String()
-	t.Logf("node listening on %s", addr)
+	if _, isPG := n.Store().(*postgres.DB); isPG != (dbURL != "") {
+		t.Fatalf("node store is %T, want PostgreSQL: %v", n.Store(), dbURL != "")
+	}
+	t.Logf("node listening on %s (store %T)", addr, n.Store())
 
 	budget := sdkTimeout
 	if d, ok := t.Deadline(); ok && time.Until(d)-time.Minute < budget {
