@@ -22,6 +22,12 @@ var ErrNotFound = errors.New("not found")
 // ErrBadCursor is returned by list queries given a malformed cursor.
 var ErrBadCursor = errors.New("invalid cursor")
 
+// ErrUnavailable is wrapped by errors meaning the database cannot be reached
+// (server down or restarting, connection refused or lost): the call did not
+// take effect, except that a connection lost during COMMIT leaves the
+// outcome unknown, so callers retry idempotently once it is back.
+var ErrUnavailable = errors.New("database unavailable")
+
 // Status of a message hash on this node.
 type Status string
 

@@ -62,7 +62,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{reader: reader{q: pool}, pool: pool}, nil
+	return &DB{reader: reader{q: classifyingQuerier{pool}}, pool: pool}, nil
 }
 
 func migrate(ctx context.Context, url string) error {
@@ -125,7 +125,8 @@ func scanPendingID(row pgx.Row, p *store.Pending) error {
 
 // AddPending inserts pending messages in one transaction, sent as one
 // batch (one round trip).
-func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) error {
+func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) (err error) {
+	defer classifyErr(&err)
 	if len(ps) == 0 {
 		return nil
 	}
@@ -151,7 +152,7 @@ func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) error {
 
 // ListPending returns pending messages by ID.
 func (db *DB) ListPending(ctx context.Context, afterID int64, limit int) ([]store.Pending, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, message, reception_time, retries, next_attempt, origin
+	rows, err := db.q.Query(ctx, `SELECT id, message, reception_time, retries, next_attempt, origin
 		FROM pending_messages WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	if err != nil {
 		return nil, err
@@ -189,7 +190,8 @@ func decodeEnvelope(s string) (*message.Message, error) {
 }
 
 // Update runs fn in one write transaction.
-func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
+	defer classifyErr(&err)
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
 	pgTx, err := db.pool.Begin(ctx)
