@@ -118,8 +118,20 @@ type apiError struct {
 }
 
 // fail writes an error response. Server-side failures (500) are logged and
-// their text is not leaked.
+// their text is not leaked. An unreachable database (store.ErrUnavailable)
+// or a node that cannot store now (ErrUnavailable) is a 503 with
+// Retry-After, not logged per request: the node logs the outage once.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
+	if code >= 500 && (errors.Is(err, store.ErrUnavailable) || errors.Is(err, ErrUnavailable)) {
+		s.log.Debug("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg := err.Error() // composed by the node: nothing to hide
+		if errors.Is(err, store.ErrUnavailable) {
+			msg = "database unavailable, retry later"
+		}
+		w.Header().Set("Retry-After", "1")
+		writeJSON(w, http.StatusServiceUnavailable, apiError{Error: msg})
+		return
+	}
 	if code >= 500 {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeJSON(w, code, apiError{Error: http.StatusText(code)})

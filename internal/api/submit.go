@@ -153,8 +153,12 @@ func (s *Server) pubsubPub(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusUnprocessableEntity, err)
 		return
 	}
-	if _, err := s.cfg.Node.Submit(r.Context(), m, "http", false); err != nil {
-		s.fail(w, r, http.StatusUnprocessableEntity, err)
+	if status, err := s.cfg.Node.Submit(r.Context(), m, "http", false); err != nil {
+		code := http.StatusUnprocessableEntity
+		if status == "" {
+			code = notStoredCode(err)
+		}
+		s.fail(w, r, code, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "failed": []string{}})

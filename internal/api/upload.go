@@ -192,8 +192,9 @@ func (s *Server) store(r *http.Request, engine files.Engine, src io.Reader, max 
 	// A file added before this request may be pinned by others: the
 	// request must not delete it on failure. Files.Add is idempotent, so
 	// the check is whether any pin or row already references it.
+	// When the store cannot tell (database down), assume it did.
 	_, ferr := s.cfg.Store.File(r.Context(), info.Hash)
-	return info, ferr == nil, nil
+	return info, !errors.Is(ferr, store.ErrNotFound), nil
 }
 
 func (s *Server) discard(r *http.Request, info files.Info, existed bool) {
