@@ -255,6 +255,15 @@ func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
 	start := time.Now()
 	outs := make([]outcome, len(items))
 	err := n.store.Update(ctx, func(tx store.Tx) error {
+		if p, ok := tx.(seenPreloader); ok {
+			hashes := make([]string, len(items))
+			for i, it := range items {
+				hashes[i] = it.msg.ItemHash
+			}
+			if err := p.PreloadSeen(hashes); err != nil {
+				return err
+			}
+		}
 		for _, i := range order {
 			it := items[i]
 			it.forgot = it.forgot[:0]
@@ -287,6 +296,13 @@ func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
 		n.finish(it, outs[i])
 	}
 	return outs
+}
+
+// seenPreloader is implemented by store transactions that answer Seen for
+// a whole batch with one query (the PostgreSQL backend, where each query is
+// a round trip).
+type seenPreloader interface {
+	PreloadSeen(hashes []string) error
 }
 
 // applyFailed handles an item whose own transaction failed: a pending

@@ -123,31 +123,58 @@ func scanPendingID(row pgx.Row, p *store.Pending) error {
 	return nil
 }
 
-// AddPending inserts pending messages in one transaction, sent as one
-// batch (one round trip).
+// AddPending inserts pending messages with one multi-row statement.
 func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) (err error) {
 	defer classifyErr(&err)
 	if len(ps) == 0 {
 		return nil
 	}
-	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		b := &pgx.Batch{}
-		for _, p := range ps {
-			args, err := pendingArgs(p)
-			if err != nil {
-				return err
-			}
-			b.Queue(insertPendingSQL, args...)
+	var hash, sender, sig, env, origin []string
+	var recv, next []float64
+	var retries []int32
+	for _, p := range ps {
+		e, err := json.Marshal(p.Message)
+		if err != nil {
+			return err
 		}
-		res := tx.SendBatch(ctx, b)
-		for _, p := range ps {
-			if err := scanPendingID(res.QueryRow(), p); err != nil {
-				res.Close()
-				return err
-			}
+		hash = append(hash, p.Message.ItemHash)
+		sender = append(sender, p.Message.Sender)
+		sig = append(sig, p.Message.Signature)
+		env = append(env, string(e))
+		recv = append(recv, p.ReceptionTime)
+		retries = append(retries, int32(p.Retries))
+		next = append(next, p.NextAttempt)
+		origin = append(origin, p.Origin)
+	}
+	rows, err := db.pool.Query(ctx, `INSERT INTO pending_messages (item_hash, sender, signature, message, reception_time, retries, next_attempt, origin)
+		SELECT h, s, g, m, r, n, a, o FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::double precision[],
+			$6::integer[], $7::double precision[], $8::text[]) WITH ORDINALITY AS u(h, s, g, m, r, n, a, o, i)
+		ORDER BY i
+		ON CONFLICT DO NOTHING RETURNING id, item_hash, sender, signature`,
+		hash, sender, sig, env, recv, retries, next, origin)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	ids := map[[3]string]int64{}
+	for rows.Next() {
+		var id int64
+		var k [3]string
+		if err := rows.Scan(&id, &k[0], &k[1], &k[2]); err != nil {
+			return err
 		}
-		return res.Close()
-	})
+		ids[k] = id
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	// A copy given twice gets its ID once.
+	for _, p := range ps {
+		k := [3]string{p.Message.ItemHash, p.Message.Sender, p.Message.Signature}
+		p.ID = ids[k]
+		delete(ids, k)
+	}
+	return nil
 }
 
 // ListPending returns pending messages by ID.
@@ -189,7 +216,8 @@ func decodeEnvelope(s string) (*message.Message, error) {
 	return &m, nil
 }
 
-// Update runs fn in one write transaction.
+// Update runs fn in one write transaction. Its writes are deferred and
+// sent in bulk (see bulk.go).
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 	defer classifyErr(&err)
 	db.writeMu.Lock()
@@ -199,14 +227,16 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 		return err
 	}
 	defer pgTx.Rollback(context.Background()) // no-op after Commit
-	t := &tx{reader: reader{q: pgTx}, ctx: ctx, tx: pgTx}
+	t := &tx{ctx: ctx, tx: pgTx}
+	t.reader = reader{q: flushing{t}}
 	if err := fn(t); err != nil {
 		return err
 	}
 	if t.messageDelta != 0 {
-		if _, err := pgTx.Exec(ctx, `UPDATE counters SET value = value + $1 WHERE name = 'messages'`, t.messageDelta); err != nil {
-			return err
-		}
+		t.queue(`UPDATE counters SET value = value + $1 WHERE name = 'messages'`, t.messageDelta)
+	}
+	if err := t.flush(); err != nil {
+		return err
 	}
 	return pgTx.Commit(ctx)
 }

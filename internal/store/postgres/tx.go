@@ -12,30 +12,48 @@ import (
 )
 
 type tx struct {
-	reader
+	reader       // q is flushing{t}: reads send the queued writes first
 	ctx          context.Context
 	tx           pgx.Tx
 	messageDelta int64
+
+	queued []queued              // deferred writes, see bulk.go
+	open   map[string]*rowGroup  // open row group by table
+	seen   map[string]store.Seen // Seen answers known in this transaction
 }
 
 var _ store.Tx = (*tx)(nil)
 
+// exec runs a statement now (after the queued ones), for callers that
+// need its result.
 func (t *tx) exec(q string, args ...any) (pgconn.CommandTag, error) {
-	return t.tx.Exec(t.ctx, q, args...)
+	return t.q.Exec(t.ctx, q, args...)
 }
 
 func (t *tx) Seen(hash string) (store.Seen, error) {
+	if s, ok := t.seen[hash]; ok {
+		return s, nil
+	}
 	var kind int
 	var sig string
-	err := t.tx.QueryRow(t.ctx, `SELECT 1, signature FROM messages WHERE item_hash = $1
+	err := t.q.QueryRow(t.ctx, `SELECT 1, signature FROM messages WHERE item_hash = $1
 		UNION ALL SELECT 2, '' FROM forgotten_messages WHERE item_hash = $1 LIMIT 1`, hash).Scan(&kind, &sig)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return store.Seen{}, nil
-	case err != nil:
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		return store.Seen{}, err
 	}
-	return store.Seen{Processed: kind == 1, Signature: sig, Forgotten: kind == 2}, nil
+	s := store.Seen{Processed: kind == 1, Signature: sig, Forgotten: kind == 2}
+	if t.seen == nil {
+		t.seen = map[string]store.Seen{}
+	}
+	t.seen[hash] = s
+	return s, nil
+}
+
+// knownAbsent reports whether the transaction knows hash to be absent from
+// messages and forgotten_messages.
+func (t *tx) knownAbsent(hash string) bool {
+	s, ok := t.seen[hash]
+	return ok && !s.Processed && !s.Forgotten
 }
 
 func (t *tx) InsertMessage(r *store.Record) (bool, error) {
@@ -49,6 +67,14 @@ func (t *tx) InsertMessage(r *store.Record) (bool, error) {
 	if status == "" {
 		status = store.StatusProcessed
 	}
+	if t.knownAbsent(r.ItemHash) {
+		// The common case: queued, sent in bulk.
+		t.group("messages", r.ItemHash).msgs.add(r, status)
+		t.seen[r.ItemHash] = store.Seen{Processed: true, Signature: r.Signature}
+		t.messageDelta++
+		return true, nil
+	}
+	delete(t.seen, r.ItemHash)
 	tag, err := t.exec(`INSERT INTO messages (item_hash, type, chain, sender, signature, item_type, item_content, content, time, channel,
 		size, status, reception_time, owner, content_type, content_ref, content_key, content_item_hash, payment_type)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) ON CONFLICT (item_hash) DO NOTHING`,
@@ -71,20 +97,20 @@ func (t *tx) InsertPending(p *store.Pending) error {
 	if err != nil {
 		return err
 	}
-	return scanPendingID(t.tx.QueryRow(t.ctx, insertPendingSQL, args...), p)
+	return scanPendingID(t.q.QueryRow(t.ctx, insertPendingSQL, args...), p)
 }
 
 func (t *tx) DeletePending(ids ...int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := t.exec(`DELETE FROM pending_messages WHERE id = ANY($1)`, ids)
-	return err
+	t.queue(`DELETE FROM pending_messages WHERE id = ANY($1)`, ids)
+	return nil
 }
 
 func (t *tx) RetryPending(id int64, retries int, nextAttempt float64) error {
-	_, err := t.exec(`UPDATE pending_messages SET retries = $1, next_attempt = $2 WHERE id = $3`, retries, nextAttempt, id)
-	return err
+	t.queue(`UPDATE pending_messages SET retries = $1, next_attempt = $2 WHERE id = $3`, retries, nextAttempt, id)
+	return nil
 }
 
 func (t *tx) Reject(r *store.Rejected) error {
@@ -92,16 +118,16 @@ func (t *tx) Reject(r *store.Rejected) error {
 	if len(r.Details) > 0 && string(r.Details) != "null" {
 		details = string(r.Details)
 	}
-	_, err := t.exec(`INSERT INTO rejected_messages (item_hash, message, error_code, details, reception_time) VALUES ($1, $2, $3, $4, $5)
+	t.queue(`INSERT INTO rejected_messages (item_hash, message, error_code, details, reception_time) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (item_hash) DO UPDATE SET message = excluded.message, error_code = excluded.error_code,
 		details = excluded.details, reception_time = LEAST(rejected_messages.reception_time, excluded.reception_time)`,
 		r.ItemHash, string(r.Message), int(r.ErrorCode), details, r.ReceptionTime)
-	return err
+	return nil
 }
 
 func (t *tx) Forget(hash, forgottenBy string, at float64) error {
 	var by string
-	err := t.tx.QueryRow(t.ctx, `SELECT forgotten_by FROM forgotten_messages WHERE item_hash = $1`, hash).Scan(&by)
+	err := t.q.QueryRow(t.ctx, `SELECT forgotten_by FROM forgotten_messages WHERE item_hash = $1`, hash).Scan(&by)
 	if err == nil {
 		var list []string
 		_ = json.Unmarshal([]byte(by), &list)
@@ -133,26 +159,16 @@ func (t *tx) Forget(hash, forgottenBy string, at float64) error {
 	if _, err := t.exec(`DELETE FROM messages WHERE item_hash = $1`, hash); err != nil {
 		return err
 	}
+	if t.seen != nil {
+		t.seen[hash] = store.Seen{Forgotten: true}
+	}
 	t.messageDelta--
 	return nil
 }
 
 func (t *tx) InsertPost(p *store.Post) error {
-	_, err := t.exec(`INSERT INTO posts (item_hash, owner, type, ref, amends, channel, content, creation_time, latest_amend)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-		ON CONFLICT (item_hash) DO UPDATE SET owner = excluded.owner, type = excluded.type, ref = excluded.ref,
-		amends = excluded.amends, channel = excluded.channel, content = excluded.content,
-		creation_time = excluded.creation_time, latest_amend = excluded.latest_amend`,
-		p.ItemHash, p.Owner, p.Type, nullStr(p.Ref), nullStr(p.Amends),
-		nullStr(p.Channel), nullRaw(p.Content), p.CreationTime, nullStr(p.LatestAmend))
-	return err
-}
-
-func nullRaw(r json.RawMessage) any {
-	if len(r) == 0 {
-		return nil
-	}
-	return string(r)
+	t.group("posts", p.ItemHash).posts.add(p)
+	return nil
 }
 
 const postColumns = `item_hash, owner, type, ref, amends, channel, content, creation_time, latest_amend`
@@ -171,7 +187,7 @@ func scanPost(sc scanner) (*store.Post, error) {
 }
 
 func (t *tx) Post(hash string) (*store.Post, error) {
-	p, err := scanPost(t.tx.QueryRow(t.ctx, `SELECT `+postColumns+` FROM posts WHERE item_hash = $1`, hash))
+	p, err := scanPost(t.q.QueryRow(t.ctx, `SELECT `+postColumns+` FROM posts WHERE item_hash = $1`, hash))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
@@ -179,7 +195,7 @@ func (t *tx) Post(hash string) (*store.Post, error) {
 }
 
 func (t *tx) Amends(original string) ([]store.Post, error) {
-	rows, err := t.tx.Query(t.ctx, `SELECT `+postColumns+` FROM posts WHERE amends = $1 ORDER BY creation_time, item_hash`, original)
+	rows, err := t.q.Query(t.ctx, `SELECT `+postColumns+` FROM posts WHERE amends = $1 ORDER BY creation_time, item_hash`, original)
 	if err != nil {
 		return nil, err
 	}
@@ -196,25 +212,27 @@ func (t *tx) Amends(original string) ([]store.Post, error) {
 }
 
 func (t *tx) SetLatestAmend(original, amend string) error {
-	_, err := t.exec(`UPDATE posts SET latest_amend = $1 WHERE item_hash = $2`, nullStr(amend), original)
-	return err
+	t.closeGroup("posts")
+	t.queue(`UPDATE posts SET latest_amend = $1 WHERE item_hash = $2`, nullStr(amend), original)
+	return nil
 }
 
 func (t *tx) DeletePost(hash string) error {
-	_, err := t.exec(`DELETE FROM posts WHERE item_hash = $1`, hash)
-	return err
+	t.closeGroup("posts")
+	t.queue(`DELETE FROM posts WHERE item_hash = $1`, hash)
+	return nil
 }
 
 func (t *tx) InsertAggregateElement(e *store.AggregateElement) error {
-	_, err := t.exec(`INSERT INTO aggregate_elements (item_hash, owner, key, content, creation_time) VALUES ($1, $2, $3, $4, $5)
+	t.queue(`INSERT INTO aggregate_elements (item_hash, owner, key, content, creation_time) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (item_hash) DO UPDATE SET owner = excluded.owner, key = excluded.key, content = excluded.content,
 		creation_time = excluded.creation_time`,
 		e.ItemHash, e.Owner, e.Key, string(e.Content), e.CreationTime)
-	return err
+	return nil
 }
 
 func (t *tx) AggregateElements(owner, key string) ([]store.AggregateElement, error) {
-	rows, err := t.tx.Query(t.ctx, `SELECT item_hash, owner, key, content, creation_time FROM aggregate_elements
+	rows, err := t.q.Query(t.ctx, `SELECT item_hash, owner, key, content, creation_time FROM aggregate_elements
 		WHERE owner = $1 AND key = $2 ORDER BY creation_time, item_hash`, owner, key)
 	if err != nil {
 		return nil, err
@@ -234,21 +252,21 @@ func (t *tx) AggregateElements(owner, key string) ([]store.AggregateElement, err
 }
 
 func (t *tx) DeleteAggregateElement(hash string) error {
-	_, err := t.exec(`DELETE FROM aggregate_elements WHERE item_hash = $1`, hash)
-	return err
+	t.queue(`DELETE FROM aggregate_elements WHERE item_hash = $1`, hash)
+	return nil
 }
 
 func (t *tx) PutAggregate(a *store.Aggregate) error {
 	if a.Content == nil {
-		_, err := t.exec(`DELETE FROM aggregates WHERE owner = $1 AND key = $2`, a.Owner, a.Key)
-		return err
+		t.queue(`DELETE FROM aggregates WHERE owner = $1 AND key = $2`, a.Owner, a.Key)
+		return nil
 	}
-	_, err := t.exec(`INSERT INTO aggregates (owner, key, content, creation_time, last_revision_hash, last_revision_time)
+	t.queue(`INSERT INTO aggregates (owner, key, content, creation_time, last_revision_hash, last_revision_time)
 		VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (owner, key) DO UPDATE SET content = excluded.content, creation_time = excluded.creation_time,
 		last_revision_hash = excluded.last_revision_hash, last_revision_time = excluded.last_revision_time`,
 		a.Owner, a.Key, string(a.Content), a.CreationTime, a.LastRevisionHash, a.LastRevisionTime)
-	return err
+	return nil
 }
 
 func (t *tx) UpsertFile(f *store.File) error {
@@ -256,9 +274,9 @@ func (t *tx) UpsertFile(f *store.File) error {
 	if typ == "" {
 		typ = "file"
 	}
-	_, err := t.exec(`INSERT INTO files (hash, size, type) VALUES ($1, $2, $3) ON CONFLICT (hash) DO UPDATE SET size = excluded.size`,
+	t.queue(`INSERT INTO files (hash, size, type) VALUES ($1, $2, $3) ON CONFLICT (hash) DO UPDATE SET size = excluded.size`,
 		f.Hash, f.Size, typ)
-	return err
+	return nil
 }
 
 func (t *tx) AddPin(p *store.Pin) error {
@@ -266,14 +284,14 @@ func (t *tx) AddPin(p *store.Pin) error {
 	if p.Type == store.PinGracePeriod {
 		deleteBy = p.DeleteBy
 	}
-	_, err := t.exec(`INSERT INTO file_pins (file_hash, type, owner, item_hash, ref, created, delete_by) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+	t.queue(`INSERT INTO file_pins (file_hash, type, owner, item_hash, ref, created, delete_by) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		p.FileHash, string(p.Type), nullStr(p.Owner), nullStr(p.ItemHash), nullStr(p.Ref), p.Created, deleteBy)
-	return err
+	return nil
 }
 
 func (t *tx) DeletePins(itemHash string) error {
-	_, err := t.exec(`DELETE FROM file_pins WHERE item_hash = $1`, itemHash)
-	return err
+	t.queue(`DELETE FROM file_pins WHERE item_hash = $1`, itemHash)
+	return nil
 }
 
 func (t *tx) DeleteExpiredGrace(now float64) (int, error) {
@@ -285,20 +303,20 @@ func (t *tx) DeleteExpiredGrace(now float64) (int, error) {
 }
 
 func (t *tx) DeleteFile(hash string) error {
-	_, err := t.exec(`DELETE FROM files WHERE hash = $1`, hash)
-	return err
+	t.queue(`DELETE FROM files WHERE hash = $1`, hash)
+	return nil
 }
 
 func (t *tx) UpsertTag(ft *store.FileTag) error {
-	_, err := t.exec(`INSERT INTO file_tags (tag, owner, file_hash, last_updated) VALUES ($1, $2, $3, $4)
+	t.queue(`INSERT INTO file_tags (tag, owner, file_hash, last_updated) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (tag) DO UPDATE SET file_hash = excluded.file_hash, last_updated = excluded.last_updated
 		WHERE excluded.last_updated >= file_tags.last_updated`, ft.Tag, ft.Owner, ft.FileHash, ft.LastUpdated)
-	return err
+	return nil
 }
 
 func (t *tx) Tag(tag string) (*store.FileTag, error) {
 	var ft store.FileTag
-	err := t.tx.QueryRow(t.ctx, `SELECT tag, owner, file_hash, last_updated FROM file_tags WHERE tag = $1`, tag).
+	err := t.q.QueryRow(t.ctx, `SELECT tag, owner, file_hash, last_updated FROM file_tags WHERE tag = $1`, tag).
 		Scan(&ft.Tag, &ft.Owner, &ft.FileHash, &ft.LastUpdated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
@@ -310,17 +328,13 @@ func (t *tx) Tag(tag string) (*store.FileTag, error) {
 }
 
 func (t *tx) InsertVM(v *store.VM) error {
-	if _, err := t.exec(`INSERT INTO vms (item_hash, owner, type, allow_amend, replaces, payment_type) VALUES ($1, $2, $3, $4, $5, $6)
+	t.queue(`INSERT INTO vms (item_hash, owner, type, allow_amend, replaces, payment_type) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (item_hash) DO UPDATE SET owner = excluded.owner, type = excluded.type, allow_amend = excluded.allow_amend,
 		replaces = excluded.replaces, payment_type = excluded.payment_type`,
-		v.ItemHash, v.Owner, string(v.Type), v.AllowAmend, nullStr(v.Replaces), nullStr(v.PaymentType)); err != nil {
-		return err
-	}
+		v.ItemHash, v.Owner, string(v.Type), v.AllowAmend, nullStr(v.Replaces), nullStr(v.PaymentType))
 	if len(v.Volumes) > 0 {
-		if _, err := t.exec(`INSERT INTO vm_volumes (vm_hash, ref) SELECT $1, r FROM unnest($2::text[]) WITH ORDINALITY AS u(r, i) ORDER BY i`,
-			v.ItemHash, v.Volumes); err != nil {
-			return err
-		}
+		t.queue(`INSERT INTO vm_volumes (vm_hash, ref) SELECT $1, r FROM unnest($2::text[]) WITH ORDINALITY AS u(r, i) ORDER BY i`,
+			v.ItemHash, v.Volumes)
 	}
 	return nil
 }
@@ -329,7 +343,7 @@ func (t *tx) VM(hash string) (*store.VM, error) {
 	var v store.VM
 	var typ string
 	var replaces, pt *string
-	err := t.tx.QueryRow(t.ctx, `SELECT item_hash, owner, type, allow_amend, replaces, payment_type FROM vms WHERE item_hash = $1`, hash).
+	err := t.q.QueryRow(t.ctx, `SELECT item_hash, owner, type, allow_amend, replaces, payment_type FROM vms WHERE item_hash = $1`, hash).
 		Scan(&v.ItemHash, &v.Owner, &typ, &v.AllowAmend, &replaces, &pt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
@@ -338,7 +352,7 @@ func (t *tx) VM(hash string) (*store.VM, error) {
 		return nil, err
 	}
 	v.Type, v.Replaces, v.PaymentType = messageType(typ), str(replaces), str(pt)
-	rows, err := t.tx.Query(t.ctx, `SELECT ref FROM vm_volumes WHERE vm_hash = $1 ORDER BY id`, hash)
+	rows, err := t.q.Query(t.ctx, `SELECT ref FROM vm_volumes WHERE vm_hash = $1 ORDER BY id`, hash)
 	if err != nil {
 		return nil, err
 	}
@@ -354,15 +368,13 @@ func (t *tx) VM(hash string) (*store.VM, error) {
 }
 
 func (t *tx) DeleteVM(hash string) error {
-	if _, err := t.exec(`DELETE FROM vm_volumes WHERE vm_hash = $1`, hash); err != nil {
-		return err
-	}
-	_, err := t.exec(`DELETE FROM vms WHERE item_hash = $1`, hash)
-	return err
+	t.queue(`DELETE FROM vm_volumes WHERE vm_hash = $1`, hash)
+	t.queue(`DELETE FROM vms WHERE item_hash = $1`, hash)
+	return nil
 }
 
 func (t *tx) VolumeUsers(hash string) ([]string, error) {
-	rows, err := t.tx.Query(t.ctx, `SELECT DISTINCT vm_hash FROM vm_volumes WHERE ref = $1`, hash)
+	rows, err := t.q.Query(t.ctx, `SELECT DISTINCT vm_hash FROM vm_volumes WHERE ref = $1`, hash)
 	if err != nil {
 		return nil, err
 	}
