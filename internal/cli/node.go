@@ -19,6 +19,7 @@ func newNodeCmd() *cobra.Command {
 		Example: `  aleph node run --data-dir ./data`,
 	}
 	cmd.AddCommand(newNodeRunCmd())
+	cmd.AddCommand(newNodeDBCmd())
 	return cmd
 }
 

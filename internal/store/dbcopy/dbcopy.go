@@ -18,6 +18,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -119,8 +120,10 @@ func Copy(ctx context.Context, fromURL, toURL string, opts Options) (*Result, er
 	if fromKind == backend.SQLite {
 		// Opening a missing SQLite file would create an empty database.
 		p := sqlitePath(fromURL)
-		if _, err := os.Stat(p); err != nil {
-			return nil, fmt.Errorf("source database %s: %w", p, err)
+		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("source database %s does not exist", p)
+		} else if err != nil {
+			return nil, fmt.Errorf("source database: %w", err)
 		}
 	}
 	srcStore, err := backend.Open(ctx, fromURL)
@@ -317,7 +320,7 @@ func checkEmpty(ctx context.Context, db database) error {
 		}
 	}
 	if len(full) > 0 {
-		return fmt.Errorf("%w (%s); copy into a new database, or force to replace its data", ErrNotEmpty, strings.Join(full, ", "))
+		return fmt.Errorf("%w (%s)", ErrNotEmpty, strings.Join(full, ", "))
 	}
 	return nil
 }

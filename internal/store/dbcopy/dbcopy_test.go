@@ -345,7 +345,7 @@ func TestCopyRefuses(t *testing.T) {
 		{srcURL, "sqlite://" + filepath.Join(dir, ".", "src.db"), "same database"},
 		{"mysql://u:hunter2@h/db", pgURL, "source: database URL"},
 		{srcURL, "mysql://u:hunter2@h/db", "destination: database URL"},
-		{backend.SQLiteURL(filepath.Join(dir, "missing.db")), pgURL, "no such file"},
+		{backend.SQLiteURL(filepath.Join(dir, "missing.db")), pgURL, "does not exist"},
 	} {
 		_, err := Copy(ctx, tc.from, tc.to, Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
