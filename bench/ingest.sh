@@ -1,13 +1,23 @@
 #!/usr/bin/env bash
 # Ingestion benchmark: builds the aleph binary and bench/ingest once, then
-# RUNS times starts a fresh core node (new temporary data dir, default
-# GOMAXPROCS), runs the client against it and stops it. Prints a summary
-# table with the median and the min–max of each figure.
+# RUNS times, for each backend of BACKENDS, starts a fresh core node (new
+# temporary data dir, new database, default GOMAXPROCS), runs the client
+# against it and stops it. The backends alternate within each run, so both
+# see the same machine. Prints a summary table per backend with the median
+# and the min–max of each figure, and the PostgreSQL / SQLite ratio.
 #
 #   bench/ingest.sh                      # 3 runs, 20000 messages, 64 connections
 #   RUNS=5 N=50000 C=128 bench/ingest.sh
+#   BACKENDS=sqlite bench/ingest.sh      # one backend only
 #   PERF=1 bench/ingest.sh               # + one extra run under `perf record`,
 #                                        #   not counted in the table
+#
+# The postgres backend runs on a throwaway cluster (initdb + pg_ctl in the
+# temporary directory, port PG_PORT) with PostgreSQL's default durability:
+# fsync and synchronous_commit on, so every acknowledged batch is on disk.
+# (The SQLite node uses WAL with synchronous=NORMAL: durable across a crash
+# of the node, not of the machine; PostgreSQL here gives more.) As root the
+# cluster runs as the postgres user.
 #
 # Before each run it waits (at most WAIT_QUIET=300 s) for the machine to be
 # idle, and each run reports how much CPU other processes used meanwhile
@@ -17,6 +27,8 @@
 set -euo pipefail
 
 RUNS=${RUNS:-3}
+BACKENDS=${BACKENDS:-sqlite postgres}
+PG_PORT=${PG_PORT:-5433}
 N=${N:-20000}
 C=${C:-64}
 PORT=${PORT:-4024}
@@ -31,9 +43,11 @@ export CGO_ENABLED=${CGO_ENABLED:-1} # libsecp256k1 through cgo, as the node is 
 tmp=$(mktemp -d /tmp/aleph-bench-ingest.XXXXXX)
 node_pid=
 perf_pid=
+pg_running=0
 cleanup() {
 	[ -n "$perf_pid" ] && kill -INT "$perf_pid" 2>/dev/null || true
 	[ -n "$node_pid" ] && kill -INT "$node_pid" 2>/dev/null && wait "$node_pid" 2>/dev/null || true
+	[ "$pg_running" = 1 ] && pg pg_ctl -D "$tmp/pg/data" -m fast -w stop >/dev/null 2>&1 || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -47,8 +61,42 @@ echo "building into $tmp …"
 go build -o "$tmp/aleph" ./cmd/aleph
 go build -o "$tmp/ingest" ./bench/ingest
 
-start_node() { # $1: data dir
-	"$tmp/aleph" node run --data-dir "$1" --listen "$ADDR" --log-level warn >"$1.log" 2>&1 &
+# pg runs a PostgreSQL program (as the postgres user when root).
+pg() {
+	local bin=$1
+	shift
+	if [ "$(id -u)" = 0 ]; then
+		su postgres -s /bin/sh -c "cd /tmp && $(printf '%q ' "$pg_bin/$bin" "$@")"
+	else
+		"$pg_bin/$bin" "$@"
+	fi
+}
+
+start_postgres() {
+	pg_bin=$(dirname "$(readlink -f "$(command -v initdb 2>/dev/null || ls -d /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)")")
+	if [ ! -x "$pg_bin/initdb" ]; then
+		echo "PostgreSQL is not installed (scripts/install-deps.sh installs it); or set BACKENDS=sqlite" >&2
+		exit 1
+	fi
+	mkdir -p "$tmp/pg"
+	[ "$(id -u)" = 0 ] && chown postgres "$tmp" "$tmp/pg"
+	pg initdb -D "$tmp/pg/data" -U postgres -A trust --no-locale -E UTF8 >/dev/null
+	pg pg_ctl -D "$tmp/pg/data" -l "$tmp/pg/log" -w \
+		-o "-p $PG_PORT -k $tmp/pg -c listen_addresses=127.0.0.1 -c shared_buffers=256MB" start >/dev/null
+	pg_running=1
+	echo "PostgreSQL $("$pg_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$PG_PORT (fsync on, synchronous_commit on)"
+}
+
+# database_url creates a fresh database for run $1 and prints its URL.
+database_url() {
+	psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE bench_${1//-/_}" >/dev/null
+	echo "postgres://postgres@127.0.0.1:$PG_PORT/bench_${1//-/_}?sslmode=disable"
+}
+
+start_node() { # $1: data dir, $2: database URL (empty: SQLite in the data dir)
+	local db=()
+	[ -n "${2:-}" ] && db=(--database-url "$2")
+	"$tmp/aleph" node run --data-dir "$1" "${db[@]}" --listen "$ADDR" --log-level warn >"$1.log" 2>&1 &
 	node_pid=$!
 	for _ in $(seq 100); do
 		curl -s -o /dev/null --max-time 1 "$URL/version" && return 0
@@ -89,11 +137,12 @@ wait_quiet() {
 	done
 }
 
-run_once() { # $1: label, $2: output file
-	local dir=$tmp/data-$1
+run_once() { # $1: label, $2: output file, $3: backend
+	local dir=$tmp/data-$1 url=
+	[ "$3" = postgres ] && url=$(database_url "$1")
 	wait_quiet
-	start_node "$dir"
-	echo "== run $1 ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	start_node "$dir" "$url"
+	echo "== run $1, $3 ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	if [ "$PERF" = 1 ] && [ "$1" = perf ]; then
 		perf record -F 999 -g -p "$node_pid" -o "$tmp/perf.data" >/dev/null 2>&1 &
 		perf_pid=$!
@@ -116,28 +165,46 @@ run_once() { # $1: label, $2: output file
 	fi
 	stop_node
 	rm -rf "$dir"
+	if [ "$3" = postgres ]; then
+		psql -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "DROP DATABASE bench_${1//-/_}" >/dev/null
+	fi
 }
 
-for i in $(seq "$RUNS"); do
-	run_once "$i" "$tmp/out-$i.txt"
+for b in $BACKENDS; do
+	case $b in
+	sqlite) ;;
+	postgres) start_postgres ;;
+	*)
+		echo "unknown backend $b (sqlite, postgres)" >&2
+		exit 1
+		;;
+	esac
 done
 
-# Summary: one row per run, then the median and range of each column.
+for i in $(seq "$RUNS"); do
+	for b in $BACKENDS; do
+		run_once "$i-$b" "$tmp/out-$b-$i.txt" "$b"
+	done
+done
+
+# Summary per backend: one row per run, then the median and range of each
+# column.
 cols="accept_rate e2e_rate p50_ms p99_ms ecrecover_rate ratio node_cpu_us client_cpu_us other_cpus applier_busy"
+for b in $BACKENDS; do
 echo
-echo "== summary: N=$N C=$C, $RUNS runs, $(nproc) CPUs, $(date -u +%F)"
+echo "== summary, $b: N=$N C=$C, $RUNS runs, $(nproc) CPUs, $(date -u +%F)"
 {
 	echo "run $cols"
 	for i in $(seq "$RUNS"); do
-		line=$(grep '^RESULT ' "$tmp/out-$i.txt")
+		line=$(grep '^RESULT ' "$tmp/out-$b-$i.txt")
 		row="$i"
 		for c in $cols; do
 			row="$row $(sed -n "s/.* $c=\([^ ]*\).*/\1/p" <<<"$line")"
 		done
 		echo "$row"
 	done
-} >"$tmp/table.txt"
-column -t "$tmp/table.txt"
+} >"$tmp/table-$b.txt"
+column -t "$tmp/table-$b.txt"
 awk -v cols="$cols" 'NR > 1 { for (j = 2; j <= NF; j++) v[j, NR - 1] = $j; n = NR - 1 }
 END {
 	split(cols, name, " ")
@@ -148,15 +215,21 @@ END {
 		for (i = 2; i <= n; i++) { x = a[i]; k = i - 1; while (k >= 1 && a[k] + 0 > x + 0) { a[k + 1] = a[k]; k-- } a[k + 1] = x }
 		med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 		printf "%-16s %12s %12s %12s\n", name[j - 1], med, a[1], a[n]
+		if (name[j - 1] == "e2e_rate") print med > "'"$tmp/median-$b"'"
 	}
-}' "$tmp/table.txt"
-disturbed=$(awk 'NR > 1 && $(NF - 1) >= 0.2 { printf "%s ", $1 }' "$tmp/table.txt")
+}' "$tmp/table-$b.txt"
+disturbed=$(awk 'NR > 1 && $(NF - 1) >= 0.2 { printf "%s ", $1 }' "$tmp/table-$b.txt")
 if [ -n "$disturbed" ]; then
 	echo "note: other processes used ≥ 0.2 CPU on average during run(s) $disturbed(other_cpus); their rates are lower than an idle machine gives"
 fi
+done
+if [ -f "$tmp/median-sqlite" ] && [ -f "$tmp/median-postgres" ]; then
+	awk -v s="$(cat "$tmp/median-sqlite")" -v p="$(cat "$tmp/median-postgres")" \
+		'BEGIN { printf "\n== postgres / sqlite (median e2e_rate): %d / %d = %.2f\n", p, s, p / s }'
+fi
 
 if [ "$PERF" = 1 ]; then
-	run_once perf "$tmp/out-perf.txt" >/dev/null
+	run_once perf "$tmp/out-perf.txt" "${BACKENDS%% *}" >/dev/null
 	echo
 	echo "== perf (extra run, not in the table): share of node CPU samples, inclusive"
 	perf report -i "$tmp/perf.data" --children --sort symbol --stdio -g none 2>/dev/null | grep '%' |

@@ -40,6 +40,12 @@ type querier interface {
 type DB struct {
 	reader
 	pool *pgxpool.Pool
+	// writer is the one connection of the pipeline's writes, planned
+	// with plan_cache_mode=force_custom_plan: a node starts on an empty
+	// database and grows it fast, and a generic plan made while a table
+	// was small (a sequential scan) would stay in use until the next
+	// ANALYZE. Custom plans see the table's current size.
+	writer *pgxpool.Pool
 	// writeMu serialises Update calls, as the SQLite backend does: the
 	// contract has one writer, and this keeps concurrent callers from
 	// racing on the read-then-write steps of the pipeline.
@@ -62,7 +68,19 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &DB{reader: reader{q: classifyingQuerier{pool}}, pool: pool}, nil
+	wcfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	wcfg.MaxConns = 1
+	wcfg.ConnConfig.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	writer, err := pgxpool.NewWithConfig(ctx, wcfg)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &DB{reader: reader{q: classifyingQuerier{pool}}, pool: pool, writer: writer}, nil
 }
 
 func migrate(ctx context.Context, url string) error {
@@ -91,6 +109,7 @@ func migrate(ctx context.Context, url string) error {
 
 // Close closes the connection pool.
 func (db *DB) Close() error {
+	db.writer.Close()
 	db.pool.Close()
 	return nil
 }
@@ -146,7 +165,9 @@ func (db *DB) AddPending(ctx context.Context, ps []*store.Pending) (err error) {
 		next = append(next, p.NextAttempt)
 		origin = append(origin, p.Origin)
 	}
-	rows, err := db.pool.Query(ctx, `INSERT INTO pending_messages (item_hash, sender, signature, message, reception_time, retries, next_attempt, origin)
+	db.writeMu.Lock()
+	defer db.writeMu.Unlock()
+	rows, err := db.writer.Query(ctx, `INSERT INTO pending_messages (item_hash, sender, signature, message, reception_time, retries, next_attempt, origin)
 		SELECT h, s, g, m, r, n, a, o FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::double precision[],
 			$6::integer[], $7::double precision[], $8::text[]) WITH ORDINALITY AS u(h, s, g, m, r, n, a, o, i)
 		ORDER BY i
@@ -222,7 +243,7 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 	defer classifyErr(&err)
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
-	pgTx, err := db.pool.Begin(ctx)
+	pgTx, err := db.writer.Begin(ctx)
 	if err != nil {
 		return err
 	}
