@@ -2,10 +2,14 @@ package node
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/goaleph/goaleph/internal/store"
 )
 
 // metrics are the node's Prometheus metrics, served at /metrics.
@@ -18,6 +22,12 @@ type metrics struct {
 	applyBatch   prometheus.Histogram
 	applySeconds prometheus.Histogram
 	gcDeleted    prometheus.Counter
+	db           *dbHealth
+
+	// lastCounts is the last answer of store.Counts, served while the
+	// database does not answer.
+	countsMu   sync.Mutex
+	lastCounts store.Counts
 }
 
 func newMetrics(n *Node) *metrics {
@@ -38,8 +48,10 @@ func newMetrics(n *Node) *metrics {
 			Help: "Duration of apply transactions.", Buckets: prometheus.DefBuckets}),
 		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_gc_files_deleted_total",
 			Help: "Files deleted by the garbage collector."}),
+		db: newDBHealth(),
 	}
 	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.applyBatch, m.applySeconds, m.gcDeleted,
+		m.db.up, m.db.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_messages_total", Help: "Messages stored (processed or removing)."},
 			func() float64 { return float64(n.counts().Messages) }),
@@ -53,12 +65,26 @@ func newMetrics(n *Node) *metrics {
 	return m
 }
 
-func (n *Node) counts() (c struct{ Messages, Pending, Files int64 }) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	got, err := n.store.Counts(ctx)
-	if err == nil {
-		c.Messages, c.Pending, c.Files = got.Messages, got.Pending, got.Files
+// counts reads the stored counts for the gauges. While the database is
+// down, or when the query fails, it serves the last values read, so that
+// /metrics keeps answering at once during an outage.
+func (n *Node) counts() store.Counts {
+	m := n.metrics
+	if !m.db.down.Load() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		got, err := n.store.Counts(ctx)
+		cancel()
+		switch {
+		case err == nil:
+			m.countsMu.Lock()
+			m.lastCounts = got
+			m.countsMu.Unlock()
+			return got
+		case errors.Is(err, store.ErrUnavailable):
+			n.dbFailed(err)
+		}
 	}
-	return c
+	m.countsMu.Lock()
+	defer m.countsMu.Unlock()
+	return m.lastCounts
 }

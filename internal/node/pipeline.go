@@ -239,7 +239,8 @@ func (n *Node) nextTimer() time.Duration {
 
 // applyBatch applies items in one transaction, in a deterministic order,
 // and returns their outcomes in the order given. If the transaction fails,
-// each item is tried in its own.
+// each item is tried in its own, unless the database is unreachable: then
+// new items get a 503 and pending ones are parked (see dbhealth.go).
 func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
 	order := make([]int, len(items))
 	for i := range order {
@@ -254,6 +255,12 @@ func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
 	})
 	start := time.Now()
 	outs := make([]outcome, len(items))
+	// A failed transaction undoes what it wrote, not what it set on the
+	// items (a pending ID, a retry count): saved restores that.
+	saved := make([]store.Pending, len(items))
+	for i, it := range items {
+		saved[i] = it.p
+	}
 	err := n.store.Update(ctx, func(tx store.Tx) error {
 		if p, ok := tx.(seenPreloader); ok {
 			hashes := make([]string, len(items))
@@ -276,9 +283,19 @@ func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
 		return nil
 	})
 	if err != nil {
+		for i, it := range items {
+			it.p = saved[i]
+		}
 		if ctx.Err() != nil {
 			for i := range outs {
 				outs[i] = outcome{kind: outFailed, err: ctx.Err()}
+			}
+			return outs
+		}
+		if errors.Is(err, store.ErrUnavailable) {
+			n.dbFailed(err)
+			for i, it := range items {
+				outs[i] = n.postpone(it, err)
 			}
 			return outs
 		}
@@ -290,12 +307,24 @@ func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
 		}
 		return []outcome{n.applyFailed(ctx, items[0], err)}
 	}
+	n.dbOK()
 	n.metrics.applyBatch.Observe(float64(len(items)))
 	n.metrics.applySeconds.Observe(time.Since(start).Seconds())
 	for i, it := range items {
 		n.finish(it, outs[i])
 	}
 	return outs
+}
+
+// postpone answers an item that could not reach the database: a new one
+// is not stored and its submitter gets a 503; a pending one is parked
+// until the database is back (its outcome is not sent anywhere).
+func (n *Node) postpone(it *item, err error) outcome {
+	if it.p.ID == 0 {
+		return outcome{kind: outFailed, err: unavailable(err)}
+	}
+	n.park(it)
+	return outcome{kind: outFailed, err: err}
 }
 
 // seenPreloader is implemented by store transactions that answer Seen for
@@ -314,15 +343,28 @@ func (n *Node) applyFailed(ctx context.Context, it *item, err error) outcome {
 		return outcome{kind: outFailed, err: err}
 	}
 	var o outcome
+	saved := it.p
 	uerr := n.store.Update(ctx, func(tx store.Tx) error {
 		var e error
 		o, e = n.retryOrReject(tx, it, &message.Error{Code: message.CodeInternalError, Err: err})
 		return e
 	})
 	if uerr != nil {
-		n.log.Error("record retry", "item_hash", it.msg.ItemHash, "err", uerr)
+		it.p = saved
+		switch {
+		case ctx.Err() != nil:
+			// Stopping: the pending row is reloaded at the next start.
+		case errors.Is(uerr, store.ErrUnavailable):
+			n.dbFailed(uerr)
+			n.park(it)
+		default:
+			// Not recorded, but kept in memory: try again later.
+			n.log.Error("record retry", "item_hash", it.msg.ItemHash, "err", uerr)
+			n.rearm(it, n.cfg.MaxBackoff, false)
+		}
 		return outcome{kind: outFailed, err: uerr}
 	}
+	n.dbOK()
 	n.finish(it, o)
 	return o
 }
