@@ -55,8 +55,11 @@ type Config struct {
 	// Limits are the API upload limits. Default api.DefaultLimits.
 	Limits api.Limits
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
-	Pprof  bool
-	Logger *slog.Logger
+	Pprof bool
+	// Fetcher fetches content and STORE files missing locally from peers
+	// (see fetch.go). Nil: messages wait until the file is uploaded here.
+	Fetcher Fetcher
+	Logger  *slog.Logger
 }
 
 func (c *Config) defaults() {

@@ -499,6 +499,7 @@ func (n *Node) finish(it *item, o outcome) {
 			n.waits[o.wait] = append(n.waits[o.wait], timerEntry{it: it, gen: it.gen})
 		}
 		n.mu.Unlock()
+		n.fetchMissing(o)
 	}
 }
 
