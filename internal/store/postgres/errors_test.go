@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/internal/store/pgtest"
 )
 
 func TestClassify(t *testing.T) {
@@ -51,5 +52,45 @@ func TestClassify(t *testing.T) {
 		if tt.want && !errors.Is(classify(got), store.ErrUnavailable) {
 			t.Errorf("%s: classifying twice lost the wrap", tt.name)
 		}
+	}
+}
+
+// TestUnavailableWhenKilled: with the server crashed, reads, writes and
+// Ping fail with store.ErrUnavailable; a missing row is still
+// store.ErrNotFound once the server is back.
+func TestUnavailableWhenKilled(t *testing.T) {
+	cluster := pgtest.StartCluster(t, pgtest.Durable())
+	ctx := context.Background()
+	db, err := Open(ctx, cluster.NewDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	hash := "0000000000000000000000000000000000000000000000000000000000000000"
+	if err := cluster.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for name, err := range map[string]error{
+		"ping":   db.Ping(ctx),
+		"status": func() error { _, err := db.Status(ctx, hash); return err }(),
+		"list":   func() error { _, err := db.ListMessages(ctx, store.MessageFilter{}); return err }(),
+		"update": db.Update(ctx, func(tx store.Tx) error { _, err := tx.Seen(hash); return err }),
+		"pending": func() error {
+			_, err := db.ListPending(ctx, 0, 10)
+			return err
+		}(),
+	} {
+		if !errors.Is(err, store.ErrUnavailable) {
+			t.Errorf("%s on a killed server: %v", name, err)
+		}
+	}
+	if err := cluster.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ping(ctx); err != nil {
+		t.Fatalf("ping after restart: %v", err)
+	}
+	if _, err := db.Status(ctx, hash); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("status after restart: %v", err)
 	}
 }
