@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -12,12 +13,14 @@ import (
 
 // Writes of a transaction are deferred. A statement whose result the
 // pipeline does not need is queued, and the queue is sent as one pgx.Batch
-// (one round trip) before the transaction's next read and before commit.
+// together with the transaction's next read (one round trip), or with the
+// COMMIT. BEGIN is queued too, so it travels with the first read.
 // Rows of messages and posts queued one after the other are merged into one
 // multi-row INSERT … SELECT FROM unnest(…), so a batch of N new POSTs costs
-// two statements, not 2N, and about four round trips in all: BEGIN, the
-// batch's duplicate probe (PreloadSeen), the queued writes with the counter
-// update, COMMIT.
+// two statements, not 2N, and two round trips in all: BEGIN with the
+// batch's duplicate probe (PreloadSeen), then the queued writes with the
+// counter update and COMMIT. A failed statement makes the server skip the
+// rest of its batch (COMMIT included); Update then rolls back.
 //
 // Order is kept where it matters: a merged group is sent at the place of
 // its first row, which moves later rows ahead of the statements queued
@@ -61,8 +64,7 @@ const insertMessagesSQL = `INSERT INTO messages (item_hash, type, chain, sender,
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::double precision[], $10::text[], $11::bigint[], $12::text[], $13::double precision[], $14::text[],
 		$15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
-		AS u(h, ty, ch, se, si, it, ic, co, ti, cn, sz, st, rt, ow, ct, cr, ck, ci, pt)
-	ON CONFLICT (item_hash) DO NOTHING`
+		AS u(h, ty, ch, se, si, it, ic, co, ti, cn, sz, st, rt, ow, ct, cr, ck, ci, pt)`
 
 func (m *messageRows) add(r *store.Record, status store.Status) {
 	var itemContent, content *string
@@ -180,6 +182,18 @@ func (t *tx) flush() error {
 	if len(t.queued) == 0 {
 		return nil
 	}
+	res, q := t.send(nil)
+	if err := t.results(res, q); err != nil {
+		res.Close()
+		return err
+	}
+	return res.Close()
+}
+
+// send sends the queued statements in one batch, followed by read when it
+// is not nil, and empties the queue. The caller reads the queued
+// statements' results with results, then read's, then closes res.
+func (t *tx) send(read *readStmt) (pgx.BatchResults, []queued) {
 	q := t.queued
 	t.queued, t.open = nil, nil
 	b := &pgx.Batch{}
@@ -193,47 +207,61 @@ func (t *tx) flush() error {
 			b.Queue(insertPostsSQL, s.group.posts.args()...)
 		}
 	}
-	res := t.tx.SendBatch(t.ctx, b)
-	for _, s := range q {
-		tag, err := res.Exec()
-		if err != nil {
-			res.Close()
-			return err
-		}
-		if s.group != nil && s.group.table == "messages" {
-			if err := checkInserted(tag, len(s.group.msgs.hash)); err != nil {
-				res.Close()
-				return err
-			}
-		}
+	if read != nil {
+		b.Queue(read.sql, read.args...)
 	}
-	return res.Close()
+	if len(q) > 0 && q[0].group == nil && q[0].sql == "BEGIN" {
+		t.began = true
+	}
+	return t.conn.SendBatch(t.ctx, b), q
 }
 
-// checkInserted verifies that a queued messages group inserted every row:
-// the transaction knew them absent (PreloadSeen or Seen), so a conflict
-// means another writer changed the table, and the transaction must fail
-// rather than count rows it did not insert.
-func checkInserted(tag pgconn.CommandTag, want int) error {
-	if got := tag.RowsAffected(); got != int64(want) {
-		return fmt.Errorf("postgres: bulk insert stored %d of %d messages: another writer is using the database", got, want)
+// results reads the results of the queued statements q of a batch.
+func (t *tx) results(res pgx.BatchResults, q []queued) error {
+	for _, s := range q {
+		tag, err := res.Exec()
+		if s.group != nil && s.group.table == "messages" {
+			err = checkInserted(err)
+		}
+		if err != nil {
+			return err
+		}
+		if s.group == nil && s.sql == "COMMIT" && tag.String() != "COMMIT" {
+			return fmt.Errorf("postgres: transaction not committed (%s)", tag)
+		}
 	}
 	return nil
+}
+
+// readStmt is a read sent after the queued writes, in the same batch.
+type readStmt struct {
+	sql  string
+	args []any
+}
+
+// checkInserted explains the failure of a queued messages group. The
+// transaction knew its rows absent (PreloadSeen or Seen), so the insert has
+// no ON CONFLICT clause: a duplicate means another writer changed the
+// table, and the server aborts the transaction at once, before the COMMIT
+// queued after it, rather than letting it count rows it did not insert.
+func checkInserted(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" {
+		return fmt.Errorf("postgres: bulk insert of messages hit a row it did not know of: another writer is using the database: %w", err)
+	}
+	return err
 }
 
 // PreloadSeen answers Seen for hashes with one query; the node calls it
 // once per batch, before the batch's Seen calls.
 func (t *tx) PreloadSeen(hashes []string) error {
-	if err := t.flush(); err != nil {
-		return err
-	}
 	if t.seen == nil {
 		t.seen = make(map[string]store.Seen, len(hashes))
 	}
 	for _, h := range hashes {
 		t.seen[h] = store.Seen{}
 	}
-	rows, err := t.tx.Query(t.ctx, `SELECT item_hash, 1, signature FROM messages WHERE item_hash = ANY($1)
+	rows, err := t.q.Query(t.ctx, `SELECT item_hash, 1, signature FROM messages WHERE item_hash = ANY($1)
 		UNION ALL SELECT item_hash, 2, '' FROM forgotten_messages WHERE item_hash = ANY($1)`, hashes)
 	if err != nil {
 		return err
@@ -256,29 +284,99 @@ func (t *tx) PreloadSeen(hashes []string) error {
 	return rows.Err()
 }
 
-// flushing is the querier of a transaction's reads: it sends the queued
-// writes first, so that reads see them.
+// flushing is the querier of a transaction's reads: queued writes go out
+// first, in the same round trip, so that reads see them.
 type flushing struct{ t *tx }
 
 func (f flushing) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
-	if err := f.t.flush(); err != nil {
+	f.t.queue(sql, args...)
+	q := f.t.queued
+	res, _ := f.t.send(nil)
+	if err := f.t.results(res, q[:len(q)-1]); err != nil {
+		res.Close()
 		return pgconn.CommandTag{}, err
 	}
-	return f.t.tx.Exec(ctx, sql, args...)
+	tag, err := res.Exec()
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
+	return tag, err
 }
 
 func (f flushing) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	if err := f.t.flush(); err != nil {
+	if len(f.t.queued) == 0 {
+		return f.t.conn.Query(ctx, sql, args...)
+	}
+	res, q := f.t.send(&readStmt{sql: sql, args: args})
+	if err := f.t.results(res, q); err != nil {
+		res.Close()
 		return nil, err
 	}
-	return f.t.tx.Query(ctx, sql, args...)
+	rows, err := res.Query()
+	if err != nil {
+		res.Close()
+		return nil, err
+	}
+	return &batchRows{Rows: rows, res: res}, nil
 }
 
 func (f flushing) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	if err := f.t.flush(); err != nil {
+	rows, err := f.Query(ctx, sql, args...)
+	if err != nil {
 		return errRow{err}
 	}
-	return f.t.tx.QueryRow(ctx, sql, args...)
+	return oneRow{rows}
+}
+
+// batchRows are the rows of a read sent at the end of a batch: closing
+// them closes the batch, whose error they then report.
+type batchRows struct {
+	pgx.Rows
+	res    pgx.BatchResults
+	closed bool
+	err    error
+}
+
+func (r *batchRows) Close() {
+	if r.closed {
+		return
+	}
+	r.closed = true
+	r.Rows.Close()
+	r.err = r.res.Close()
+}
+
+func (r *batchRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+func (r *batchRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+// oneRow is pgx's QueryRow over Rows: the first row, or pgx.ErrNoRows.
+type oneRow struct{ rows pgx.Rows }
+
+func (r oneRow) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
 }
 
 // errRow is a pgx.Row whose Scan fails with err.

@@ -238,26 +238,37 @@ func decodeEnvelope(s string) (*message.Message, error) {
 }
 
 // Update runs fn in one write transaction. Its writes are deferred and
-// sent in bulk (see bulk.go).
+// sent in bulk, and BEGIN and COMMIT travel with the first read and the
+// last writes, so a batch of the pipeline costs two round trips (see
+// bulk.go).
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) (err error) {
 	defer classifyErr(&err)
 	db.writeMu.Lock()
 	defer db.writeMu.Unlock()
-	pgTx, err := db.writer.Begin(ctx)
+	conn, err := db.writer.Acquire(ctx)
 	if err != nil {
 		return err
 	}
-	defer pgTx.Rollback(context.Background()) // no-op after Commit
-	t := &tx{ctx: ctx, tx: pgTx}
+	// A connection left inside a transaction (a failed COMMIT round trip)
+	// is closed by the pool on Release rather than reused.
+	defer conn.Release()
+	t := &tx{ctx: ctx, conn: conn.Conn()}
 	t.reader = reader{q: flushing{t}}
-	if err := fn(t); err != nil {
-		return err
+	t.queue("BEGIN")
+	err = fn(t)
+	if err == nil {
+		if t.messageDelta != 0 {
+			t.queue(`UPDATE counters SET value = value + $1 WHERE name = 'messages'`, t.messageDelta)
+		}
+		t.queue("COMMIT")
+		err = t.flush()
 	}
-	if t.messageDelta != 0 {
-		t.queue(`UPDATE counters SET value = value + $1 WHERE name = 'messages'`, t.messageDelta)
+	if err != nil && t.began {
+		// Roll back what reached the server; on a broken connection
+		// this fails too, and the pool drops the connection.
+		if _, rerr := t.conn.Exec(context.Background(), "ROLLBACK"); rerr != nil {
+			conn.Conn().Close(context.Background())
+		}
 	}
-	if err := t.flush(); err != nil {
-		return err
-	}
-	return pgTx.Commit(ctx)
+	return err
 }

@@ -14,7 +14,8 @@ import (
 type tx struct {
 	reader       // q is flushing{t}: reads send the queued writes first
 	ctx          context.Context
-	tx           pgx.Tx
+	conn         *pgx.Conn
+	began        bool // BEGIN was sent
 	messageDelta int64
 
 	queued []queued              // deferred writes, see bulk.go
