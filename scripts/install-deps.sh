@@ -10,13 +10,23 @@ set -euo pipefail
 TOOLS=(
   "node nodejs" # the official TypeScript SDK suite (compat/)
   "npm npm"     # installs compat/node_modules
-  "/usr/lib/postgresql/15/bin/initdb postgresql" # PostgreSQL store tests (internal/store/pgtest)
+  "initdb postgresql" # PostgreSQL store tests (internal/store/pgtest)
 )
+
+# has tells whether a command is installed. Debian keeps the PostgreSQL
+# server programs off PATH, under /usr/lib/postgresql/<version>/bin.
+has() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  case $1 in
+  initdb) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ;;
+  *) return 1 ;;
+  esac
+}
 
 missing=()
 for entry in "${TOOLS[@]}"; do
   read -r cmd pkg <<<"$entry"
-  if ! command -v "$cmd" >/dev/null 2>&1; then
+  if ! has "$cmd"; then
     missing+=("$pkg")
   fi
 done
