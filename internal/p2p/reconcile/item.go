@@ -49,26 +49,42 @@ func (a Item) Compare(b Item) int {
 // identified by the sha256 of the string. The two cannot collide without a
 // sha256 collision.
 func HashID(itemHash string) ID {
-	var id ID
-	if isHexHash(itemHash) {
-		hex.Decode(id[:], []byte(itemHash))
+	if id, ok := decodeHexHash(itemHash); ok {
 		return id
 	}
 	return sha256.Sum256([]byte(itemHash))
 }
 
+// hexValue maps the lower-case hex digits to their value, anything else to
+// 0xff.
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
+
+// decodeHexHash decodes s if it is 64 lower-case hex digits, in one pass.
+func decodeHexHash(s string) (id ID, ok bool) {
+	if len(s) != 2*len(id) {
+		return id, false
+	}
+	var bad byte
+	for i := range id {
+		hi, lo := hexValue[s[2*i]], hexValue[s[2*i+1]]
+		bad |= hi | lo
+		id[i] = hi<<4 | lo&0x0f
+	}
+	return id, bad&0xf0 == 0
+}
+
 // isHexHash reports whether s is 64 lower-case hex digits.
 func isHexHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
+	_, ok := decodeHexHash(s)
+	return ok
 }
 
 // hexOf reports whether name is the lower-case hex form of id, the case that

@@ -301,6 +301,13 @@ func TestHashID(t *testing.T) {
 	if HashID(string(up)) == id {
 		t.Fatal("upper-case hex shares the id of lower-case hex")
 	}
+	for _, c := range []byte("gz/:@`G ") {
+		bad := []byte(h)
+		bad[17] = c
+		if _, ok := decodeHexHash(string(bad)); ok {
+			t.Fatalf("%q accepted as hex", bad)
+		}
+	}
 }
 
 func TestSnapshotSum(t *testing.T) {

@@ -37,8 +37,9 @@ func NewBuilder(sizeHint int) *Builder {
 // Add adds the message with the given time (seconds since the epoch) and item
 // hash.
 func (b *Builder) Add(time float64, itemHash string) {
-	id := HashID(itemHash)
-	if !isHexHash(itemHash) {
+	id, ok := decodeHexHash(itemHash)
+	if !ok {
+		id = HashID(itemHash)
 		if b.names == nil {
 			b.names = make(map[ID]string)
 		}
