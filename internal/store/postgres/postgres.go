@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -60,7 +61,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err := migrate(ctx, url); err != nil {
 		return nil, fmt.Errorf("postgres: migrate: %w", err)
 	}
-	pool, err := pgxpool.New(ctx, url)
+	rcfg, err := poolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, rcfg)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +73,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	wcfg, err := pgxpool.ParseConfig(url)
+	wcfg, err := poolConfig(url)
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -83,6 +88,21 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	return &DB{reader: reader{q: classifyingQuerier{pool}}, pool: pool, writer: writer}, nil
 }
 
+// defaultConnectTimeout bounds a connection attempt when the URL sets no
+// connect_timeout: a server that drops packets (rather than refusing them)
+// must not stall the writer for the operating system's TCP timeout.
+const defaultConnectTimeout = 5 * time.Second
+
+func poolConfig(url string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = defaultConnectTimeout
+	}
+	return cfg, nil
+}
 func migrate(ctx context.Context, url string) error {
 	db, err := sql.Open("pgx", url)
 	if err != nil {
