@@ -22,7 +22,7 @@ func FuzzStep(f *testing.F) {
 			cur = map[*Session]*Session{x: y, y: x}[cur]
 		}
 	}
-	f.Add([]byte{Version, 0, 0, modeIDDiff, 1, 3, 'a', 'b', 'c', 2, 0, 0})
+	f.Add(append([]byte{Version, 0, 0, modeIDDiff, 1, 46}, append([]byte(cidHash(1)), 2, 0, 0)...))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		for _, st := range []Storage{sa, empty} {
 			resp := NewSession(st, WithMaxFrame(MinFrame))

@@ -11,7 +11,8 @@ type Storage interface {
 	// At returns the item at position i, 0 <= i < Len(), in (Time, ID) order.
 	At(i int) Item
 	// Hash returns the original Aleph item hash of the item at position i
-	// (what [HashID] was applied to).
+	// (what [HashID] was applied to): 64 hex digits, or 16 to 128 letters
+	// and digits (a CID). A peer rejects other forms.
 	Hash(i int) string
 	// Search returns the first position p in [lo, hi) with At(p) >= key, or
 	// hi if there is none. 0 <= lo <= hi <= Len().

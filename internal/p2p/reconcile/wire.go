@@ -19,9 +19,13 @@ const (
 )
 
 const (
-	// maxNameLen bounds an item hash sent as a string (CIDs are 46 to 62
-	// characters).
+	// minNameLen and maxNameLen bound an item hash sent as a string (CIDs
+	// are 46 to 62 characters). The lower bound keeps a forged list from
+	// decoding into many more bytes of entries than the message holds.
+	minNameLen = 16
 	maxNameLen = 128
+	// minEntryLen is the size of the smallest id list entry.
+	minEntryLen = 1 + minNameLen
 	// maxListLen bounds the number of entries of an id list accepted from a
 	// peer. This implementation lists ranges of fewer than 64 items; the
 	// margin leaves room for peers configured differently.
@@ -251,7 +255,7 @@ func (d *decoder) count(max, minSize int) int {
 }
 
 func (d *decoder) entries(max int) []entry {
-	n := d.count(max, 2)
+	n := d.count(max, minEntryLen)
 	if n == 0 {
 		return nil
 	}
@@ -265,7 +269,7 @@ func (d *decoder) entries(max int) []entry {
 			var e entry
 			copy(e.id[:], d.bytes(len(e.id)))
 			es = append(es, e)
-		case k > maxNameLen:
+		case k < minNameLen || k > maxNameLen:
 			d.fail("item hash of %d bytes", k)
 			return nil
 		default:
