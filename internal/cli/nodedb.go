@@ -46,9 +46,10 @@ directory when you restart the node on the new database.
 
 The destination's schema is created if needed (a PostgreSQL database must
 exist: createdb). A destination that already holds data is refused; --force
-empties it first. A copy into PostgreSQL is one transaction: if it fails,
-the destination is left as it was. At the end the rows of every table are
-counted on both sides and the counts printed.
+empties it first. The copy is one transaction: if it fails or is
+interrupted, the destination is left as it was (a SQLite destination's -wal
+file grows to about the size of the database meanwhile). At the end the rows
+of every table are counted on both sides and the counts printed.
 
 A progress bar per table is drawn on stderr when it is a terminal (not with
 --json); --progress forces it, --no-progress hides it.`,

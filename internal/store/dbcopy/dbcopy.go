@@ -8,10 +8,11 @@
 // still be stopped, or what it writes during the copy is not copied. The
 // destination is opened through store/backend, so its schema is created or
 // migrated first, and it must hold no data unless Options.Force is set.
-// Rows are streamed: PostgreSQL is filled with COPY in one transaction (a
-// failed copy leaves it as it was); SQLite with prepared multi-row inserts
-// in transactions of chunkRows rows (a failed copy may leave part of the
-// rows: copy again with Force).
+// Rows are streamed, into PostgreSQL with COPY, into SQLite with prepared
+// multi-row inserts, in one transaction that also rebuilds the secondary
+// indexes after the rows are in: a failed copy leaves the destination as
+// it was. (A SQLite destination's WAL file grows to about the size of the
+// database meanwhile.)
 package dbcopy
 
 import (
@@ -78,17 +79,19 @@ type source interface {
 	close()
 }
 
-// sink is the database copied into. begin clears it (counters always: the
-// migrations insert its row; every table when force), load copies one
-// table, finish commits what is left to commit.
+// sink is the database copied into.
 type sink interface {
-	begin(ctx context.Context, force bool) error
-	load(ctx context.Context, t *table, it rowIter, progress func(done int64)) (int64, error)
-	finish(ctx context.Context) error
-	// abort drops what can be dropped after a failure and returns a note
-	// on the state left, or "".
-	abort() string
+	// fill runs body in one write transaction, committed when body
+	// returns nil. Before body, the counters table is emptied (the
+	// migrations insert its row), every table too when force is set, and
+	// the secondary indexes are dropped; they are built again after body,
+	// which is much faster than maintaining them row by row.
+	fill(ctx context.Context, force bool, body func(load loader) error) error
 }
+
+// loader copies the rows of it into table t, calling progress every
+// progressEvery rows, and returns the number of rows copied.
+type loader func(ctx context.Context, t *table, it rowIter, progress func(done int64)) (int64, error)
 
 // database is an opened store with what the copy needs of it.
 type database interface {
@@ -171,22 +174,17 @@ func Copy(ctx context.Context, fromURL, toURL string, opts Options) (*Result, er
 		}
 		counts[i] = TableCount{Table: tables[i].name, Rows: n}
 	}
-	out := dst.sink()
-	if err := out.begin(ctx, opts.Force); err != nil {
-		return nil, fmt.Errorf("prepare destination: %w", err)
-	}
-	for i := range tables {
-		t := &tables[i]
-		if err := copyTable(ctx, snap, out, t, counts[i].Rows, opts.Progress); err != nil {
-			err = fmt.Errorf("copy %s: %w", t.name, err)
-			if note := out.abort(); note != "" {
-				err = fmt.Errorf("%w (%s)", err, note)
+	err = dst.sink().fill(ctx, opts.Force, func(load loader) error {
+		for i := range tables {
+			t := &tables[i]
+			if err := copyTable(ctx, snap, load, t, counts[i].Rows, opts.Progress); err != nil {
+				return fmt.Errorf("copy %s: %w", t.name, err)
 			}
-			return nil, err
 		}
-	}
-	if err := out.finish(ctx); err != nil {
-		return nil, fmt.Errorf("commit destination: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	res := &Result{Tables: counts}
@@ -208,7 +206,7 @@ func Copy(ctx context.Context, fromURL, toURL string, opts Options) (*Result, er
 // progressEvery is how many rows pass between two Progress calls.
 const progressEvery = 1000
 
-func copyTable(ctx context.Context, src source, dst sink, t *table, total int64, progress func(string, int64, int64)) error {
+func copyTable(ctx context.Context, src source, load loader, t *table, total int64, progress func(string, int64, int64)) error {
 	report := func(int64) {}
 	if progress != nil {
 		progress(t.name, 0, total)
@@ -219,7 +217,7 @@ func copyTable(ctx context.Context, src source, dst sink, t *table, total int64,
 		return err
 	}
 	defer it.Close()
-	n, err := dst.load(ctx, t, it, report)
+	n, err := load(ctx, t, it, report)
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,8 @@ import (
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
+	"github.com/goaleph/goaleph/internal/store/postgres"
+	"github.com/goaleph/goaleph/internal/store/sqlite"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -352,4 +354,69 @@ func TestCopyRefuses(t *testing.T) {
 			t.Errorf("Copy(%s, %s): %v, want %q", tc.from, tc.to, err, tc.want)
 		}
 	}
+}
+
+// TestIndexesRebuilt checks that the copy leaves every index of the
+// migrations in place (they are dropped while the rows go in).
+func TestIndexesRebuilt(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	pgURL, pgEmpty := func() (string, string) { c := pgtest.StartCluster(t); return c.NewDatabase(t), c.NewDatabase(t) }()
+	srcURL := backend.SQLiteURL(filepath.Join(dir, "src.db"))
+	s, err := backend.Open(ctx, srcURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, s)
+	s.Close()
+	back := backend.SQLiteURL(filepath.Join(dir, "back.db"))
+	for _, c := range [][2]string{{srcURL, pgURL}, {pgURL, back}} {
+		if _, err := Copy(ctx, c[0], c[1], Options{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := backend.SQLiteURL(filepath.Join(dir, "fresh.db"))
+	for _, pair := range [][2]string{{fresh, back}, {pgEmpty, pgURL}} {
+		want, got := indexes(t, pair[0]), indexes(t, pair[1])
+		if len(want) < 20 || !reflect.DeepEqual(want, got) {
+			t.Errorf("indexes after the copy:\n%v\nwant\n%v", got, want)
+		}
+	}
+}
+
+// indexes lists the definitions of the indexes of a database.
+func indexes(t *testing.T, url string) []string {
+	t.Helper()
+	ctx := context.Background()
+	s, err := backend.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	var out []string
+	switch db := s.(type) {
+	case *sqlite.DB:
+		rows, err := db.ReadDB().QueryContext(ctx, `SELECT sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d string
+			rows.Scan(&d)
+			out = append(out, d)
+		}
+	case *postgres.DB:
+		rows, err := db.Pool().Query(ctx, `SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema() ORDER BY indexname`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var d string
+			rows.Scan(&d)
+			out = append(out, d)
+		}
+	}
+	return out
 }

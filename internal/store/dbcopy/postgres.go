@@ -129,35 +129,87 @@ func (r *pgRows) Row() ([]any, error) {
 }
 
 // pgSink fills the destination in one transaction, with COPY.
-type pgSink struct {
-	pool *pgxpool.Pool
-	tx   pgx.Tx
-}
+type pgSink struct{ pool *pgxpool.Pool }
 
-func (s *pgSink) begin(ctx context.Context, force bool) error {
-	tx, err := s.pool.Begin(ctx)
+func (s *pgSink) fill(ctx context.Context, force bool, body func(loader) error) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		q := `DELETE FROM counters`
+		if force {
+			q = `TRUNCATE ` + strings.Join(Tables(), ", ") + ` RESTART IDENTITY`
+		}
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+		// The indexes the migrations created, not those of the primary
+		// keys and unique constraints.
+		rows, err := tx.Query(ctx, `SELECT indexname::text, indexdef FROM pg_indexes i
+			WHERE schemaname = current_schema() AND tablename = ANY($1)
+			AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname AND c.contype IN ('p', 'u'))
+			ORDER BY indexname`, Tables())
+		if err != nil {
+			return err
+		}
+		var names, defs []string
+		for rows.Next() {
+			var name, def string
+			if err := rows.Scan(&name, &def); err != nil {
+				rows.Close()
+				return err
+			}
+			names, defs = append(names, name), append(defs, def)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			if _, err := tx.Exec(ctx, `DROP INDEX `+strings.Join(quoteAll(names), ", ")); err != nil {
+				return err
+			}
+		}
+		if err := body(func(ctx context.Context, t *table, it rowIter, progress func(int64)) (int64, error) {
+			return pgLoad(ctx, tx, t, it, progress)
+		}); err != nil {
+			return err
+		}
+		for i, def := range defs {
+			if _, err := tx.Exec(ctx, def); err != nil {
+				return fmt.Errorf("index %s: %w", names[i], err)
+			}
+		}
+		// The next pending message, pin or volume gets an id after the
+		// copied ones.
+		for _, t := range tables {
+			if t.serial == "" {
+				continue
+			}
+			q := fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', '%s'), (SELECT coalesce(max(%s), 0) + 1 FROM %s), false)`,
+				t.name, t.serial, t.serial, t.name)
+			if _, err := tx.Exec(ctx, q); err != nil {
+				return fmt.Errorf("sequence of %s: %w", t.name, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
-	s.tx = tx
-	q := `DELETE FROM counters`
-	if force {
-		names := make([]string, len(tables))
-		for i, t := range tables {
-			names[i] = t.name
-		}
-		q = `TRUNCATE ` + strings.Join(names, ", ") + ` RESTART IDENTITY`
-	}
-	if _, err := tx.Exec(ctx, q); err != nil {
-		s.abort()
-		return err
-	}
-	return nil
+	// Statistics of the new rows for the planner, right away.
+	_, err = s.pool.Exec(ctx, `ANALYZE `+strings.Join(Tables(), ", "))
+	return err
 }
 
-func (s *pgSink) load(ctx context.Context, t *table, it rowIter, progress func(int64)) (int64, error) {
+func quoteAll(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = pgx.Identifier{n}.Sanitize()
+	}
+	return out
+}
+
+func pgLoad(ctx context.Context, tx pgx.Tx, t *table, it rowIter, progress func(int64)) (int64, error) {
 	src := &copySource{it: it, progress: progress}
-	n, err := s.tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columnNames(), src)
+	n, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columnNames(), src)
 	if err != nil {
 		var pe *pgconn.PgError
 		if errors.As(err, &pe) && pe.Where != "" {
@@ -166,34 +218,6 @@ func (s *pgSink) load(ctx context.Context, t *table, it rowIter, progress func(i
 		return n, err
 	}
 	return n, nil
-}
-
-// finish moves the bigserial sequences past the copied ids, so that the
-// next pending message or pin gets a new id, and commits. ANALYZE then
-// gives the planner statistics of the new rows right away.
-func (s *pgSink) finish(ctx context.Context) error {
-	for _, t := range tables {
-		if t.serial == "" {
-			continue
-		}
-		q := fmt.Sprintf(`SELECT setval(pg_get_serial_sequence('%s', '%s'), (SELECT coalesce(max(%s), 0) + 1 FROM %s), false)`,
-			t.name, t.serial, t.serial, t.name)
-		if _, err := s.tx.Exec(ctx, q); err != nil {
-			s.abort()
-			return fmt.Errorf("sequence of %s: %w", t.name, err)
-		}
-	}
-	if err := s.tx.Commit(ctx); err != nil {
-		return err
-	}
-	_, err := s.pool.Exec(ctx, `ANALYZE `+strings.Join(Tables(), ", "))
-	return err
-}
-
-// abort rolls the whole copy back.
-func (s *pgSink) abort() string {
-	s.tx.Rollback(context.Background())
-	return ""
 }
 
 // copySource feeds COPY from a rowIter.

@@ -13,11 +13,10 @@ import (
 )
 
 // SQLite loading: rows go in with prepared INSERTs of up to stmtRows rows
-// each (at most maxVars bound values), chunkRows rows per transaction.
+// each (at most maxVars bound values).
 const (
-	stmtRows  = 256
-	maxVars   = 32766 // SQLITE_MAX_VARIABLE_NUMBER
-	chunkRows = 50000
+	stmtRows = 256
+	maxVars  = 32766 // SQLITE_MAX_VARIABLE_NUMBER
 )
 
 type sqliteDB struct{ db *sqlite.DB }
@@ -130,7 +129,7 @@ func (r *sqliteRows) Row() ([]any, error) {
 
 type sqliteSink struct{ db *sqlite.DB }
 
-func (s *sqliteSink) begin(ctx context.Context, force bool) error {
+func (s *sqliteSink) fill(ctx context.Context, force bool, body func(loader) error) error {
 	return s.db.Load(ctx, func(tx *sql.Tx) error {
 		for _, t := range tables {
 			if !force && t.name != "counters" {
@@ -140,15 +139,50 @@ func (s *sqliteSink) begin(ctx context.Context, force bool) error {
 				return err
 			}
 		}
+		// The indexes the migrations created (not those of the primary
+		// keys, which have no SQL).
+		var defs []string
+		rows, err := tx.QueryContext(ctx, `SELECT name, sql FROM sqlite_schema WHERE type = 'index' AND sql IS NOT NULL ORDER BY name`)
+		if err != nil {
+			return err
+		}
+		var names []string
+		for rows.Next() {
+			var name, def string
+			if err := rows.Scan(&name, &def); err != nil {
+				rows.Close()
+				return err
+			}
+			names, defs = append(names, name), append(defs, def)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, name := range names {
+			if _, err := tx.ExecContext(ctx, `DROP INDEX "`+name+`"`); err != nil {
+				return err
+			}
+		}
+		if err := body(func(ctx context.Context, t *table, it rowIter, progress func(int64)) (int64, error) {
+			return sqliteLoad(ctx, tx, t, it, progress)
+		}); err != nil {
+			return err
+		}
+		for i, def := range defs {
+			if _, err := tx.ExecContext(ctx, def); err != nil {
+				return fmt.Errorf("index %s: %w", names[i], err)
+			}
+		}
 		return nil
 	})
 }
 
-// load reads the rows on one goroutine and inserts them on another, so
-// that decoding the source and SQLite's work overlap.
-func (s *sqliteSink) load(ctx context.Context, t *table, it rowIter, progress func(int64)) (int64, error) {
-	perStmt := min(stmtRows, maxVars/len(t.cols))
+// sqliteLoad reads the rows on one goroutine and inserts them on another,
+// so that decoding the source and SQLite's work overlap.
+func sqliteLoad(ctx context.Context, tx *sql.Tx, t *table, it rowIter, progress func(int64)) (int64, error) {
 	width := len(t.cols)
+	perStmt := min(stmtRows, maxVars/width)
 	batches := make(chan []any, 4)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
@@ -196,55 +230,30 @@ func (s *sqliteSink) load(ctx context.Context, t *table, it rowIter, progress fu
 			return `INSERT INTO ` + t.name + ` (` + t.columnList() + `) VALUES ` +
 				strings.TrimSuffix(strings.Repeat(row+",", n), ",")
 		}
-		full := insert(perStmt)
-		for more := true; more; {
-			err := s.db.Load(gctx, func(tx *sql.Tx) error {
-				st, err := tx.PrepareContext(gctx, full)
-				if err != nil {
-					return err
-				}
-				defer st.Close()
-				for n := 0; n < chunkRows; {
-					batch, ok := <-batches
-					if !ok {
-						more = false
-						return gctx.Err() // the reader failed: roll back
-					}
-					rows := len(batch) / width
-					if rows == perStmt {
-						_, err = st.ExecContext(gctx, batch...)
-					} else {
-						_, err = tx.ExecContext(gctx, insert(rows), batch...)
-					}
-					if err != nil {
-						return err
-					}
-					for range rows {
-						done++
-						if done%progressEvery == 0 {
-							progress(done)
-						}
-					}
-					n += rows
-				}
-				return nil
-			})
+		st, err := tx.PrepareContext(gctx, insert(perStmt))
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		for batch := range batches {
+			rows := len(batch) / width
+			if rows == perStmt {
+				_, err = st.ExecContext(gctx, batch...)
+			} else {
+				_, err = tx.ExecContext(gctx, insert(rows), batch...)
+			}
 			if err != nil {
 				return fmt.Errorf("insert: %w", err)
 			}
+			for range rows {
+				done++
+				if done%progressEvery == 0 {
+					progress(done)
+				}
+			}
 		}
-		return nil
+		return gctx.Err() // the reader failed: do not commit
 	})
-	if err := g.Wait(); err != nil {
-		return done, err
-	}
-	return done, nil
-}
-
-func (s *sqliteSink) finish(context.Context) error { return nil }
-
-// abort leaves the rows already committed: SQLite is loaded in several
-// transactions.
-func (s *sqliteSink) abort() string {
-	return "the destination may hold part of the rows: copy again with force"
+	err := g.Wait()
+	return done, err
 }
