@@ -327,3 +327,36 @@ func TestSnapshotSum(t *testing.T) {
 		}
 	}
 }
+
+func TestMalformed(t *testing.T) {
+	a, _ := sets{common: 100}.build(1)
+	st := snapshotOf(a)
+	fp := make([]byte, fingerprintSize)
+	for _, c := range []struct {
+		name string
+		msg  []byte
+	}{
+		{"empty", nil},
+		{"bad mode", []byte{Version, 0, 0, 9}},
+		{"truncated fingerprint", append([]byte{Version, 0, 0, modeFingerprint}, fp[:5]...)},
+		{"long prefix", []byte{Version, 1, 33}},
+		{"prefix out of order", []byte{Version, 5, 1, 9, modeSkip, 1, 1, 8, modeSkip}},
+		{"list longer than message", []byte{Version, 0, 0, modeIDList, 5, 0}},
+		{"list over the limit", []byte{Version, 0, 0, modeIDList, 0x81, 0x08}},
+		{"short item hash", []byte{Version, 0, 0, modeIDList, 1, 3, 'a', 'b', 'c'}},
+		{"item hash with a slash", append([]byte{Version, 0, 0, modeIDList, 1, 16}, "aaaaaaaa/aaaaaaa"...)},
+		{"index out of range", []byte{Version, 0, 0, modeIDDiff, 0, 1, 100}},
+		{"bad varint", []byte{Version, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s := NewSession(st)
+			out, err := s.Step(c.msg)
+			if !errors.Is(err, ErrMalformed) || out != nil {
+				t.Fatalf("got %x, %v", out, err)
+			}
+			if _, err := s.Step([]byte{Version}); !errors.Is(err, ErrMalformed) {
+				t.Fatalf("session goes on after an error: %v", err)
+			}
+		})
+	}
+}

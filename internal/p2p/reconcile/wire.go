@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -231,10 +232,10 @@ type entry struct {
 	name string // "" when the item hash is the hex form of id
 }
 
-// Name returns the item hash of the entry.
+// hash returns the item hash of the entry.
 func (e *entry) hash() string {
 	if e.name == "" {
-		return fmt.Sprintf("%x", e.id[:])
+		return hex.EncodeToString(e.id[:])
 	}
 	return e.name
 }
