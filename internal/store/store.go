@@ -207,6 +207,12 @@ type Store interface {
 	// Update runs fn in one write transaction, committed when fn returns nil.
 	Update(ctx context.Context, fn func(Tx) error) error
 
+	// Hashes calls fn with the time and item hash of every processed (or
+	// removing) and forgotten message, in no particular order: the set
+	// that nodes reconcile with each other (p2p sync). It stops at fn's
+	// first error and returns it.
+	Hashes(ctx context.Context, fn func(time float64, hash string) error) error
+
 	Reader
 	Close() error
 }

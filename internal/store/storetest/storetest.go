@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AddressStats", testAddressStats},
 		{"Channels", testChannels},
 		{"Counts", testCounts},
+		{"Hashes", testHashes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
