@@ -226,6 +226,9 @@ func (n *Node) close() {
 	if err := n.store.Close(); err != nil {
 		n.log.Error("close database", "err", err)
 	}
+	if err := n.files.Close(); err != nil {
+		n.log.Error("close file store", "err", err)
+	}
 }
 
 // loadPending queues the messages left pending by a previous run.

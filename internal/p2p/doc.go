@@ -1,0 +1,15 @@
+// Package p2p connects a core node to its peers: a libp2p host with a
+// persistent identity, gossipsub on the Aleph message topic (ALEPH-TEST) and
+// the liveness topic (ALIVE), a table of peers (bootstrap, learnt from alive
+// messages, HTTP API servers probed on /api/v0/version) and the HTTP content
+// exchange a node uses to fetch content and STORE files it misses.
+//
+// Received messages go through the node's own ingestion (Node.Submit, origin
+// "p2p") inside a gossipsub validator, so a node forwards only what it
+// accepted (processed or pending) and never re-broadcasts what it rejected.
+// Messages the node processes from its API are published from its
+// processed-message bus.
+//
+// Set reconciliation (catch-up after downtime) lives in p2p/reconcile; its
+// stream handler is registered on the host with Service.SetStreamHandler.
+package p2p

@@ -1,0 +1,49 @@
+package p2p
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Reasons for which a gossiped message is dropped (label of
+// aleph_p2p_gossip_dropped_total).
+const (
+	dropTooLarge     = "too_large"     // payload over MaxPayload
+	dropMalformed    = "malformed"     // not an envelope (JSON, fields, hash)
+	dropBadSignature = "bad_signature" // missing or wrong signature
+	dropRejected     = "rejected"      // the node rejected it (content, permissions…)
+	dropForgotten    = "forgotten"     // a copy of a forgotten message
+	dropUnavailable  = "unavailable"   // the node could not store it now
+	dropAlive        = "alive_invalid" // malformed or untrusted alive message
+)
+
+// metrics are the service's Prometheus metrics.
+type metrics struct {
+	in      *prometheus.CounterVec
+	out     *prometheus.CounterVec
+	dropped *prometheus.CounterVec
+	fetches *prometheus.CounterVec
+	all     []prometheus.Collector
+}
+
+func newMetrics(s *Service) *metrics {
+	m := &metrics{
+		in: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_gossip_messages_in_total",
+			Help: "Gossip messages received from peers, by topic."}, []string{"topic"}),
+		out: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_gossip_messages_out_total",
+			Help: "Gossip messages published by this node, by topic."}, []string{"topic"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_gossip_dropped_total",
+			Help: "Gossip messages dropped and not forwarded, by reason."}, []string{"reason"}),
+		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_content_fetches_total",
+			Help: "Content fetches from HTTP peers, by result (ok, not_found, error)."}, []string{"result"}),
+	}
+	for _, r := range []string{dropTooLarge, dropMalformed, dropBadSignature, dropRejected, dropForgotten, dropUnavailable, dropAlive} {
+		m.dropped.WithLabelValues(r)
+	}
+	m.all = []prometheus.Collector{m.in, m.out, m.dropped, m.fetches,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_p2p_peers_connected",
+			Help: "libp2p peers connected."}, func() float64 { return float64(len(s.host.Network().Peers())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_p2p_mesh_peers",
+			Help: "Peers in the gossipsub mesh of the message topic."}, func() float64 { return float64(s.MeshPeers()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_p2p_http_peers_reachable",
+			Help: "HTTP API peers that answered the last probe."}, func() float64 { return float64(len(s.peers.reachable())) }),
+	}
+	return m
+}
