@@ -39,7 +39,7 @@ func newRoot(g *globals) *cobra.Command {
 	}
 	g.addFlags(root)
 	root.AddCommand(newNodeCmd(), newAccountCmd(g), newPostCmd(g), newAggregateCmd(g),
-		newFileCmd(g), newMessageCmd(g), newCompletionCmd())
+		newFileCmd(g), newMessageCmd(g), newDevnetCmd(g), newCompletionCmd())
 	return root
 }
 
