@@ -10,81 +10,88 @@ import (
 	"io"
 	"log/slog"
 	"math/big"
-	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/node"
-	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/dbcopy"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/message"
 )
 
-// totalMessages is the size of the copied node: bulk POSTs written through
-// the store plus the real messages submitted over HTTP.
-const totalMessages = 100_000
+// bulkMessages is the history written through the store by bench/fill;
+// a few hundred real messages come on top.
+const bulkMessages = 100_000
 
 // TestNodeOnCopies moves a node of 100,000 messages from SQLite to
-// PostgreSQL and back, and checks that a node started on each copy (with
-// the same file store) answers the API like the original.
+// PostgreSQL and back with "aleph node db copy", and checks that a node
+// started on each copy (with the same file store) answers the API like the
+// original.
+//
+// The bulk of the history is written by bench/fill and the copies are made
+// by the aleph command, both built without the race detector: under -race
+// the SQLite library (C translated to Go) runs about 15 times slower, and
+// the 200,000-row fill and copies would take minutes. The race detector
+// covers the copy's code in the other tests of this package; the nodes
+// started here run in the test, under it.
 func TestNodeOnCopies(t *testing.T) {
 	start := time.Now()
 	pgURL := pgtest.Start(t)
+	aleph, fill := buildTools(t)
 	dataDir := t.TempDir()
 	srcURL := backend.SQLiteURL(filepath.Join(dataDir, "aleph.db"))
 
-	// The original node: real messages of every kind over HTTP, then the
-	// bulk of the history straight through the store.
+	// The history, straight through the store; then real messages of
+	// every kind over HTTP.
+	bulk := runFill(t, fill, dataDir)
+	t.Logf("bench/fill: %d messages in %s", bulkMessages, time.Since(start).Round(time.Millisecond))
 	n := startNode(t, node.Config{DataDir: dataDir, MaxRetries: 1000, MaxBackoff: time.Hour})
 	live := submitReal(t, n.url)
-	processed := len(live.processed)
-	n.stop(t)
-	bulk := bulkFill(t, srcURL, totalMessages-processed)
-	t.Logf("source: %d bulk + %d real processed messages (+%d rejected, %d forgotten, %d pending) in %s",
-		totalMessages-processed, processed, len(live.rejected), len(live.forgotten), len(live.pending), time.Since(start).Round(time.Millisecond))
+	bulk.sample(t, n.url)
+	total := bulkMessages + len(live.processed)
+	t.Logf("source: %d messages (%d real) +%d rejected, %d forgotten, %d pending, after %s",
+		total, len(live.processed), len(live.rejected), len(live.forgotten), len(live.pending), time.Since(start).Round(time.Millisecond))
 
 	urls := requests(live, bulk)
-	n = startNode(t, node.Config{DataDir: dataDir, MaxRetries: 1000, MaxBackoff: time.Hour})
 	checkStatuses(t, n.url, live)
 	orig := collect(t, n.url, urls)
 	n.stop(t)
-	if first := orig["/api/v0/messages.json?pagination=50&page=1"].body; !bytes.Contains(first, fmt.Appendf(nil, `"pagination_total":%d`, totalMessages)) {
-		t.Fatalf("original node does not hold %d messages: …%s", totalMessages, first[max(len(first)-200, 0):])
+	if first := orig["/api/v0/messages.json?pagination=50&page=1"].body; !bytes.Contains(first, fmt.Appendf(nil, `"pagination_total":%d`, total)) {
+		t.Fatalf("original node does not hold %d messages: …%s", total, first[max(len(first)-200, 0):])
 	}
 
 	// SQLite → PostgreSQL.
-	res := copyDB(t, srcURL, pgURL)
+	res := copyDB(t, aleph, srcURL, pgURL, total)
 	n = startNode(t, node.Config{DataDir: dataDir, DatabaseURL: pgURL, MaxRetries: 1000, MaxBackoff: time.Hour})
 	checkStatuses(t, n.url, live)
 	onPG := collect(t, n.url, urls)
 	n.stop(t)
 	same := compareAnswers(t, "postgres copy", orig, onPG, false)
-	t.Logf("SQLite → PostgreSQL: %d rows in %s (%.0f rows/s); %d of %d answers byte-identical, the others equal as JSON (jsonb)",
-		res.Rows, res.Duration.Round(time.Millisecond), rate(res), same, len(urls))
+	t.Logf("SQLite → PostgreSQL: %d rows in %.2fs (%.0f rows/s); %d of %d answers byte-identical, the others equal as JSON (jsonb)",
+		res.Rows, res.Seconds, float64(res.Rows)/res.Seconds, same, len(urls))
 
 	// PostgreSQL → a new SQLite file.
 	backURL := backend.SQLiteURL(filepath.Join(t.TempDir(), "aleph.db"))
-	res2 := copyDB(t, pgURL, backURL)
+	res2 := copyDB(t, aleph, pgURL, backURL, total)
 	n = startNode(t, node.Config{DataDir: dataDir, DatabaseURL: backURL, MaxRetries: 1000, MaxBackoff: time.Hour})
 	checkStatuses(t, n.url, live)
 	back := collect(t, n.url, urls)
 	n.stop(t)
 	compareAnswers(t, "sqlite copy of the postgres copy", onPG, back, true)
 	compareAnswers(t, "sqlite copy vs original", orig, back, false)
-	t.Logf("PostgreSQL → SQLite: %d rows in %s (%.0f rows/s)", res2.Rows, res2.Duration.Round(time.Millisecond), rate(res2))
+	t.Logf("PostgreSQL → SQLite: %d rows in %.2fs (%.0f rows/s)", res2.Rows, res2.Seconds, float64(res2.Rows)/res2.Seconds)
 	for i, c := range res.Tables {
 		if res2.Tables[i] != c {
 			t.Errorf("table %s: %d rows, then %d", c.Table, c.Rows, res2.Tables[i].Rows)
@@ -93,29 +100,49 @@ func TestNodeOnCopies(t *testing.T) {
 	t.Logf("tables: %v; test ran %s", res.Tables, time.Since(start).Round(time.Millisecond))
 }
 
-func rate(r *dbcopy.Result) float64 { return float64(r.Rows) / r.Duration.Seconds() }
-
-func copyDB(t *testing.T, from, to string) *dbcopy.Result {
+// buildTools builds the aleph command and bench/fill.
+func buildTools(t *testing.T) (aleph, fill string) {
 	t.Helper()
-	var last sync.Map
-	res, err := dbcopy.Copy(context.Background(), from, to, dbcopy.Options{Progress: func(table string, done, total int64) {
-		if done > total {
-			t.Errorf("progress %s: %d of %d", table, done, total)
-		}
-		last.Store(table, done)
-	}})
-	if err != nil {
-		t.Fatalf("copy %s → %s: %v", backend.Redact(from), backend.Redact(to), err)
+	dir := t.TempDir()
+	aleph, fill = filepath.Join(dir, "aleph"), filepath.Join(dir, "fill")
+	var g errgroup.Group
+	for out, pkg := range map[string]string{aleph: "github.com/goaleph/goaleph/cmd/aleph", fill: "github.com/goaleph/goaleph/bench/fill"} {
+		g.Go(func() error {
+			if b, err := exec.Command("go", "build", "-o", out, pkg).CombinedOutput(); err != nil {
+				return fmt.Errorf("build %s: %v\n%s", pkg, err, b)
+			}
+			return nil
+		})
 	}
-	for _, c := range res.Tables {
-		if v, ok := last.Load(c.Table); !ok || v.(int64) != c.Rows {
-			t.Errorf("last progress of %s: %v, want %d", c.Table, v, c.Rows)
-		}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
 	}
-	if res.Tables[0].Table != "messages" || res.Tables[0].Rows != totalMessages {
-		t.Errorf("copied %+v, want %d messages", res.Tables[0], totalMessages)
+	return aleph, fill
+}
+
+// copyResult is the --json output of aleph node db copy.
+type copyResult struct {
+	Tables  []dbcopy.TableCount `json:"tables"`
+	Rows    int64               `json:"rows"`
+	Seconds float64             `json:"seconds"`
+}
+
+func copyDB(t *testing.T, aleph, from, to string, messages int) *copyResult {
+	t.Helper()
+	cmd := exec.Command(aleph, "--json", "node", "db", "copy", "--from", from, "--to", to)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
+		t.Fatalf("aleph node db copy %s → %s: %v\n%s", backend.Redact(from), backend.Redact(to), err, stderr.String())
 	}
-	return res
+	var res copyResult
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("copy output: %v\n%s", err, stdout.String())
+	}
+	if len(res.Tables) != len(dbcopy.Tables()) || res.Tables[0].Table != "messages" || res.Tables[0].Rows != int64(messages) {
+		t.Fatalf("copied %+v, want %d messages", res.Tables, messages)
+	}
+	return &res
 }
 
 type runningNode struct {
@@ -316,94 +343,65 @@ func ownerOf(t *testing.T, c *client.Client, hash string) string {
 	return m.Message.Sender
 }
 
-// bulk is the history written through the store.
+// bulk is the history written by bench/fill.
 type bulk struct {
 	hashes   []string // a sample
 	senders  []string
 	channels []string
 }
 
-// bulkFill writes n processed POSTs as the node's applier would, in large
-// transactions; they look like bench/fill's (SDK-shaped inline content,
-// real addresses, one time per message, spread over senders and
-// channels), with signatures of the right shape that are never checked.
-func bulkFill(t *testing.T, dbURL string, n int) *bulk {
+// runFill writes bulkMessages processed POSTs into dir's SQLite database
+// with bench/fill: through the store, in large transactions, rows as the
+// node's applier writes them (SDK-shaped inline content, real addresses,
+// one time per message, spread over senders and channels).
+func runFill(t *testing.T, fill, dir string) *bulk {
 	t.Helper()
-	ctx := context.Background()
-	db, err := backend.Open(ctx, dbURL)
+	out, err := exec.Command(fill, "-dir", dir, "-n", fmt.Sprint(bulkMessages), "-senders", "200", "-channels", "20", "-batch", "25000").CombinedOutput()
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("bench/fill: %v\n%s", err, out)
 	}
-	defer db.Close()
 	b := &bulk{}
-	for i := range 100 {
-		a, err := eth.NewAccount()
-		if err != nil {
-			t.Fatal(err)
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, f := range strings.Fields(lines[len(lines)-1]) {
+		if v, ok := strings.CutPrefix(f, "sender="); ok {
+			b.senders = append(b.senders, v)
 		}
-		b.senders = append(b.senders, a.Address())
-		if i < 10 {
-			b.channels = append(b.channels, fmt.Sprintf("BULK-%02d", i))
+		if v, ok := strings.CutPrefix(f, "channel="); ok {
+			b.channels = append(b.channels, v)
 		}
 	}
-	rng := mrand.New(mrand.NewPCG(1, 2))
-	const first, last = 1609459200.0, 1700000000.0
-	step := (last - first) / float64(n)
-	words := strings.Fields("aleph node message post storage compute network the a of and to in is for hello world")
-	text := func(k int) string {
-		var sb strings.Builder
-		for j := range k {
-			if j > 0 {
-				sb.WriteByte(' ')
-			}
-			sb.WriteString(words[rng.IntN(len(words))])
-		}
-		return sb.String()
-	}
-	const batch = 25000
-	for lo := 0; lo < n; lo += batch {
-		err := db.Update(ctx, func(tx store.Tx) error {
-			for i := lo; i < min(lo+batch, n); i++ {
-				sender := b.senders[rng.IntN(len(b.senders))]
-				envTime := first + float64(i)*step + rng.Float64()*step*0.9
-				envTime = float64(int64(envTime*1e6)) / 1e6
-				body := map[string]any{"title": text(3), "body": text(5 + rng.IntN(40)), "seq": i}
-				if rng.IntN(3) == 0 {
-					body["tags"] = []string{words[rng.IntN(len(words))]}
-				}
-				item, _ := json.Marshal(struct {
-					Type    string         `json:"type"`
-					Address string         `json:"address"`
-					Content map[string]any `json:"content"`
-					Time    float64        `json:"time"`
-				}{[]string{"chat", "blog", "note"}[rng.IntN(3)], sender, body, envTime - 0.001})
-				m := message.Message{Chain: "ETH", Sender: sender, Type: message.TypePost, ItemType: message.ItemInline,
-					ItemContent: string(item), ItemHash: message.InlineHash(string(item)), Time: envTime,
-					Channel: b.channels[rng.IntN(len(b.channels))], Signature: "0x" + strings.Repeat("ab", 65)}
-				c, err := message.ParseContent(&m, item)
-				if err != nil {
-					return err
-				}
-				rec := &store.Record{Message: m, Content: c.Raw, Size: int64(utf8.RuneCount(item)), Status: store.StatusProcessed,
-					ReceptionTime: envTime + 0.25, Owner: c.Address, ContentType: c.Post.Type}
-				if _, err := tx.InsertMessage(rec); err != nil {
-					return err
-				}
-				if err := tx.InsertPost(&store.Post{ItemHash: m.ItemHash, Owner: c.Address, Type: c.Post.Type, Channel: m.Channel,
-					Content: c.Post.Content, CreationTime: c.Time}); err != nil {
-					return err
-				}
-				if i%9973 == 0 {
-					b.hashes = append(b.hashes, m.ItemHash)
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+	if len(b.senders) == 0 || len(b.channels) == 0 {
+		t.Fatalf("bench/fill printed no sender and channel:\n%s", out)
 	}
 	return b
+}
+
+// sample picks bulk messages, senders and channels from the node.
+func (b *bulk) sample(t *testing.T, api string) {
+	t.Helper()
+	for _, page := range []int{3, 400, 1999} {
+		resp, err := http.Get(fmt.Sprintf("%s/api/v0/messages.json?msgType=POST&pagination=50&page=%d&sort_order=1", api, page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var p struct {
+			Messages []struct {
+				ItemHash string `json:"item_hash"`
+				Sender   string `json:"sender"`
+				Channel  string `json:"channel"`
+			} `json:"messages"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if err != nil || len(p.Messages) < 5 {
+			t.Fatalf("sample page %d: %v", page, err)
+		}
+		for _, m := range p.Messages[:5] {
+			b.hashes = append(b.hashes, m.ItemHash)
+		}
+		b.senders = append(b.senders, p.Messages[1].Sender)
+		b.channels = append(b.channels, p.Messages[2].Channel)
+	}
 }
 
 // requests lists the API requests whose answers must not change.
@@ -517,7 +515,11 @@ func compareAnswers(t *testing.T, name string, a, b map[string]answer, exact boo
 		if !exact && canonical(x.body) != "" && canonical(x.body) == canonical(y.body) {
 			if shown < 1 {
 				shown++
-				t.Logf("%s: %s equal as JSON, not as text:\n%.300s\n%.300s", name, u, x.body, y.body)
+				i := 0
+				for i < min(len(x.body), len(y.body)) && x.body[i] == y.body[i] {
+					i++
+				}
+				t.Logf("%s: %s equal as JSON, not as text:\n%.300s\n%.300s", name, u, x.body[max(i-150, 0):], y.body[max(i-150, 0):])
 			}
 			continue
 		}
