@@ -13,14 +13,20 @@ import (
 // forwards messages to). Until the mesh forms, at the first heartbeat
 // after peers join, messages received are forwarded to no one: a devnet
 // waits for it before it reports ready.
+//
+// It also counts the messages gossipsub itself drops under load (before
+// or instead of the validator) as aleph_p2p_gossip_dropped_total reasons.
 type meshTracer struct {
-	mu   sync.Mutex
-	mesh map[string]map[peer.ID]struct{}
+	mu      sync.Mutex
+	mesh    map[string]map[peer.ID]struct{}
+	dropped func(reason string) // counts a drop
 }
 
 var _ pubsub.RawTracer = (*meshTracer)(nil)
 
-func newMeshTracer() *meshTracer { return &meshTracer{mesh: map[string]map[peer.ID]struct{}{}} }
+func newMeshTracer(dropped func(reason string)) *meshTracer {
+	return &meshTracer{mesh: map[string]map[peer.ID]struct{}{}, dropped: dropped}
+}
 
 // size returns the number of mesh peers of topic.
 func (t *meshTracer) size(topic string) int {

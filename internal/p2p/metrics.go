@@ -12,6 +12,8 @@ const (
 	dropForgotten    = "forgotten"     // a copy of a forgotten message
 	dropUnavailable  = "unavailable"   // the node could not store it now
 	dropAlive        = "alive_invalid" // malformed or untrusted alive message
+	dropOverload     = "overload"      // validation queue full or throttled (gossipsub)
+	dropSendQueue    = "send_queue"    // an RPC to a slow peer dropped (its queue is full)
 )
 
 // metrics are the service's Prometheus metrics.
@@ -34,7 +36,7 @@ func newMetrics(s *Service) *metrics {
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_content_fetches_total",
 			Help: "Content fetches from HTTP peers, by result (ok, not_found, error)."}, []string{"result"}),
 	}
-	for _, r := range []string{dropTooLarge, dropMalformed, dropBadSignature, dropRejected, dropForgotten, dropUnavailable, dropAlive} {
+	for _, r := range []string{dropTooLarge, dropMalformed, dropBadSignature, dropRejected, dropForgotten, dropUnavailable, dropAlive, dropOverload, dropSendQueue} {
 		m.dropped.WithLabelValues(r)
 	}
 	m.all = []prometheus.Collector{m.in, m.out, m.dropped, m.fetches,

@@ -105,9 +105,9 @@ func New(cfg Config) (*Service, error) {
 		selfURL:  strings.TrimRight(cfg.APIURL, "/"),
 		trusted:  map[peer.ID]bool{},
 		fetchSem: make(chan struct{}, maxConcurrentFetches),
-		mesh:     newMeshTracer(),
 	}
 	s.m = newMetrics(s)
+	s.mesh = newMeshTracer(func(reason string) { s.m.dropped.WithLabelValues(reason).Inc() })
 	for _, id := range cfg.TrustedPeers {
 		pid, err := peer.Decode(id)
 		if err != nil {
@@ -245,7 +245,9 @@ func (s *Service) Run(ctx context.Context, node Node) error {
 	if err != nil {
 		return err
 	}
-	if err := ps.RegisterTopicValidator(MessageTopic, s.validator(node)); err != nil {
+	// Each validation waits for the node's writer to commit: allow many at
+	// once (1000 msg/s × a few hundred ms under load).
+	if err := ps.RegisterTopicValidator(MessageTopic, s.validator(node), pubsub.WithValidatorConcurrency(4096)); err != nil {
 		return err
 	}
 	sub, err := topic.Subscribe(pubsub.WithBufferSize(1024))
