@@ -76,7 +76,7 @@ func (s *pgSource) rows(ctx context.Context, t *table) (rowIter, error) {
 	for i, c := range t.cols {
 		switch c.kind {
 		case kText, kJSON:
-			it.dest[i] = new(*string) // jsonb as its text
+			it.dest[i] = new(*string) // json as its text
 		case kInt:
 			it.dest[i] = new(*int64)
 		case kFloat:

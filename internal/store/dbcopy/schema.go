@@ -10,7 +10,7 @@ const (
 	kInt               // INTEGER ↔ integer/bigint
 	kFloat             // REAL ↔ double precision (bit-exact both ways)
 	kBool              // INTEGER 0/1 ↔ boolean
-	kJSON              // TEXT ↔ jsonb (PostgreSQL normalises the text)
+	kJSON              // TEXT ↔ json (the text kept as it is)
 )
 
 type column struct {

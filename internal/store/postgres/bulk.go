@@ -60,7 +60,7 @@ type messageRows struct {
 
 const insertMessagesSQL = `INSERT INTO messages (item_hash, type, chain, sender, signature, item_type, item_content, content, time, channel,
 	size, status, reception_time, owner, content_type, content_ref, content_key, content_item_hash, payment_type)
-	SELECT h, ty, ch, se, si, it, ic, co::jsonb, ti, cn, sz, st, rt, ow, ct, cr, ck, ci, pt
+	SELECT h, ty, ch, se, si, it, ic, co::json, ti, cn, sz, st, rt, ow, ct, cr, ck, ci, pt
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
 		$9::double precision[], $10::text[], $11::bigint[], $12::text[], $13::double precision[], $14::text[],
 		$15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
@@ -111,7 +111,7 @@ type postRows struct {
 }
 
 const insertPostsSQL = `INSERT INTO posts (item_hash, owner, type, ref, amends, channel, content, creation_time, latest_amend)
-	SELECT h, o, ty, r, a, c, b::jsonb, t, l
+	SELECT h, o, ty, r, a, c, b::json, t, l
 	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
 		$8::double precision[], $9::text[]) AS u(h, o, ty, r, a, c, b, t, l)
 	ON CONFLICT (item_hash) DO UPDATE SET owner = excluded.owner, type = excluded.type, ref = excluded.ref,

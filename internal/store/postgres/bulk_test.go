@@ -98,7 +98,7 @@ func TestBulkWrites(t *testing.T) {
 				return err
 			}
 		}
-		for hash, want := range map[string]string{x.ItemHash: `{"v": 2}`, recs[0].ItemHash: `{"v": 4}`} {
+		for hash, want := range map[string]string{x.ItemHash: `{"v":2}`, recs[0].ItemHash: `{"v":4}`} {
 			p, err := t.Post(hash)
 			if err != nil {
 				return err

@@ -1,6 +1,7 @@
 // Package postgres is the PostgreSQL backend of the core node store (pgx).
 // It holds the same tables as the SQLite backend (store/sqlite), translated:
-// times as double precision, content JSON as jsonb, bytewise ("C")
+// times as double precision, content JSON as json (its text kept as
+// written; see migrations/00002_json_text.sql), bytewise ("C")
 // collation on the text columns that order results, and it passes the same
 // conformance suite (store/storetest).
 package postgres

@@ -146,7 +146,7 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 	c.in("type", types(f.Types))
 	c.in("payment_type", f.PaymentTypes)
 	if len(f.Tags) > 0 {
-		c.tags("coalesce(content, item_content::jsonb)", []string{"content", "tags"}, f.Tags)
+		c.tags("coalesce(content, item_content::json)", []string{"content", "tags"}, f.Tags)
 	}
 	if f.StartDate > 0 {
 		c.add("time >= " + c.arg(f.StartDate))

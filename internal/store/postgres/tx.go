@@ -149,7 +149,7 @@ func (t *tx) Forget(hash, forgottenBy string, at float64) error {
 	tag, err := t.exec(`INSERT INTO forgotten_messages (item_hash, type, chain, sender, signature, item_type, time, channel, owner,
 		payment_type, size, forgotten_at, forgotten_by, reception_time)
 		SELECT item_hash, type, chain, sender, signature, item_type, time, channel, owner, coalesce(payment_type, 'hold'), size,
-		$1::double precision, $2::jsonb, reception_time
+		$1::double precision, $2::json, reception_time
 		FROM messages WHERE item_hash = $3`, at, string(b), hash)
 	if err != nil {
 		return err

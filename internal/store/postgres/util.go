@@ -67,10 +67,10 @@ func (c *conds) in(col string, vals []string) {
 	}
 }
 
-// tags adds the condition that the JSON array at path of the jsonb
+// tags adds the condition that the JSON array at path of the JSON
 // expression expr holds any of tags (as strings).
 func (c *conds) tags(expr string, path []string, tags []string) {
-	e := "(" + expr + ")"
+	e := "((" + expr + ")::jsonb)"
 	for _, p := range path {
 		e += " -> '" + p + "'"
 	}
