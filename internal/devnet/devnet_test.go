@@ -296,7 +296,7 @@ func TestStoreFileDownloadsFromAnotherNode(t *testing.T) {
 	if !bytes.Equal(got.Bytes(), data) {
 		t.Fatalf("downloaded %d bytes from C, not the file stored on A", got.Len())
 	}
-	waitCounter(t, C, "aleph_p2p_content_fetches_total", "result", "ok", 1)
+	waitCounter(t, C, "aleph_p2p_content_fetches_total", "result", "found", 1)
 }
 
 func TestDataDirKeepsIdentityAndPorts(t *testing.T) {

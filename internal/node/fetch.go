@@ -60,7 +60,10 @@ func (n *Node) fetchMissing(o outcome) {
 			case <-ctx.Done():
 			}
 		}()
-		if err := n.fetchFile(ctx, hash, limit); err != nil {
+		switch err := n.fetchFile(ctx, hash, limit); {
+		case errors.Is(err, errHashMismatch):
+			n.log.Warn("a peer sent content that does not match its hash", "hash", hash)
+		case err != nil:
 			n.log.Debug("fetch from peers", "hash", hash, "err", err)
 		}
 	}()

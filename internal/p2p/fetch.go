@@ -46,7 +46,7 @@ func (s *Service) Fetch(ctx context.Context, hash string) (io.ReadCloser, error)
 		}
 		body, err := s.fetchFrom(ctx, base, hash)
 		if err == nil {
-			s.m.fetches.WithLabelValues("ok").Inc()
+			s.m.fetches.WithLabelValues("found").Inc()
 			return &releaseReader{ReadCloser: body, release: release}, nil
 		}
 		if ctx.Err() != nil {

@@ -34,7 +34,7 @@ func newMetrics(s *Service) *metrics {
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_gossip_dropped_total",
 			Help: "Gossip messages dropped and not forwarded, by reason."}, []string{"reason"}),
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_content_fetches_total",
-			Help: "Content fetches from HTTP peers, by result (ok, not_found, error)."}, []string{"result"}),
+			Help: "Content fetches from HTTP peers, by result: found (a peer sent bytes; the node re-hashes them), not_found, error."}, []string{"result"}),
 	}
 	for _, r := range []string{dropTooLarge, dropMalformed, dropBadSignature, dropRejected, dropForgotten, dropUnavailable, dropAlive, dropOverload, dropSendQueue} {
 		m.dropped.WithLabelValues(r)
