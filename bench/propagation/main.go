@@ -30,6 +30,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -61,6 +62,7 @@ func main() {
 	flag.IntVar(&cfg.senders, "senders", 100, "distinct sender accounts")
 	flag.DurationVar(&cfg.wait, "wait", 30*time.Second, "longest wait for the last messages after posting")
 	flag.StringVar(&cfg.channel, "channel", "BENCH-PROPAGATION", "channel of the messages")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run (nodes included) to this file")
 	flag.Parse()
 	if cfg.nodes < 2 || cfg.rate <= 0 || cfg.duration <= 0 || cfg.conns <= 0 || cfg.senders <= 0 {
 		fmt.Fprintln(os.Stderr, "propagation: need -nodes ≥ 2 and positive -rate, -duration, -c, -senders")
@@ -71,7 +73,19 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "propagation:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(ctx, cfg); err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "propagation:", err)
 		os.Exit(1)
 	}
