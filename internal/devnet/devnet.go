@@ -126,9 +126,9 @@ const stateFile = "devnet.json"
 // the others as bootstrap and HTTP peers) and returns once each sees all
 // the others on the message topic. The network runs until ctx ends or
 // Stop is called.
-func Start(ctx context.Context, cfg Config) (nw *Network, err error) {
+func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 	cfg.defaults()
-	nw = &Network{done: make(chan struct{})}
+	nw := &Network{done: make(chan struct{})}
 	dir := cfg.DataDir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "aleph-devnet-"); err != nil {
@@ -141,14 +141,18 @@ func Start(ctx context.Context, cfg Config) (nw *Network, err error) {
 		_ = json.Unmarshal(b, &st) // a bad file only loses the ports
 	}
 	defer func() {
-		if err != nil {
+		if err != nil && nw.cancel == nil { // failed before the nodes ran
+			stopped, cancel := context.WithCancel(context.Background())
+			cancel()
 			for _, n := range nw.nodes {
-				if n.ln != nil {
+				if n.core != nil {
+					// Serving with an ended context closes the node's
+					// stores and the listener at once.
+					_ = n.core.Serve(stopped, n.ln)
+				} else {
 					n.ln.Close()
 				}
-				if n.p2p != nil {
-					n.p2p.Close()
-				}
+				n.p2p.Close()
 			}
 			if nw.tmp != "" {
 				os.RemoveAll(nw.tmp)
@@ -162,7 +166,7 @@ func Start(ctx context.Context, cfg Config) (nw *Network, err error) {
 		}
 		n, err := newNode(cfg, i, filepath.Join(dir, "node-"+strconv.Itoa(i)), p)
 		if err != nil {
-			return nw, err
+			return nil, err
 		}
 		nw.nodes = append(nw.nodes, n)
 	}
@@ -173,11 +177,11 @@ func Start(ctx context.Context, cfg Config) (nw *Network, err error) {
 			}
 			for _, addr := range b.P2PAddrs() {
 				if err := a.p2p.AddPeer(addr); err != nil {
-					return nw, err
+					return nil, err
 				}
 			}
 			if err := a.p2p.AddHTTPPeer(b.apiURL); err != nil {
-				return nw, err
+				return nil, err
 			}
 		}
 	}
@@ -188,10 +192,10 @@ func Start(ctx context.Context, cfg Config) (nw *Network, err error) {
 			cfg.NodeConfig(i, &ncfg)
 		}
 		if n.core, err = node.New(ctx, ncfg); err != nil {
-			return nw, fmt.Errorf("node %d: %w", i, err)
+			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 		if err := n.p2p.Register(n.core.Registry()); err != nil {
-			return nw, fmt.Errorf("node %d: %w", i, err)
+			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 	}
 	if cfg.DataDir != "" {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
 	"github.com/goaleph/goaleph/message"
 )
@@ -326,4 +327,18 @@ func TestDataDirKeepsIdentityAndPorts(t *testing.T) {
 			t.Logf("node %d: API moved from %s to %s (port taken meanwhile)", i, urls[i], n.APIURL())
 		}
 	}
+}
+
+func TestStartFailureReleasesNodes(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Start(t.Context(), Config{Nodes: 2, DataDir: dir, NodeConfig: func(i int, c *node.Config) {
+		if i == 1 {
+			c.DatabaseURL = "nosuchdb://x"
+		}
+	}})
+	if err == nil {
+		t.Fatal("a node with a bad database started")
+	}
+	// Node 0 was created: its stores must have been released.
+	start(t, Config{Nodes: 2, DataDir: dir})
 }

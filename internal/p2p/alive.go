@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -96,7 +97,7 @@ func (s *Service) readAlive(ctx context.Context, sub *pubsub.Subscription) error
 				s.wg.Go(func() { s.connect(ctx, a.Address) })
 			}
 		case peerHTTP:
-			if a.Address != s.selfURL {
+			if strings.TrimRight(a.Address, "/") != s.selfURL {
 				s.peers.addHTTP(a.Address, "alive", now)
 			}
 		}
