@@ -17,7 +17,9 @@
 # fsync and synchronous_commit on, so every acknowledged batch is on disk.
 # (The SQLite node uses WAL with synchronous=NORMAL: durable across a crash
 # of the node, not of the machine; PostgreSQL here gives more.) As root the
-# cluster runs as the postgres user.
+# cluster runs as the postgres user. Its CPU per message is reported as
+# db_cpu_us (the SQLite node's database work is inside node_cpu_us), and is
+# not counted in other_cpus.
 #
 # Before each run it waits (at most WAIT_QUIET=300 s) for the machine to be
 # idle, and each run reports how much CPU other processes used meanwhile
@@ -137,11 +139,25 @@ wait_quiet() {
 	done
 }
 
+# pg_ticks prints the CPU clock ticks used so far by the PostgreSQL server:
+# the postmaster and its reaped children, plus the live ones.
+pg_ticks() {
+	local pm=$(head -1 "$tmp/pg/data/postmaster.pid") total=0 f pid
+	f=($(sed 's/^.*) //' "/proc/$pm/stat"))
+	total=$((f[11] + f[12] + f[13] + f[14]))
+	for pid in $(pgrep -P "$pm"); do
+		f=($(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null)) || continue
+		total=$((total + f[11] + f[12]))
+	done
+	echo "$total"
+}
+
 run_once() { # $1: label, $2: output file, $3: backend
-	local dir=$tmp/data-$1 url=
+	local dir=$tmp/data-$1 url= ticks0=0
 	[ "$3" = postgres ] && url=$(database_url "$1")
 	wait_quiet
 	start_node "$dir" "$url"
+	[ "$3" = postgres ] && ticks0=$(pg_ticks)
 	echo "== run $1, $3 ($(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	if [ "$PERF" = 1 ] && [ "$1" = perf ]; then
 		perf record -F 999 -g -p "$node_pid" -o "$tmp/perf.data" >/dev/null 2>&1 &
@@ -163,6 +179,22 @@ run_once() { # $1: label, $2: output file, $3: backend
 		wait "$perf_pid" || true
 		perf_pid=
 	fi
+	# db_cpu_us: the database server's CPU per message (0 for SQLite, whose
+	# work is in node_cpu_us); other_cpus from the client counts the server,
+	# so it is reported without it.
+	local db_us=0
+	if [ "$3" = postgres ]; then
+		db_us=$(awk -v t="$(($(pg_ticks) - ticks0))" -v hz="$(getconf CLK_TCK)" -v n="$N" 'BEGIN { printf "%.0f", t / hz * 1e6 / n }')
+	fi
+	awk -v db="$db_us" -v n="$N" '/^RESULT / {
+		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+		secs = n / v["e2e_rate"]
+		other = v["other_cpus"] - db * n / 1e6 / secs
+		if (other < 0) other = 0
+		sub(/ other_cpus=[^ ]*/, sprintf(" other_cpus=%.2f", other))
+		$0 = $0 " db_cpu_us=" db
+	} { print }' "$2" >"$2.tmp" && mv "$2.tmp" "$2"
+	[ "$3" = postgres ] && grep '^RESULT ' "$2" | sed 's/.*\( db_cpu_us=[^ ]*\).*\( other_cpus=[^ ]*\).*/database server:\1,\2 without it/'
 	stop_node
 	rm -rf "$dir"
 	if [ "$3" = postgres ]; then
@@ -189,7 +221,7 @@ done
 
 # Summary per backend: one row per run, then the median and range of each
 # column.
-cols="accept_rate e2e_rate p50_ms p99_ms ecrecover_rate ratio node_cpu_us client_cpu_us other_cpus applier_busy"
+cols="accept_rate e2e_rate p50_ms p99_ms ecrecover_rate ratio node_cpu_us db_cpu_us client_cpu_us other_cpus applier_busy"
 for b in $BACKENDS; do
 echo
 echo "== summary, $b: N=$N C=$C, $RUNS runs, $(nproc) CPUs, $(date -u +%F)"
@@ -215,7 +247,7 @@ END {
 		for (i = 2; i <= n; i++) { x = a[i]; k = i - 1; while (k >= 1 && a[k] + 0 > x + 0) { a[k + 1] = a[k]; k-- } a[k + 1] = x }
 		med = (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 		printf "%-16s %12s %12s %12s\n", name[j - 1], med, a[1], a[n]
-		if (name[j - 1] == "e2e_rate") print med > "'"$tmp/median-$b"'"
+		if (name[j - 1] == "e2e_rate") print med >"'"$tmp/median-$b"'"
 	}
 }' "$tmp/table-$b.txt"
 disturbed=$(awk 'NR > 1 && $(NF - 1) >= 0.2 { printf "%s ", $1 }' "$tmp/table-$b.txt")
