@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/p2p"
 	"github.com/goaleph/goaleph/internal/store/backend"
 )
 
@@ -23,39 +29,51 @@ func newNodeCmd() *cobra.Command {
 	return cmd
 }
 
-func newNodeRunCmd() *cobra.Command {
-	var (
-		cfg        node.Config
-		logLevel   string
-		configPath string
-	)
+func newNodeRunCmd() *cobra.Command { return nodeRunCmd(new(runSettings)) }
+
+// nodeRunCmd is aleph node run with its flags bound to s.
+func nodeRunCmd(s *runSettings) *cobra.Command {
+	var configPath string
+	cfg := &s.node
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Run a core node: message API, processing pipeline and file store",
+		Short: "Run a core node: message API, processing pipeline, file store and p2p network",
 		Long: `Run a core node with its file store in the data directory and its database
 at --database-url: an embedded SQLite file (default: <data-dir>/aleph.db) or a
 PostgreSQL server. The HTTP API (Aleph protocol, v0/v1) listens on
 127.0.0.1:4024 by default. Ctrl-C stops the node cleanly; a restart resumes
 where it stopped.
 
+The node joins the peer-to-peer network (libp2p, TCP and QUIC on
+127.0.0.1:4025 by default; --p2p-listen /ip4/0.0.0.0/tcp/4025 for a public
+node): it exchanges messages with the --bootstrap peers and the peers they
+announce, and fetches missing files from --http-peer APIs. Its identity key
+is <data-dir>/node-secret.pkcs8.der, created on first start. --no-p2p runs
+the node alone.
+
 Settings come from flags, then the environment (ALEPH_DATABASE_URL), then the
 YAML file given with --config (keys data_dir, api.listen, database.url,
-storage.grace_period, storage.gc_period, pipeline.max_retries, log_level).
+storage.grace_period, storage.gc_period, pipeline.max_retries, p2p.enabled,
+p2p.listen, p2p.bootstrap, p2p.http_peers, p2p.trusted_peers,
+p2p.announce_url, log_level).
 
 The node runs in "no quota" mode: balances are not checked.`,
 		Example: `  aleph node run
-  aleph node run --data-dir /var/lib/aleph --listen 0.0.0.0:4024
-  aleph node run --database-url postgres://aleph@localhost/aleph
+  aleph node run --data-dir /var/lib/aleph --listen 0.0.0.0:4024 \
+      --p2p-listen /ip4/0.0.0.0/tcp/4025,/ip4/0.0.0.0/udp/4025/quic-v1 \
+      --announce-url https://aleph.example.org \
+      --bootstrap /dns4/peer.example.org/tcp/4025/p2p/12D3KooW...
+  aleph node run --no-p2p --database-url postgres://aleph@localhost/aleph
   aleph node run --config /etc/aleph/node.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyNodeSettings(cmd.Flags(), configPath, &cfg, &logLevel); err != nil {
+			if err := applyNodeSettings(cmd.Flags(), configPath, s); err != nil {
 				return err
 			}
 			if cfg.DatabaseURL == "" {
 				cfg.DatabaseURL = backend.SQLiteURL(filepath.Join(cfg.DataDir, "aleph.db"))
 			}
-			log, err := newLogger(logLevel)
+			log, err := newLogger(s.logLevel)
 			if err != nil {
 				return err
 			}
@@ -65,19 +83,11 @@ The node runs in "no quota" mode: balances are not checked.`,
 				// collecting less often saves ~7% CPU under load.
 				debug.SetGCPercent(400)
 			}
-			n, err := node.New(cmd.Context(), cfg)
-			if err != nil {
-				return err
-			}
-			log.Info("core node starting", "version", node.Version, "data_dir", cfg.DataDir,
-				"database", backend.Redact(cfg.DatabaseURL))
-			err = n.Run(cmd.Context())
-			log.Info("core node stopped")
-			return err
+			return runNode(cmd.Context(), s, log)
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data-dir", "data", "directory of the database and the file store")
+	f.StringVar(&cfg.DataDir, "data-dir", "data", "directory of the database, the file store and the p2p identity key")
 	f.StringVar(&cfg.DatabaseURL, "database-url", "", "database: sqlite:///path/aleph.db or postgres://user@host/db (default <data-dir>/aleph.db; env ALEPH_DATABASE_URL)")
 	f.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it)")
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:4024", "address of the HTTP API")
@@ -89,6 +99,82 @@ The node runs in "no quota" mode: balances are not checked.`,
 	f.Int64Var(&cfg.Limits.MaxIPFSFileSize, "max-ipfs-file-size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes")
 	cfg.Limits.MaxCARSize, cfg.Limits.MaxBodySize = api.DefaultLimits.MaxCARSize, api.DefaultLimits.MaxBodySize
 	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/")
-	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.BoolVar(&s.noP2P, "no-p2p", false, "do not join the peer-to-peer network")
+	f.StringSliceVar(&s.p2p.ListenAddrs, "p2p-listen", nil, "libp2p listen multiaddrs, repeatable or comma-separated (default /ip4/127.0.0.1/tcp/4025 and /ip4/127.0.0.1/udp/4025/quic-v1)")
+	f.StringSliceVar(&s.p2p.Bootstrap, "bootstrap", nil, "multiaddrs of peers to connect to, with /p2p/<peer id> (repeatable)")
+	f.StringSliceVar(&s.p2p.HTTPPeers, "http-peer", nil, "API base URLs of peers to fetch missing files from (repeatable)")
+	f.StringSliceVar(&s.p2p.TrustedPeers, "trusted-peer", nil, "peer IDs whose alive messages are trusted besides the bootstrap peers (default: all)")
+	f.StringVar(&s.p2p.APIURL, "announce-url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)")
+	f.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// runNode runs the core node and, unless disabled, its p2p service until
+// ctx ends or one of them fails; either stopping stops the other. The p2p
+// service stops first, so that it feeds nothing to a closing node.
+func runNode(ctx context.Context, s *runSettings, log *slog.Logger) error {
+	cfg := s.node
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	var svc *p2p.Service
+	if !s.noP2P {
+		pc := s.p2p
+		pc.DataDir, pc.Version, pc.Logger = cfg.DataDir, node.Version, log
+		if pc.APIURL == "" {
+			pc.APIURL = announceURL(ln.Addr().String())
+		}
+		if svc, err = p2p.New(pc); err != nil {
+			ln.Close()
+			return fmt.Errorf("p2p: %w", err)
+		}
+		cfg.Fetcher = svc
+		log.Info("p2p starting", "peer_id", svc.ID().String(), "announce_url", pc.APIURL)
+		for _, a := range svc.Addrs() {
+			log.Info("p2p address", "addr", a)
+		}
+	}
+	n, err := node.New(ctx, cfg)
+	if err != nil {
+		ln.Close()
+		if svc != nil {
+			svc.Close()
+		}
+		return err
+	}
+	log.Info("core node starting", "version", node.Version, "data_dir", cfg.DataDir,
+		"database", backend.Redact(cfg.DatabaseURL))
+	if svc == nil {
+		err = n.Serve(ctx, ln)
+		log.Info("core node stopped")
+		return err
+	}
+	if err := svc.Register(n.Registry()); err != nil {
+		stopped, cancel := context.WithCancel(ctx)
+		cancel()
+		_ = n.Serve(stopped, ln) // closes the stores and the listener
+		svc.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopNode()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer cancel() // the node stopped: stop the p2p service too
+		return n.Serve(nodeCtx, ln)
+	})
+	g.Go(func() error {
+		defer stopNode()
+		err := svc.Run(gctx, n)
+		if err != nil {
+			err = fmt.Errorf("p2p: %w", err)
+		}
+		return err
+	})
+	err = g.Wait()
+	log.Info("core node stopped")
+	return err
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"time"
 
@@ -12,8 +14,18 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/p2p"
 	"github.com/goaleph/goaleph/internal/store/backend"
 )
+
+// runSettings are the settings of aleph node run, filled by its flags and
+// then by applyNodeSettings.
+type runSettings struct {
+	node     node.Config
+	p2p      p2p.Config // DataDir, Version and Logger are set at start
+	noP2P    bool
+	logLevel string
+}
 
 // nodeFile is the node's configuration file (aleph node run --config). Every
 // key is optional; a command-line flag wins over the file, and
@@ -33,6 +45,14 @@ type nodeFile struct {
 	Pipeline struct {
 		MaxRetries int `yaml:"max_retries"`
 	} `yaml:"pipeline"`
+	P2P struct {
+		Enabled      *bool    `yaml:"enabled"` // absent: enabled
+		Listen       []string `yaml:"listen"`
+		Bootstrap    []string `yaml:"bootstrap"`
+		HTTPPeers    []string `yaml:"http_peers"`
+		TrustedPeers []string `yaml:"trusted_peers"`
+		AnnounceURL  string   `yaml:"announce_url"`
+	} `yaml:"p2p"`
 	LogLevel string `yaml:"log_level"`
 }
 
@@ -52,10 +72,11 @@ func readNodeFile(path string) (*nodeFile, error) {
 	return &f, nil
 }
 
-// applyNodeSettings fills cfg and logLevel from the file (when path is not
-// empty) and the environment, leaving the flags the user set alone.
-func applyNodeSettings(flags *pflag.FlagSet, path string, cfg *node.Config, logLevel *string) error {
+// applyNodeSettings fills s from the file (when path is not empty) and the
+// environment, leaving the flags the user set alone.
+func applyNodeSettings(flags *pflag.FlagSet, path string, s *runSettings) error {
 	set := func(name string) bool { return flags.Changed(name) }
+	cfg := &s.node
 	if path != "" {
 		f, err := readNodeFile(path)
 		if err != nil {
@@ -80,7 +101,28 @@ func applyNodeSettings(flags *pflag.FlagSet, path string, cfg *node.Config, logL
 			cfg.MaxRetries = f.Pipeline.MaxRetries
 		}
 		if f.LogLevel != "" && !set("log-level") {
-			*logLevel = f.LogLevel
+			s.logLevel = f.LogLevel
+		}
+		p := f.P2P
+		if p.Enabled != nil && !set("no-p2p") {
+			s.noP2P = !*p.Enabled
+		}
+		for _, l := range []struct {
+			flag string
+			from []string
+			to   *[]string
+		}{
+			{"p2p-listen", p.Listen, &s.p2p.ListenAddrs},
+			{"bootstrap", p.Bootstrap, &s.p2p.Bootstrap},
+			{"http-peer", p.HTTPPeers, &s.p2p.HTTPPeers},
+			{"trusted-peer", p.TrustedPeers, &s.p2p.TrustedPeers},
+		} {
+			if len(l.from) > 0 && !set(l.flag) {
+				*l.to = l.from
+			}
+		}
+		if p.AnnounceURL != "" && !set("announce-url") {
+			s.p2p.APIURL = p.AnnounceURL
 		}
 	}
 	if v := os.Getenv("ALEPH_DATABASE_URL"); v != "" && !set("database-url") {
@@ -91,5 +133,24 @@ func applyNodeSettings(flags *pflag.FlagSet, path string, cfg *node.Config, logL
 			return err
 		}
 	}
+	if u := s.p2p.APIURL; u != "" {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("announce URL %q: not an http(s) URL", u)
+		}
+	}
 	return nil
+}
+
+// announceURL is the API URL announced to peers when none is configured:
+// the API's address, unless it listens on all interfaces (0.0.0.0, ::),
+// where no one address is the public one.
+func announceURL(apiAddr string) string {
+	host, port, err := net.SplitHostPort(apiAddr)
+	if err != nil || host == "" || port == "0" {
+		return ""
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		return ""
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }

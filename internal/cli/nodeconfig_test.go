@@ -3,11 +3,10 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/goaleph/goaleph/internal/node"
 )
 
 func TestNodeSettings(t *testing.T) {
@@ -22,6 +21,14 @@ storage:
   grace_period: 2h
 pipeline:
   max_retries: 3
+p2p:
+  enabled: false
+  listen: [/ip4/0.0.0.0/tcp/4025]
+  bootstrap:
+    - /ip4/10.0.0.1/tcp/4025/p2p/12D3KooWPeerA
+  http_peers: [https://a.example.org]
+  trusted_peers: [12D3KooWPeerB]
+  announce_url: https://me.example.org
 log_level: debug
 `
 	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
@@ -31,14 +38,21 @@ log_level: debug
 
 	// The file alone.
 	cmd := newNodeRunCmd()
-	var cfg node.Config
-	level := "info"
-	if err := applyNodeSettings(cmd.Flags(), path, &cfg, &level); err != nil {
+	s := runSettings{logLevel: "info"}
+	if err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
 		t.Fatal(err)
 	}
+	cfg := s.node
 	if cfg.DataDir != "/srv/aleph" || cfg.Listen != "0.0.0.0:4024" || cfg.DatabaseURL != "postgres://aleph@db/aleph" ||
-		cfg.GracePeriod != 2*time.Hour || cfg.MaxRetries != 3 || level != "debug" {
-		t.Errorf("from the file: %+v, log level %q", cfg, level)
+		cfg.GracePeriod != 2*time.Hour || cfg.MaxRetries != 3 || s.logLevel != "debug" {
+		t.Errorf("from the file: %+v, log level %q", cfg, s.logLevel)
+	}
+	p := s.p2p
+	if !s.noP2P || !slices.Equal(p.ListenAddrs, []string{"/ip4/0.0.0.0/tcp/4025"}) ||
+		!slices.Equal(p.Bootstrap, []string{"/ip4/10.0.0.1/tcp/4025/p2p/12D3KooWPeerA"}) ||
+		!slices.Equal(p.HTTPPeers, []string{"https://a.example.org"}) ||
+		!slices.Equal(p.TrustedPeers, []string{"12D3KooWPeerB"}) || p.APIURL != "https://me.example.org" {
+		t.Errorf("p2p from the file: no-p2p %v, %+v", s.noP2P, p)
 	}
 
 	// The environment wins over the file, a flag over both.
@@ -47,23 +61,108 @@ log_level: debug
 	if err := cmd.Flags().Parse([]string{"--listen", "127.0.0.1:9"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg = node.Config{Listen: "127.0.0.1:9"}
-	if err := applyNodeSettings(cmd.Flags(), path, &cfg, &level); err != nil {
+	s = runSettings{}
+	s.node.Listen = "127.0.0.1:9"
+	if err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DatabaseURL != "sqlite:///env.db" || cfg.Listen != "127.0.0.1:9" {
-		t.Errorf("precedence: url %q listen %q", cfg.DatabaseURL, cfg.Listen)
+	if s.node.DatabaseURL != "sqlite:///env.db" || s.node.Listen != "127.0.0.1:9" {
+		t.Errorf("precedence: url %q listen %q", s.node.DatabaseURL, s.node.Listen)
 	}
 	cmd = newNodeRunCmd()
 	if err := cmd.Flags().Parse([]string{"--database-url", "sqlite:///flag.db"}); err != nil {
 		t.Fatal(err)
 	}
-	cfg = node.Config{DatabaseURL: "sqlite:///flag.db"}
-	if err := applyNodeSettings(cmd.Flags(), path, &cfg, &level); err != nil {
+	s = runSettings{}
+	s.node.DatabaseURL = "sqlite:///flag.db"
+	if err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.DatabaseURL != "sqlite:///flag.db" {
-		t.Errorf("flag should win: %q", cfg.DatabaseURL)
+	if s.node.DatabaseURL != "sqlite:///flag.db" {
+		t.Errorf("flag should win: %q", s.node.DatabaseURL)
+	}
+}
+
+// TestNodeP2PSettings checks that each p2p flag, given through the real
+// command line, wins over its key in the file, and the other keys still
+// apply.
+func TestNodeP2PSettings(t *testing.T) {
+	t.Setenv("ALEPH_DATABASE_URL", "")
+	path := filepath.Join(t.TempDir(), "node.yml")
+	yml := `p2p:
+  enabled: false
+  listen: [/ip4/0.0.0.0/tcp/4025]
+  bootstrap: [/ip4/10.0.0.1/tcp/4025/p2p/A]
+  http_peers: [https://a.example.org]
+  trusted_peers: [A]
+  announce_url: https://file.example.org
+`
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args  []string
+		check func(s *runSettings) bool
+	}{
+		{nil, func(s *runSettings) bool { return s.noP2P && s.p2p.APIURL == "https://file.example.org" }},
+		{[]string{"--no-p2p=false"}, func(s *runSettings) bool { return !s.noP2P }},
+		{[]string{"--p2p-listen", "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/udp/1/quic-v1"}, func(s *runSettings) bool {
+			return slices.Equal(s.p2p.ListenAddrs, []string{"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/udp/1/quic-v1"}) &&
+				slices.Equal(s.p2p.Bootstrap, []string{"/ip4/10.0.0.1/tcp/4025/p2p/A"})
+		}},
+		{[]string{"--bootstrap", "/ip4/10.0.0.2/tcp/1/p2p/B", "--bootstrap", "/ip4/10.0.0.3/tcp/1/p2p/C"}, func(s *runSettings) bool {
+			return slices.Equal(s.p2p.Bootstrap, []string{"/ip4/10.0.0.2/tcp/1/p2p/B", "/ip4/10.0.0.3/tcp/1/p2p/C"})
+		}},
+		{[]string{"--http-peer", "http://b:4024"}, func(s *runSettings) bool {
+			return slices.Equal(s.p2p.HTTPPeers, []string{"http://b:4024"})
+		}},
+		{[]string{"--trusted-peer", "B"}, func(s *runSettings) bool { return slices.Equal(s.p2p.TrustedPeers, []string{"B"}) }},
+		{[]string{"--announce-url", "http://flag.example.org:4024"}, func(s *runSettings) bool {
+			return s.p2p.APIURL == "http://flag.example.org:4024" && s.noP2P
+		}},
+	} {
+		got := new(runSettings)
+		cmd := nodeRunCmd(got)
+		if err := cmd.ParseFlags(c.args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyNodeSettings(cmd.Flags(), path, got); err != nil {
+			t.Fatalf("%v: %v", c.args, err)
+		}
+		if !c.check(got) {
+			t.Errorf("%v: no-p2p %v, %+v", c.args, got.noP2P, got.p2p)
+		}
+	}
+
+	// Without a file nor flags, p2p is on with p2p's defaults.
+	s := new(runSettings)
+	cmd := nodeRunCmd(s)
+	if err := cmd.ParseFlags(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := applyNodeSettings(cmd.Flags(), "", s); err != nil {
+		t.Fatal(err)
+	}
+	if s.noP2P || s.p2p.ListenAddrs != nil || s.p2p.Bootstrap != nil || s.p2p.APIURL != "" {
+		t.Errorf("defaults: no-p2p %v, %+v", s.noP2P, s.p2p)
+	}
+}
+
+func TestAnnounceURL(t *testing.T) {
+	for addr, want := range map[string]string{
+		"127.0.0.1:4024":    "http://127.0.0.1:4024",
+		"10.1.2.3:80":       "http://10.1.2.3:80",
+		"[::1]:4024":        "http://[::1]:4024",
+		"node.example:4024": "http://node.example:4024",
+		"0.0.0.0:4024":      "",
+		"[::]:4024":         "",
+		":4024":             "",
+		"127.0.0.1:0":       "",
+		"garbage":           "",
+	} {
+		if got := announceURL(addr); got != want {
+			t.Errorf("announceURL(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }
 
@@ -71,23 +170,23 @@ func TestNodeSettingsErrors(t *testing.T) {
 	dir := t.TempDir()
 	t.Setenv("ALEPH_DATABASE_URL", "")
 	for name, yml := range map[string]string{
-		"unknown key": "databse:\n  url: sqlite:///x.db\n",
-		"bad url":     "database:\n  url: mysql://x/y\n",
-		"bad yaml":    "database: [\n",
+		"unknown key":      "databse:\n  url: sqlite:///x.db\n",
+		"unknown p2p key":  "p2p:\n  bootstraps: [/ip4/1.2.3.4/tcp/1]\n",
+		"bad url":          "database:\n  url: mysql://x/y\n",
+		"bad announce url": "p2p:\n  announce_url: example.org:4024\n",
+		"bad yaml":         "database: [\n",
 	} {
 		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "_")+".yml")
 		if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		var cfg node.Config
-		level := "info"
-		if err := applyNodeSettings(newNodeRunCmd().Flags(), path, &cfg, &level); err == nil {
+		s := runSettings{logLevel: "info"}
+		if err := applyNodeSettings(newNodeRunCmd().Flags(), path, &s); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	var cfg node.Config
-	level := "info"
-	if err := applyNodeSettings(newNodeRunCmd().Flags(), filepath.Join(dir, "missing.yml"), &cfg, &level); err == nil {
+	s := runSettings{logLevel: "info"}
+	if err := applyNodeSettings(newNodeRunCmd().Flags(), filepath.Join(dir, "missing.yml"), &s); err == nil {
 		t.Error("missing file: no error")
 	}
 }
