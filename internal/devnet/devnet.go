@@ -15,8 +15,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/sync/errgroup"
 
@@ -32,9 +34,10 @@ type Config struct {
 	// so that a restart keeps the nodes' state, identities and ports.
 	// Empty: a temporary directory, removed by Stop.
 	DataDir string
-	// AlivePeriod, ProbePeriod and ReconnectDelay tune the p2p services
-	// (see p2p.Config). Defaults 10 s, 5 s and 5 s: a devnet converges fast.
-	AlivePeriod, ProbePeriod, ReconnectDelay time.Duration
+	// AlivePeriod, ProbePeriod, ReconnectDelay and SyncPeriod tune the p2p
+	// services (see p2p.Config). Defaults 10 s, 5 s, 5 s and 10 s: a devnet
+	// converges fast.
+	AlivePeriod, ProbePeriod, ReconnectDelay, SyncPeriod time.Duration
 	// ReadyTimeout bounds the wait for the nodes to see each other on the
 	// message topic. Default 30 s.
 	ReadyTimeout time.Duration
@@ -58,6 +61,9 @@ func (c *Config) defaults() {
 	if c.ReconnectDelay == 0 {
 		c.ReconnectDelay = 5 * time.Second
 	}
+	if c.SyncPeriod == 0 {
+		c.SyncPeriod = 10 * time.Second
+	}
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = 30 * time.Second
 	}
@@ -68,11 +74,18 @@ func (c *Config) defaults() {
 
 // Network is a running devnet.
 type Network struct {
+	cfg    Config
 	nodes  []*Node
 	tmp    string // removed by Stop
+	runCtx context.Context
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // set before done is closed
+
+	mu      sync.Mutex
+	running int   // nodes running
+	failed  error // first failure of a node not stopped by StopNode
+	stopped bool  // Stop or the end of the context: no node restarts
 }
 
 // Node is one core node of a Network.
@@ -80,9 +93,13 @@ type Node struct {
 	index  int
 	dir    string
 	apiURL string
+	ports  ports
 	core   *node.Node
 	p2p    *p2p.Service
 	ln     net.Listener
+
+	cancel context.CancelFunc // stops this node
+	done   chan struct{}      // closed when it has stopped
 }
 
 // Index is the node's position in Network.Nodes.
@@ -128,7 +145,7 @@ const stateFile = "devnet.json"
 // Stop is called.
 func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 	cfg.defaults()
-	nw := &Network{done: make(chan struct{})}
+	nw := &Network{cfg: cfg, done: make(chan struct{})}
 	dir := cfg.DataDir
 	if dir == "" {
 		if dir, err = os.MkdirTemp("", "aleph-devnet-"); err != nil {
@@ -169,50 +186,41 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 			return nil, err
 		}
 		nw.nodes = append(nw.nodes, n)
+		n.ports = p
 	}
-	for _, a := range nw.nodes {
-		for _, b := range nw.nodes {
-			if a == b {
-				continue
-			}
-			for _, addr := range b.P2PAddrs() {
-				if err := a.p2p.AddPeer(addr); err != nil {
-					return nil, err
-				}
-			}
-			if err := a.p2p.AddHTTPPeer(b.apiURL); err != nil {
-				return nil, err
-			}
+	for _, n := range nw.nodes {
+		if err := nw.link(n); err != nil {
+			return nil, err
 		}
 	}
-	for i, n := range nw.nodes {
-		ncfg := node.Config{DataDir: n.dir, Listen: n.ln.Addr().String(), Fetcher: n.p2p,
-			Logger: cfg.Logger.With("node", i)}
-		if cfg.NodeConfig != nil {
-			cfg.NodeConfig(i, &ncfg)
-		}
-		if n.core, err = node.New(ctx, ncfg); err != nil {
-			return nil, fmt.Errorf("node %d: %w", i, err)
-		}
-		if err := n.p2p.Register(n.core.Registry()); err != nil {
-			return nil, fmt.Errorf("node %d: %w", i, err)
+	for _, n := range nw.nodes {
+		if err := nw.newCore(ctx, n); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.DataDir != "" {
 		saveState(dir, nw.nodes)
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	nw.cancel = cancel
-	g, gctx := errgroup.WithContext(runCtx)
+	nw.runCtx, nw.cancel = context.WithCancel(context.Background())
 	for _, n := range nw.nodes {
-		g.Go(func() error { return n.core.Serve(gctx, n.ln) })
-		g.Go(func() error { return n.p2p.Run(gctx, n.core) })
+		nw.run(n)
 	}
+	context.AfterFunc(ctx, nw.cancel) // the network lives as long as ctx; Stop ends it earlier
 	go func() {
-		nw.err = g.Wait()
+		<-nw.runCtx.Done()
+		nw.mu.Lock()
+		nw.stopped = true
+		nw.mu.Unlock()
+		for _, n := range nw.nodes {
+			if n.done != nil {
+				<-n.done
+			}
+		}
+		nw.mu.Lock()
+		nw.err = nw.failed
+		nw.mu.Unlock()
 		close(nw.done)
 	}()
-	context.AfterFunc(ctx, cancel) // the network lives as long as ctx; Stop ends it earlier
 	if err := nw.waitReady(ctx, cfg.ReadyTimeout); err != nil {
 		nw.Stop()
 		return nil, err
@@ -240,6 +248,7 @@ func newNode(cfg Config, i int, dir string, p ports) (*Node, error) {
 		AlivePeriod:    cfg.AlivePeriod,
 		ProbePeriod:    cfg.ProbePeriod,
 		ReconnectDelay: cfg.ReconnectDelay,
+		SyncPeriod:     cfg.SyncPeriod,
 		Logger:         cfg.Logger.With("node", i),
 	}
 	pcfg.ListenAddrs = listenAddrs(p.TCP, p.QUIC)
@@ -256,6 +265,172 @@ func newNode(cfg Config, i int, dir string, p ports) (*Node, error) {
 	return n, nil
 }
 
+// link gives n every other node as bootstrap and HTTP peer.
+func (nw *Network) link(n *Node) error {
+	for _, b := range nw.nodes {
+		if b == n || b.p2p == nil {
+			continue
+		}
+		for _, addr := range b.P2PAddrs() {
+			if err := n.p2p.AddPeer(addr); err != nil {
+				return err
+			}
+		}
+		if err := n.p2p.AddHTTPPeer(b.apiURL); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// newCore creates n's core node.
+func (nw *Network) newCore(ctx context.Context, n *Node) (err error) {
+	ncfg := node.Config{DataDir: n.dir, Listen: n.ln.Addr().String(), Fetcher: n.p2p,
+		Logger: nw.cfg.Logger.With("node", n.index)}
+	if nw.cfg.NodeConfig != nil {
+		nw.cfg.NodeConfig(n.index, &ncfg)
+	}
+	if n.core, err = node.New(ctx, ncfg); err != nil {
+		return fmt.Errorf("node %d: %w", n.index, err)
+	}
+	if err := n.p2p.Register(n.core.Registry()); err != nil {
+		return fmt.Errorf("node %d: %w", n.index, err)
+	}
+	return nil
+}
+
+// run serves n until the network stops or StopNode(n).
+func (nw *Network) run(n *Node) {
+	ctx, cancel := context.WithCancel(nw.runCtx)
+	n.cancel, n.done = cancel, make(chan struct{})
+	nw.mu.Lock()
+	nw.running++
+	nw.mu.Unlock()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return n.core.Serve(gctx, n.ln) })
+	g.Go(func() error { return n.p2p.Run(gctx, n.core) })
+	go func() {
+		err := g.Wait()
+		nw.mu.Lock()
+		nw.running--
+		if err != nil && ctx.Err() == nil && nw.failed == nil {
+			// A node failing on its own stops the network.
+			nw.failed = fmt.Errorf("node %d: %w", n.index, err)
+			nw.mu.Unlock()
+			nw.cancel()
+		} else {
+			nw.mu.Unlock()
+		}
+		close(n.done)
+	}()
+}
+
+// StopNode stops node i (its API, p2p host and stores) and waits for it,
+// leaving the others running; StartNode starts it again on the same data
+// directory and ports.
+func (nw *Network) StopNode(i int) error {
+	n := nw.nodes[i]
+	if n.cancel == nil {
+		return fmt.Errorf("devnet: node %d is not running", i)
+	}
+	n.cancel()
+	<-n.done
+	n.cancel = nil
+	return nil
+}
+
+// StartNode restarts node i, stopped by StopNode, with the same data
+// directory, identity and ports, and returns once its gossip mesh with the
+// running nodes has formed.
+func (nw *Network) StartNode(ctx context.Context, i int) error {
+	n := nw.nodes[i]
+	if n.cancel != nil {
+		return fmt.Errorf("devnet: node %d is running", i)
+	}
+	nw.mu.Lock()
+	stopped := nw.stopped
+	nw.mu.Unlock()
+	if stopped {
+		return errors.New("devnet: the network has stopped")
+	}
+	m, err := newNode(nw.cfg, i, n.dir, n.currentPorts())
+	if err != nil {
+		return err
+	}
+	*n = Node{index: n.index, dir: n.dir, apiURL: m.apiURL, ports: n.ports, p2p: m.p2p, ln: m.ln}
+	if err := nw.link(n); err != nil {
+		n.ln.Close()
+		n.p2p.Close()
+		return err
+	}
+	if err := nw.newCore(ctx, n); err != nil {
+		n.ln.Close()
+		n.p2p.Close()
+		return err
+	}
+	nw.run(n)
+	return nw.waitReady(ctx, nw.cfg.ReadyTimeout)
+}
+
+// currentPorts are the ports n listens on (or last listened on).
+func (n *Node) currentPorts() ports {
+	p := ports{API: n.ln.Addr().(*net.TCPAddr).Port}
+	for _, a := range n.p2p.Host().Addrs() {
+		if v, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			p.TCP, _ = strconv.Atoi(v)
+		}
+		if v, err := a.ValueForProtocol(ma.P_UDP); err == nil {
+			p.QUIC, _ = strconv.Atoi(v)
+		}
+	}
+	return p
+}
+
+// Partition splits the network: nodes of different groups stop talking to
+// each other (their connections are closed and refused) until Heal. A node
+// in no group is cut off from all.
+func (nw *Network) Partition(groups ...[]int) {
+	group := map[int]int{}
+	for g, members := range groups {
+		for _, i := range members {
+			group[i] = g + 1
+		}
+	}
+	for _, a := range nw.nodes {
+		for _, b := range nw.nodes {
+			if a == b {
+				continue
+			}
+			ga, gb := group[a.index], group[b.index]
+			if ga == 0 || ga != gb {
+				a.p2p.Block(b.p2p.ID())
+			}
+		}
+	}
+}
+
+// Heal ends a partition: every node may talk to every other again, and
+// they reconnect at once.
+func (nw *Network) Heal(ctx context.Context) error {
+	for _, a := range nw.nodes {
+		for _, b := range nw.nodes {
+			if a != b {
+				a.p2p.Unblock(b.p2p.ID())
+			}
+		}
+	}
+	for _, a := range nw.nodes {
+		for _, b := range nw.nodes {
+			if a.index < b.index {
+				if err := a.p2p.Host().Connect(ctx, peer.AddrInfo{ID: b.p2p.ID(), Addrs: b.p2p.Host().Addrs()}); err != nil {
+					return fmt.Errorf("devnet: reconnect node %d to %d: %w", a.index, b.index, err)
+				}
+			}
+		}
+	}
+	return nw.waitReady(ctx, nw.cfg.ReadyTimeout)
+}
+
 func listenAddrs(tcp, quic int) []string {
 	return []string{
 		"/ip4/127.0.0.1/tcp/" + strconv.Itoa(tcp),
@@ -267,16 +442,7 @@ func listenAddrs(tcp, quic int) []string {
 func saveState(dir string, nodes []*Node) {
 	var st state
 	for _, n := range nodes {
-		p := ports{API: n.ln.Addr().(*net.TCPAddr).Port}
-		for _, a := range n.p2p.Host().Addrs() {
-			if v, err := a.ValueForProtocol(ma.P_TCP); err == nil {
-				p.TCP, _ = strconv.Atoi(v)
-			}
-			if v, err := a.ValueForProtocol(ma.P_UDP); err == nil {
-				p.QUIC, _ = strconv.Atoi(v)
-			}
-		}
-		st.Nodes = append(st.Nodes, p)
+		st.Nodes = append(st.Nodes, n.currentPorts())
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	_ = os.WriteFile(filepath.Join(dir, stateFile), append(b, '\n'), 0o644)

@@ -57,6 +57,10 @@ type Config struct {
 	// ConnLow and ConnHigh are the connection manager's watermarks: above
 	// ConnHigh connections, it trims down to ConnLow. Default 100 and 400.
 	ConnLow, ConnHigh int
+	// SyncPeriod is the interval between sync sessions with each connected
+	// peer (catch-up by set reconciliation, see sync.go); sessions also run
+	// when a peer connects. Default 60 s; negative disables sync.
+	SyncPeriod time.Duration
 	// FetchTimeout bounds the wait for a peer's answer when fetching
 	// content (the download itself is bounded by the caller). Default 5 s.
 	FetchTimeout time.Duration
@@ -87,6 +91,9 @@ func (c *Config) defaults() {
 	}
 	if c.ConnHigh == 0 {
 		c.ConnHigh = 400
+	}
+	if c.SyncPeriod == 0 {
+		c.SyncPeriod = 60 * time.Second
 	}
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = 5 * time.Second

@@ -53,6 +53,8 @@ type Service struct {
 	cm      *connmgr.BasicConnMgr
 	peers   *peerTable
 	m       *metrics
+	sm      *syncMetrics
+	gater   *gater
 	client  *http.Client
 	selfURL string
 	trusted map[peer.ID]bool // guarded by mu; empty cfg.TrustedPeers: all are
@@ -64,6 +66,7 @@ type Service struct {
 
 	mu      sync.Mutex
 	topic   *pubsub.Topic // the message topic, once Run joined it
+	syncer  *syncer       // once Run started sync
 	closeMu sync.Once
 }
 
@@ -79,12 +82,14 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	g := &gater{}
 	h, err := libp2p.New(
 		libp2p.Identity(key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(g),
 		libp2p.DisableRelay(),
 	)
 	if err != nil {
@@ -96,6 +101,7 @@ func New(cfg Config) (*Service, error) {
 		host:  h,
 		cm:    cm,
 		peers: newPeerTable(),
+		gater: g,
 		client: &http.Client{Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: cfg.FetchTimeout}).DialContext,
@@ -107,6 +113,7 @@ func New(cfg Config) (*Service, error) {
 		fetchSem: make(chan struct{}, maxConcurrentFetches),
 	}
 	s.m = newMetrics(s)
+	s.sm = newSyncMetrics()
 	s.mesh = newMeshTracer(func(reason string) { s.m.dropped.WithLabelValues(reason).Inc() })
 	for _, id := range cfg.TrustedPeers {
 		pid, err := peer.Decode(id)
@@ -156,7 +163,7 @@ func (s *Service) SetStreamHandler(pid protocol.ID, handler network.StreamHandle
 
 // Register adds the service's metrics to a registry (the node's).
 func (s *Service) Register(r prometheus.Registerer) error {
-	for _, c := range s.m.all {
+	for _, c := range append(s.m.all, s.sm.collectors()...) {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -272,6 +279,9 @@ func (s *Service) Run(ctx context.Context, node Node) error {
 	s.mu.Unlock()
 	s.log.Info("p2p host listening", "id", s.host.ID().String(), "addrs", s.host.Addrs())
 
+	// Sync first: its handler and connection watch must be in place
+	// before the redial loop connects.
+	s.startSync(ctx, g, node)
 	g.Go(func() error { return drain(ctx, sub) })
 	g.Go(func() error { return s.publishProcessed(ctx, node, topic) })
 	g.Go(func() error { return s.announce(ctx, alive) })
