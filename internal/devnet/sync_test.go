@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -246,4 +247,42 @@ func TestPartitionHeals(t *testing.T) {
 	}
 	waitSameSets(t, nw, msgs, 30*time.Second)
 	t.Logf("the three nodes converged %s after the split began to heal", time.Since(heal).Round(time.Millisecond))
+}
+
+// TestCatchUpForgotten: while C is away, a message is posted and then
+// forgotten on A. C restarts and ends with the same set: the FORGET
+// processed and the message held as forgotten, though its content is gone
+// everywhere.
+func TestCatchUpForgotten(t *testing.T) {
+	nw := start(t, Config{SyncPeriod: time.Hour})
+	a, c := nw.Nodes()[0], nw.Nodes()[2]
+	if err := nw.StopNode(2); err != nil {
+		t.Fatal(err)
+	}
+	acc := account(t)
+	cl := client.New(a.APIURL())
+	kept, err := cl.Post(t.Context(), acc, client.PostParams{Type: "test", Content: map[string]string{"body": "kept"}, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, err := cl.Post(t.Context(), acc, client.PostParams{Type: "test", Content: map[string]string{"body": "gone"}, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	forget, err := cl.Forget(t.Context(), acc, client.ForgetParams{Hashes: []string{gone.Message.ItemHash}, Sync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitStatus(t, a, gone.Message.ItemHash, client.StatusForgotten)
+	if err := nw.StartNode(t.Context(), 2); err != nil {
+		t.Fatal(err)
+	}
+	waitSameSets(t, nw, nil, 30*time.Second)
+	waitStatus(t, c, kept.Message.ItemHash, client.StatusProcessed)
+	waitStatus(t, c, forget.Message.ItemHash, client.StatusProcessed)
+	waitStatus(t, c, gone.Message.ItemHash, client.StatusForgotten)
+	// One skeleton per peer that had it (A and B both sync with C).
+	if got := sumCounter(t, c, "aleph_p2p_sync_messages_total", "result", "forgotten"); got < 1 || got > 2 {
+		t.Errorf("C accepted %v forgotten skeletons, want 1 or 2", got)
+	}
 }

@@ -35,8 +35,13 @@ import (
 // reconciliation did not announce ends the session.
 //
 // Stream layout after the reconciliation frames: each side writes frames of
-// a uvarint length and an envelope's JSON, then an empty frame, then closes
-// its write side.
+// a uvarint length and a payload, then an empty frame, then closes its
+// write side. A payload is a kind byte and JSON: 'm' and a message
+// envelope, or 'f' and the skeleton of a message the sender holds only as
+// forgotten (its content is gone). The receiver submits the envelopes,
+// then offers the skeletons to the node, which keeps one only when a
+// FORGET from the same sender naming it is known there (the FORGET that
+// came in the same session waits for exactly that).
 
 // SyncProtocol is the protocol ID of sync sessions.
 const SyncProtocol protocol.ID = "/aleph/sync/1.0.0"
@@ -64,6 +69,35 @@ const (
 type syncStore interface {
 	Hashes(ctx context.Context, fn func(time float64, hash string) error) error
 	Message(ctx context.Context, hash string) (*store.Record, error)
+	Forgotten(ctx context.Context, hash string) (*store.Forgotten, error)
+}
+
+// forgottenImporter is a Node that takes forgotten skeletons (node.Node).
+type forgottenImporter interface {
+	ImportForgotten(ctx context.Context, f *store.Forgotten) error
+}
+
+// Payload kinds of the exchange frames.
+const (
+	frameEnvelope  = 'm'
+	frameForgotten = 'f'
+)
+
+// forgottenWire is a forgotten skeleton on the wire.
+type forgottenWire struct {
+	ItemHash    string           `json:"item_hash"`
+	Type        message.Type     `json:"type"`
+	Chain       string           `json:"chain"`
+	Sender      string           `json:"sender"`
+	Signature   string           `json:"signature"`
+	ItemType    message.ItemType `json:"item_type"`
+	Time        float64          `json:"time"`
+	Channel     string           `json:"channel,omitempty"`
+	Owner       string           `json:"owner"`
+	PaymentType string           `json:"payment_type,omitempty"`
+	Size        int64            `json:"size"`
+	ForgottenAt float64          `json:"forgotten_at"`
+	ForgottenBy []string         `json:"forgotten_by"`
 }
 
 // storeNode is a Node that exposes its store (node.Node does); the service
@@ -323,13 +357,13 @@ func (y *syncer) snapshot(ctx context.Context) (*reconcile.Snapshot, error) {
 	return b.Build(), nil
 }
 
-// send writes the envelopes of hashes, then the end frame, then closes the
-// write side. A hash no longer held (forgotten since, or only known as a
-// forgotten skeleton) is skipped.
+// send writes the envelopes (or forgotten skeletons) of hashes, then the
+// end frame, then closes the write side. A hash no longer held at all is
+// skipped.
 func (y *syncer) send(ctx context.Context, st network.Stream, hashes []string) error {
 	w := bufio.NewWriterSize(st, 64<<10)
 	for _, h := range hashes {
-		rec, err := y.st.Message(ctx, h)
+		kind, b, err := y.payload(ctx, h)
 		if errors.Is(err, store.ErrNotFound) {
 			y.m.messages.WithLabelValues("sent", "not_held").Inc()
 			continue
@@ -337,16 +371,16 @@ func (y *syncer) send(ctx context.Context, st network.Stream, hashes []string) e
 		if err != nil {
 			return err
 		}
-		b, err := json.Marshal(&rec.Message)
-		if err != nil {
+		if err := writeEnvelopeFrame(w, kind, b); err != nil {
 			return err
 		}
-		if err := writeEnvelopeFrame(w, b); err != nil {
-			return err
+		label := "envelope"
+		if kind == frameForgotten {
+			label = "forgotten"
 		}
-		y.m.messages.WithLabelValues("sent", "").Inc()
+		y.m.messages.WithLabelValues("sent", label).Inc()
 	}
-	if err := writeEnvelopeFrame(w, nil); err != nil {
+	if err := writeEnvelopeFrame(w, 0, nil); err != nil {
 		return err
 	}
 	if err := w.Flush(); err != nil {
@@ -355,12 +389,34 @@ func (y *syncer) send(ctx context.Context, st network.Stream, hashes []string) e
 	return st.CloseWrite()
 }
 
-// receive reads envelopes until the end frame and submits them to the node.
+// payload returns the frame of hash: its envelope, or its skeleton.
+func (y *syncer) payload(ctx context.Context, h string) (byte, []byte, error) {
+	rec, err := y.st.Message(ctx, h)
+	if err == nil {
+		b, err := json.Marshal(&rec.Message)
+		return frameEnvelope, b, err
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return 0, nil, err
+	}
+	f, err := y.st.Forgotten(ctx, h)
+	if err != nil {
+		return 0, nil, err
+	}
+	b, err := json.Marshal(forgottenWire{ItemHash: f.ItemHash, Type: f.Type, Chain: f.Chain, Sender: f.Sender,
+		Signature: f.Signature, ItemType: f.ItemType, Time: f.Time, Channel: f.Channel, Owner: f.Owner,
+		PaymentType: f.PaymentType, Size: f.Size, ForgottenAt: f.ForgottenAt, ForgottenBy: f.ForgottenBy})
+	return frameForgotten, b, err
+}
+
+// receive reads frames until the end frame: envelopes are submitted to the
+// node as they come, skeletons offered to it once every envelope is in.
 func (y *syncer) receive(ctx context.Context, st network.Stream, need []string) error {
 	want := make(map[string]bool, len(need))
 	for _, h := range need {
 		want[h] = true
 	}
+	var skeletons []*store.Forgotten
 	work := make(chan *message.Message)
 	g, gctx := errgroup.WithContext(ctx)
 	for range min(syncSubmitters, max(len(need), 1)) {
@@ -384,31 +440,70 @@ func (y *syncer) receive(ctx context.Context, st network.Stream, need []string) 
 				return nil
 			}
 			buf = b[:0]
-			m, err := parseEnvelope(b)
-			if err != nil {
+			switch b[0] {
+			case frameEnvelope:
+				m, err := parseEnvelope(b[1:])
+				if err != nil {
+					y.m.messages.WithLabelValues("received", "malformed").Inc()
+					return fmt.Errorf("malformed envelope: %w", err)
+				}
+				if !want[m.ItemHash] {
+					y.m.messages.WithLabelValues("received", "unexpected").Inc()
+					return fmt.Errorf("peer sent %s, which it did not announce", m.ItemHash)
+				}
+				delete(want, m.ItemHash)
+				if err := y.node.VerifySignature(m); err != nil {
+					y.m.messages.WithLabelValues("received", "bad_signature").Inc()
+					return fmt.Errorf("envelope %s: %w", m.ItemHash, err)
+				}
+				select {
+				case work <- m:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			case frameForgotten:
+				var f forgottenWire
+				if err := json.Unmarshal(b[1:], &f); err != nil || f.ItemHash == "" {
+					y.m.messages.WithLabelValues("received", "malformed").Inc()
+					return fmt.Errorf("malformed forgotten message: %v", err)
+				}
+				if !want[f.ItemHash] {
+					y.m.messages.WithLabelValues("received", "unexpected").Inc()
+					return fmt.Errorf("peer sent %s, which it did not announce", f.ItemHash)
+				}
+				delete(want, f.ItemHash)
+				skeletons = append(skeletons, &store.Forgotten{ItemHash: f.ItemHash, Type: f.Type, Chain: f.Chain,
+					Sender: f.Sender, Signature: f.Signature, ItemType: f.ItemType, Time: f.Time, Channel: f.Channel,
+					Owner: f.Owner, PaymentType: f.PaymentType, Size: f.Size, ForgottenAt: f.ForgottenAt, ForgottenBy: f.ForgottenBy})
+			default:
 				y.m.messages.WithLabelValues("received", "malformed").Inc()
-				return fmt.Errorf("malformed envelope: %w", err)
-			}
-			if !want[m.ItemHash] {
-				y.m.messages.WithLabelValues("received", "unexpected").Inc()
-				return fmt.Errorf("peer sent %s, which it did not announce", m.ItemHash)
-			}
-			delete(want, m.ItemHash)
-			if err := y.node.VerifySignature(m); err != nil {
-				y.m.messages.WithLabelValues("received", "bad_signature").Inc()
-				return fmt.Errorf("envelope %s: %w", m.ItemHash, err)
-			}
-			select {
-			case work <- m:
-			case <-gctx.Done():
-				return gctx.Err()
+				return fmt.Errorf("unknown frame kind %q", b[0])
 			}
 		}
 	}()
 	if werr := g.Wait(); err == nil {
 		err = werr
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	imp, ok := y.node.(forgottenImporter)
+	for _, f := range skeletons {
+		if !ok {
+			y.m.messages.WithLabelValues("received", "forgotten_refused").Inc()
+			continue
+		}
+		if err := imp.ImportForgotten(ctx, f); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			y.m.messages.WithLabelValues("received", "forgotten_refused").Inc()
+			y.s.log.Info("forgotten message from sync refused", "item_hash", f.ItemHash, "err", err)
+			continue
+		}
+		y.m.messages.WithLabelValues("received", "forgotten").Inc()
+	}
+	return nil
 }
 
 // submit hands a received message to the node's pipeline.
@@ -429,9 +524,19 @@ func (y *syncer) submit(ctx context.Context, m *message.Message) {
 	y.m.messages.WithLabelValues("received", result).Inc()
 }
 
-func writeEnvelopeFrame(w io.Writer, b []byte) error {
-	var hdr [binary.MaxVarintLen64]byte
-	n := binary.PutUvarint(hdr[:], uint64(len(b)))
+// writeEnvelopeFrame writes a frame of kind and b; kind 0 with no bytes is
+// the end frame.
+func writeEnvelopeFrame(w io.Writer, kind byte, b []byte) error {
+	var hdr [binary.MaxVarintLen64 + 1]byte
+	size := len(b)
+	if kind != 0 {
+		size++
+	}
+	n := binary.PutUvarint(hdr[:], uint64(size))
+	if kind != 0 {
+		hdr[n] = kind
+		n++
+	}
 	if _, err := w.Write(hdr[:n]); err != nil {
 		return err
 	}

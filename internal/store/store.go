@@ -279,6 +279,11 @@ type Tx interface {
 	// Forget moves a processed message to the forgotten table, or appends
 	// forgottenBy when it is already forgotten.
 	Forget(hash string, forgottenBy string, at float64) error
+	// InsertForgotten stores the skeleton of a message this node never
+	// held, forgotten elsewhere (p2p sync brings it so that the FORGET
+	// waiting for it can be processed). It does nothing and returns false
+	// when the hash is already forgotten.
+	InsertForgotten(f *Forgotten) (inserted bool, err error)
 
 	InsertPost(p *Post) error
 	Post(hash string) (*Post, error)

@@ -55,3 +55,47 @@ func testHashes(t *testing.T, s store.Store) {
 		t.Errorf("Hashes after fn's error: %v after %d calls, want stop after 1", err, calls)
 	}
 }
+
+// testInsertForgotten: a skeleton of a message forgotten elsewhere is
+// stored as it is, answers as forgotten, and a second FORGET is appended.
+func testInsertForgotten(t *testing.T, s store.Store) {
+	r := newRecord(msg{sender: "0xA", time: 100.5, contentType: "t", salt: "skeleton"})
+	f := &store.Forgotten{ItemHash: r.ItemHash, Type: r.Type, Chain: r.Chain, Sender: r.Sender, Signature: r.Signature,
+		ItemType: r.ItemType, Time: r.Time, Channel: "CH", Owner: "0xA", PaymentType: "hold", Size: 42,
+		ForgottenAt: 200.25, ForgottenBy: []string{"f1"}, ReceptionTime: 300}
+	var first, again bool
+	var seen store.Seen
+	noErr(t, s.Update(ctx, func(tx store.Tx) error {
+		var err error
+		if first, err = tx.InsertForgotten(f); err != nil {
+			return err
+		}
+		if again, err = tx.InsertForgotten(f); err != nil {
+			return err
+		}
+		seen, err = tx.Seen(r.ItemHash)
+		return err
+	}))
+	if !first || again {
+		t.Errorf("InsertForgotten = %v then %v, want true then false", first, again)
+	}
+	if !seen.Forgotten || seen.Processed {
+		t.Errorf("Seen = %+v, want forgotten", seen)
+	}
+	got := get(s.Forgotten(ctx, r.ItemHash)).must(t)
+	if got.Sender != f.Sender || got.Signature != f.Signature || got.Time != f.Time || got.Channel != "CH" || got.Size != 42 ||
+		got.ForgottenAt != 200.25 || len(got.ForgottenBy) != 1 || got.ForgottenBy[0] != "f1" || got.Type != f.Type || got.Owner != "0xA" {
+		t.Errorf("Forgotten = %+v, want %+v", got, f)
+	}
+	st := get(s.Status(ctx, r.ItemHash)).must(t)
+	if st.Status != store.StatusForgotten {
+		t.Errorf("status %s, want forgotten", st.Status)
+	}
+	noErr(t, s.Update(ctx, func(tx store.Tx) error { return tx.Forget(r.ItemHash, "f2", 400) }))
+	if got := get(s.Forgotten(ctx, r.ItemHash)).must(t); len(got.ForgottenBy) != 2 || got.ForgottenBy[1] != "f2" {
+		t.Errorf("forgotten_by after a second FORGET: %v", got.ForgottenBy)
+	}
+	if c := get(s.Counts(ctx)).must(t); c.Messages != 0 {
+		t.Errorf("a skeleton counted as a message: %d", c.Messages)
+	}
+}
