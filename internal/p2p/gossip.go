@@ -79,7 +79,8 @@ func (s *Service) drop(reason string, r pubsub.ValidationResult) pubsub.Validati
 }
 
 // publishProcessed publishes the messages the node processes, except those
-// that came from gossip (already forwarded by gossipsub).
+// that came from gossip or sync (already known to the network), and except
+// while no peer is on the topic.
 func (s *Service) publishProcessed(ctx context.Context, node Node, topic *pubsub.Topic) error {
 	ch, cancel := node.Subscribe(8192)
 	defer cancel()
@@ -95,6 +96,12 @@ func (s *Service) publishProcessed(ctx context.Context, node Node, topic *pubsub
 			rec = r
 		}
 		if s.recent.has(rec.ItemHash) {
+			continue
+		}
+		if len(topic.ListPeers()) == 0 {
+			// Nobody to tell: signing and queueing it would cost CPU
+			// for nothing. Peers that connect later get it by sync.
+			s.m.dropped.WithLabelValues(dropNoPeers).Inc()
 			continue
 		}
 		data, err := json.Marshal(rec.Message)

@@ -14,6 +14,7 @@ const (
 	dropAlive        = "alive_invalid" // malformed or untrusted alive message
 	dropOverload     = "overload"      // validation queue full or throttled (gossipsub)
 	dropSendQueue    = "send_queue"    // an RPC to a slow peer dropped (its queue is full)
+	dropNoPeers      = "no_peers"      // processed here while no peer was on the topic: left to sync
 )
 
 // metrics are the service's Prometheus metrics.
@@ -36,7 +37,7 @@ func newMetrics(s *Service) *metrics {
 		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_content_fetches_total",
 			Help: "Content fetches from HTTP peers, by result: found (a peer sent bytes; the node re-hashes them), not_found, error."}, []string{"result"}),
 	}
-	for _, r := range []string{dropTooLarge, dropMalformed, dropBadSignature, dropRejected, dropForgotten, dropUnavailable, dropAlive, dropOverload, dropSendQueue} {
+	for _, r := range []string{dropTooLarge, dropMalformed, dropBadSignature, dropRejected, dropForgotten, dropUnavailable, dropAlive, dropOverload, dropSendQueue, dropNoPeers} {
 		m.dropped.WithLabelValues(r)
 	}
 	m.all = []prometheus.Collector{m.in, m.out, m.dropped, m.fetches,
