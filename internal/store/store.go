@@ -252,9 +252,10 @@ type Reader interface {
 
 // Counts are gauges for metrics.
 type Counts struct {
-	Messages int64
-	Pending  int64
-	Files    int64
+	Messages  int64
+	Pending   int64
+	Files     int64
+	Forgotten int64
 }
 
 // Tx is a write transaction of the processing pipeline.

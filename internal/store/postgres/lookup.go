@@ -300,6 +300,7 @@ func (r reader) Unpinned(ctx context.Context, now float64, limit int) ([]store.F
 func (r reader) Counts(ctx context.Context) (store.Counts, error) {
 	var c store.Counts
 	err := r.q.QueryRow(ctx, `SELECT (SELECT value FROM counters WHERE name = 'messages'),
-		(SELECT count(*) FROM pending_messages), (SELECT count(*) FROM files)`).Scan(&c.Messages, &c.Pending, &c.Files)
+		(SELECT count(*) FROM pending_messages), (SELECT count(*) FROM files),
+		(SELECT count(*) FROM forgotten_messages)`).Scan(&c.Messages, &c.Pending, &c.Files, &c.Forgotten)
 	return c, err
 }

@@ -816,4 +816,8 @@ func testCounts(t *testing.T, s store.Store) {
 	if c := get(s.Counts(ctx)).must(t); c != (store.Counts{Messages: 3, Pending: 1, Files: 1}) {
 		t.Errorf("counts: %+v", c)
 	}
+	update(t, s, func(tx store.Tx) error { return tx.Forget(recs[0].ItemHash, "f", 10) })
+	if c := get(s.Counts(ctx)).must(t); c != (store.Counts{Messages: 2, Pending: 1, Files: 1, Forgotten: 1}) {
+		t.Errorf("counts after a forget: %+v", c)
+	}
 }
