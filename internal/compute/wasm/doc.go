@@ -1,0 +1,54 @@
+// Package wasm is the compute node's "wasm" backend: it runs PROGRAM
+// messages whose code is a WASI preview-1 module (interface "wasm") in this
+// process, with wazero. See docs/design/0004-wasm-programs.md.
+//
+// # The program's interface (ABI)
+//
+// A program is a WASI preview-1 command: a module that imports nothing but
+// wasi_snapshot_preview1 and exports _start and its memory, as
+// `GOOS=wasip1 GOARCH=wasm go build` or `cargo build --target wasm32-wasip1`
+// produce. Each request runs the command once, CGI-style (RFC 3875):
+//
+//   - the environment holds the request: REQUEST_METHOD, PATH_INFO (the
+//     path under the program, beginning with "/"), QUERY_STRING (raw,
+//     without "?"), CONTENT_LENGTH (the body's length), CONTENT_TYPE (if
+//     the request has one), HTTP_<NAME> for every other header (name
+//     upper-cased, "-" turned to "_"; repeated headers joined with ", ",
+//     cookies with "; "; no HTTP_PROXY), SERVER_PROTOCOL=HTTP/1.1,
+//     GATEWAY_INTERFACE=CGI/1.1, SERVER_SOFTWARE, SCRIPT_NAME (empty),
+//     ALEPH_SCOPE_TYPE ("http", or "aleph.message" for a message event) and
+//     ALEPH_PROGRAM_HASH; then the program's variables, except those whose
+//     name the request already uses;
+//   - standard input is the request body (the message, for an event);
+//   - standard output is the response: header lines ("Name: value", ending
+//     with LF or CRLF), a blank line, the body. "Status: 404 Not Found"
+//     sets the status, which is otherwise 200 (302 with a Location
+//     header). Output without a header block is ErrBadResponse;
+//   - standard error goes to the instance's logs (the last
+//     Config.LogLines lines);
+//   - the exit code must be 0; another code, or a trap, fails the call
+//     with compute.ErrExited and the end of standard error.
+//
+// argv is ["program"]. Clocks are real and random numbers come from the
+// host's crypto/rand. There is no file system unless the program has
+// volumes: each is a host directory mounted at its mount point (read-only
+// unless the volume is writable). There is no network: WASI preview-1
+// has no sockets, and the backend gives no other host functions.
+//
+// # Isolation and limits
+//
+// Every call instantiates the compiled module afresh: calls share no
+// memory and may run concurrently. A call's memory is limited to the
+// spec's MemoryMiB (a module asking for more fails to grow, which Go and
+// Rust programs turn into an out-of-memory exit), and its time to the
+// spec's Timeout (compute.ErrTimeout): the compiled code checks for the
+// deadline at function entries and loop heads, and sleeps end at it.
+//
+// # Compilation
+//
+// Prepare compiles a module once per content (wazero identifies modules by
+// their SHA-256) into a cache shared by the backend's instances, kept in
+// memory for the Config.MaxModules most recently prepared modules and, with
+// Config.CacheDir, on disk across restarts. A Prepare of a known module
+// still decodes and validates it, a few milliseconds for a Go program.
+package wasm

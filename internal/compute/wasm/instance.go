@@ -1,0 +1,204 @@
+package wasm
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/goaleph/goaleph/internal/compute"
+)
+
+// instance is a prepared program: its runtime and compiled module. Each
+// call instantiates the module afresh, so calls share nothing.
+type instance struct {
+	b        *Backend
+	spec     compute.Spec
+	rt       wazero.Runtime
+	compiled wazero.CompiledModule
+	fs       wazero.FSConfig // nil: no file system
+	logs     *ring
+
+	mu      sync.Mutex
+	started bool
+	stopped bool
+	calls   sync.WaitGroup // calls in flight, while !stopped
+	done    chan struct{}
+}
+
+var _ compute.Instance = (*instance)(nil)
+
+func newInstance(b *Backend, spec compute.Spec, rt wazero.Runtime, compiled wazero.CompiledModule, fs wazero.FSConfig) *instance {
+	return &instance{
+		b: b, spec: spec, rt: rt, compiled: compiled, fs: fs,
+		logs: newRing(b.cfg.LogLines),
+		done: make(chan struct{}),
+	}
+}
+
+// exitStopped is the exit code of modules running when Stop closes the
+// runtime (what a shell reports for a SIGKILL).
+const exitStopped = 137
+
+// errStopped is returned by calls to a stopped instance.
+var errStopped = fmt.Errorf("%w: instance stopped", compute.ErrExited)
+
+// Start marks the instance started: the module is compiled already, and
+// runs only during calls.
+func (in *instance) Start(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.stopped {
+		return errStopped
+	}
+	in.started = true
+	return nil
+}
+
+// Ready returns at once: a started instance can take calls.
+func (in *instance) Ready(ctx context.Context) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	switch {
+	case in.stopped:
+		return errStopped
+	case !in.started:
+		return errors.New("wasm: instance not started")
+	}
+	return nil
+}
+
+// Call runs the module once for s; see the package documentation for the
+// interface. It fails with ErrTimeout after the spec's Timeout, with
+// ErrExited (and the end of stderr) if the module traps or exits with a
+// code other than 0, and with ErrBadResponse if its output is not a CGI
+// response.
+func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Response, error) {
+	in.mu.Lock()
+	switch {
+	case in.stopped:
+		in.mu.Unlock()
+		return nil, errStopped
+	case !in.started:
+		in.mu.Unlock()
+		return nil, errors.New("wasm: instance not started")
+	}
+	in.calls.Add(1)
+	in.mu.Unlock()
+	defer in.calls.Done()
+
+	callCtx := ctx
+	if in.spec.Timeout > 0 {
+		var cancel context.CancelFunc
+		callCtx, cancel = context.WithTimeout(ctx, in.spec.Timeout)
+		defer cancel()
+	}
+	stdout := &limitedBuffer{max: in.b.cfg.MaxResponseBytes}
+	stderr := &stderrWriter{ring: in.logs}
+	cfg := wazero.NewModuleConfig().
+		WithName(""). // anonymous: instances of one module can run side by side
+		WithArgs("program").
+		WithStdin(bytes.NewReader(s.Body)).
+		WithStdout(stdout).
+		WithStderr(stderr).
+		WithSysWalltime().
+		WithSysNanotime().
+		WithNanosleep(sleeper(callCtx)).
+		WithRandSource(rand.Reader)
+	for _, kv := range environ(&in.spec, s) {
+		cfg = cfg.WithEnv(kv[0], kv[1])
+	}
+	if in.fs != nil {
+		cfg = cfg.WithFSConfig(in.fs)
+	}
+
+	mod, err := in.rt.InstantiateModule(callCtx, in.compiled, cfg)
+	if mod != nil {
+		mod.Close(context.Background())
+	}
+	stderr.flush()
+	if in.isStopped() {
+		return nil, errStopped
+	}
+	if err != nil {
+		return nil, in.callError(ctx, callCtx, err, stderr)
+	}
+	if stdout.exceeded {
+		return nil, fmt.Errorf("%w: more than %d bytes", ErrBadResponse, stdout.max)
+	}
+	return parseResponse(stdout.buf.Bytes())
+}
+
+// callError explains why a module did not finish well.
+func (in *instance) callError(ctx, callCtx context.Context, err error, stderr *stderrWriter) error {
+	if ctx.Err() != nil { // the caller gave up
+		return ctx.Err()
+	}
+	if errors.Is(callCtx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%s)", compute.ErrTimeout, in.spec.Timeout)
+	}
+	words := stderr.lastWords()
+	if words != "" {
+		words = ": " + words
+	}
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		return fmt.Errorf("%w with code %d%s", compute.ErrExited, exit.ExitCode(), words)
+	}
+	// A trap (unreachable, out of bounds…) or an instantiation failure
+	// (memory larger than allowed).
+	return fmt.Errorf("%w: %v%s", compute.ErrExited, err, words)
+}
+
+func (in *instance) isStopped() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.stopped
+}
+
+// sleeper is the module's nanosleep: the real clock, cut short when the
+// call ends, so a sleeping module cannot outlive its timeout.
+func sleeper(ctx context.Context) sys.Nanosleep {
+	return func(ns int64) {
+		t := time.NewTimer(time.Duration(ns))
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+}
+
+// Stop ends the instance: calls in flight end with ErrExited, and the
+// module and runtime are released. Safe to call more than once.
+func (in *instance) Stop(ctx context.Context) error {
+	in.mu.Lock()
+	if in.stopped {
+		in.mu.Unlock()
+		<-in.done
+		return nil
+	}
+	in.stopped = true
+	in.mu.Unlock()
+
+	// Closing the runtime closes the modules running calls; their
+	// close-on-done checks end them.
+	err := in.rt.CloseWithExitCode(ctx, exitStopped)
+	in.calls.Wait()
+	err = errors.Join(err, in.compiled.Close(ctx))
+	close(in.done)
+	return err
+}
+
+// Logs returns the last lines the program wrote on stderr (stdout is the
+// response).
+func (in *instance) Logs() []compute.LogLine { return in.logs.snapshot() }
+
+// Done is closed once Stop has released the instance.
+func (in *instance) Done() <-chan struct{} { return in.done }
