@@ -1,0 +1,111 @@
+// Command aleph-guest is the agent inside a program's isolation (a
+// bubblewrap sandbox, a micro VM), where it is the first process. It
+// connects to the compute node over one byte stream (a Unix socket, or a
+// virtio-serial port), receives the program's configuration, starts the
+// program, forwards requests to it over HTTP, reports its output and stops
+// it on halt. It reaps every orphan it inherits. Protocol: package
+// internal/compute/guest and docs/design/0005-guest-protocol.md.
+//
+// Build it static: CGO_ENABLED=0 go build ./cmd/aleph-guest
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/goaleph/goaleph/internal/compute/guest"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func env(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func run() int {
+	var s settings
+	socket := flag.String("socket", env("ALEPH_GUEST_SOCKET", ""), "Unix socket of the host to connect to (env ALEPH_GUEST_SOCKET)")
+	device := flag.String("device", env("ALEPH_GUEST_DEVICE", ""), "character device to use instead, e.g. a virtio-serial port (env ALEPH_GUEST_DEVICE)")
+	connectTimeout := flag.Duration("connect-timeout", 10*time.Second, "how long to retry connecting to the socket")
+	flag.StringVar(&s.codeDir, "code-dir", env("ALEPH_GUEST_CODE_DIR", "/opt/code"), "directory of the program's code (env ALEPH_GUEST_CODE_DIR)")
+	flag.StringVar(&s.httpAddr, "http-addr", env("ALEPH_GUEST_HTTP_ADDR", "127.0.0.1:8080"), "where the program serves HTTP (env ALEPH_GUEST_HTTP_ADDR)")
+	flag.DurationVar(&s.startupTimeout, "startup-timeout", 60*time.Second, "how long a request waits for the program to listen")
+	flag.DurationVar(&s.stopTimeout, "stop-timeout", 5*time.Second, "how long the program has to exit after SIGTERM at halt")
+	flag.Parse()
+
+	pid1 := os.Getpid() == 1
+	if !pid1 {
+		// Orphans of the program come to the agent rather than to the
+		// host's init, as they would to PID 1.
+		unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+	}
+	code := serve(s, *socket, *device, *connectTimeout)
+	if pid1 {
+		// PID 1 must not exit: in a VM that is a kernel panic.
+		unix.Sync()
+		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
+	}
+	return code
+}
+
+func serve(s settings, socket, device string, connectTimeout time.Duration) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	r := newReaper()
+	defer r.close()
+
+	conn, err := connect(ctx, socket, device, connectTimeout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aleph-guest:", err)
+		return 1
+	}
+	srv := guest.NewServer(conn)
+	a := newAgent(s, r, srv.Log)
+	err = srv.Run(ctx, a)
+	if err != nil {
+		// The host is gone or we were signalled: stop the program anyway.
+		hctx, cancel := context.WithTimeout(context.Background(), s.stopTimeout+6*time.Second)
+		a.Halt(hctx)
+		cancel()
+		fmt.Fprintln(os.Stderr, "aleph-guest:", err)
+		return 1
+	}
+	return 0
+}
+
+func connect(ctx context.Context, socket, device string, timeout time.Duration) (io.ReadWriteCloser, error) {
+	switch {
+	case device != "":
+		return os.OpenFile(device, os.O_RDWR, 0)
+	case socket == "":
+		return nil, fmt.Errorf("no --socket or --device given")
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var d net.Dialer
+	for {
+		conn, err := d.DialContext(ctx, "unix", socket)
+		if err == nil {
+			return conn, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connecting to %s: %w", socket, err)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
