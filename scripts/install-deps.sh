@@ -11,6 +11,7 @@ TOOLS=(
   "node nodejs" # the official TypeScript SDK suite (compat/)
   "npm npm"     # installs compat/node_modules
   "initdb postgresql" # PostgreSQL store tests (internal/store/pgtest)
+  "python3 python3"   # the ASGI launcher of the guest agent (cmd/aleph-guest)
 )
 
 # has tells whether a command is installed. Debian keeps the PostgreSQL
