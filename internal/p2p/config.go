@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"path/filepath"
 	"time"
+
+	"github.com/ipfs/boxo/blockstore"
 )
 
 // Topic names and limits from the reference node (spec §8, §1.2).
@@ -64,7 +66,12 @@ type Config struct {
 	// FetchTimeout bounds the wait for a peer's answer when fetching
 	// content (the download itself is bounded by the caller). Default 5 s.
 	FetchTimeout time.Duration
-	Logger       *slog.Logger
+	// Blockstore holds the blocks of the node's IPFS files (the file
+	// store's). When set, Run runs bitswap on the host: peers fetch these
+	// blocks from the node, and Fetch gets IPFS files from peers over
+	// bitswap before trying HTTP. Nil: no bitswap. See also SetBlockstore.
+	Blockstore blockstore.Blockstore
+	Logger     *slog.Logger
 }
 
 func (c *Config) defaults() {

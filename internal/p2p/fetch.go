@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"strings"
 
+	cid "github.com/ipfs/go-cid"
+
+	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -24,11 +27,13 @@ const maxConcurrentFetches = 10
 // content, base64).
 const maxJSONContent = 140 << 20
 
-// Fetch returns the content of hash from the first HTTP peer that has it:
-// GET {peer}/api/v0/storage/raw/{hash}, or the JSON form
-// /api/v0/storage/{hash} (base64) for peers without the raw route. The
-// caller re-hashes what it reads (the node does, see node.Fetcher) and
-// closes the reader; at most 10 fetches run at once.
+// Fetch returns the content of hash from the peers. An IPFS file (a CID)
+// is first asked of the connected peers over bitswap, when it runs (see
+// bitswap.go). Otherwise, or if none sends it, the content comes from the
+// first HTTP peer that has it: GET {peer}/api/v0/storage/raw/{hash}, or
+// the JSON form /api/v0/storage/{hash} (base64) for peers without the raw
+// route. The caller re-hashes what it reads (the node does, see
+// node.Fetcher) and closes the reader; at most 10 fetches run at once.
 func (s *Service) Fetch(ctx context.Context, hash string) (io.ReadCloser, error) {
 	if !message.ValidHash(hash) {
 		return nil, fmt.Errorf("fetch %q: malformed hash", hash)
@@ -40,6 +45,31 @@ func (s *Service) Fetch(ctx context.Context, hash string) (io.ReadCloser, error)
 	}
 	release := func() { <-s.fetchSem }
 	var errs []error
+	notFound := ErrNotFound
+	if bs := s.bitswap(); bs != nil {
+		if engine, err := files.EngineOf(hash); err == nil && engine == files.IPFS {
+			c, err := cid.Decode(hash)
+			if err == nil {
+				var body io.ReadCloser
+				body, err = s.fetchBitswap(ctx, bs, c)
+				if err == nil {
+					s.bitswapFetches.WithLabelValues("found").Inc()
+					return &releaseReader{ReadCloser: body, release: release}, nil
+				}
+			}
+			if ctx.Err() != nil {
+				release()
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, ErrNotFound) {
+				s.bitswapFetches.WithLabelValues("not_found").Inc()
+				notFound = err
+			} else {
+				s.bitswapFetches.WithLabelValues("error").Inc()
+				errs = append(errs, err)
+			}
+		}
+	}
 	for _, base := range s.peers.fetchOrder() {
 		if base == s.selfURL {
 			continue
@@ -63,7 +93,7 @@ func (s *Service) Fetch(ctx context.Context, hash string) (io.ReadCloser, error)
 		return nil, fmt.Errorf("fetch %s: %w", hash, errors.Join(errs...))
 	}
 	s.m.fetches.WithLabelValues("not_found").Inc()
-	return nil, fmt.Errorf("fetch %s: %w", hash, ErrNotFound)
+	return nil, fmt.Errorf("fetch %s: %w", hash, notFound)
 }
 
 func (s *Service) fetchFrom(ctx context.Context, base, hash string) (io.ReadCloser, error) {

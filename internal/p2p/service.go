@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ipfs/boxo/bitswap"
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -59,6 +60,8 @@ type Service struct {
 	selfURL string
 	trusted map[peer.ID]bool // guarded by mu; empty cfg.TrustedPeers: all are
 
+	bitswapFetches *prometheus.CounterVec // aleph_p2p_bitswap_fetches_total{result}
+
 	fetchSem chan struct{}
 	wg       sync.WaitGroup // dials started by readAlive
 	mesh     *meshTracer
@@ -68,6 +71,7 @@ type Service struct {
 	topic   *pubsub.Topic // the message topic, once Run joined it
 	syncer  *syncer       // once Run started sync
 	closeMu sync.Once
+	bswap   *bitswap.Bitswap // while Run runs, with a blockstore
 }
 
 // New creates the host with the identity key of cfg.DataDir (created on
@@ -114,6 +118,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.m = newMetrics(s)
 	s.sm = newSyncMetrics()
+	s.bitswapFetches = newBitswapFetches()
 	s.mesh = newMeshTracer(func(reason string) { s.m.dropped.WithLabelValues(reason).Inc() })
 	for _, id := range cfg.TrustedPeers {
 		pid, err := peer.Decode(id)
@@ -163,7 +168,7 @@ func (s *Service) SetStreamHandler(pid protocol.ID, handler network.StreamHandle
 
 // Register adds the service's metrics to a registry (the node's).
 func (s *Service) Register(r prometheus.Registerer) error {
-	for _, c := range append(s.m.all, s.sm.collectors()...) {
+	for _, c := range append(append(s.m.all, s.sm.collectors()...), s.bitswapFetches) {
 		if err := r.Register(c); err != nil {
 			return err
 		}
@@ -279,9 +284,10 @@ func (s *Service) Run(ctx context.Context, node Node) error {
 	s.mu.Unlock()
 	s.log.Info("p2p host listening", "id", s.host.ID().String(), "addrs", s.host.Addrs())
 
-	// Sync first: its handler and connection watch must be in place
-	// before the redial loop connects.
+	// Sync and bitswap first: their handlers and connection watches must
+	// be in place before the redial loop connects.
 	s.startSync(ctx, g, node)
+	stopBitswap := s.startBitswap(ctx)
 	g.Go(func() error { return drain(ctx, sub) })
 	g.Go(func() error { return s.publishProcessed(ctx, node, topic) })
 	g.Go(func() error { return s.announce(ctx, alive) })
@@ -289,6 +295,7 @@ func (s *Service) Run(ctx context.Context, node Node) error {
 	g.Go(func() error { return s.runRedial(ctx) })
 	g.Go(func() error { return s.runProbe(ctx) })
 	err = g.Wait()
+	stopBitswap()
 	s.wg.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
