@@ -150,6 +150,7 @@ func runNode(ctx context.Context, s *runSettings, log *slog.Logger) error {
 		log.Info("core node stopped")
 		return err
 	}
+	svc.SetBlockstore(n.Files().Blockstore()) // bitswap serves the node's IPFS files
 	if err := svc.Register(n.Registry()); err != nil {
 		stopped, cancel := context.WithCancel(ctx)
 		cancel()

@@ -293,6 +293,7 @@ func (nw *Network) newCore(ctx context.Context, n *Node) (err error) {
 	if n.core, err = node.New(ctx, ncfg); err != nil {
 		return fmt.Errorf("node %d: %w", n.index, err)
 	}
+	n.p2p.SetBlockstore(n.core.Files().Blockstore()) // bitswap serves the node's IPFS files
 	if err := n.p2p.Register(n.core.Registry()); err != nil {
 		return fmt.Errorf("node %d: %w", n.index, err)
 	}
