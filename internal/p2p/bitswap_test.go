@@ -35,7 +35,7 @@ func (idleNode) Subscribe(int) (<-chan *store.Record, func()) {
 
 // runService starts a service on a loopback port with a file store of its
 // own, runs it until the test ends and waits until bitswap runs.
-func runService(t *testing.T, fetchTimeout time.Duration) (*Service, *files.Store) {
+func runService(t testing.TB, fetchTimeout time.Duration) (*Service, *files.Store) {
 	t.Helper()
 	fs, err := files.Open(t.TempDir())
 	if err != nil {
@@ -67,7 +67,7 @@ func runService(t *testing.T, fetchTimeout time.Duration) (*Service, *files.Stor
 	return s, fs
 }
 
-func connect(t *testing.T, a, b *Service) {
+func connect(t testing.TB, a, b *Service) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
@@ -200,5 +200,31 @@ func TestBitswapFetchStalls(t *testing.T) {
 	}
 	if elapsed > 10*timeout {
 		t.Errorf("failed after %v, want about the fetch timeout %v", elapsed, timeout)
+	}
+}
+
+// BenchmarkBitswapFetch fetches a 16 MiB file (CIDv0) from a peer on
+// loopback and reads it to the end.
+func BenchmarkBitswapFetch(b *testing.B) {
+	a, afs := runService(b, 5*time.Second)
+	c, _ := runService(b, 5*time.Second)
+	connect(b, c, a)
+	data := make([]byte, 16<<20)
+	rand.Read(data)
+	info, err := afs.Add(b.Context(), files.IPFS, bytes.NewReader(data), files.AddOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		rc, err := c.Fetch(b.Context(), info.Hash)
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := io.Copy(io.Discard, rc)
+		rc.Close()
+		if err != nil || n != int64(len(data)) {
+			b.Fatalf("read %d bytes: %v", n, err)
+		}
 	}
 }
