@@ -15,13 +15,14 @@ import (
 	"github.com/goaleph/goaleph/internal/compute"
 )
 
-// instance is a prepared program: its runtime and compiled module. Each
-// call instantiates the module afresh, so calls share nothing.
+// instance is a prepared program: a reference to its compiled module.
+// Each call instantiates the module afresh, so calls share nothing.
 type instance struct {
 	b        *Backend
 	spec     compute.Spec
-	rt       wazero.Runtime
-	compiled wazero.CompiledModule
+	module   *module
+	stopping context.Context // canceled by Stop, ends calls in flight
+	stop     context.CancelFunc
 	fs       wazero.FSConfig // nil: no file system
 	logs     *ring
 
@@ -34,17 +35,14 @@ type instance struct {
 
 var _ compute.Instance = (*instance)(nil)
 
-func newInstance(b *Backend, spec compute.Spec, rt wazero.Runtime, compiled wazero.CompiledModule, fs wazero.FSConfig) *instance {
+func newInstance(b *Backend, spec compute.Spec, m *module, fs wazero.FSConfig) *instance {
+	stopping, stop := context.WithCancel(context.Background())
 	return &instance{
-		b: b, spec: spec, rt: rt, compiled: compiled, fs: fs,
+		b: b, spec: spec, module: m, fs: fs, stopping: stopping, stop: stop,
 		logs: newRing(b.cfg.LogLines),
 		done: make(chan struct{}),
 	}
 }
-
-// exitStopped is the exit code of modules running when Stop closes the
-// runtime (what a shell reports for a SIGKILL).
-const exitStopped = 137
 
 // errStopped is returned by calls to a stopped instance.
 var errStopped = fmt.Errorf("%w: instance stopped", compute.ErrExited)
@@ -93,10 +91,12 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 	in.mu.Unlock()
 	defer in.calls.Done()
 
-	callCtx := ctx
+	callCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(in.stopping, cancel)()
 	if in.spec.Timeout > 0 {
 		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(ctx, in.spec.Timeout)
+		callCtx, cancel = context.WithTimeout(callCtx, in.spec.Timeout)
 		defer cancel()
 	}
 	stdout := &limitedBuffer{max: in.b.cfg.MaxResponseBytes}
@@ -118,7 +118,7 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 		cfg = cfg.WithFSConfig(in.fs)
 	}
 
-	mod, err := in.rt.InstantiateModule(callCtx, in.compiled, cfg)
+	mod, err := in.module.runtime.InstantiateModule(callCtx, in.module.compiled, cfg)
 	if mod != nil {
 		mod.Close(context.Background())
 	}
@@ -176,7 +176,7 @@ func sleeper(ctx context.Context) sys.Nanosleep {
 }
 
 // Stop ends the instance: calls in flight end with ErrExited, and the
-// module and runtime are released. Safe to call more than once.
+// compiled module is released (closed if the backend keeps it no more). Safe to call more than once.
 func (in *instance) Stop(ctx context.Context) error {
 	in.mu.Lock()
 	if in.stopped {
@@ -187,13 +187,12 @@ func (in *instance) Stop(ctx context.Context) error {
 	in.stopped = true
 	in.mu.Unlock()
 
-	// Closing the runtime closes the modules running calls; their
-	// close-on-done checks end them.
-	err := in.rt.CloseWithExitCode(ctx, exitStopped)
+	// Calls in flight see their context end at their next check.
+	in.stop()
 	in.calls.Wait()
-	err = errors.Join(err, in.compiled.Close(ctx))
+	in.b.release(in.module)
 	close(in.done)
-	return err
+	return nil
 }
 
 // Logs returns the last lines the program wrote on stderr (stdout is the

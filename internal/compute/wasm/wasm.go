@@ -54,25 +54,35 @@ type Config struct {
 type Backend struct {
 	cfg   Config
 	cache wazero.CompilationCache
-	// keeper is a runtime that holds one reference to each recently used
-	// compiled module: wazero drops a compiled module from the shared
-	// cache when its last reference closes, and instances come and go.
-	keeper wazero.Runtime
 
-	mu      sync.Mutex
-	modules map[[32]byte]*list.Element // of *module
-	lru     list.List                  // most recently prepared first
-	closed  bool
+	mu sync.Mutex
+	// runtimes compile and run modules, one per memory limit: wazero
+	// decodes a module for a limit, and a compiled module can only be
+	// instantiated by the runtime that compiled it.
+	runtimes map[uint32]wazero.Runtime
+	modules  map[moduleKey]*list.Element // of *module
+	lru      list.List                   // most recently prepared first
+	closed   bool
 
 	compilations atomic.Int64 // modules compiled (or loaded from disk), for tests
 }
 
-// module is one compiled module, kept by the keeper runtime.
+type moduleKey struct {
+	hash  [32]byte
+	pages uint32
+}
+
+// module is one compiled module, shared by the instances of its program
+// (and of programs with the same code and memory limit). It is closed
+// when it has left the LRU and its last instance stopped.
 type module struct {
-	hash     [32]byte
+	key      moduleKey
+	runtime  wazero.Runtime
 	once     sync.Once
 	compiled wazero.CompiledModule
 	err      error
+	refs     int  // instances, under Backend.mu
+	evicted  bool // left the LRU, under Backend.mu
 }
 
 var _ compute.Backend = (*Backend)(nil)
@@ -88,7 +98,7 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponse
 	}
-	b := &Backend{cfg: cfg, modules: map[[32]byte]*list.Element{}}
+	b := &Backend{cfg: cfg, runtimes: map[uint32]wazero.Runtime{}, modules: map[moduleKey]*list.Element{}}
 	if cfg.CacheDir != "" {
 		c, err := wazero.NewCompilationCacheWithDir(cfg.CacheDir)
 		if err != nil {
@@ -98,7 +108,6 @@ func New(cfg Config) (*Backend, error) {
 	} else {
 		b.cache = wazero.NewCompilationCache()
 	}
-	b.keeper = wazero.NewRuntimeWithConfig(context.Background(), b.runtimeConfig(maxMemoryPages))
 	return b, nil
 }
 
@@ -123,9 +132,13 @@ func (b *Backend) Close(ctx context.Context) error {
 		return nil
 	}
 	b.closed = true
-	b.modules = nil
+	var errs []error
+	for _, rt := range b.runtimes {
+		errs = append(errs, rt.Close(ctx))
+	}
+	b.runtimes, b.modules = nil, nil
 	b.mu.Unlock()
-	return errors.Join(b.keeper.Close(ctx), b.cache.Close(ctx))
+	return errors.Join(append(errs, b.cache.Close(ctx))...)
 }
 
 // Prepare compiles the module (or finds it compiled) and returns an
@@ -158,57 +171,59 @@ func (b *Backend) Prepare(ctx context.Context, spec compute.Spec) (compute.Insta
 	if !bytes.HasPrefix(code, []byte("\x00asm")) {
 		return nil, fmt.Errorf("wasm: %s is not a WebAssembly module (no \\0asm magic)", spec.Code)
 	}
-	if err := b.compile(ctx, code); err != nil {
+	m, err := b.compile(ctx, code, pages)
+	if err != nil {
 		return nil, err
 	}
-
-	// The instance's own runtime: its own memory limit, its own
-	// lifetime. Compiling again finds the code in the shared cache (it
-	// still decodes and validates the binary).
-	rt := wazero.NewRuntimeWithConfig(ctx, b.runtimeConfig(pages))
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
-		rt.Close(ctx)
-		return nil, fmt.Errorf("wasm: wasi: %w", err)
-	}
-	compiled, err := rt.CompileModule(ctx, code)
-	if err != nil {
-		rt.Close(ctx)
-		return nil, fmt.Errorf("wasm: invalid module: %w", err)
-	}
-	return newInstance(b, spec, rt, compiled, fsConfig), nil
+	return newInstance(b, spec, m, fsConfig), nil
 }
 
-// compile compiles code once, on the keeper runtime, and checks it is a
-// WASI command: concurrent Prepares of one new module compile it once.
-func (b *Backend) compile(ctx context.Context, code []byte) error {
-	hash := sha256.Sum256(code)
+// compile returns the compiled module for code and a memory limit,
+// compiling it if needed (once, even for concurrent Prepares), with a
+// reference for the caller to release.
+func (b *Backend) compile(ctx context.Context, code []byte, pages uint32) (*module, error) {
+	key := moduleKey{sha256.Sum256(code), pages}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return errors.New("wasm: backend closed")
+		return nil, errors.New("wasm: backend closed")
+	}
+	rt := b.runtimes[pages]
+	if rt == nil {
+		rt = wazero.NewRuntimeWithConfig(context.Background(), b.runtimeConfig(pages))
+		if _, err := wasi_snapshot_preview1.Instantiate(ctx, rt); err != nil {
+			b.mu.Unlock()
+			rt.Close(ctx)
+			return nil, fmt.Errorf("wasm: wasi: %w", err)
+		}
+		b.runtimes[pages] = rt
 	}
 	var m *module
 	var evicted []*module
-	if e, ok := b.modules[hash]; ok {
+	if e, ok := b.modules[key]; ok {
 		b.lru.MoveToFront(e)
 		m = e.Value.(*module)
 	} else {
-		m = &module{hash: hash}
-		b.modules[hash] = b.lru.PushFront(m)
+		m = &module{key: key, runtime: rt}
+		b.modules[key] = b.lru.PushFront(m)
 		for b.lru.Len() > b.cfg.MaxModules {
 			old := b.lru.Remove(b.lru.Back()).(*module)
-			delete(b.modules, old.hash)
-			evicted = append(evicted, old)
+			delete(b.modules, old.key)
+			old.evicted = true
+			if old.refs == 0 {
+				evicted = append(evicted, old)
+			}
 		}
 	}
+	m.refs++
 	b.mu.Unlock()
 	for _, old := range evicted {
-		old.close() // waits for its compilation, if one is running
+		old.close()
 	}
 
 	m.once.Do(func() {
 		b.compilations.Add(1)
-		m.compiled, m.err = b.keeper.CompileModule(ctx, code)
+		m.compiled, m.err = rt.CompileModule(ctx, code)
 		if m.err != nil {
 			m.err = fmt.Errorf("wasm: invalid module: %w", m.err)
 			return
@@ -216,22 +231,33 @@ func (b *Backend) compile(ctx context.Context, code []byte) error {
 		m.err = checkCommand(m.compiled)
 	})
 	if m.err != nil {
-		b.forget(m)
+		// Forget it, so that the next Prepare tries again (the error
+		// may come from ctx).
+		b.mu.Lock()
+		if e, ok := b.modules[key]; ok && e.Value == m {
+			b.lru.Remove(e)
+			delete(b.modules, key)
+			m.evicted = true
+		}
+		b.mu.Unlock()
+		b.release(m)
+		return nil, m.err
 	}
-	return m.err
+	return m, nil
 }
 
-// forget drops a module that failed (perhaps only because ctx ended), so
-// that the next Prepare tries again.
-func (b *Backend) forget(m *module) {
+// release drops an instance's reference to m.
+func (b *Backend) release(m *module) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if e, ok := b.modules[m.hash]; ok && e.Value == m {
-		b.lru.Remove(e)
-		delete(b.modules, m.hash)
+	m.refs--
+	last := m.refs == 0 && m.evicted
+	b.mu.Unlock()
+	if last {
+		m.close()
 	}
 }
 
+// close closes a module that nothing uses any more.
 func (m *module) close() {
 	m.once.Do(func() { m.err = errors.New("wasm: module dropped") })
 	if m.compiled != nil {

@@ -418,3 +418,30 @@ func TestCompileOnce(t *testing.T) {
 		t.Errorf("%d compilations, want 1", n)
 	}
 }
+
+// BenchmarkCall is a warm call of the echo program.
+func BenchmarkCall(b *testing.B) {
+	in := start(b, sharedBackend(b), compute.Spec{Timeout: 10 * time.Second})
+	s := &compute.Scope{Type: "http", Method: "POST", Path: "/echo", Body: []byte(`{"a":1}`)}
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := in.Call(context.Background(), s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPrepare is a cold start of a module compiled before.
+func BenchmarkPrepare(b *testing.B) {
+	bk := sharedBackend(b)
+	spec := compute.Spec{Code: prog(b), Timeout: 10 * time.Second}
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		in, err := bk.Prepare(ctx, spec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		in.Stop(ctx)
+	}
+}

@@ -1,0 +1,296 @@
+// Command coldstart measures how fast a compute backend answers a program's
+// first request (cold start) and its next ones (warm), on this machine:
+//
+//   - cold, first compile: a new backend with empty caches; Prepare, Start,
+//     Ready and Call, timed from the request to the response;
+//   - cold, compiled in memory: the same on a backend that compiled the
+//     module before (a program seen before, whose instance had stopped);
+//   - cold, compiled on disk: a new backend whose cache directory holds the
+//     compiled module (a program seen before the node restarted);
+//   - warm: Call on a started instance;
+//   - native: the same handler called as a plain Go function, without the
+//     backend, so that warm − native is what the isolation costs;
+//   - throughput: requests/s with -c concurrent callers on one warm
+//     instance.
+//
+// Latencies are p50/p95 over -n runs (at least 20). A CGI program's
+// response is whole when the program exits, so the time to the response is
+// the time to its first byte.
+//
+// Backends are listed in subjects; the node-level cold start of the
+// sandbox backend is to be added beside wasm. It prints the figures and one
+// "RESULT key=value …" line per backend. It measures; it asserts nothing.
+//
+//	go run ./bench/coldstart -n 20 -c 100
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/wasm"
+	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
+)
+
+// subject is a backend under measurement: how to make one (with its
+// compile cache in cacheDir, or in memory only if empty), the spec of its
+// test program, and the same program's handler called natively.
+type subject struct {
+	name       string
+	newBackend func(cacheDir string) (compute.Backend, func(), error)
+	spec       func(ctx context.Context) (compute.Spec, error)
+	native     func(s *compute.Scope) error
+}
+
+var subjects = []subject{
+	{
+		name: "wasm",
+		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
+			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
+			if err != nil {
+				return nil, nil, err
+			}
+			return b, func() { b.Close(context.Background()) }, nil
+		},
+		spec: func(ctx context.Context) (compute.Spec, error) {
+			path, err := wasmtest.Build(ctx)
+			return compute.Spec{ProgramHash: "bench", Interface: compute.WASM, Code: path,
+				MemoryMiB: 128, Timeout: 30 * time.Second}, err
+		},
+		native: nativeEcho,
+	},
+	// sandbox: bubblewrap, to come.
+}
+
+// nativeEcho runs the echo handler in-process: the CGI environment and
+// body in, the response split from its headers.
+func nativeEcho(s *compute.Scope) error {
+	env := []string{
+		"GATEWAY_INTERFACE=CGI/1.1", "SERVER_PROTOCOL=HTTP/1.1", "REQUEST_METHOD=" + s.Method,
+		"PATH_INFO=" + s.Path, "QUERY_STRING=" + s.QueryString, fmt.Sprintf("CONTENT_LENGTH=%d", len(s.Body)),
+	}
+	for _, h := range s.Headers {
+		env = append(env, "HTTP_"+strings.ToUpper(strings.ReplaceAll(h[0], "-", "_"))+"="+h[1])
+	}
+	var out bytes.Buffer
+	if code := wasmtest.Serve(env, bytes.NewReader(s.Body), &out, io.Discard); code != 0 {
+		return fmt.Errorf("exit code %d", code)
+	}
+	if !bytes.Contains(out.Bytes(), []byte("\r\n\r\n")) {
+		return fmt.Errorf("no header block")
+	}
+	return nil
+}
+
+func request() *compute.Scope {
+	return &compute.Scope{Type: "http", Method: "POST", Path: "/echo", QueryString: "a=1",
+		Headers: [][2]string{{"content-type", "application/json"}, {"user-agent", "coldstart"}},
+		Body:    []byte(`{"hello":"world"}`)}
+}
+
+func main() {
+	n := flag.Int("n", 20, "runs per cold measurement (at least 20)")
+	warmN := flag.Int("warm", 200, "runs of the warm and native measurements")
+	conc := flag.Int("c", 100, "concurrent callers for the throughput")
+	dur := flag.Duration("d", 5*time.Second, "duration of the throughput measurement")
+	only := flag.String("backend", "", "measure only this backend")
+	flag.Parse()
+	if *n < 20 {
+		*n = 20
+	}
+	log.SetFlags(0)
+	ctx := context.Background()
+	for _, sub := range subjects {
+		if *only != "" && sub.name != *only {
+			continue
+		}
+		if err := measure(ctx, sub, *n, *warmN, *conc, *dur); err != nil {
+			log.Fatalf("%s: %v", sub.name, err)
+		}
+	}
+}
+
+func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Duration) error {
+	spec, err := sub.spec(ctx)
+	if err != nil {
+		return err
+	}
+	if st, err := os.Stat(spec.Code); err == nil && !st.IsDir() {
+		fmt.Printf("%s: program %s (%.1f MB)\n", sub.name, spec.Code, float64(st.Size())/1e6)
+	}
+	// coldRun times Prepare+Start+Ready+Call on b, then stops the instance.
+	coldRun := func(b compute.Backend) (time.Duration, error) {
+		t0 := time.Now()
+		in, err := b.Prepare(ctx, spec)
+		if err != nil {
+			return 0, err
+		}
+		defer in.Stop(ctx)
+		if err := in.Start(ctx); err != nil {
+			return 0, err
+		}
+		if err := in.Ready(ctx); err != nil {
+			return 0, err
+		}
+		if _, err := in.Call(ctx, request()); err != nil {
+			return 0, err
+		}
+		return time.Since(t0), nil
+	}
+
+	// Cold, first compile: a new backend, memory cache only, each run.
+	var first []time.Duration
+	for range n {
+		b, closeB, err := sub.newBackend("")
+		if err != nil {
+			return err
+		}
+		d, err := coldRun(b)
+		closeB()
+		if err != nil {
+			return err
+		}
+		first = append(first, d)
+	}
+	report(sub.name, "cold, first compile", first)
+
+	// Cold, compiled on disk: new backends over one primed cache directory.
+	dir, err := os.MkdirTemp("", "coldstart")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	var disk []time.Duration
+	for i := range n + 1 {
+		b, closeB, err := sub.newBackend(dir)
+		if err != nil {
+			return err
+		}
+		d, err := coldRun(b)
+		closeB()
+		if err != nil {
+			return err
+		}
+		if i > 0 { // the first one compiled
+			disk = append(disk, d)
+		}
+	}
+	report(sub.name, "cold, compiled on disk", disk)
+
+	// Cold, compiled in memory; then warm on one instance.
+	b, closeB, err := sub.newBackend("")
+	if err != nil {
+		return err
+	}
+	defer closeB()
+	var mem []time.Duration
+	for i := range n + 1 {
+		d, err := coldRun(b)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			mem = append(mem, d)
+		}
+	}
+	report(sub.name, "cold, compiled in memory", mem)
+
+	in, err := b.Prepare(ctx, spec)
+	if err != nil {
+		return err
+	}
+	defer in.Stop(ctx)
+	if err := in.Start(ctx); err != nil {
+		return err
+	}
+	var warm, native []time.Duration
+	for range warmN {
+		t0 := time.Now()
+		if _, err := in.Call(ctx, request()); err != nil {
+			return err
+		}
+		warm = append(warm, time.Since(t0))
+		t0 = time.Now()
+		if err := sub.native(request()); err != nil {
+			return err
+		}
+		native = append(native, time.Since(t0))
+	}
+	report(sub.name, "warm", warm)
+	report(sub.name, "native", native)
+
+	rps, err := throughput(func() error { _, err := in.Call(ctx, request()); return err }, conc, dur)
+	if err != nil {
+		return err
+	}
+	nativeRPS, _ := throughput(func() error { return sub.native(request()) }, conc, dur/5)
+	fmt.Printf("%s: throughput, %d callers: %.0f requests/s (native %.0f/s)\n", sub.name, conc, rps, nativeRPS)
+
+	overhead := pct(warm, 50) - pct(native, 50)
+	fmt.Printf("%s: warm overhead over native (p50): %s\n", sub.name, ms(overhead))
+	fmt.Printf("RESULT backend=%s cold_compile_p50_ms=%s cold_compile_p95_ms=%s cold_disk_p50_ms=%s cold_disk_p95_ms=%s "+
+		"cold_mem_p50_ms=%s cold_mem_p95_ms=%s warm_p50_ms=%s warm_p95_ms=%s native_p50_ms=%s overhead_p50_ms=%s rps_c%d=%.0f\n",
+		sub.name, ms(pct(first, 50)), ms(pct(first, 95)), ms(pct(disk, 50)), ms(pct(disk, 95)),
+		ms(pct(mem, 50)), ms(pct(mem, 95)), ms(pct(warm, 50)), ms(pct(warm, 95)), ms(pct(native, 50)),
+		ms(overhead), conc, rps)
+	return nil
+}
+
+// throughput runs call from conc goroutines for d and returns calls/s.
+func throughput(call func() error, conc int, d time.Duration) (float64, error) {
+	var count atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := call(); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+					return
+				}
+				count.Add(1)
+			}
+		}()
+	}
+	time.Sleep(d)
+	close(stop)
+	wg.Wait()
+	if err, ok := firstErr.Load().(error); ok {
+		return 0, err
+	}
+	return float64(count.Load()) / time.Since(t0).Seconds(), nil
+}
+
+func report(backend, what string, ds []time.Duration) {
+	fmt.Printf("%s: %-26s p50 %8s ms  p95 %8s ms  (%d runs)\n", backend, what, ms(pct(ds, 50)), ms(pct(ds, 95)), len(ds))
+}
+
+// pct is the p-th percentile of ds (nearest rank).
+func pct(ds []time.Duration, p int) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := (len(s)*p+99)/100 - 1
+	return s[max(i, 0)]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
