@@ -46,9 +46,10 @@
 //
 // # Compilation
 //
-// Prepare compiles a module once per content (wazero identifies modules by
-// their SHA-256) into a cache shared by the backend's instances, kept in
-// memory for the Config.MaxModules most recently prepared modules and, with
-// Config.CacheDir, on disk across restarts. A Prepare of a known module
-// still decodes and validates it, a few milliseconds for a Go program.
+// Prepare compiles a module once per content and memory limit, and the
+// backend's instances of it share the compiled module (one wazero runtime
+// per memory limit). Compiled modules stay in memory for the
+// Config.MaxModules most recently prepared and, with Config.CacheDir, on
+// disk across restarts. A Prepare of a known module only reads and hashes
+// the file.
 package wasm
