@@ -181,7 +181,7 @@ func sumCounter(t *testing.T, n *Node, name, label, value string) float64 {
 // was away).
 func TestCatchUpAfterRestart(t *testing.T) {
 	// A period longer than the test: only the session on reconnection runs.
-	nw := start(t, Config{SyncPeriod: time.Hour})
+	nw := start(t, Config{SyncPeriod: time.Hour, ReadyTimeout: syncTimeout})
 	a, b := nw.Nodes()[0], nw.Nodes()[1]
 	if err := nw.StopNode(2); err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func TestCatchUpAfterRestart(t *testing.T) {
 // TestPartitionHeals: the network splits into {A} and {B, C}, messages go
 // to both sides, the split heals, and all three nodes end with the same set.
 func TestPartitionHeals(t *testing.T) {
-	nw := start(t, Config{SyncPeriod: 2 * time.Second})
+	nw := start(t, Config{SyncPeriod: 2 * time.Second, ReadyTimeout: syncTimeout})
 	a, b, c := nw.Nodes()[0], nw.Nodes()[1], nw.Nodes()[2]
 	nw.Partition([]int{0}, []int{1, 2})
 	msgs := signPosts(t, 900, "partition")
@@ -246,7 +246,7 @@ func TestPartitionHeals(t *testing.T) {
 		t.Fatalf("B and C hold %d of A's messages across the partition", got)
 	}
 
-	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	ctx, cancel := context.WithTimeout(t.Context(), syncTimeout)
 	defer cancel()
 	heal := time.Now()
 	if err := nw.Heal(ctx); err != nil {
@@ -261,7 +261,7 @@ func TestPartitionHeals(t *testing.T) {
 // processed and the message held as forgotten, though its content is gone
 // everywhere.
 func TestCatchUpForgotten(t *testing.T) {
-	nw := start(t, Config{SyncPeriod: time.Hour})
+	nw := start(t, Config{SyncPeriod: time.Hour, ReadyTimeout: syncTimeout})
 	a, c := nw.Nodes()[0], nw.Nodes()[2]
 	if err := nw.StopNode(2); err != nil {
 		t.Fatal(err)
