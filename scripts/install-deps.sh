@@ -12,6 +12,7 @@ TOOLS=(
   "npm npm"     # installs compat/node_modules
   "initdb postgresql" # PostgreSQL store tests (internal/store/pgtest)
   "python3 python3"   # the ASGI launcher of the guest agent (cmd/aleph-guest)
+  "bwrap bubblewrap"  # the sandbox compute backend (internal/compute/sandbox)
 )
 
 # has tells whether a command is installed. Debian keeps the PostgreSQL

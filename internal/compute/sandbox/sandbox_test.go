@@ -1,0 +1,330 @@
+package sandbox
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
+)
+
+// The tests run real bwrap sandboxes: a minimal runtime root built here
+// (mount points and an /etc), the static guest agent, and the static test
+// program of sandboxtest as the code.
+
+var fixture struct {
+	once                   sync.Once
+	agent, root, code, ent string
+	err                    error
+}
+
+func setup(t *testing.T) (*Backend, compute.Spec) {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("bwrap is missing (install bubblewrap: scripts/install-deps.sh)")
+		}
+		t.Skip("bwrap is missing (install bubblewrap)")
+	}
+	fixture.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		dir, err := os.MkdirTemp("", "sandbox-test-")
+		if err != nil {
+			fixture.err = err
+			return
+		}
+		fixture.root = filepath.Join(dir, "root")
+		fixture.code = filepath.Join(dir, "code")
+		if fixture.err = sandboxtest.Runtime(fixture.root); fixture.err != nil {
+			return
+		}
+		if fixture.ent, fixture.err = sandboxtest.Code(ctx, fixture.code); fixture.err != nil {
+			return
+		}
+		fixture.agent, fixture.err = sandboxtest.Agent(ctx)
+	})
+	if fixture.err != nil {
+		t.Fatal(fixture.err)
+	}
+	b, err := New(Config{Agent: fixture.agent, StateDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	spec := compute.Spec{
+		ProgramHash: "cafe0123456789abcdef",
+		Interface:   compute.Executable,
+		Entrypoint:  fixture.ent,
+		Code:        fixture.code,
+		Runtime:     fixture.root,
+		MemoryMiB:   128,
+		Timeout:     30 * time.Second,
+		Variables:   map[string]string{"GREETING": "hello"},
+	}
+	return b, spec
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if fixture.root != "" {
+		os.RemoveAll(filepath.Dir(fixture.root))
+	}
+	os.Exit(code)
+}
+
+func testCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// run prepares, starts and readies spec; the instance is stopped at the
+// test's end.
+func run(t *testing.T, b *Backend, spec compute.Spec) compute.Instance {
+	t.Helper()
+	ctx := testCtx(t)
+	in, err := b.Prepare(ctx, spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Stop(context.Background()) })
+	if err := in.Start(ctx); err != nil {
+		t.Fatalf("start: %v\nlogs: %+v", err, in.Logs())
+	}
+	if err := in.Ready(ctx); err != nil {
+		t.Fatalf("ready: %v\nlogs: %+v", err, in.Logs())
+	}
+	return in
+}
+
+func get(t *testing.T, in compute.Instance, path, query string) string {
+	t.Helper()
+	resp, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "GET", Path: path, QueryString: query})
+	if err != nil {
+		t.Fatalf("GET %s?%s: %v\nlogs: %+v", path, query, err, in.Logs())
+	}
+	if resp.Status != 200 {
+		t.Fatalf("GET %s?%s: status %d: %s", path, query, resp.Status, resp.Body)
+	}
+	return string(resp.Body)
+}
+
+func TestCallExecutable(t *testing.T) {
+	b, spec := setup(t)
+	in := run(t, b, spec)
+	resp, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "POST", Path: "/echo",
+		QueryString: "a=1", Body: []byte("ping")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var echo struct {
+		Pid      int
+		UID      int
+		Hostname string
+		Method   string
+		Query    string
+		Body     string
+	}
+	if err := json.Unmarshal(resp.Body, &echo); err != nil {
+		t.Fatalf("%v: %s", err, resp.Body)
+	}
+	if resp.Status != 200 || echo.Method != "POST" || echo.Query != "a=1" || echo.Body != "ping" {
+		t.Errorf("answer %d %+v", resp.Status, echo)
+	}
+	if echo.Hostname != "cafe0123456789ab" {
+		t.Errorf("hostname %q, want %q", echo.Hostname, hostname(spec.ProgramHash))
+	}
+	if echo.Pid <= 1 || echo.Pid > 100 {
+		// The agent is PID 1 of the sandbox (its threads take the next
+		// ids); the program is its child.
+		t.Errorf("program pid %d in the sandbox", echo.Pid)
+	}
+	if got := get(t, in, "/env", "name=GREETING"); got != "hello" {
+		t.Errorf("GREETING=%q", got)
+	}
+	if got := get(t, in, "/env", "name=HOSTNAME"); got != "" {
+		t.Errorf("the host's environment leaks: HOSTNAME=%q", got)
+	}
+	// Read-only root and code, writable /tmp.
+	if got := get(t, in, "/read", "path=/opt/code/server"); strings.HasPrefix(got, "error") {
+		t.Errorf("reading the code: %s", got)
+	}
+}
+
+func TestNoInternet(t *testing.T) {
+	b, spec := setup(t)
+	// A listener on the host's loopback, which the program must not reach.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	in := run(t, b, spec)
+	for _, addr := range []string{ln.Addr().String(), "1.1.1.1:443", "[::1]:22"} {
+		got := get(t, in, "/dial", "addr="+addr)
+		if !strings.HasPrefix(got, "error") {
+			t.Errorf("dial %s from the sandbox: %s", addr, got)
+		}
+	}
+
+	// With internet, the host's loopback is the program's.
+	spec.Internet = true
+	in = run(t, b, spec)
+	if got := get(t, in, "/dial", "addr="+ln.Addr().String()); got != "connected" {
+		t.Errorf("dial %s with internet: %s", ln.Addr(), got)
+	}
+}
+
+func TestHostFilesUnreadable(t *testing.T) {
+	b, spec := setup(t)
+	secret := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secret, []byte("host secret"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in := run(t, b, spec)
+	for _, p := range []string{secret, "/etc/hostname", "/root", "/usr/bin/env", "/../../etc/hostname", filepath.Join(fixture.root, "etc/passwd")} {
+		if got := get(t, in, "/read", "path="+p); !strings.HasPrefix(got, "error") {
+			t.Errorf("read %s in the sandbox: %q", p, got)
+		}
+	}
+	// The runtime's own files are there.
+	if got := get(t, in, "/read", "path=/etc/passwd"); !strings.Contains(got, "nobody") {
+		t.Errorf("the runtime's /etc/passwd: %q", got)
+	}
+}
+
+func TestOutOfMemory(t *testing.T) {
+	b, spec := setup(t)
+	spec.MemoryMiB = 64
+	other := run(t, b, spec)
+	in := run(t, b, spec)
+
+	_, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "GET", Path: "/alloc", QueryString: "mib=256"})
+	if !errors.Is(err, compute.ErrExited) {
+		t.Fatalf("allocating 256 MiB of 64: %v, want ErrExited\nlogs: %+v", err, in.Logs())
+	}
+	select {
+	case <-in.Done():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the instance is not done after its program died")
+	}
+	if _, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Path: "/echo"}); !errors.Is(err, compute.ErrExited) {
+		t.Errorf("call after exit: %v, want ErrExited", err)
+	}
+	// The other instance, and new ones, still serve.
+	get(t, other, "/echo", "")
+	get(t, other, "/alloc", "mib=16")
+	get(t, run(t, b, spec), "/echo", "")
+}
+
+func TestTimeout(t *testing.T) {
+	b, spec := setup(t)
+	spec.Timeout = 500 * time.Millisecond
+	in := run(t, b, spec)
+	get(t, in, "/echo", "") // started
+	t0 := time.Now()
+	_, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "GET", Path: "/sleep", QueryString: "d=20s"})
+	if !errors.Is(err, compute.ErrTimeout) {
+		t.Fatalf("sleeping 20 s with a timeout of 500 ms: %v, want ErrTimeout", err)
+	}
+	if d := time.Since(t0); d > 10*time.Second {
+		t.Errorf("timed out after %v", d)
+	}
+	get(t, in, "/echo", "") // still serving
+}
+
+// nsProcesses lists the host pids of processes in the PID namespace ns
+// ("pid:[…]").
+func nsProcesses(ns string) []string {
+	var pids []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if l, err := os.Readlink(filepath.Join("/proc", e.Name(), "ns", "pid")); err == nil && l == ns {
+			pids = append(pids, e.Name())
+		}
+	}
+	return pids
+}
+
+func TestStopLeavesNothing(t *testing.T) {
+	b, spec := setup(t)
+	in := run(t, b, spec)
+	get(t, in, "/echo", "")
+	sb := in.(*instance)
+	ns, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(sb.childPid), "ns", "pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(nsProcesses(ns)); n < 2 {
+		t.Fatalf("%d processes in the sandbox, want the agent and the program", n)
+	}
+	if err := in.Stop(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-in.Done():
+	default:
+		t.Fatal("Stop returned before the sandbox was done")
+	}
+	if left := nsProcesses(ns); len(left) > 0 {
+		t.Errorf("processes left in the sandbox's namespace: %v", left)
+	}
+	for _, pid := range []int{sb.childPid, sb.cmd.Process.Pid} {
+		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+			t.Errorf("process %d still there: %v", pid, err)
+		}
+	}
+	if _, err := os.Stat(sb.dir); !os.IsNotExist(err) {
+		t.Errorf("state directory left: %v", err)
+	}
+	if err := in.Stop(testCtx(t)); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	if _, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Path: "/echo"}); !errors.Is(err, compute.ErrExited) {
+		t.Errorf("call after Stop: %v, want ErrExited", err)
+	}
+}
+
+func TestPrepareRejects(t *testing.T) {
+	b, spec := setup(t)
+	bad := map[string]func(*compute.Spec){
+		"no runtime":          func(s *compute.Spec) { s.Runtime = "" },
+		"missing runtime":     func(s *compute.Spec) { s.Runtime = "/nonexistent" },
+		"runtime not a root":  func(s *compute.Spec) { s.Runtime = s.Code },
+		"entrypoint outside":  func(s *compute.Spec) { s.Entrypoint = "../root/etc/passwd" },
+		"missing entrypoint":  func(s *compute.Spec) { s.Entrypoint = "nope" },
+		"asgi without app":    func(s *compute.Spec) { s.Interface = compute.ASGI; s.Entrypoint = "main" },
+		"wasm":                func(s *compute.Spec) { s.Interface = compute.WASM },
+		"volume on /proc":     func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/proc/x", Source: s.Code}} },
+		"volume missing":      func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/usr", Source: "/nonexistent"}} },
+		"volume mount absent": func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/data", Source: s.Code}} },
+		"no memory":           func(s *compute.Spec) { s.MemoryMiB = 0 },
+	}
+	for name, mutate := range bad {
+		s := spec
+		mutate(&s)
+		if _, err := b.Prepare(testCtx(t), s); err == nil {
+			t.Errorf("%s: Prepare accepted it", name)
+		}
+	}
+}
