@@ -17,8 +17,9 @@
 // response is whole when the program exits, so the time to the response is
 // the time to its first byte.
 //
-// Backends are listed in subjects; the node-level cold start of the
-// sandbox backend is to be added beside wasm. It prints the figures and one
+// Backends are listed in subjects: wasm (a Go WASI module, CGI-style) and
+// sandbox (bubblewrap; the program is a static Go HTTP server, and native
+// is the same server called over HTTP outside the sandbox). It prints the figures and one
 // "RESULT key=value …" line per backend. It measures; it asserts nothing.
 //
 //	go run ./bench/coldstart -n 20 -c 100
@@ -31,14 +32,21 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/sandbox"
+	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
 	"github.com/goaleph/goaleph/internal/compute/wasm"
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 )
@@ -70,7 +78,91 @@ var subjects = []subject{
 		},
 		native: nativeEcho,
 	},
-	// sandbox: bubblewrap, to come.
+	{
+		// The cache directory means nothing to the sandbox: its three cold
+		// figures are the same measurement.
+		name: "sandbox",
+		newBackend: func(string) (compute.Backend, func(), error) {
+			agent, err := sandboxtest.Agent(context.Background())
+			if err != nil {
+				return nil, nil, err
+			}
+			b, err := sandbox.New(sandbox.Config{Agent: agent})
+			return b, func() {}, err
+		},
+		spec: func(ctx context.Context) (compute.Spec, error) {
+			dir := filepath.Join(os.TempDir(), "goaleph-coldstart-sandbox")
+			root, code := filepath.Join(dir, "root"), filepath.Join(dir, "code")
+			if err := sandboxtest.Runtime(root); err != nil {
+				return compute.Spec{}, err
+			}
+			ent, err := sandboxtest.Code(ctx, code)
+			return compute.Spec{ProgramHash: "bench", Interface: compute.Executable, Entrypoint: ent,
+				Code: code, Runtime: root, MemoryMiB: 128, Timeout: 30 * time.Second}, err
+		},
+		native: nativeHTTP,
+	},
+}
+
+// The sandbox's test program run directly on the host, for nativeHTTP.
+var direct struct {
+	once   sync.Once
+	url    string
+	client *http.Client
+	err    error
+}
+
+// nativeHTTP sends the request over HTTP to the sandbox's test program
+// running outside any sandbox (started once, killed with this process), as
+// the guest agent does inside.
+func nativeHTTP(s *compute.Scope) error {
+	direct.once.Do(func() {
+		prog, err := sandboxtest.Program(context.Background())
+		if err != nil {
+			direct.err = err
+			return
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			direct.err = err
+			return
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		cmd := exec.Command(prog)
+		cmd.Env = []string{"ALEPH_HTTP_ADDR=" + addr}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if direct.err = cmd.Start(); direct.err != nil {
+			return
+		}
+		direct.url = "http://" + addr
+		direct.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		for range 100 {
+			if c, err := net.Dial("tcp", addr); err == nil {
+				c.Close()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		direct.err = fmt.Errorf("the program does not listen on %s", addr)
+	})
+	if direct.err != nil {
+		return direct.err
+	}
+	req, err := http.NewRequest(s.Method, direct.url+s.Path+"?"+s.QueryString, bytes.NewReader(s.Body))
+	if err != nil {
+		return err
+	}
+	for _, h := range s.Headers {
+		req.Header.Add(h[0], h[1])
+	}
+	resp, err := direct.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, err = io.Copy(io.Discard, resp.Body)
+	return err
 }
 
 // nativeEcho runs the echo handler in-process: the CGI environment and
@@ -212,6 +304,9 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 	}
 	defer in.Stop(ctx)
 	if err := in.Start(ctx); err != nil {
+		return err
+	}
+	if err := in.Ready(ctx); err != nil {
 		return err
 	}
 	var warm, native []time.Duration
