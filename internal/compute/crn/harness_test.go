@@ -1,0 +1,288 @@
+package crn
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/wasm"
+	"github.com/goaleph/goaleph/internal/devnet"
+	"github.com/goaleph/goaleph/message"
+)
+
+// core is a real core node (a one-node devnet) and an account to publish
+// with.
+type core struct {
+	url     string
+	c       *client.Client
+	a       *eth.Account
+	runtime string // STORE of the WASM runtime marker
+}
+
+func startCore(t *testing.T) *core {
+	t.Helper()
+	nw, err := devnet.Start(t.Context(), devnet.Config{Nodes: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nw.Stop(); err != nil {
+			t.Errorf("devnet stop: %v", err)
+		}
+	})
+	a, err := eth.NewAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &core{url: nw.Nodes()[0].APIURL(), a: a}
+	k.c = client.New(k.url)
+	k.runtime = k.store(t, []byte(WASMRuntimeMarker), "")
+	return k
+}
+
+// store publishes data as a STORE (amending ref if set) and returns the
+// STORE message hash.
+func (k *core) store(t *testing.T, data []byte, ref string) string {
+	t.Helper()
+	res, err := k.c.Store(t.Context(), k.a, bytes.NewReader(data), client.StoreParams{Sync: true, Ref: ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Status != client.StatusProcessed {
+		t.Fatalf("STORE %s", res.Status)
+	}
+	return res.Message.ItemHash
+}
+
+// publish signs and submits a message of type typ with content and
+// returns its hash, processed.
+func (k *core) publish(t *testing.T, typ message.Type, content map[string]any) string {
+	t.Helper()
+	now := time.Now()
+	content["address"] = k.a.Address()
+	content["time"] = float64(now.UnixMilli()) / 1000
+	b, _ := json.Marshal(content)
+	m, err := message.NewInline(k.a, typ, "TEST", string(b), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := k.c.Submit(t.Context(), m, true); err != nil || st != client.StatusProcessed {
+		t.Fatalf("submit %s: %v %v", typ, st, err)
+	}
+	return m.ItemHash
+}
+
+// programOpts adjust a PROGRAM content.
+type programOpts struct {
+	encoding, entrypoint string
+	codeLatest           bool
+	runtime              string
+	memory, seconds      int
+	variables            map[string]string
+}
+
+func (k *core) program(t *testing.T, code string, o programOpts) string {
+	t.Helper()
+	if o.encoding == "" {
+		o.encoding = "plain"
+	}
+	if o.entrypoint == "" {
+		o.entrypoint = "main.wasm"
+	}
+	if o.runtime == "" {
+		o.runtime = k.runtime
+	}
+	if o.memory == 0 {
+		o.memory = 64
+	}
+	if o.seconds == 0 {
+		o.seconds = 5
+	}
+	c := map[string]any{
+		"type":        "vm-function",
+		"allow_amend": false,
+		"code":        map[string]any{"encoding": o.encoding, "entrypoint": o.entrypoint, "ref": code, "use_latest": o.codeLatest},
+		"runtime":     map[string]any{"ref": o.runtime, "use_latest": true, "comment": "WASI preview 1"},
+		"on":          map[string]any{"http": true},
+		"environment": map[string]any{"internet": false},
+		"resources":   map[string]any{"vcpus": 1, "memory": o.memory, "seconds": o.seconds},
+	}
+	if o.variables != nil {
+		c["variables"] = o.variables
+	}
+	return k.publish(t, message.TypeProgram, c)
+}
+
+// crnOpts adjust the compute node of a test.
+type crnOpts struct {
+	memory   int64
+	idle     time.Duration
+	resolver Resolver
+	noWatch  bool
+}
+
+type node struct {
+	s    *Server
+	url  string
+	stop func() // stops Run and waits for it
+}
+
+func startCRN(t *testing.T, k *core, o crnOpts) *node {
+	t.Helper()
+	wb, err := wasm.New(wasm.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{CoreURL: k.url, CacheDir: t.TempDir(), Domain: "crn.test",
+		Backends: map[string]compute.Backend{"wasm": wb}, MemoryMiB: o.memory, IdleTimeout: o.idle,
+		Resolver: o.resolver, NoWatch: o.noWatch, DrainTimeout: 20 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	stopped := false
+	n := &node{s: s, url: "http://" + ln.Addr().String()}
+	n.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run: %v", err)
+		}
+		wb.Close(context.Background())
+	}
+	t.Cleanup(n.stop)
+	return n
+}
+
+// get sends a request to the node and returns the response and its body.
+func (n *node) do(t *testing.T, method, path, host string, body io.Reader) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, n.url+path, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+func (n *node) get(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	return n.do(t, http.MethodGet, path, "", nil)
+}
+
+// wantError checks a JSON error answer.
+func wantError(t *testing.T, resp *http.Response, body string, status int, contains string) {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if resp.StatusCode != status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, contains) {
+		t.Fatalf("got %d %s; want %d with an error containing %q", resp.StatusCode, body, status, contains)
+	}
+}
+
+// cgiModule returns a minimal WASI preview-1 module that writes a CGI
+// response with body text (or, with loop, spins forever), written by hand
+// so that tests can make as many distinct programs as they like without
+// a compiler.
+func cgiModule(text string, loop bool) []byte {
+	uleb := func(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
+	vec := func(items ...[]byte) []byte {
+		b := uleb(nil, uint64(len(items)))
+		for _, it := range items {
+			b = append(b, it...)
+		}
+		return b
+	}
+	name := func(s string) []byte { return append(uleb(nil, uint64(len(s))), s...) }
+	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	section := func(id byte, payload []byte) []byte { return cat([]byte{id}, uleb(nil, uint64(len(payload))), payload) }
+
+	payload := []byte("Content-Type: text/plain\nX-Program: test\nVary: Accept\n\n" + text)
+	data := binary.LittleEndian.AppendUint32(nil, 16)
+	data = binary.LittleEndian.AppendUint32(data, uint32(len(payload)))
+	data = append(data, make([]byte, 8)...) // nwritten at 8
+	data = append(data, payload...)
+	instrs := []byte{0x41, 1, 0x41, 0, 0x41, 1, 0x41, 8, 0x10, 0, 0x1a} // fd_write(1, iov@0, 1, @8); drop
+	if loop {
+		instrs = []byte{0x03, 0x40, 0x0c, 0x00, 0x0b} // loop br 0 end
+	}
+	body := cat([]byte{0}, instrs, []byte{0x0b})
+	return cat([]byte("\x00asm\x01\x00\x00\x00"),
+		section(1, vec([]byte{0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f}, []byte{0x60, 0, 0})),
+		section(2, vec(cat(name("wasi_snapshot_preview1"), name("fd_write"), []byte{0, 0}))),
+		section(3, vec([]byte{1})),
+		section(5, vec([]byte{0, 1})),
+		section(7, vec(cat(name("memory"), []byte{2, 0}), cat(name("_start"), []byte{0, 1}))),
+		section(10, vec(cat(uleb(nil, uint64(len(body))), body))),
+		section(11, vec(cat([]byte{0, 0x41, 0, 0x0b}, uleb(nil, uint64(len(data))), data))),
+	)
+}
+
+// zipOf returns a zip archive holding files.
+func zipOf(t *testing.T, files map[string][]byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for name, data := range files {
+		w, err := zw.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// eventually retries f until it returns nil or the deadline passes.
+func eventually(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+var errNotYet = errors.New("not yet")

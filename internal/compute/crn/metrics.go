@@ -1,0 +1,51 @@
+package crn
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the compute node's Prometheus metrics, served at /metrics.
+type metrics struct {
+	registry       *prometheus.Registry
+	requests       *prometheus.CounterVec   // program requests by status code
+	requestSeconds *prometheus.HistogramVec // program requests, warm or cold
+	prepares       *prometheus.CounterVec
+	prepareSeconds *prometheus.HistogramVec
+	coldSeconds    prometheus.Histogram
+	downloads      *prometheus.CounterVec
+	reserved       prometheus.Gauge
+}
+
+var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
+
+func newMetrics(s *Server) *metrics {
+	r := prometheus.NewRegistry()
+	m := &metrics{
+		registry: r,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_crn_requests_total",
+			Help: "Program requests answered, by HTTP status code."}, []string{"code"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "aleph_crn_request_seconds",
+			Help: "Duration of program requests, from arrival to response, by start (warm or cold).", Buckets: durationBuckets},
+			[]string{"start"}),
+		prepares: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_crn_prepares_total",
+			Help: "Executions prepared, by backend and result (ok or error)."}, []string{"backend", "result"}),
+		prepareSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "aleph_crn_prepare_seconds",
+			Help:    "Duration of successful preparations (message, downloads, backend prepare, start and ready), by backend.",
+			Buckets: durationBuckets}, []string{"backend"}),
+		coldSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_crn_cold_start_seconds",
+			Help: "Time from a request that started an execution to its response.", Buckets: durationBuckets}),
+		downloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_crn_downloads_total",
+			Help: "Files asked of the cache, by result (cached, downloaded, corrupt, error)."}, []string{"result"}),
+		reserved: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aleph_crn_memory_reserved_mib",
+			Help: "Memory reserved by executions, in MiB."}),
+	}
+	r.MustRegister(m.requests, m.requestSeconds, m.prepares, m.prepareSeconds, m.coldSeconds, m.downloads, m.reserved,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_crn_executions", Help: "Running executions."},
+			func() float64 { return float64(len(s.pool.list())) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_crn_memory_capacity_mib", Help: "Memory the node gives programs, in MiB."},
+			func() float64 { return float64(s.cfg.MemoryMiB) }),
+	)
+	return m
+}
