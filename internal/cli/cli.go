@@ -40,6 +40,7 @@ func newRoot(g *globals) *cobra.Command {
 	g.addFlags(root)
 	root.AddCommand(newNodeCmd(), newAccountCmd(g), newPostCmd(g), newAggregateCmd(g),
 		newFileCmd(g), newMessageCmd(g), newDevnetCmd(g), newCompletionCmd())
+	root.AddCommand(newComputeCmd(g))
 	return root
 }
 

@@ -91,6 +91,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
+	s.log.Info("compute node stopped")
 	return err
 }
 

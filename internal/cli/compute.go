@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/crn"
+	"github.com/goaleph/goaleph/internal/compute/wasm"
+	"github.com/goaleph/goaleph/internal/node"
+)
+
+func newComputeCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "compute",
+		Short:   "Run a compute node (CRN) that runs PROGRAM messages on demand",
+		Example: `  aleph compute run --core-url http://127.0.0.1:4024`,
+	}
+	cmd.AddCommand(newComputeRunCmd(g))
+	return cmd
+}
+
+func newComputeRunCmd(g *globals) *cobra.Command {
+	var (
+		cfg      crn.Config
+		listen   string
+		logLevel string
+		idle     time.Duration
+		noWasm   bool
+	)
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run a compute node: route HTTP to programs, prepared from a core node",
+		Long: `Run a compute node (CRN). It answers HTTP on --listen (127.0.0.1:4020 by
+default, behind a reverse proxy in production) and runs PROGRAM messages on
+demand: a request to /vm/<item hash>/<path>, or to <base32 hash>.<domain>, or
+to a host whose TXT record _aleph-id.<host> names a program, fetches the
+PROGRAM message from the core node at --core-url, downloads and verifies its
+code, runtime, data and volumes into --cache-dir, starts it on a backend and
+forwards the request. The execution is kept for --idle-timeout after its last
+request; a request longer than the program's resources.seconds gets 504.
+
+Programs whose runtime is the WASM runtime marker (see
+docs/running-a-compute-node.md) run in-process on the wasm backend (WASI
+preview 1, CGI-style). Other runtimes need a backend this build does not
+have yet; their programs get 501.
+
+The node also serves /about/login, /about/executions/list,
+/about/usage/system, /status/check/…, /status/config and /metrics. Ctrl-C
+drains it: new program requests get 503 while those in flight finish.`,
+		Example: `  aleph compute run --core-url http://127.0.0.1:4024
+  aleph compute run --core-url http://127.0.0.1:4024 --listen 127.0.0.1:4020 \
+      --cache-dir /var/cache/aleph/crn --domain crn.example.org --memory-mib 16384
+  curl http://127.0.0.1:4020/vm/<program item hash>/`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			log, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger, cfg.Version, cfg.IdleTimeout = log, node.Version, idle
+			if cfg.CacheDir == "" {
+				dir, err := os.UserCacheDir()
+				if err != nil {
+					return fmt.Errorf("--cache-dir is required: %w", err)
+				}
+				cfg.CacheDir = filepath.Join(dir, "goaleph", "crn")
+			}
+			cfg.Backends = map[string]compute.Backend{}
+			if !noWasm {
+				wb, err := wasm.New(wasm.Config{CacheDir: filepath.Join(cfg.CacheDir, "wasm")})
+				if err != nil {
+					return err
+				}
+				defer wb.Close(context.Background())
+				cfg.Backends[wb.Name()] = wb
+			}
+			s, err := crn.New(cfg)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				s.Close()
+				return err
+			}
+			fmt.Fprintf(g.out, "compute node on http://%s (core node %s, cache %s)\n", ln.Addr(), cfg.CoreURL, cfg.CacheDir)
+			return s.Run(cmd.Context(), ln)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:4024", "API URL of the core node to read messages and files from")
+	f.StringVar(&listen, "listen", "127.0.0.1:4020", "address of the HTTP server")
+	f.StringVar(&cfg.CacheDir, "cache-dir", "", "directory of downloaded files, unpacked code, volumes and compiled modules (default <user cache dir>/goaleph/crn)")
+	f.StringVar(&cfg.Domain, "domain", crn.DefaultDomain, "public domain name: programs are reached at <base32 hash>.<domain>")
+	f.DurationVar(&idle, "idle-timeout", crn.DefaultIdleTimeout, "stop an execution after this long without requests (negative: after each request)")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", crn.DefaultDrainTimeout, "at shutdown, how long requests in flight may finish")
+	f.Int64Var(&cfg.MemoryMiB, "memory-mib", crn.DefaultMemoryMiB, "memory given to programs in all, in MiB (admission control)")
+	f.IntVar(&cfg.VCPUs, "vcpus", 0, "vCPUs given to programs in all (default 4 × the CPUs)")
+	f.Int64Var(&cfg.MaxBodyBytes, "max-body-size", crn.DefaultMaxBodyBytes, "largest request body passed to a program, in bytes")
+	f.BoolVar(&cfg.NoWatch, "no-watch", false, "do not follow the core node's message feed for program updates")
+	f.BoolVar(&noWasm, "no-wasm", false, "do not run WASM programs")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
