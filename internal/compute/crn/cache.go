@@ -2,6 +2,7 @@ package crn
 
 import (
 	"archive/zip"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -32,6 +34,8 @@ type cache struct {
 	mu       sync.Mutex
 	inflight map[string]*fetch
 	onFetch  func(result string) // metrics hook
+
+	unpacking chan struct{} // one unsquash at a time
 }
 
 type fetch struct {
@@ -51,7 +55,8 @@ func newCache(dir string, c *client.Client, maxSize int64, timeout time.Duration
 	for _, e := range entries {
 		os.RemoveAll(filepath.Join(dir, "tmp", e.Name()))
 	}
-	return &cache{dir: dir, client: c, maxSize: maxSize, timeout: timeout, inflight: map[string]*fetch{}, onFetch: onFetch}, nil
+	return &cache{dir: dir, client: c, maxSize: maxSize, timeout: timeout, inflight: map[string]*fetch{}, onFetch: onFetch,
+		unpacking: make(chan struct{}, 1)}, nil
 }
 
 // file returns the path of the verified file with file hash hash,
@@ -247,4 +252,123 @@ func (c *cache) tempDir(prefix string) (string, error) {
 	rand.Read(b)
 	dir := filepath.Join(c.dir, "tmp", prefix+hex.EncodeToString(b))
 	return dir, os.Mkdir(dir, 0o755)
+}
+
+// squashfsMagic starts a squashfs image ("hsqs", little-endian).
+var squashfsMagic = []byte("hsqs")
+
+// isSquashfs reports whether the file at path starts like a squashfs image.
+func isSquashfs(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	b := make([]byte, len(squashfsMagic))
+	_, err = io.ReadFull(f, b)
+	return err == nil && string(b) == string(squashfsMagic)
+}
+
+// unsquash returns the directory holding the contents of the squashfs
+// image at path (file hash hash), unpacking it once into unpacked/<hash>
+// with unsquashfs (squashfs-tools). Unpacking rather than mounting works
+// without privileges; the image's /dev is left out (device nodes need
+// root, and the sandbox mounts its own /dev), an empty /dev stands for it.
+// One unpack runs at a time: a second request for the same image waits
+// for the first and finds it done.
+func (c *cache) unsquash(ctx context.Context, hash, path string) (string, error) {
+	dir := filepath.Join(c.dir, "unpacked", hash)
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	select {
+	case c.unpacking <- struct{}{}:
+		defer func() { <-c.unpacking }()
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	bin, err := exec.LookPath("unsquashfs")
+	if err != nil {
+		return "", wrap(http.StatusNotImplemented, err, "cannot unpack the runtime image %s: unsquashfs (squashfs-tools) is not installed on this node", hash)
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(c.dir, "tmp"), "unsquash-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	root := filepath.Join(tmp, "root")
+	cmd := exec.CommandContext(ctx, bin, "-no-progress", "-quiet", "-d", root, "-excludes", path, "/dev")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		return "", wrap(http.StatusUnprocessableEntity, fmt.Errorf("%w: %s", err, bytes.TrimSpace(out)), "cannot unpack the runtime image %s", hash)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "dev"), 0o755); err != nil {
+		return "", err
+	}
+	if err := os.Rename(root, dir); err != nil {
+		if _, e := os.Stat(dir); e == nil {
+			return dir, nil
+		}
+		return "", err
+	}
+	return dir, nil
+}
+
+// codeDir returns a directory holding the plain code file at path (file
+// hash hash) under the name name, executable if exec is set, made once
+// into unpacked/<hash>-plain-<name hash>.
+func (c *cache) codeDir(hash, path, name string, exec bool) (string, error) {
+	sum := sha256.Sum256([]byte(fmt.Sprint(name, exec)))
+	dir := filepath.Join(c.dir, "unpacked", hash+"-plain-"+hex.EncodeToString(sum[:6]))
+	if _, err := os.Stat(dir); err == nil {
+		return dir, nil
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(c.dir, "tmp"), "code-*")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		return "", err
+	}
+	target := filepath.Join(tmp, name)
+	if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
+		return "", err
+	}
+	perm := os.FileMode(0o644)
+	if exec {
+		perm = 0o755
+	}
+	if err := copyFile(target, path, perm); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, dir); err != nil {
+		if _, e := os.Stat(dir); e == nil {
+			return dir, nil
+		}
+		return "", err
+	}
+	return dir, nil
+}
+
+func copyFile(dst, src string, perm os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

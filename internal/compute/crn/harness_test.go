@@ -31,7 +31,7 @@ type core struct {
 	runtime string // STORE of the WASM runtime marker
 }
 
-func startCore(t *testing.T) *core {
+func startCore(t testing.TB) *core {
 	t.Helper()
 	nw, err := devnet.Start(t.Context(), devnet.Config{Nodes: 1})
 	if err != nil {
@@ -54,7 +54,7 @@ func startCore(t *testing.T) *core {
 
 // store publishes data as a STORE (amending ref if set) and returns the
 // STORE message hash.
-func (k *core) store(t *testing.T, data []byte, ref string) string {
+func (k *core) store(t testing.TB, data []byte, ref string) string {
 	t.Helper()
 	res, err := k.c.Store(t.Context(), k.a, bytes.NewReader(data), client.StoreParams{Sync: true, Ref: ref})
 	if err != nil {
@@ -68,7 +68,7 @@ func (k *core) store(t *testing.T, data []byte, ref string) string {
 
 // publish signs and submits a message of type typ with content and
 // returns its hash, processed.
-func (k *core) publish(t *testing.T, typ message.Type, content map[string]any) string {
+func (k *core) publish(t testing.TB, typ message.Type, content map[string]any) string {
 	t.Helper()
 	now := time.Now()
 	content["address"] = k.a.Address()
@@ -87,13 +87,14 @@ func (k *core) publish(t *testing.T, typ message.Type, content map[string]any) s
 // programOpts adjust a PROGRAM content.
 type programOpts struct {
 	encoding, entrypoint string
+	iface                string // code.interface, if set
 	codeLatest           bool
 	runtime              string
 	memory, seconds      int
 	variables            map[string]string
 }
 
-func (k *core) program(t *testing.T, code string, o programOpts) string {
+func (k *core) program(t testing.TB, code string, o programOpts) string {
 	t.Helper()
 	if o.encoding == "" {
 		o.encoding = "plain"
@@ -122,6 +123,9 @@ func (k *core) program(t *testing.T, code string, o programOpts) string {
 	if o.variables != nil {
 		c["variables"] = o.variables
 	}
+	if o.iface != "" {
+		c["code"].(map[string]any)["interface"] = o.iface
+	}
 	return k.publish(t, message.TypeProgram, c)
 }
 
@@ -131,6 +135,9 @@ type crnOpts struct {
 	idle     time.Duration
 	resolver Resolver
 	noWatch  bool
+	// sandbox, if set, is the backend (DefaultBackend) of the
+	// programs whose runtime is not the WASM marker.
+	sandbox compute.Backend
 }
 
 type node struct {
@@ -139,14 +146,19 @@ type node struct {
 	stop func() // stops Run and waits for it
 }
 
-func startCRN(t *testing.T, k *core, o crnOpts) *node {
+func startCRN(t testing.TB, k *core, o crnOpts) *node {
 	t.Helper()
 	wb, err := wasm.New(wasm.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	backends := map[string]compute.Backend{"wasm": wb}
+	var def string
+	if o.sandbox != nil {
+		backends[o.sandbox.Name()], def = o.sandbox, o.sandbox.Name()
+	}
 	s, err := New(Config{CoreURL: k.url, CacheDir: t.TempDir(), Domain: "crn.test",
-		Backends: map[string]compute.Backend{"wasm": wb}, MemoryMiB: o.memory, IdleTimeout: o.idle,
+		Backends: backends, DefaultBackend: def, MemoryMiB: o.memory, IdleTimeout: o.idle,
 		Resolver: o.resolver, NoWatch: o.noWatch, DrainTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -176,7 +188,7 @@ func startCRN(t *testing.T, k *core, o crnOpts) *node {
 }
 
 // get sends a request to the node and returns the response and its body.
-func (n *node) do(t *testing.T, method, path, host string, body io.Reader) (*http.Response, string) {
+func (n *node) do(t testing.TB, method, path, host string, body io.Reader) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, n.url+path, body)
 	if err != nil {
@@ -197,7 +209,7 @@ func (n *node) do(t *testing.T, method, path, host string, body io.Reader) (*htt
 	return resp, string(b)
 }
 
-func (n *node) get(t *testing.T, path string) (*http.Response, string) {
+func (n *node) get(t testing.TB, path string) (*http.Response, string) {
 	t.Helper()
 	return n.do(t, http.MethodGet, path, "", nil)
 }
@@ -252,7 +264,7 @@ func cgiModule(text string, loop bool) []byte {
 }
 
 // zipOf returns a zip archive holding files.
-func zipOf(t *testing.T, files map[string][]byte) []byte {
+func zipOf(t testing.TB, files map[string][]byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	zw := zip.NewWriter(&b)

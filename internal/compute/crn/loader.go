@@ -167,7 +167,35 @@ func (s *Server) load(ctx context.Context, hash string, p *programContent) (*pro
 		if wasm {
 			return nil, errorf(http.StatusNotImplemented, "Program %s is a WASM program and this node has no wasm backend", hash)
 		}
-		return nil, errorf(http.StatusNotImplemented, "Program %s: runtime %s is not the WASM runtime marker, and this node runs no other runtime yet", hash, p.Runtime.Ref)
+		return nil, errorf(http.StatusNotImplemented, "Program %s: runtime %s is not the WASM runtime marker, and this node runs no other runtime (no sandbox backend)", hash, p.Runtime.Ref)
+	}
+	iface := compute.WASM
+	if !wasm {
+		switch p.Code.Interface {
+		case "asgi":
+			iface = compute.ASGI
+		case "binary", "executable":
+			iface = compute.Executable
+		case "":
+			// The reference's rule: "module:app" is ASGI.
+			iface = compute.Executable
+			if strings.Contains(p.Code.Entrypoint, ":") {
+				iface = compute.ASGI
+			}
+		default:
+			return nil, errorf(http.StatusUnprocessableEntity, "Program %s: unknown code.interface %q (asgi or binary)", hash, p.Code.Interface)
+		}
+	}
+	// A root file system comes as a squashfs image, unpacked once per
+	// image for the sandbox, which binds a directory.
+	var runtimeDir string
+	if !wasm {
+		if !isSquashfs(runtimePath) {
+			return nil, errorf(http.StatusUnprocessableEntity, "Program %s: runtime %s is neither the WASM runtime marker nor a squashfs image", hash, p.Runtime.Ref)
+		}
+		if runtimeDir, err = s.cache.unsquash(ctx, filepath.Base(runtimePath), runtimePath); err != nil {
+			return nil, err
+		}
 	}
 
 	codeRef, codePath, err := fetch("code", p.Code.Ref, p.Code.UseLatest != nil && *p.Code.UseLatest)
@@ -176,7 +204,8 @@ func (s *Server) load(ctx context.Context, hash string, p *programContent) (*pro
 	}
 	pr.codeRef = codeRef
 	code := codePath
-	if p.Code.Encoding == "zip" {
+	switch {
+	case p.Code.Encoding == "zip":
 		dir, err := s.cache.unzip(filepath.Base(codePath), codePath)
 		if err != nil {
 			return nil, err
@@ -189,14 +218,18 @@ func (s *Server) load(ctx context.Context, hash string, p *programContent) (*pro
 				return nil, errorf(http.StatusUnprocessableEntity, "Program %s: entrypoint %q is not a file of the code", hash, p.Code.Entrypoint)
 			}
 		}
-	}
-	iface := compute.WASM
-	if !wasm {
-		switch {
-		case p.Code.Interface == "asgi", p.Code.Interface == "" && strings.Contains(p.Code.Entrypoint, ":"):
-			iface = compute.ASGI
-		default:
-			iface = compute.Executable
+	case !wasm: // plain: the file alone in a directory, named by the entrypoint
+		file, exec := p.Code.Entrypoint, iface == compute.Executable
+		if iface == compute.ASGI {
+			mod, _, _ := strings.Cut(p.Code.Entrypoint, ":")
+			file = strings.ReplaceAll(mod, ".", "/") + ".py"
+		}
+		file = filepath.FromSlash(file)
+		if !filepath.IsLocal(file) {
+			return nil, errorf(http.StatusUnprocessableEntity, "Program %s: entrypoint %q does not name a file inside the code", hash, p.Code.Entrypoint)
+		}
+		if code, err = s.cache.codeDir(filepath.Base(codePath), codePath, file, exec); err != nil {
+			return nil, err
 		}
 	}
 	pr.spec = compute.Spec{
@@ -206,7 +239,7 @@ func (s *Server) load(ctx context.Context, hash string, p *programContent) (*pro
 	}
 	if iface != compute.WASM {
 		pr.spec.Entrypoint = p.Code.Entrypoint
-		pr.spec.Runtime = runtimePath
+		pr.spec.Runtime = runtimeDir
 	}
 
 	// Data: always a zip archive, unpacked at /data (as the reference).
