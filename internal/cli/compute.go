@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/crn"
+	"github.com/goaleph/goaleph/internal/compute/sandbox"
 	"github.com/goaleph/goaleph/internal/compute/wasm"
 	"github.com/goaleph/goaleph/internal/node"
 )
@@ -28,11 +31,13 @@ func newComputeCmd(g *globals) *cobra.Command {
 
 func newComputeRunCmd(g *globals) *cobra.Command {
 	var (
-		cfg      crn.Config
-		listen   string
-		logLevel string
-		idle     time.Duration
-		noWasm   bool
+		cfg       crn.Config
+		listen    string
+		logLevel  string
+		idle      time.Duration
+		noWasm    bool
+		noSandbox bool
+		agent     string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -48,8 +53,13 @@ request; a request longer than the program's resources.seconds gets 504.
 
 Programs whose runtime is the WASM runtime marker (see
 docs/running-a-compute-node.md) run in-process on the wasm backend (WASI
-preview 1, CGI-style). Other runtimes need a backend this build does not
-have yet; their programs get 501.
+preview 1, CGI-style). Other runtimes are squashfs root file systems (the
+Debian 12 Python runtime of runtimes/): the node unpacks each image once
+into the cache with unsquashfs (squashfs-tools) and runs the program in a
+bubblewrap sandbox (bwrap) whose first process is the guest agent
+aleph-guest, a static build of cmd/aleph-guest. The agent is taken from
+--sandbox-agent, else next to this executable, else from PATH; the node
+refuses to start without it unless --no-sandbox (WASM programs only).
 
 The node also serves /about/login, /about/executions/list,
 /about/usage/system, /status/check/…, /status/config and /metrics. Ctrl-C
@@ -81,6 +91,13 @@ drains it: new program requests get 503 while those in flight finish.`,
 				defer wb.Close(context.Background())
 				cfg.Backends[wb.Name()] = wb
 			}
+			if !noSandbox {
+				sb, err := newSandbox(agent)
+				if err != nil {
+					return err
+				}
+				cfg.Backends[sb.Name()], cfg.DefaultBackend = sb, sb.Name()
+			}
 			s, err := crn.New(cfg)
 			if err != nil {
 				return err
@@ -106,6 +123,38 @@ drains it: new program requests get 503 while those in flight finish.`,
 	f.Int64Var(&cfg.MaxBodyBytes, "max-body-size", crn.DefaultMaxBodyBytes, "largest request body passed to a program, in bytes")
 	f.BoolVar(&cfg.NoWatch, "no-watch", false, "do not follow the core node's message feed for program updates")
 	f.BoolVar(&noWasm, "no-wasm", false, "do not run WASM programs")
+	f.BoolVar(&noSandbox, "no-sandbox", false, "do not run sandboxed programs (squashfs runtimes): WASM programs only")
+	f.StringVar(&agent, "sandbox-agent", "", "path of the static guest agent aleph-guest (default: next to this executable, else on PATH)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// newSandbox returns the sandbox backend with the guest agent at agent,
+// or found next to the running executable or on PATH.
+func newSandbox(agent string) (*sandbox.Backend, error) {
+	if agent == "" {
+		if exe, err := os.Executable(); err == nil {
+			if p := filepath.Join(filepath.Dir(exe), "aleph-guest"); isExecutable(p) {
+				agent = p
+			}
+		}
+	}
+	if agent == "" {
+		p, err := exec.LookPath("aleph-guest")
+		if err != nil {
+			return nil, errors.New("sandbox backend: the guest agent aleph-guest is neither next to this executable nor on PATH: " +
+				"build it with `CGO_ENABLED=0 go build ./cmd/aleph-guest` and pass --sandbox-agent PATH, or run WASM programs only with --no-sandbox")
+		}
+		agent = p
+	}
+	sb, err := sandbox.New(sandbox.Config{Agent: agent})
+	if err != nil {
+		return nil, fmt.Errorf("sandbox backend: %w (run WASM programs only with --no-sandbox)", err)
+	}
+	return sb, nil
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
