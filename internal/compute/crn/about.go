@@ -161,11 +161,12 @@ func meminfo() (total, avail uint64) {
 }
 
 // checkFastAPI answers GET /status/check/fastapi: the check runs the
-// reference's Python diagnostic program, which needs the Python runtime
-// this node does not run yet, so it fails honestly.
+// reference's Python diagnostic program, which this node does not run yet
+// (it needs the reference's runtime and its network tests), so it fails
+// honestly.
 func (s *Server) checkFastAPI(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusServiceUnavailable, map[string]any{
-		"error": fmt.Sprintf("the diagnostic program %s needs the Python (asgi) runtime, which this node does not run yet", s.cfg.CheckProgram),
+		"error": fmt.Sprintf("the diagnostic program %s is not run by this node yet", s.cfg.CheckProgram),
 		"index": false, "environ": false, "messages": false, "dns": false, "ipv4": false, "internet": false,
 		"cache": false, "persistent_storage": false, "error_handling": false, "get_a_message": false, "lifespan": false,
 	})

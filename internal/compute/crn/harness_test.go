@@ -132,6 +132,7 @@ func (k *core) program(t testing.TB, code string, o programOpts) string {
 // crnOpts adjust the compute node of a test.
 type crnOpts struct {
 	memory   int64
+	vcpus    int
 	idle     time.Duration
 	resolver Resolver
 	noWatch  bool
@@ -158,7 +159,7 @@ func startCRN(t testing.TB, k *core, o crnOpts) *node {
 		backends[o.sandbox.Name()], def = o.sandbox, o.sandbox.Name()
 	}
 	s, err := New(Config{CoreURL: k.url, CacheDir: t.TempDir(), Domain: "crn.test",
-		Backends: backends, DefaultBackend: def, MemoryMiB: o.memory, IdleTimeout: o.idle,
+		Backends: backends, DefaultBackend: def, MemoryMiB: o.memory, VCPUs: o.vcpus, IdleTimeout: o.idle,
 		Resolver: o.resolver, NoWatch: o.noWatch, DrainTimeout: 20 * time.Second})
 	if err != nil {
 		t.Fatal(err)
