@@ -28,7 +28,12 @@ if [ -f "$out/rootfs.squashfs" ] && [ -d "$out/rootfs" ]; then
 fi
 
 if ((EUID != 0)); then
-	echo "build.sh: must run as root (mmdebstrap root mode)" >&2
+	# mmdebstrap's root mode: go through sudo when it is there, keeping the
+	# caller's cache directory.
+	if command -v sudo >/dev/null 2>&1; then
+		exec sudo --preserve-env=OUT,XDG_CACHE_HOME,HOME,MIRROR "$0" "$@"
+	fi
+	echo "build.sh: must run as root (mmdebstrap root mode), and sudo is not installed" >&2
 	exit 1
 fi
 missing=()
