@@ -92,6 +92,7 @@ type programOpts struct {
 	runtime              string
 	memory, seconds      int
 	variables            map[string]string
+	on                   map[string]any // content.on (default {"http": true})
 }
 
 func (k *core) program(t testing.TB, code string, o programOpts) string {
@@ -119,6 +120,9 @@ func (k *core) program(t testing.TB, code string, o programOpts) string {
 		"on":          map[string]any{"http": true},
 		"environment": map[string]any{"internet": false},
 		"resources":   map[string]any{"vcpus": 1, "memory": o.memory, "seconds": o.seconds},
+	}
+	if o.on != nil {
+		c["on"] = o.on
 	}
 	if o.variables != nil {
 		c["variables"] = o.variables

@@ -28,6 +28,9 @@ type pool struct {
 	inflight int // requests holding an execution
 	draining bool
 	idle     chan struct{} // closed when inflight drops to 0 while draining
+	// persistent are the supervised programs (persistent.go): no idle
+	// timeout; the function ends the supervision.
+	persistent map[string]context.CancelFunc
 }
 
 // execution is one program's instance and its bookkeeping.
@@ -53,7 +56,8 @@ type execution struct {
 
 func newPool(s *Server) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &pool{s: s, ctx: ctx, cancel: cancel, execs: map[string]*execution{}, live: map[*execution]bool{}}
+	return &pool{s: s, ctx: ctx, cancel: cancel, execs: map[string]*execution{}, live: map[*execution]bool{},
+		persistent: map[string]context.CancelFunc{}}
 }
 
 // acquire returns the ready execution of hash, preparing one if there is
@@ -134,6 +138,7 @@ func (p *pool) release(e *execution) {
 		case e.retired:
 			stop = e.err == nil
 		case e.err != nil:
+		case p.isPersistentLocked(e.hash): // kept running
 		case p.s.cfg.IdleTimeout < 0:
 			p.retireLocked(e)
 			stop = true
@@ -150,7 +155,7 @@ func (p *pool) release(e *execution) {
 // expire stops e after its idle timeout, unless a request came meanwhile.
 func (p *pool) expire(e *execution) {
 	p.mu.Lock()
-	if e.runs > 0 || e.retired {
+	if e.runs > 0 || e.retired || p.isPersistentLocked(e.hash) {
 		p.mu.Unlock()
 		return
 	}

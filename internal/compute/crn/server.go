@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goaleph/goaleph/internal/compute"
@@ -29,6 +30,10 @@ type Server struct {
 	metrics *metrics
 	mux     *http.ServeMux
 	started time.Time
+	// reg knows the message-triggered and persistent programs
+	// (reactor.go, persistent.go).
+	reg          *registry
+	persistentWG sync.WaitGroup
 }
 
 // New returns a compute node. Run serves it; Handler gives its routes.
@@ -43,6 +48,7 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now()}
 	s.pool = newPool(s)
 	s.metrics = newMetrics(s)
+	s.reg = newRegistry(s)
 	c, err := newCache(cfg.CacheDir, cfg.Client, cfg.MaxFileBytes, cfg.PrepareTimeout,
 		func(result string) { s.metrics.downloads.WithLabelValues(result).Inc() })
 	if err != nil {
@@ -79,6 +85,8 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopWatch()
 	<-watched
+	s.reg.wg.Wait()       // events: their context ended with the watch
+	s.persistentWG.Wait() // supervisors: likewise
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
 	if derr := s.Drain(dctx); derr != nil {
 		s.log.Warn("drain ended with requests in flight", "err", derr)
