@@ -46,6 +46,35 @@ type Config struct {
 	NodeConfig func(i int, c *node.Config)
 	// Logger receives the nodes' logs, tagged with node=<i>. Default: none.
 	Logger *slog.Logger
+	// Compute runs one compute node (CRN) too, reading from node 0's API,
+	// on a loopback port (kept in devnet.json), with its cache in
+	// compute/; see ComputeURL. The compute node itself is provided by the
+	// package devnet/devcrn, which registers it: import it (its blank
+	// import is enough) to use Compute. Default off.
+	Compute bool
+}
+
+// ComputeConfig is what a network gives the compute node it runs.
+type ComputeConfig struct {
+	CoreURL string       // API URL of node 0
+	DataDir string       // the compute node's directory (cache, agent…)
+	Logger  *slog.Logger // tagged with node=crn
+}
+
+// ComputeServer is a compute node: Run serves it on ln until ctx ends.
+type ComputeServer interface {
+	Run(ctx context.Context, ln net.Listener) error
+}
+
+// newCompute is set by RegisterCompute. The compute node lives in another
+// package (devcrn) because the compute node's own tests run on a devnet:
+// devnet cannot import it.
+var newCompute func(context.Context, ComputeConfig) (ComputeServer, error)
+
+// RegisterCompute sets how networks with Config.Compute make their compute
+// node. The package devnet/devcrn calls it when imported.
+func RegisterCompute(f func(context.Context, ComputeConfig) (ComputeServer, error)) {
+	newCompute = f
 }
 
 func (c *Config) defaults() {
@@ -86,6 +115,9 @@ type Network struct {
 	running int   // nodes running
 	failed  error // first failure of a node not stopped by StopNode
 	stopped bool  // Stop or the end of the context: no node restarts
+
+	computeURL  string
+	computeDone chan struct{} // closed when the compute node has stopped
 }
 
 // Node is one core node of a Network.
@@ -134,7 +166,8 @@ type ports struct {
 }
 
 type state struct {
-	Nodes []ports `json:"nodes"`
+	Nodes   []ports `json:"nodes"`
+	Compute int     `json:"compute,omitempty"` // the compute node's port
 }
 
 const stateFile = "devnet.json"
@@ -198,12 +231,22 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 			return nil, err
 		}
 	}
+	var computeLn net.Listener
+	var computeSrv ComputeServer
+	if cfg.Compute {
+		if computeLn, computeSrv, err = nw.newCompute(ctx, dir, st.Compute); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.DataDir != "" {
-		saveState(dir, nw.nodes)
+		saveState(dir, nw.nodes, computeLn)
 	}
 	nw.runCtx, nw.cancel = context.WithCancel(context.Background())
 	for _, n := range nw.nodes {
 		nw.run(n)
+	}
+	if computeSrv != nil {
+		nw.runCompute(computeSrv, computeLn)
 	}
 	context.AfterFunc(ctx, nw.cancel) // the network lives as long as ctx; Stop ends it earlier
 	go func() {
@@ -211,6 +254,9 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 		nw.mu.Lock()
 		nw.stopped = true
 		nw.mu.Unlock()
+		if nw.computeDone != nil {
+			<-nw.computeDone
+		}
 		for _, n := range nw.nodes {
 			if n.done != nil {
 				<-n.done
@@ -440,10 +486,13 @@ func listenAddrs(tcp, quic int) []string {
 }
 
 // saveState records the ports in use for the next run (best effort).
-func saveState(dir string, nodes []*Node) {
+func saveState(dir string, nodes []*Node, compute net.Listener) {
 	var st state
 	for _, n := range nodes {
 		st.Nodes = append(st.Nodes, n.currentPorts())
+	}
+	if compute != nil {
+		st.Compute = compute.Addr().(*net.TCPAddr).Port
 	}
 	b, _ := json.MarshalIndent(st, "", "  ")
 	_ = os.WriteFile(filepath.Join(dir, stateFile), append(b, '\n'), 0o644)
@@ -483,6 +532,52 @@ func (nw *Network) waitReady(ctx context.Context, timeout time.Duration) error {
 		}
 	}
 }
+
+// newCompute makes the compute node and its listener, on port when free.
+func (nw *Network) newCompute(ctx context.Context, dir string, port int) (net.Listener, ComputeServer, error) {
+	if newCompute == nil {
+		return nil, nil, errors.New("devnet: Compute is set but no compute node is registered " +
+			"(import github.com/goaleph/goaleph/internal/devnet/devcrn)")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+	if err != nil && port != 0 {
+		nw.cfg.Logger.Warn("devnet: compute node port taken, using another", "port", port)
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := newCompute(ctx, ComputeConfig{CoreURL: nw.nodes[0].apiURL, DataDir: filepath.Join(dir, "compute"),
+		Logger: nw.cfg.Logger.With("node", "crn")})
+	if err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("devnet: compute node: %w", err)
+	}
+	nw.computeURL = "http://" + ln.Addr().String()
+	return ln, srv, nil
+}
+
+// runCompute serves the compute node until the network stops; its
+// failing stops the network, as a node's.
+func (nw *Network) runCompute(srv ComputeServer, ln net.Listener) {
+	nw.computeDone = make(chan struct{})
+	go func() {
+		defer close(nw.computeDone)
+		err := srv.Run(nw.runCtx, ln)
+		if err != nil && nw.runCtx.Err() == nil {
+			nw.mu.Lock()
+			if nw.failed == nil {
+				nw.failed = fmt.Errorf("compute node: %w", err)
+			}
+			nw.mu.Unlock()
+			nw.cancel()
+		}
+	}()
+}
+
+// ComputeURL is the base URL of the compute node ("" without
+// Config.Compute): programs answer at ComputeURL()/vm/<item hash>/.
+func (nw *Network) ComputeURL() string { return nw.computeURL }
 
 // Done is closed when the network has stopped (Stop, the end of the
 // context given to Start, or a node failing).
