@@ -41,9 +41,11 @@ $(COMPAT_STAMP): compat/package-lock.json compat/package.json | deps
 gotest:
 	$(GO) test $(GOTESTFLAGS) ./...
 
-## build: build the aleph binary into bin/
+## build: build the aleph binary and the static guest agent aleph-guest
+## (the compute node's sandbox looks for it next to aleph) into bin/
 build:
 	$(GO) build -o bin/aleph ./cmd/aleph
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/aleph-guest ./cmd/aleph-guest
 
 ## fmt: gofmt every Go file
 fmt:

@@ -1,20 +1,34 @@
 package cli
 
 import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/devnet"
+	"github.com/goaleph/goaleph/internal/devnet/devcrn"
 )
 
 func newDevnetCmd(g *globals) *cobra.Command {
 	var (
-		cfg      devnet.Config
-		logLevel string
+		cfg       devnet.Config
+		logLevel  string
+		noCompute bool
+		noPython  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -29,9 +43,24 @@ It prints each node's API URL and peer ID, then runs until Ctrl-C, which
 stops every node cleanly. Without --data-dir the state lives in a temporary
 directory removed at the end; with --data-dir it is kept in node-<i>/
 subdirectories, and a new run keeps the nodes' messages, identities and
-(when still free) ports.`,
+(when still free) ports.
+
+The network also runs a compute node (CRN) reading from node 0 (unless
+--no-compute), and publishes the runtimes programs run on, signed by a
+devnet account whose key is kept in the data directory (devnet-key): the
+WASM runtime marker (as aleph program upload --wasm) and the Debian 12
+Python runtime of runtimes/debian-12-python (unless --no-python-runtime).
+That runtime is built once and cached (about 30 s; it needs root or sudo
+and the Debian mirror); without it, only WASM programs can run. The
+compute node runs programs on squashfs runtimes in bubblewrap sandboxes
+when bwrap and the guest agent aleph-guest (next to this executable, on
+PATH, or built from the sources when run from a checkout) are available.
+
+It ends by printing the export lines that point the aleph commands at the
+devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 		Example: `  aleph devnet
   aleph devnet --nodes 5 --data-dir ./devnet
+  aleph devnet --no-compute
   aleph --api-url http://127.0.0.1:<port> post create --type note --content '{"body":"hello"}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -47,11 +76,20 @@ subdirectories, and a new run keeps the nodes' messages, identities and
 				debug.SetGCPercent(400) // as aleph node run: less GC work per message
 			}
 			ctx := cmd.Context()
+			cfg.Compute = !noCompute
 			nw, err := devnet.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			printDevnet(g.out, nw)
+			if !noCompute {
+				rts, err := publishRuntimes(ctx, g, nw, !noPython, cmd.ErrOrStderr())
+				if err != nil {
+					nw.Stop()
+					return err
+				}
+				printRuntimes(g.out, nw, rts)
+			}
 			select {
 			case <-ctx.Done():
 			case <-nw.Done():
@@ -65,6 +103,8 @@ subdirectories, and a new run keeps the nodes' messages, identities and
 	f.IntVar(&cfg.Nodes, "nodes", 3, "number of core nodes")
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the nodes' state here across runs (default: a temporary directory)")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
+	f.BoolVar(&noCompute, "no-compute", false, "run core nodes only: no compute node, no runtimes published")
+	f.BoolVar(&noPython, "no-python-runtime", false, "do not build and publish the Debian 12 Python runtime (WASM programs only)")
 	return cmd
 }
 
@@ -77,4 +117,172 @@ func printDevnet(w io.Writer, nw *devnet.Network) {
 		}
 		fmt.Fprintf(w, "        data %s\n", n.DataDir())
 	}
+	if u := nw.ComputeURL(); u != "" {
+		fmt.Fprintf(w, "compute node  %s  (programs at %s/vm/<item hash>/)\n", u, u)
+	}
+}
+
+// devnetRuntimes are the runtimes a devnet published.
+type devnetRuntimes struct {
+	WASM   string // file hash of the WASM runtime marker
+	Python string // item hash of the Debian runtime's STORE, "" if none
+}
+
+// publishRuntimes publishes the WASM marker and, when python is set and
+// the image can be built or is cached, the Debian 12 Python runtime, on
+// node 0 with the devnet account.
+func publishRuntimes(ctx context.Context, g *globals, nw *devnet.Network, python bool, progress io.Writer) (devnetRuntimes, error) {
+	var rts devnetRuntimes
+	dir := filepath.Dir(nw.Nodes()[0].DataDir())
+	s, err := devnetAccount(dir)
+	if err != nil {
+		return rts, err
+	}
+	c := client.New(nw.Nodes()[0].APIURL(), client.WithUserAgent("goaleph-cli/0.1"))
+	dg := *g
+	dg.apiURL = nw.Nodes()[0].APIURL()
+	if rts.WASM, err = wasmMarker(ctx, &dg, c, s); err != nil {
+		return rts, err
+	}
+	if !python {
+		return rts, nil
+	}
+	image, err := pythonRuntimeImage(ctx, progress)
+	if err != nil {
+		fmt.Fprintf(progress, "devnet: no Python runtime, WASM programs only: %v\n", err)
+		return rts, nil
+	}
+	rts.Python, err = publishImage(ctx, &dg, c, s, dir, image, progress)
+	return rts, err
+}
+
+// devnetAccount loads the devnet's key from dir/devnet-key, creating it
+// the first time.
+func devnetAccount(dir string) (*eth.Account, error) {
+	path := filepath.Join(dir, "devnet-key")
+	if b, err := os.ReadFile(path); err == nil {
+		return eth.AccountFromHex(strings.TrimSpace(string(b)))
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	a, err := eth.NewAccount()
+	if err != nil {
+		return nil, err
+	}
+	return a, writeFileAtomic(path, []byte(a.PrivateKeyHex()+"\n"))
+}
+
+// pythonRuntimeImage returns the path of the Debian 12 Python runtime's
+// squashfs image: from the cache of runtimes/debian-12-python/build.sh,
+// else built by it when the sources are here and root (or sudo without a
+// password) is available.
+func pythonRuntimeImage(ctx context.Context, progress io.Writer) (string, error) {
+	src := devcrn.SourceDir()
+	if src == "" {
+		return "", errors.New("not run from a checkout of goaleph: build the runtime with " +
+			"runtimes/debian-12-python/build.sh and publish its rootfs.squashfs with aleph file upload")
+	}
+	script := filepath.Join(src, "runtimes", "debian-12-python", "build.sh")
+	b, err := os.ReadFile(script)
+	if err != nil {
+		return "", err
+	}
+	// The cache directory, as build.sh names it.
+	sum := sha256.Sum256(b)
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", err
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	out := filepath.Join(cache, "goaleph", "runtimes", "debian-12-python-"+hex.EncodeToString(sum[:])[:12])
+	if o := os.Getenv("OUT"); o != "" {
+		out = filepath.Join(o, "debian-12-python-"+hex.EncodeToString(sum[:])[:12])
+	}
+	image := filepath.Join(out, "rootfs.squashfs")
+	if _, err := os.Stat(image); err == nil {
+		return image, nil
+	}
+	if os.Geteuid() != 0 && exec.CommandContext(ctx, "sudo", "-n", "true").Run() != nil {
+		return "", errors.New("building it needs root: run `sudo " + script + "` once (it is cached), then restart the devnet")
+	}
+	fmt.Fprintf(progress, "devnet: building the Debian 12 Python runtime with %s (about 30 s, once: it is cached in %s)\n", script, out)
+	cmd := exec.CommandContext(ctx, script)
+	cmd.Stdout = io.Discard
+	pr, pw := io.Pipe()
+	cmd.Stderr = pw
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			fmt.Fprintf(progress, "  build.sh: %s\n", sc.Text())
+		}
+		io.Copy(io.Discard, pr)
+	}()
+	err = cmd.Run()
+	pw.Close()
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", script, err)
+	}
+	if _, err := os.Stat(image); err != nil {
+		return "", fmt.Errorf("%s did not make %s", script, image)
+	}
+	return image, nil
+}
+
+// publishImage publishes the runtime image with a STORE and returns its
+// item hash. The STORE of an image already published from this data
+// directory (runtimes.json) is reused.
+func publishImage(ctx context.Context, g *globals, c *client.Client, s *eth.Account, dir, image string, progress io.Writer) (string, error) {
+	f, err := os.Open(image)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	f.Close()
+	if err != nil {
+		return "", err
+	}
+	fileHash := hex.EncodeToString(h.Sum(nil))
+	known := map[string]string{} // file hash: STORE item hash
+	statePath := filepath.Join(dir, "runtimes.json")
+	if b, err := os.ReadFile(statePath); err == nil {
+		_ = json.Unmarshal(b, &known)
+	}
+	if hash := known[fileHash]; hash != "" {
+		if res, err := c.Message(ctx, hash); err == nil && res.Status == client.StatusProcessed {
+			return hash, nil
+		}
+	}
+	st, err := os.Stat(image)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprintf(progress, "devnet: publishing the Python runtime (%d MB)\n", st.Size()>>20)
+	res, err := c.StoreFile(ctx, s, image, client.StoreParams{Channel: g.channel, Sync: true, Size: st.Size()})
+	if err != nil {
+		return "", fmt.Errorf("publish the Python runtime: %w", err)
+	}
+	if res.Status != client.StatusProcessed {
+		return "", fmt.Errorf("the Python runtime's STORE message %s is %s", res.Message.ItemHash, res.Status)
+	}
+	known[fileHash] = res.Message.ItemHash
+	b, _ := json.MarshalIndent(known, "", "  ")
+	_ = os.WriteFile(statePath, append(b, '\n'), 0o644)
+	return res.Message.ItemHash, nil
+}
+
+func printRuntimes(w io.Writer, nw *devnet.Network, rts devnetRuntimes) {
+	fmt.Fprintf(w, "wasm runtime    %s  (aleph program upload --wasm)\n", rts.WASM)
+	if rts.Python != "" {
+		fmt.Fprintf(w, "python runtime  %s  (Debian 12, Python 3.11, FastAPI, uvicorn)\n", rts.Python)
+	}
+	fmt.Fprintln(w, "\nPoint the aleph commands at this devnet:")
+	fmt.Fprintf(w, "export ALEPH_API_URL=%s ALEPH_CRN_URL=%s", nw.Nodes()[0].APIURL(), nw.ComputeURL())
+	if rts.Python != "" {
+		fmt.Fprintf(w, " ALEPH_DEFAULT_RUNTIME=%s", rts.Python)
+	}
+	fmt.Fprintln(w)
 }

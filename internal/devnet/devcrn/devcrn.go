@@ -91,7 +91,7 @@ func newSandbox(ctx context.Context, c devnet.ComputeConfig) (*sandbox.Backend, 
 // Agent returns the guest agent aleph-guest: next to the running
 // executable, else on PATH, else built from the module's sources into dir
 // when they and the Go toolchain are at hand.
-func Agent(ctx context.Context, dir string, log interface{ Info(string, ...any) }) (string, error) {
+func Agent(ctx context.Context, dir string, log interface{ Warn(string, ...any) }) (string, error) {
 	if exe, err := os.Executable(); err == nil {
 		if p := filepath.Join(filepath.Dir(exe), "aleph-guest"); isExecutable(p) {
 			return p, nil
@@ -111,7 +111,7 @@ func Agent(ctx context.Context, dir string, log interface{ Info(string, ...any) 
 			"and the Go toolchain to build it is not on PATH")
 	}
 	out := filepath.Join(dir, "aleph-guest")
-	log.Info("devnet: developer mode: building the guest agent from the sources", "src", src, "out", out)
+	log.Warn("devnet: developer mode: building the guest agent from the sources", "src", src, "out", out)
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", out, "./cmd/aleph-guest")
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
