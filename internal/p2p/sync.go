@@ -343,9 +343,24 @@ func (y *syncer) run(ctx context.Context, st network.Stream, initiator bool) (re
 	if dl, ok := ctx.Deadline(); ok {
 		st.SetDeadline(dl)
 	}
+	// Either side failing resets the stream at once, so that the other
+	// one, perhaps blocked writing to a peer that stopped reading, ends
+	// too instead of holding the session until its deadline.
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return y.send(gctx, st, res.Have) })
-	g.Go(func() error { return y.receive(gctx, st, res.Need) })
+	g.Go(func() error {
+		err := y.send(gctx, st, res.Have)
+		if err != nil {
+			st.Reset()
+		}
+		return err
+	})
+	g.Go(func() error {
+		err := y.receive(gctx, st, res.Need)
+		if err != nil {
+			st.Reset()
+		}
+		return err
+	})
 	return res, g.Wait()
 }
 
