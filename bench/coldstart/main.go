@@ -17,8 +17,9 @@
 // response is whole when the program exits, so the time to the response is
 // the time to its first byte.
 //
-// Backends are listed in subjects: wasm (a Go WASI module, CGI-style) and
-// sandbox (bubblewrap; the program is a static Go HTTP server, and native
+// Backends are listed in subjects: wasm (a Go WASI module, CGI-style),
+// wasm-tiny (a hand-written module with a constant answer: the backend's
+// own cost) and sandbox (bubblewrap; the program is a static Go HTTP server, and native
 // is the same server called over HTTP outside the sandbox). It prints the figures and one
 // "RESULT key=value …" line per backend. It measures; it asserts nothing.
 //
@@ -79,6 +80,26 @@ var subjects = []subject{
 		native: nativeEcho,
 	},
 	{
+		// The same backend with a hand-written module that writes a
+		// constant response: what the backend itself costs, without a
+		// language runtime starting in every instance (Go's, above).
+		name: "wasm-tiny",
+		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
+			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
+			if err != nil {
+				return nil, nil, err
+			}
+			return b, func() { b.Close(context.Background()) }, nil
+		},
+		spec: func(ctx context.Context) (compute.Spec, error) {
+			path := filepath.Join(os.TempDir(), "goaleph-coldstart-tiny.wasm")
+			err := os.WriteFile(path, wasmtest.CGIModule(tinyBody, false), 0o644)
+			return compute.Spec{ProgramHash: "bench-tiny", Interface: compute.WASM, Code: path,
+				MemoryMiB: 16, Timeout: 30 * time.Second}, err
+		},
+		native: nativeConstant,
+	},
+	{
 		// The cache directory means nothing to the sandbox: its three cold
 		// figures are the same measurement.
 		name: "sandbox",
@@ -102,6 +123,20 @@ var subjects = []subject{
 		},
 		native: nativeHTTP,
 	},
+}
+
+// tinyBody is the body the tiny module answers.
+const tinyBody = "hello from a tiny module\n"
+
+// nativeConstant is the tiny module's work done natively: writing its
+// constant response.
+func nativeConstant(*compute.Scope) error {
+	var b bytes.Buffer
+	b.WriteString("Content-Type: text/plain\nX-Program: test\nVary: Accept\n\n" + tinyBody)
+	if b.Len() == 0 {
+		return fmt.Errorf("empty response")
+	}
+	return nil
 }
 
 // The sandbox's test program run directly on the host, for nativeHTTP.
