@@ -31,13 +31,14 @@ func newComputeCmd(g *globals) *cobra.Command {
 
 func newComputeRunCmd(g *globals) *cobra.Command {
 	var (
-		cfg       crn.Config
-		listen    string
-		logLevel  string
-		idle      time.Duration
-		noWasm    bool
-		noSandbox bool
-		agent     string
+		cfg        crn.Config
+		listen     string
+		logLevel   string
+		idle       time.Duration
+		noWasm     bool
+		noSandbox  bool
+		agent      string
+		noAnnounce bool
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -63,7 +64,13 @@ refuses to start without it unless --no-sandbox (WASM programs only).
 
 The node also serves /about/login, /about/executions/list,
 /about/usage/system, /status/check/…, /status/config and /metrics. Ctrl-C
-drains it: new program requests get 503 while those in flight finish.`,
+drains it: new program requests get 503 while those in flight finish.
+
+The node announces the programs it runs: it signs with the ETH key in
+--key-file (created if missing) and keeps the AGGREGATE "executions" of
+that address up to date on the core node, each program "running" with its
+URL under --public-url, or "stopped" (docs/design/0007-executions-
+announcements.md). --no-announce turns that off.`,
 		Example: `  aleph compute run --core-url http://127.0.0.1:4024
   aleph compute run --core-url http://127.0.0.1:4024 --listen 127.0.0.1:4020 \
       --cache-dir /var/cache/aleph/crn --domain crn.example.org --memory-mib 16384
@@ -81,6 +88,12 @@ drains it: new program requests get 503 while those in flight finish.`,
 					return fmt.Errorf("--cache-dir is required: %w", err)
 				}
 				cfg.CacheDir = filepath.Join(dir, "goaleph", "crn")
+			}
+			switch {
+			case noAnnounce:
+				cfg.KeyFile = ""
+			case cfg.KeyFile == "":
+				cfg.KeyFile = filepath.Join(cfg.CacheDir, "crn-key")
 			}
 			cfg.Backends = map[string]compute.Backend{}
 			if !noWasm {
@@ -108,6 +121,9 @@ drains it: new program requests get 503 while those in flight finish.`,
 				return err
 			}
 			fmt.Fprintf(g.out, "compute node on http://%s (core node %s, cache %s)\n", ln.Addr(), cfg.CoreURL, cfg.CacheDir)
+			if a := s.Address(); a != "" {
+				fmt.Fprintf(g.out, "announcing executions as %s (aggregate %q)\n", a, crn.AnnouncementKey)
+			}
 			return s.Run(cmd.Context(), ln)
 		},
 	}
@@ -125,6 +141,9 @@ drains it: new program requests get 503 while those in flight finish.`,
 	f.BoolVar(&noWasm, "no-wasm", false, "do not run WASM programs")
 	f.BoolVar(&noSandbox, "no-sandbox", false, "do not run sandboxed programs (squashfs runtimes): WASM programs only")
 	f.StringVar(&agent, "sandbox-agent", "", "path of the static guest agent aleph-guest (default: next to this executable, else on PATH)")
+	f.StringVar(&cfg.KeyFile, "key-file", "", "hex ETH private key the node signs its announcements with, created (mode 0600) if missing (default <cache-dir>/crn-key)")
+	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach this node at, announced with each program (default the --listen URL)")
+	f.BoolVar(&noAnnounce, "no-announce", false, "do not announce the programs this node runs")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -83,6 +83,13 @@ type Config struct {
 	// Watch follows the core node's WebSocket for updates (default true
 	// through NoWatch = false).
 	NoWatch bool
+	// KeyFile holds the node's signing key (a hex ETH private key; created,
+	// mode 0600, if missing). With it the node announces the programs it
+	// runs (announce.go); without it, it announces nothing.
+	KeyFile string
+	// PublicURL is the URL clients reach the node at, used in the
+	// announcements (default: the URL of the listener given to Run).
+	PublicURL string
 }
 
 func (c *Config) defaults() {

@@ -212,6 +212,7 @@ func (p *pool) stop(e *execution) {
 				p.s.log.Warn("stop execution", "hash", e.hash, "err", err)
 			}
 			cancel()
+			p.s.announce.stoppedExec(e.hash)
 		}
 		if e.prog != nil {
 			e.prog.cleanup()
@@ -273,6 +274,7 @@ func (p *pool) prepare(e *execution) {
 	e.prog, e.inst, e.prepared = prog, inst, time.Now()
 	p.mu.Unlock()
 	close(e.ready)
+	p.s.announce.runningExec(e.hash, prog.backend.Name())
 	p.s.metrics.prepares.WithLabelValues(prog.backend.Name(), "ok").Inc()
 	p.s.metrics.prepareSeconds.WithLabelValues(prog.backend.Name()).Observe(time.Since(start).Seconds())
 	p.s.log.Info("execution ready", "hash", e.hash, "backend", prog.backend.Name(), "code", prog.codeRef,

@@ -34,6 +34,7 @@ type Server struct {
 	// (reactor.go, persistent.go).
 	reg          *registry
 	persistentWG sync.WaitGroup
+	announce     *announcer // nil without Config.KeyFile
 }
 
 // New returns a compute node. Run serves it; Handler gives its routes.
@@ -55,6 +56,9 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("crn: cache: %w", err)
 	}
 	s.cache = c
+	if s.announce, err = newAnnouncer(&s.cfg); err != nil {
+		return nil, err
+	}
 	s.routes()
 	return s, nil
 }
@@ -76,6 +80,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
+	s.announce.start(listenURL(ln))
 	s.log.Info("compute node serving", "addr", ln.Addr().String(), "core", s.cfg.Client.BaseURL(), "domain", s.cfg.Domain)
 
 	var err error
@@ -96,6 +101,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	srv.Shutdown(sctx)
 	cancel()
 	s.Close()
+	s.announce.close() // publishes the stopped executions
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
