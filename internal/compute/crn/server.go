@@ -129,6 +129,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /status/check/version", s.checkVersion)
 	m.HandleFunc("GET /status/config", s.statusConfig)
 	m.Handle("GET /metrics", s.metricsHandler())
+	s.ownerRoutes(m) // owner.go
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not found")
 	}
