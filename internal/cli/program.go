@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -31,14 +32,24 @@ const defaultCRNURL = "http://127.0.0.1:4020"
 func newProgramCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "program",
-		Short: "Upload, list, update and delete programs (PROGRAM messages run on demand by compute nodes)",
+		Short: "Upload, list, update and delete programs (PROGRAM messages run on demand by compute nodes); read their logs, stop and reboot them",
 		Example: `  aleph program upload ./app main:app --runtime 63f07193…
   aleph program upload main.wasm main.wasm --wasm
   aleph program list
   aleph program update 5c2e…9a1 ./app
-  aleph program delete 5c2e…9a1 --code`,
+  aleph program delete 5c2e…9a1 --code
+  aleph program logs 5c2e…9a1 --crn-url http://127.0.0.1:4020
+  aleph program reboot 5c2e…9a1`,
 	}
-	cmd.AddCommand(newProgramUploadCmd(g), newProgramListCmd(g), newProgramUpdateCmd(g), newProgramDeleteCmd(g))
+	cmd.AddCommand(newProgramUploadCmd(g), newProgramListCmd(g), newProgramUpdateCmd(g), newProgramDeleteCmd(g),
+		newProgramLogsCmd(g),
+		newProgramOwnerOpCmd(g, "stop", "Stop a program's execution on a compute node (owner only)",
+			`Stop the program's execution on the compute node, signed by the account,
+which must be the program's owner. The next request to the program starts
+it again; a persistent program is no longer kept running by that node.`),
+		newProgramOwnerOpCmd(g, "reboot", "Restart a program's execution on a compute node (owner only)",
+			`Stop the program's execution on the compute node and start a new one,
+signed by the account, which must be the program's owner.`))
 	return cmd
 }
 
@@ -598,5 +609,153 @@ them with "aleph message find --message-types STORE --refs <code ref>".`,
 	}
 	cmd.Flags().StringVar(&reason, "reason", "", "why the program is deleted")
 	cmd.Flags().BoolVar(&code, "code", false, "also forget the program's code STORE message")
+	return cmd
+}
+
+// crnFlags are the flags of the owner operations on a compute node.
+type crnFlags struct {
+	url, domain string
+}
+
+func (f *crnFlags) add(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.url, "crn-url", envOr("ALEPH_CRN_URL", defaultCRNURL), "compute node running the program (env ALEPH_CRN_URL)")
+	cmd.Flags().StringVar(&f.domain, "crn-domain", "", "the node's domain, named in the signature (default: its DOMAIN_NAME at /status/config)")
+}
+
+// nodeDomain returns the domain the node expects in owner signatures.
+func (f *crnFlags) nodeDomain(ctx context.Context) (string, error) {
+	if f.domain != "" {
+		return f.domain, nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(f.url, "/")+"/status/config", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("compute node %s: %w", f.url, err)
+	}
+	defer resp.Body.Close()
+	var c struct {
+		Domain *string `json:"DOMAIN_NAME"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusOK || c.Domain == nil {
+		return "", fmt.Errorf("compute node %s: no DOMAIN_NAME at /status/config (HTTP %d): give --crn-domain", f.url, resp.StatusCode)
+	}
+	return *c.Domain, nil
+}
+
+// ownerOp sends the owner operation method /control/machine/<hash>/<op>
+// to the node, signed by the account, and returns the answer's body.
+func ownerOp(ctx context.Context, g *globals, f *crnFlags, method, hash, op string) ([]byte, error) {
+	if err := checkHash(hash); err != nil {
+		return nil, err
+	}
+	s, err := g.signer()
+	if err != nil {
+		return nil, err
+	}
+	domain, err := f.nodeDomain(ctx)
+	if err != nil {
+		return nil, err
+	}
+	path := "/control/machine/" + hash + "/" + op
+	h, err := crn.OwnerHeaders(s, domain, method, path, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(f.url, "/")+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("compute node %s: %w", f.url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode/100 != 2 {
+		var e struct {
+			Error string `json:"error"`
+		}
+		msg := strings.TrimSpace(string(b))
+		if json.Unmarshal(b, &e) == nil && e.Error != "" {
+			msg = e.Error
+		}
+		return nil, fmt.Errorf("compute node %s: %s %s: HTTP %d: %s", f.url, method, path, resp.StatusCode, msg)
+	}
+	return b, nil
+}
+
+func newProgramLogsCmd(g *globals) *cobra.Command {
+	var f crnFlags
+	cmd := &cobra.Command{
+		Use:   "logs <program-hash>",
+		Short: "Print the output of a program's execution on a compute node (owner only)",
+		Long: `Print what the program's current execution on the compute node wrote to
+stdout and stderr, oldest first. The request is signed by the account, which
+must be the program's owner (spec compute-node §5.1).`,
+		Example: `  aleph program logs 5c2e…9a1
+  aleph program logs 5c2e…9a1 --crn-url https://crn.example.org
+  aleph --json program logs 5c2e…9a1 | jq -r '.[].MESSAGE'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := ownerOp(cmd.Context(), g, &f, http.MethodGet, args[0], "logs")
+			if err != nil {
+				return err
+			}
+			var lines []struct {
+				Message   string `json:"MESSAGE"`
+				File      string `json:"file"`
+				Timestamp string `json:"__REALTIME_TIMESTAMP"`
+			}
+			if err := json.Unmarshal(b, &lines); err != nil {
+				return fmt.Errorf("compute node %s: malformed logs: %w", f.url, err)
+			}
+			if g.json {
+				return g.printJSON(json.RawMessage(b))
+			}
+			for _, l := range lines {
+				ts := l.Timestamp
+				if us, err := strconv.ParseInt(l.Timestamp, 10, 64); err == nil {
+					ts = time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.000Z")
+				}
+				fmt.Fprintf(g.out, "%s %s %s\n", ts, l.File, l.Message)
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// newProgramOwnerOpCmd is stop or reboot.
+func newProgramOwnerOpCmd(g *globals, op, short, long string) *cobra.Command {
+	var f crnFlags
+	cmd := &cobra.Command{
+		Use:     op + " <program-hash>",
+		Short:   short,
+		Long:    long,
+		Example: "  aleph program " + op + " 5c2e…9a1 --crn-url http://127.0.0.1:4020",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			b, err := ownerOp(cmd.Context(), g, &f, http.MethodPost, args[0], op)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return g.printJSON(map[string]any{"item_hash": args[0], "operation": op, "result": strings.TrimSpace(string(b))})
+			}
+			fmt.Fprintln(g.out, strings.TrimSpace(string(b)))
+			return nil
+		},
+	}
+	f.add(cmd)
 	return cmd
 }

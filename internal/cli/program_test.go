@@ -356,4 +356,39 @@ func TestProgramWasm(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+
+	// Owner operations, signed by the account: logs, reboot, stop.
+	resp, err := http.Get(up.URLs.VM + "/log?n=2")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /log: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	if out := e.ok("program", "logs", up.ItemHash, "--crn-url", crnURL); !strings.Contains(out, "stderr line 0\n") ||
+		!strings.Contains(out, "stderr line 1\n") {
+		t.Errorf("program logs: %q", out)
+	}
+	var logs []struct {
+		Message string `json:"MESSAGE"`
+		File    string `json:"file"`
+	}
+	e.okJSON(&logs, "program", "logs", up.ItemHash, "--crn-url", crnURL)
+	if len(logs) < 2 || logs[len(logs)-1].Message != "line 1" || logs[len(logs)-1].File != "stderr" {
+		t.Errorf("program logs --json: %+v", logs)
+	}
+	if out := e.ok("program", "reboot", up.ItemHash, "--crn-url", crnURL); !strings.Contains(out, "Rebooted VM "+up.ItemHash) {
+		t.Errorf("program reboot: %q", out)
+	}
+	if out := e.ok("program", "logs", up.ItemHash, "--crn-url", crnURL); out != "" {
+		t.Errorf("logs after reboot: %q", out)
+	}
+	if out := e.ok("program", "stop", up.ItemHash, "--crn-url", crnURL); !strings.Contains(out, "Stopped VM "+up.ItemHash) {
+		t.Errorf("program stop: %q", out)
+	}
+	if out := e.fails("program", "stop", up.ItemHash, "--crn-url", crnURL); !strings.Contains(out, "404") ||
+		!strings.Contains(out, "No execution") {
+		t.Errorf("second stop: %q", out)
+	}
+	if out := e.fails("program", "logs", up.ItemHash, "--crn-url", crnURL, "--crn-domain", "elsewhere.test"); !strings.Contains(out, "401") {
+		t.Errorf("logs signed for another domain: %q", out)
+	}
 }
