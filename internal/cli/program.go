@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/spf13/cobra"
 
 	"github.com/goaleph/goaleph/client"
@@ -694,7 +695,10 @@ func ownerOp(ctx context.Context, g *globals, f *crnFlags, method, hash, op stri
 }
 
 func newProgramLogsCmd(g *globals) *cobra.Command {
-	var f crnFlags
+	var (
+		f      crnFlags
+		follow bool
+	)
 	cmd := &cobra.Command{
 		Use:   "logs <program-hash>",
 		Short: "Print the output of a program's execution on a compute node (owner only)",
@@ -706,6 +710,9 @@ must be the program's owner (spec compute-node §5.1).`,
   aleph --json program logs 5c2e…9a1 | jq -r '.[].MESSAGE'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if follow {
+				return followLogs(cmd.Context(), g, &f, args[0])
+			}
 			b, err := ownerOp(cmd.Context(), g, &f, http.MethodGet, args[0], "logs")
 			if err != nil {
 				return err
@@ -732,7 +739,76 @@ must be the program's owner (spec compute-node §5.1).`,
 		},
 	}
 	f.add(cmd)
+	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "print the lines so far, then each new one until the execution stops")
 	return cmd
+}
+
+// followLogs prints the log stream of the execution of hash (the node's
+// stream_logs WebSocket) until it ends.
+func followLogs(ctx context.Context, g *globals, f *crnFlags, hash string) error {
+	if err := checkHash(hash); err != nil {
+		return err
+	}
+	s, err := g.signer()
+	if err != nil {
+		return err
+	}
+	domain, err := f.nodeDomain(ctx)
+	if err != nil {
+		return err
+	}
+	path := "/control/machine/" + hash + "/stream_logs"
+	h, err := crn.OwnerHeaders(s, domain, http.MethodGet, path, time.Minute)
+	if err != nil {
+		return err
+	}
+	u := strings.TrimRight(f.url, "/") + path
+	if rest, ok := strings.CutPrefix(u, "http"); ok {
+		u = "ws" + rest // http → ws, https → wss
+	}
+	conn, _, err := websocket.Dial(ctx, u, nil)
+	if err != nil {
+		return fmt.Errorf("compute node %s: %w", f.url, err)
+	}
+	defer conn.CloseNow()
+	conn.SetReadLimit(1 << 20)
+	auth := map[string]json.RawMessage{}
+	for _, name := range []string{crn.HeaderSignedPubKey, crn.HeaderSignedOperation} {
+		auth[name] = json.RawMessage(h.Get(name))
+	}
+	b, _ := json.Marshal(map[string]any{"auth": auth})
+	if err := conn.Write(ctx, websocket.MessageText, b); err != nil {
+		return fmt.Errorf("compute node %s: %w", f.url, err)
+	}
+	var frame struct {
+		Status, Reason, Type, Message string
+	}
+	for first := true; ; first = false {
+		_, b, err := conn.Read(ctx)
+		if err != nil {
+			if websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+				return nil
+			}
+			return fmt.Errorf("compute node %s: log stream: %w", f.url, err)
+		}
+		frame.Status, frame.Reason, frame.Type, frame.Message = "", "", "", ""
+		if err := json.Unmarshal(b, &frame); err != nil {
+			return fmt.Errorf("compute node %s: malformed log frame: %w", f.url, err)
+		}
+		if first {
+			if frame.Status != "connected" {
+				return fmt.Errorf("compute node %s: log stream refused: %s", f.url, frame.Reason)
+			}
+			continue
+		}
+		if g.json {
+			if err := json.NewEncoder(g.out).Encode(map[string]string{"type": frame.Type, "message": frame.Message}); err != nil {
+				return err
+			}
+			continue
+		}
+		fmt.Fprintf(g.out, "%s %s\n", frame.Type, frame.Message)
+	}
 }
 
 // newProgramOwnerOpCmd is stop or reboot.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -381,8 +382,49 @@ func TestProgramWasm(t *testing.T) {
 	if out := e.ok("program", "logs", up.ItemHash, "--crn-url", crnURL); out != "" {
 		t.Errorf("logs after reboot: %q", out)
 	}
+	// Following the logs: the lines so far, new ones, the end at the stop.
+	if resp, err = http.Get(up.URLs.VM + "/log?n=1"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /log: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	follow := e.cmd("program", "logs", "-f", up.ItemHash, "--crn-url", crnURL)
+	var followOut syncBuffer
+	follow.Stdout = &followOut
+	if err := follow.Start(); err != nil {
+		t.Fatal(err)
+	}
+	followed := make(chan error, 1)
+	go func() { followed <- follow.Wait() }()
+	t.Cleanup(func() { follow.Process.Kill() })
+	waitOutput := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !strings.Contains(followOut.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("program logs -f: no %q in %q", want, followOut.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	waitOutput("stderr line 0\n")
+	if resp, err = http.Get(up.URLs.VM + "/log?n=2"); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /log: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	waitOutput("stderr line 0\nstderr line 0\nstderr line 1\n")
 	if out := e.ok("program", "stop", up.ItemHash, "--crn-url", crnURL); !strings.Contains(out, "Stopped VM "+up.ItemHash) {
 		t.Errorf("program stop: %q", out)
+	}
+	select {
+	case err := <-followed:
+		if err != nil {
+			t.Errorf("program logs -f: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("program logs -f did not end at the stop: %q", followOut.String())
+	}
+	if out := followOut.String(); !strings.HasSuffix(out, "system execution stopped\n") {
+		t.Errorf("program logs -f: %q", out)
 	}
 	if out := e.fails("program", "stop", up.ItemHash, "--crn-url", crnURL); !strings.Contains(out, "404") ||
 		!strings.Contains(out, "No execution") {
@@ -391,4 +433,22 @@ func TestProgramWasm(t *testing.T) {
 	if out := e.fails("program", "logs", up.ItemHash, "--crn-url", crnURL, "--crn-domain", "elsewhere.test"); !strings.Contains(out, "401") {
 		t.Errorf("logs signed for another domain: %q", out)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }
