@@ -273,8 +273,11 @@ func (p *pool) prepare(e *execution) {
 	}
 	e.prog, e.inst, e.prepared = prog, inst, time.Now()
 	p.mu.Unlock()
-	close(e.ready)
+	// Announced before the execution is ready: once ready, it may serve
+	// its request and stop (idle timeout -1) before this goroutine runs
+	// on, and its "stopped" must come after its "running".
 	p.s.announce.runningExec(e.hash, prog.backend.Name())
+	close(e.ready)
 	p.s.metrics.prepares.WithLabelValues(prog.backend.Name(), "ok").Inc()
 	p.s.metrics.prepareSeconds.WithLabelValues(prog.backend.Name()).Observe(time.Since(start).Seconds())
 	p.s.log.Info("execution ready", "hash", e.hash, "backend", prog.backend.Name(), "code", prog.codeRef,
