@@ -57,6 +57,7 @@ func New(ctx context.Context, c devnet.ComputeConfig) (devnet.ComputeServer, err
 		return nil, err
 	}
 	cfg := crn.Config{CoreURL: c.CoreURL, CacheDir: filepath.Join(c.DataDir, "cache"), Logger: c.Logger,
+		KeyFile: filepath.Join(c.DataDir, "crn-key"), // announces its executions (docs/design/0007)
 		Version: node.Version, Backends: map[string]compute.Backend{}}
 	wb, err := wasm.New(wasm.Config{CacheDir: filepath.Join(cfg.CacheDir, "wasm")})
 	if err != nil {
