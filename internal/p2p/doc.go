@@ -10,6 +10,6 @@
 // Messages the node processes from its API are published from its
 // processed-message bus.
 //
-// Set reconciliation (catch-up after downtime) lives in p2p/reconcile; its
-// stream handler is registered on the host with Service.SetStreamHandler.
+// Catch-up after downtime runs sync sessions on the protocol SyncProtocol
+// (sync.go), with the set reconciliation of p2p/reconcile.
 package p2p

@@ -123,26 +123,6 @@ func (s *Service) publishProcessed(ctx context.Context, node Node, topic *pubsub
 	}
 }
 
-// Publish gossips an envelope as it is (for the legacy pubsub API); the
-// node does not ingest it through this call.
-func (s *Service) Publish(ctx context.Context, m *message.Message) error {
-	s.mu.Lock()
-	t := s.topic
-	s.mu.Unlock()
-	if t == nil {
-		return errors.New("p2p service not running")
-	}
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	if err := t.Publish(ctx, data); err != nil {
-		return err
-	}
-	s.m.out.WithLabelValues(MessageTopic).Inc()
-	return nil
-}
-
 // recentSet remembers the item hashes received from gossip lately, so
 // that their processing is not published again. It keeps between
 // recentSize and twice that many hashes.

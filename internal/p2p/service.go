@@ -18,7 +18,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
-	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -158,13 +157,6 @@ func (s *Service) Addrs() []string {
 
 // Host returns the libp2p host.
 func (s *Service) Host() host.Host { return s.host }
-
-// SetStreamHandler registers a protocol handler on the host: the hook for
-// request/response protocols such as the set reconciliation sync
-// (p2p/reconcile). Register before Run to answer from the first peer on.
-func (s *Service) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
-	s.host.SetStreamHandler(pid, handler)
-}
 
 // Register adds the service's metrics to a registry (the node's).
 func (s *Service) Register(r prometheus.Registerer) error {

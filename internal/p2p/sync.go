@@ -215,7 +215,7 @@ func (y *syncer) loop(ctx context.Context) error {
 				delete(y.running, p)
 				y.mu.Unlock()
 			}()
-			err := y.initiate(ctx, p)
+			_, err := y.session(ctx, p)
 			if err == nil || ctx.Err() != nil {
 				y.mu.Lock()
 				delete(y.failures, p)
@@ -264,11 +264,6 @@ func (s *Service) Sync(ctx context.Context, p peer.ID) (reconcile.Result, error)
 		return reconcile.Result{}, errors.New("p2p: sync is not running")
 	}
 	return y.session(ctx, p)
-}
-
-func (y *syncer) initiate(ctx context.Context, p peer.ID) error {
-	_, err := y.session(ctx, p)
-	return err
 }
 
 func (y *syncer) session(ctx context.Context, p peer.ID) (reconcile.Result, error) {
