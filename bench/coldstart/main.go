@@ -1,393 +1,124 @@
-// Command coldstart measures how fast a compute backend answers a program's
-// first request (cold start) and its next ones (warm), on this machine:
+// Command coldstart measures how fast a program on the compute node answers
+// its first request (cold start) and its next ones (warm), on this machine.
 //
-//   - cold, first compile: a new backend with empty caches; Prepare, Start,
-//     Ready and Call, timed from the request to the response;
-//   - cold, compiled in memory: the same on a backend that compiled the
-//     module before (a program seen before, whose instance had stopped);
-//   - cold, compiled on disk: a new backend whose cache directory holds the
-//     compiled module (a program seen before the node restarted);
-//   - warm: Call on a started instance;
-//   - native: the same handler called as a plain Go function, without the
-//     backend, so that warm − native is what the isolation costs;
-//   - throughput: requests/s with -c concurrent callers on one warm
-//     instance.
+// By default (-level node) it measures through the node, as a client sees
+// it: it starts in this process a one-node devnet core and a compute node
+// (CRN) on loopback HTTP with the wasm and sandbox backends, publishes the
+// runtimes (the WASM runtime marker, and the Debian image of
+// runtimes/debian-12-python, built once and cached), and for each subject
+// times, with net/http/httptrace, from sending the request to the first
+// byte of the response:
 //
-// Latencies are p50/p95 over -n runs (at least 20). A CGI program's
-// response is whole when the program exits, so the time to the response is
-// the time to its first byte.
+//   - first runtime: the first program of a backend on the node, which also
+//     downloads (and for the sandbox, verifies and unpacks) the runtime;
+//     reported once, apart from the cold figures;
+//   - cold: a program the node has never seen (new code, new PROGRAM
+//     message each run): the message fetch, the code download and
+//     verification, the backend's start (for wasm, compiling the module),
+//     the first answer; the runtime is already on the node;
+//   - cold, known: the same program again after its owner stopped its
+//     execution (POST /control/machine/{hash}/stop): the message fetched
+//     and its refs resolved again, the code from the node's verified
+//     cache, the backend's start (wasm: the module compiled in memory),
+//     the first answer;
+//   - warm: the same program running;
+//   - direct: the same program without the node. For the sandbox
+//     executable, the same static server run on the host and called over
+//     HTTP the same way. For wasm, "wazero": an instance of the wasm
+//     backend called in-process (the module instantiated and run by
+//     wazero per request, as the node does, without HTTP or the node); and
+//     "native": the program's handler as a plain Go function. warm −
+//     direct is what the node adds (for wasm, warm − wazero);
+//   - throughput: requests/s of -c concurrent keep-alive clients on the
+//     warm program for -d, with the errors counted, and the same on direct.
 //
-// Backends are listed in subjects: wasm (a Go WASI module, CGI-style),
-// wasm-tiny (a hand-written module with a constant answer: the backend's
-// own cost) and sandbox (bubblewrap; the program is a static Go HTTP server, and native
-// is the same server called over HTTP outside the sandbox). It prints the figures and one
-// "RESULT key=value …" line per backend. It measures; it asserts nothing.
+// With -level backend it measures the backends directly, without the node
+// (Prepare, Start, Ready and Call on compute.Backend; see backend.go): cold
+// with the module compiled or not, warm, native, throughput. Those figures
+// explain where the node level's time goes.
 //
-//	go run ./bench/coldstart -n 20 -c 100
+// Subjects: wasm (a Go WASI module, CGI-style), wasm-tiny (a hand-written
+// module with a constant answer: the backend's own cost), sandbox (a static
+// Go HTTP server on the Debian runtime, under bubblewrap) and asgi (a
+// FastAPI app on the Debian runtime; node level only, no direct figure).
+// Without bwrap the sandbox subjects are left out, with a message.
+//
+// Latencies are p50/p95 (nearest rank) over -n runs (at least 20). It
+// prints the figures, a table, and one "RESULT key=value …" line per
+// subject. It measures; it asserts nothing.
+//
+//	go run ./bench/coldstart                          # node level, every subject
+//	go run ./bench/coldstart -backend wasm,sandbox -d 2s
+//	go run ./bench/coldstart -level backend -backend wasm
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"log"
-	"net"
-	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"github.com/goaleph/goaleph/internal/compute"
-	"github.com/goaleph/goaleph/internal/compute/sandbox"
-	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
-	"github.com/goaleph/goaleph/internal/compute/wasm"
-	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 )
 
-// subject is a backend under measurement: how to make one (with its
-// compile cache in cacheDir, or in memory only if empty), the spec of its
-// test program, and the same program's handler called natively.
-type subject struct {
-	name       string
-	newBackend func(cacheDir string) (compute.Backend, func(), error)
-	spec       func(ctx context.Context) (compute.Spec, error)
-	native     func(s *compute.Scope) error
-}
-
-var subjects = []subject{
-	{
-		name: "wasm",
-		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
-			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, func() { b.Close(context.Background()) }, nil
-		},
-		spec: func(ctx context.Context) (compute.Spec, error) {
-			path, err := wasmtest.Build(ctx)
-			return compute.Spec{ProgramHash: "bench", Interface: compute.WASM, Code: path,
-				MemoryMiB: 128, Timeout: 30 * time.Second}, err
-		},
-		native: nativeEcho,
-	},
-	{
-		// The same backend with a hand-written module that writes a
-		// constant response: what the backend itself costs, without a
-		// language runtime starting in every instance (Go's, above).
-		name: "wasm-tiny",
-		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
-			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, func() { b.Close(context.Background()) }, nil
-		},
-		spec: func(ctx context.Context) (compute.Spec, error) {
-			path := filepath.Join(os.TempDir(), "goaleph-coldstart-tiny.wasm")
-			err := os.WriteFile(path, wasmtest.CGIModule(tinyBody, false), 0o644)
-			return compute.Spec{ProgramHash: "bench-tiny", Interface: compute.WASM, Code: path,
-				MemoryMiB: 16, Timeout: 30 * time.Second}, err
-		},
-		native: nativeConstant,
-	},
-	{
-		// The cache directory means nothing to the sandbox: its three cold
-		// figures are the same measurement.
-		name: "sandbox",
-		newBackend: func(string) (compute.Backend, func(), error) {
-			agent, err := sandboxtest.Agent(context.Background())
-			if err != nil {
-				return nil, nil, err
-			}
-			b, err := sandbox.New(sandbox.Config{Agent: agent})
-			return b, func() {}, err
-		},
-		spec: func(ctx context.Context) (compute.Spec, error) {
-			dir := filepath.Join(os.TempDir(), "goaleph-coldstart-sandbox")
-			root, code := filepath.Join(dir, "root"), filepath.Join(dir, "code")
-			if err := sandboxtest.Runtime(root); err != nil {
-				return compute.Spec{}, err
-			}
-			ent, err := sandboxtest.Code(ctx, code)
-			return compute.Spec{ProgramHash: "bench", Interface: compute.Executable, Entrypoint: ent,
-				Code: code, Runtime: root, MemoryMiB: 128, Timeout: 30 * time.Second}, err
-		},
-		native: nativeHTTP,
-	},
-}
-
-// tinyBody is the body the tiny module answers.
-const tinyBody = "hello from a tiny module\n"
-
-// nativeConstant is the tiny module's work done natively: writing its
-// constant response.
-func nativeConstant(*compute.Scope) error {
-	var b bytes.Buffer
-	b.WriteString("Content-Type: text/plain\nX-Program: test\nVary: Accept\n\n" + tinyBody)
-	if b.Len() == 0 {
-		return fmt.Errorf("empty response")
-	}
-	return nil
-}
-
-// The sandbox's test program run directly on the host, for nativeHTTP.
-var direct struct {
-	once   sync.Once
-	url    string
-	client *http.Client
-	err    error
-}
-
-// nativeHTTP sends the request over HTTP to the sandbox's test program
-// running outside any sandbox (started once, killed with this process), as
-// the guest agent does inside.
-func nativeHTTP(s *compute.Scope) error {
-	direct.once.Do(func() {
-		prog, err := sandboxtest.Program(context.Background())
-		if err != nil {
-			direct.err = err
-			return
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			direct.err = err
-			return
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		cmd := exec.Command(prog)
-		cmd.Env = []string{"ALEPH_HTTP_ADDR=" + addr}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if direct.err = cmd.Start(); direct.err != nil {
-			return
-		}
-		direct.url = "http://" + addr
-		direct.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-		for range 100 {
-			if c, err := net.Dial("tcp", addr); err == nil {
-				c.Close()
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-		direct.err = fmt.Errorf("the program does not listen on %s", addr)
-	})
-	if direct.err != nil {
-		return direct.err
-	}
-	req, err := http.NewRequest(s.Method, direct.url+s.Path+"?"+s.QueryString, bytes.NewReader(s.Body))
-	if err != nil {
-		return err
-	}
-	for _, h := range s.Headers {
-		req.Header.Add(h[0], h[1])
-	}
-	resp, err := direct.client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, err = io.Copy(io.Discard, resp.Body)
-	return err
-}
-
-// nativeEcho runs the echo handler in-process: the CGI environment and
-// body in, the response split from its headers.
-func nativeEcho(s *compute.Scope) error {
-	env := []string{
-		"GATEWAY_INTERFACE=CGI/1.1", "SERVER_PROTOCOL=HTTP/1.1", "REQUEST_METHOD=" + s.Method,
-		"PATH_INFO=" + s.Path, "QUERY_STRING=" + s.QueryString, fmt.Sprintf("CONTENT_LENGTH=%d", len(s.Body)),
-	}
-	for _, h := range s.Headers {
-		env = append(env, "HTTP_"+strings.ToUpper(strings.ReplaceAll(h[0], "-", "_"))+"="+h[1])
-	}
-	var out bytes.Buffer
-	if code := wasmtest.Serve(env, bytes.NewReader(s.Body), &out, io.Discard); code != 0 {
-		return fmt.Errorf("exit code %d", code)
-	}
-	if !bytes.Contains(out.Bytes(), []byte("\r\n\r\n")) {
-		return fmt.Errorf("no header block")
-	}
-	return nil
-}
-
-func request() *compute.Scope {
-	return &compute.Scope{Type: "http", Method: "POST", Path: "/echo", QueryString: "a=1",
-		Headers: [][2]string{{"content-type", "application/json"}, {"user-agent", "coldstart"}},
-		Body:    []byte(`{"hello":"world"}`)}
-}
-
 func main() {
+	level := flag.String("level", "node", `"node": through a compute node over HTTP; "backend": the backends called directly`)
 	n := flag.Int("n", 20, "runs per cold measurement (at least 20)")
-	warmN := flag.Int("warm", 200, "runs of the warm and native measurements")
-	conc := flag.Int("c", 100, "concurrent callers for the throughput")
-	dur := flag.Duration("d", 5*time.Second, "duration of the throughput measurement")
-	only := flag.String("backend", "", "measure only this backend")
+	warmN := flag.Int("warm", 200, "runs of the warm and direct measurements")
+	conc := flag.Int("c", 100, "concurrent clients for the throughput")
+	dur := flag.Duration("d", 5*time.Second, "duration of each throughput measurement")
+	only := flag.String("backend", "", "comma-separated subjects to measure (default all): wasm, wasm-tiny, sandbox, asgi")
+	verbose := flag.Bool("v", false, "node level: print the core and compute nodes' logs")
 	flag.Parse()
 	if *n < 20 {
 		*n = 20
 	}
 	log.SetFlags(0)
-	ctx := context.Background()
-	for _, sub := range subjects {
-		if *only != "" && sub.name != *only {
-			continue
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	sel := map[string]bool{}
+	for s := range strings.SplitSeq(*only, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			sel[s] = true
 		}
-		if err := measure(ctx, sub, *n, *warmN, *conc, *dur); err != nil {
-			log.Fatalf("%s: %v", sub.name, err)
-		}
+	}
+	var err error
+	switch *level {
+	case "node":
+		err = nodeLevel(ctx, nodeOpts{only: sel, n: *n, warmN: *warmN, conc: *conc, dur: *dur, verbose: *verbose})
+	case "backend":
+		err = backendLevel(ctx, sel, *n, *warmN, *conc, *dur)
+	default:
+		err = fmt.Errorf("-level %q: want node or backend", *level)
+	}
+	if err != nil {
+		log.Fatal(err)
 	}
 }
 
-func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Duration) error {
-	spec, err := sub.spec(ctx)
-	if err != nil {
-		return err
-	}
-	if st, err := os.Stat(spec.Code); err == nil && !st.IsDir() {
-		fmt.Printf("%s: program %s (%.1f MB)\n", sub.name, spec.Code, float64(st.Size())/1e6)
-	}
-	// coldRun times Prepare+Start+Ready+Call on b, then stops the instance.
-	coldRun := func(b compute.Backend) (time.Duration, error) {
-		t0 := time.Now()
-		in, err := b.Prepare(ctx, spec)
-		if err != nil {
-			return 0, err
-		}
-		defer in.Stop(ctx)
-		if err := in.Start(ctx); err != nil {
-			return 0, err
-		}
-		if err := in.Ready(ctx); err != nil {
-			return 0, err
-		}
-		if _, err := in.Call(ctx, request()); err != nil {
-			return 0, err
-		}
-		return time.Since(t0), nil
-	}
-
-	// Cold, first compile: a new backend, memory cache only, each run.
-	var first []time.Duration
-	for range n {
-		b, closeB, err := sub.newBackend("")
-		if err != nil {
-			return err
-		}
-		d, err := coldRun(b)
-		closeB()
-		if err != nil {
-			return err
-		}
-		first = append(first, d)
-	}
-	report(sub.name, "cold, first compile", first)
-
-	// Cold, compiled on disk: new backends over one primed cache directory.
-	dir, err := os.MkdirTemp("", "coldstart")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(dir)
-	var disk []time.Duration
-	for i := range n + 1 {
-		b, closeB, err := sub.newBackend(dir)
-		if err != nil {
-			return err
-		}
-		d, err := coldRun(b)
-		closeB()
-		if err != nil {
-			return err
-		}
-		if i > 0 { // the first one compiled
-			disk = append(disk, d)
-		}
-	}
-	report(sub.name, "cold, compiled on disk", disk)
-
-	// Cold, compiled in memory; then warm on one instance.
-	b, closeB, err := sub.newBackend("")
-	if err != nil {
-		return err
-	}
-	defer closeB()
-	var mem []time.Duration
-	for i := range n + 1 {
-		d, err := coldRun(b)
-		if err != nil {
-			return err
-		}
-		if i > 0 {
-			mem = append(mem, d)
-		}
-	}
-	report(sub.name, "cold, compiled in memory", mem)
-
-	in, err := b.Prepare(ctx, spec)
-	if err != nil {
-		return err
-	}
-	defer in.Stop(ctx)
-	if err := in.Start(ctx); err != nil {
-		return err
-	}
-	if err := in.Ready(ctx); err != nil {
-		return err
-	}
-	var warm, native []time.Duration
-	for range warmN {
-		t0 := time.Now()
-		if _, err := in.Call(ctx, request()); err != nil {
-			return err
-		}
-		warm = append(warm, time.Since(t0))
-		t0 = time.Now()
-		if err := sub.native(request()); err != nil {
-			return err
-		}
-		native = append(native, time.Since(t0))
-	}
-	report(sub.name, "warm", warm)
-	report(sub.name, "native", native)
-
-	rps, err := throughput(func() error { _, err := in.Call(ctx, request()); return err }, conc, dur)
-	if err != nil {
-		return err
-	}
-	nativeRPS, _ := throughput(func() error { return sub.native(request()) }, conc, dur/5)
-	fmt.Printf("%s: throughput, %d callers: %.0f requests/s (native %.0f/s)\n", sub.name, conc, rps, nativeRPS)
-
-	overhead := pct(warm, 50) - pct(native, 50)
-	fmt.Printf("%s: warm overhead over native (p50): %s\n", sub.name, ms(overhead))
-	fmt.Printf("RESULT backend=%s cold_compile_p50_ms=%s cold_compile_p95_ms=%s cold_disk_p50_ms=%s cold_disk_p95_ms=%s "+
-		"cold_mem_p50_ms=%s cold_mem_p95_ms=%s warm_p50_ms=%s warm_p95_ms=%s native_p50_ms=%s overhead_p50_ms=%s rps_c%d=%.0f\n",
-		sub.name, ms(pct(first, 50)), ms(pct(first, 95)), ms(pct(disk, 50)), ms(pct(disk, 95)),
-		ms(pct(mem, 50)), ms(pct(mem, 95)), ms(pct(warm, 50)), ms(pct(warm, 95)), ms(pct(native, 50)),
-		ms(overhead), conc, rps)
-	return nil
+// tput is the outcome of a throughput measurement.
+type tput struct {
+	rps    float64 // successful calls per second
+	errors int64   // failed calls
+	first  error   // the first failure
 }
 
-// throughput runs call from conc goroutines for d and returns calls/s.
-func throughput(call func() error, conc int, d time.Duration) (float64, error) {
-	var count atomic.Int64
-	var firstErr atomic.Value
+// throughput runs call from conc goroutines for d. A goroutine whose call
+// fails counts the error and goes on.
+func throughput(call func() error, conc int, d time.Duration) tput {
+	var count, errs atomic.Int64
+	var firstMu sync.Mutex
+	var first error
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	t0 := time.Now()
 	for range conc {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for {
 				select {
 				case <-stop:
@@ -395,32 +126,37 @@ func throughput(call func() error, conc int, d time.Duration) (float64, error) {
 				default:
 				}
 				if err := call(); err != nil {
-					firstErr.CompareAndSwap(nil, err)
-					return
+					errs.Add(1)
+					firstMu.Lock()
+					if first == nil {
+						first = err
+					}
+					firstMu.Unlock()
+					continue
 				}
 				count.Add(1)
 			}
-		}()
+		})
 	}
 	time.Sleep(d)
 	close(stop)
 	wg.Wait()
-	if err, ok := firstErr.Load().(error); ok {
-		return 0, err
-	}
-	return float64(count.Load()) / time.Since(t0).Seconds(), nil
+	return tput{rps: float64(count.Load()) / time.Since(t0).Seconds(), errors: errs.Load(), first: first}
 }
 
-func report(backend, what string, ds []time.Duration) {
-	fmt.Printf("%s: %-26s p50 %8s ms  p95 %8s ms  (%d runs)\n", backend, what, ms(pct(ds, 50)), ms(pct(ds, 95)), len(ds))
+func report(subject, what string, ds []time.Duration) {
+	fmt.Printf("%s: %-26s p50 %8s ms  p95 %8s ms  (%d runs)\n", subject, what, ms(pct(ds, 50)), ms(pct(ds, 95)), len(ds))
 }
 
-// pct is the p-th percentile of ds (nearest rank).
+// pct is the p-th percentile of ds (nearest rank); 0 for none.
 func pct(ds []time.Duration, p int) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	i := (len(s)*p+99)/100 - 1
 	return s[max(i, 0)]
 }
 
-func ms(d time.Duration) string { return fmt.Sprintf("%.3f", float64(d)/1e6) }
+func ms(d time.Duration) string { return fmt.Sprintf("%.4f", float64(d)/1e6) }
