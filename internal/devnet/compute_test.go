@@ -1,23 +1,168 @@
 package devnet_test
 
 import (
+	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute/crn"
+	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 	"github.com/goaleph/goaleph/internal/devnet"
 	_ "github.com/goaleph/goaleph/internal/devnet/devcrn"
 	"github.com/goaleph/goaleph/message"
 )
+
+// The compute acceptance tests run on a devnet of two core nodes and its
+// compute node, which reads from node 0. Programs are deployed the way a
+// user deploys them: code and runtime as STORE messages, then a signed
+// PROGRAM; then called over HTTP through the compute node.
+
+// computeNet is a devnet with a compute node and an account.
+type computeNet struct {
+	nw *devnet.Network
+	a  *eth.Account
+	c  []*client.Client // one per core node
+}
+
+func startComputeNet(t *testing.T) *computeNet {
+	t.Helper()
+	nw, err := devnet.Start(t.Context(), devnet.Config{Nodes: 2, Compute: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := nw.Stop(); err != nil {
+			t.Errorf("stop: %v", err)
+		}
+	})
+	if nw.ComputeURL() == "" {
+		t.Fatal("no compute URL")
+	}
+	a, err := eth.NewAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &computeNet{nw: nw, a: a}
+	for _, n := range nw.Nodes() {
+		k.c = append(k.c, client.New(n.APIURL()))
+	}
+	return k
+}
+
+// store publishes r as a STORE on node and returns the message's hash.
+func (k *computeNet) store(t *testing.T, node int, r io.ReadSeeker) string {
+	t.Helper()
+	res, err := k.c[node].Store(t.Context(), k.a, r, client.StoreParams{Sync: true})
+	if err != nil || res.Status != client.StatusProcessed {
+		t.Fatalf("store: %v %v", res, err)
+	}
+	return res.Message.ItemHash
+}
+
+func (k *computeNet) storeFile(t *testing.T, node int, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return k.store(t, node, f)
+}
+
+// programContent is a PROGRAM's content; edit it before publishing.
+func (k *computeNet) programContent(code, encoding, entrypoint, runtime string) map[string]any {
+	return map[string]any{
+		"type": "vm-function", "allow_amend": false,
+		"code":        map[string]any{"encoding": encoding, "entrypoint": entrypoint, "ref": code, "use_latest": false},
+		"runtime":     map[string]any{"ref": runtime, "use_latest": true, "comment": ""},
+		"on":          map[string]any{"http": true},
+		"environment": map[string]any{"internet": false},
+		"resources":   map[string]any{"vcpus": 1, "memory": 128, "seconds": 10},
+	}
+}
+
+// publish signs content as a PROGRAM and submits it to node; it returns
+// the hash, or the error of a message the node did not process.
+func (k *computeNet) publish(t *testing.T, node int, content map[string]any) (string, error) {
+	t.Helper()
+	now := time.Now()
+	content["address"] = k.a.Address()
+	content["time"] = float64(now.UnixMilli()) / 1000
+	b, _ := json.Marshal(content)
+	m, err := message.NewInline(k.a, message.TypeProgram, "TEST", string(b), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := k.c[node].Submit(t.Context(), m, true)
+	if err == nil && st != client.StatusProcessed {
+		err = fmt.Errorf("status %s", st)
+	}
+	return m.ItemHash, err
+}
+
+func (k *computeNet) program(t *testing.T, node int, content map[string]any) string {
+	t.Helper()
+	hash, err := k.publish(t, node, content)
+	if err != nil {
+		t.Fatalf("PROGRAM: %v", err)
+	}
+	return hash
+}
+
+var httpClient = &http.Client{Timeout: 2 * time.Minute}
+
+// call does GET path on the compute node.
+func (k *computeNet) call(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := httpClient.Get(k.nw.ComputeURL() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
+
+// checkAlephHeaders checks the headers the compute node adds to a
+// program's answer (spec §1.3).
+func checkAlephHeaders(t *testing.T, resp *http.Response, program, code string) {
+	t.Helper()
+	h := resp.Header
+	if h.Get("Aleph-Program-ItemHash") != program || h.Get("Aleph-Program-Code-Ref") != code ||
+		!strings.HasPrefix(h.Get("Server"), "aleph-vm/") {
+		t.Errorf("Aleph headers: ItemHash %q Code-Ref %q Server %q; want %s, %s, aleph-vm/…",
+			h.Get("Aleph-Program-ItemHash"), h.Get("Aleph-Program-Code-Ref"), h.Get("Server"), program, code)
+	}
+}
+
+// wantError checks a JSON error answer: its status and reason.
+func wantError(t *testing.T, resp *http.Response, body string, status int, contains string) {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	if resp.StatusCode != status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, contains) {
+		t.Errorf("got %d %s; want %d with an error containing %q", resp.StatusCode, body, status, contains)
+	}
+}
 
 // TestCompute publishes a WASM program on node 1 and calls it through the
 // devnet's compute node, which reads from node 0: the program, its code and
@@ -27,81 +172,302 @@ func TestCompute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	nw, err := devnet.Start(t.Context(), devnet.Config{Nodes: 2, Compute: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := nw.Stop(); err != nil {
-			t.Errorf("stop: %v", err)
-		}
-	}()
-	if nw.ComputeURL() == "" {
-		t.Fatal("no compute URL")
-	}
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := client.New(nw.Nodes()[1].APIURL())
-	store := func(r io.ReadSeeker) string {
-		res, err := c.Store(t.Context(), a, r, client.StoreParams{Sync: true})
-		if err != nil || res.Status != client.StatusProcessed {
-			t.Fatalf("store: %v %v", res, err)
-		}
-		return res.Message.ItemHash
-	}
-	runtime := store(bytes.NewReader([]byte(crn.WASMRuntimeMarker)))
-	f, err := os.Open(module)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	code := store(f)
-	now := time.Now()
-	content, _ := json.Marshal(map[string]any{
-		"address": a.Address(), "time": float64(now.UnixMilli()) / 1000,
-		"type": "vm-function", "allow_amend": false,
-		"code":        map[string]any{"encoding": "plain", "entrypoint": "main.wasm", "ref": code, "use_latest": false},
-		"runtime":     map[string]any{"ref": runtime, "use_latest": true, "comment": "WASI preview 1"},
-		"on":          map[string]any{"http": true},
-		"environment": map[string]any{"internet": false},
-		"resources":   map[string]any{"vcpus": 1, "memory": 64, "seconds": 5},
-	})
-	m, err := message.NewInline(a, message.TypeProgram, "TEST", string(content), now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st, err := c.Submit(t.Context(), m, true); err != nil || st != client.StatusProcessed {
-		t.Fatalf("submit: %v %v", st, err)
-	}
+	k := startComputeNet(t)
+	runtime := k.store(t, 1, bytes.NewReader([]byte(crn.WASMRuntimeMarker)))
+	code := k.storeFile(t, 1, module)
+	prog := k.program(t, 1, k.programContent(code, "plain", "main.wasm", runtime))
 
 	// Node 0 may not have the program yet: the node answers 4xx until then.
-	url := nw.ComputeURL() + "/vm/" + m.ItemHash + "/hello?x=1"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		resp, body := k.call(t, "/vm/"+prog+"/hello?x=1")
 		if resp.StatusCode == http.StatusOK {
 			var echo wasmtest.Echo
-			if err := json.Unmarshal(body, &echo); err != nil {
+			if err := json.Unmarshal([]byte(body), &echo); err != nil {
 				t.Fatalf("answer %q: %v", body, err)
 			}
 			if echo.Path != "/hello" || echo.Query != "x=1" {
 				t.Errorf("program saw %s ? %s, want /hello ? x=1", echo.Path, echo.Query)
 			}
-			if sv := resp.Header.Get("Server"); !strings.HasPrefix(sv, "aleph-vm/") {
-				t.Errorf("Server: %q, want aleph-vm/…", sv)
-			}
+			checkAlephHeaders(t, resp, prog, code)
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
+			t.Fatalf("GET %s: %d %s", prog, resp.StatusCode, body)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// debianRuntime returns the squashfs image of the Debian 12 Python runtime,
+// built by runtimes/debian-12-python/build.sh (cached after the first
+// build), and the sandbox test program: a static HTTP server probing its
+// isolation.
+func debianRuntime(t *testing.T) (image, prog string) {
+	t.Helper()
+	if _, err := exec.LookPath("bwrap"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("bwrap is missing (install bubblewrap: scripts/install-deps.sh)")
+		}
+		t.Skip("bwrap is missing (install bubblewrap)")
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	defer cancel()
+	prog, err := sandboxtest.Program(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, filepath.Join("..", "..", "runtimes", "debian-12-python", "build.sh"))
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("runtimes/debian-12-python/build.sh (needs root or a cached build): %v\n%s", err, stderr.Bytes())
+	}
+	return filepath.Join(strings.TrimSpace(stdout.String()), "rootfs.squashfs"), prog
+}
+
+func zipOf(t *testing.T, files map[string][]byte, executable ...string) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	for name, data := range files {
+		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
+		h.SetMode(0o644)
+		for _, x := range executable {
+			if x == name {
+				h.SetMode(0o755)
+			}
+		}
+		w, err := zw.CreateHeader(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.Write(data)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+const fastAPIApp = `import os
+from fastapi import FastAPI
+
+app = FastAPI()
+
+
+@app.get("/")
+def index():
+    return {"hello": "aleph", "greeting": os.environ.get("GREETING")}
+`
+
+// TestComputeSandbox deploys, on the devnet, a Python ASGI app and an
+// executable HTTP server on the Debian runtime (sandbox backend), and
+// checks their answers and Aleph headers, their isolation, their limits,
+// and that malformed programs get a clear error.
+func TestComputeSandbox(t *testing.T) {
+	image, progPath := debianRuntime(t)
+	progBin, err := os.ReadFile(progPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := startComputeNet(t)
+	rt := k.storeFile(t, 0, image)
+
+	// The executable: the static server as bin/server in a zip.
+	execCode := k.store(t, 0, bytes.NewReader(zipOf(t, map[string][]byte{"bin/server": progBin}, "bin/server")))
+	executable := func(internet bool, memory, seconds int) string {
+		c := k.programContent(execCode, "zip", "bin/server", rt)
+		c["environment"] = map[string]any{"internet": internet}
+		c["resources"] = map[string]any{"vcpus": 1, "memory": memory, "seconds": seconds}
+		c["metadata"] = map[string]any{"name": fmt.Sprint("executable ", internet, memory, seconds)}
+		return k.program(t, 0, c)
+	}
+	isolated := executable(false, 128, 10)
+
+	// The ASGI app, published on node 1: it reaches the compute node's
+	// core node by gossip.
+	asgiCode := k.store(t, 1, bytes.NewReader(zipOf(t, map[string][]byte{"main.py": []byte(fastAPIApp)})))
+	ac := k.programContent(asgiCode, "zip", "main:app", rt)
+	ac["resources"] = map[string]any{"vcpus": 1, "memory": 256, "seconds": 30}
+	ac["variables"] = map[string]string{"GREETING": "hi"}
+	asgi := k.program(t, 1, ac)
+
+	t.Run("executable", func(t *testing.T) {
+		resp, body := k.call(t, "/vm/"+isolated+"/echo?x=1")
+		var echo struct{ Path, Query string }
+		if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &echo) != nil || echo.Path != "/echo" || echo.Query != "x=1" {
+			t.Fatalf("executable: %d %s", resp.StatusCode, body)
+		}
+		checkAlephHeaders(t, resp, isolated, execCode)
+	})
+
+	t.Run("asgi", func(t *testing.T) {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			resp, body := k.call(t, "/vm/"+asgi+"/")
+			if resp.StatusCode == 200 {
+				if body != `{"hello":"aleph","greeting":"hi"}` {
+					t.Errorf("asgi answered %s", body)
+				}
+				checkAlephHeaders(t, resp, asgi, asgiCode)
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("asgi: %d %s", resp.StatusCode, body)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("no network without internet", func(t *testing.T) {
+		// A listener on the host's loopback: the isolated program must
+		// not reach it, nor the core node, nor a public address.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		var accepted sync.WaitGroup
+		var mu sync.Mutex
+		conns := 0
+		accepted.Add(1)
+		go func() {
+			defer accepted.Done()
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns++
+				mu.Unlock()
+				c.Close()
+			}
+		}()
+		core := strings.TrimPrefix(k.nw.Nodes()[0].APIURL(), "http://")
+		for _, addr := range []string{ln.Addr().String(), core, "1.1.1.1:53", "[::1]:" + strings.Split(ln.Addr().String(), ":")[1]} {
+			resp, body := k.call(t, "/vm/"+isolated+"/dial?addr="+addr)
+			if resp.StatusCode != 200 || !strings.HasPrefix(body, "error: ") {
+				t.Errorf("dial %s from an isolated program: %d %q, want an error", addr, resp.StatusCode, body)
+			}
+		}
+		// The same probe works for a program with internet: the probe
+		// can succeed.
+		open := executable(true, 128, 10)
+		if resp, body := k.call(t, "/vm/"+open+"/dial?addr="+ln.Addr().String()); body != "connected" {
+			t.Errorf("dial from a program with internet: %d %q", resp.StatusCode, body)
+		}
+		ln.Close()
+		accepted.Wait()
+		if conns != 1 {
+			t.Errorf("the host listener saw %d connections, want 1 (from the program with internet)", conns)
+		}
+	})
+
+	t.Run("no host files", func(t *testing.T) {
+		secret := filepath.Join(t.TempDir(), "secret")
+		if err := os.WriteFile(secret, []byte("host secret"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range []string{secret, k.nw.Nodes()[0].DataDir(), exe} {
+			resp, body := k.call(t, "/vm/"+isolated+"/read?path="+p)
+			if resp.StatusCode != 200 || !strings.HasPrefix(body, "error: ") || strings.Contains(body, "host secret") {
+				t.Errorf("read %s: %d %q, want an error", p, resp.StatusCode, body)
+			}
+		}
+		// The runtime's own files are readable: the probe can succeed.
+		if _, body := k.call(t, "/vm/"+isolated+"/read?path=/usr/bin/python3"); strings.HasPrefix(body, "error: ") {
+			t.Errorf("read the runtime's python3: %q", body)
+		}
+	})
+
+	t.Run("memory", func(t *testing.T) {
+		small := executable(false, 64, 10)
+		if resp, body := k.call(t, "/vm/"+small+"/echo"); resp.StatusCode != 200 {
+			t.Fatalf("small: %d %s", resp.StatusCode, body)
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		var status int
+		var body string
+		go func() {
+			defer wg.Done()
+			resp, b := k.call(t, "/vm/"+small+"/alloc?mib=512")
+			status, body = resp.StatusCode, b
+		}()
+		// Others are served meanwhile and after.
+		for range 3 {
+			if resp, b := k.call(t, "/vm/"+asgi+"/"); resp.StatusCode != 200 {
+				t.Errorf("asgi while another program overruns its memory: %d %s", resp.StatusCode, b)
+			}
+		}
+		wg.Wait()
+		if status < 500 {
+			t.Errorf("allocating 512 MiB in a 64 MiB program: %d %s, want 5xx", status, body)
+		}
+		if resp, b := k.call(t, "/vm/"+isolated+"/echo"); resp.StatusCode != 200 {
+			t.Errorf("executable after the overrun: %d %s", resp.StatusCode, b)
+		}
+	})
+
+	t.Run("timeout", func(t *testing.T) {
+		slow := executable(false, 128, 2)
+		start := time.Now()
+		resp, body := k.call(t, "/vm/"+slow+"/sleep?d=30s")
+		d := time.Since(start)
+		wantError(t, resp, body, http.StatusGatewayTimeout, "resource.seconds")
+		if d > 20*time.Second {
+			t.Errorf("the 2 s timeout answered after %s", d)
+		}
+		// The program still answers within its time.
+		if resp, body := k.call(t, "/vm/"+slow+"/sleep?d=10ms"); resp.StatusCode != 200 || body != "slept" {
+			t.Errorf("after the timeout: %d %s", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("malformed", func(t *testing.T) {
+		// No runtime at all: the core node refuses the message.
+		c := k.programContent(execCode, "zip", "bin/server", rt)
+		delete(c, "runtime")
+		if _, err := k.publish(t, 0, c); err == nil || !strings.Contains(err.Error(), "runtime") {
+			t.Errorf("PROGRAM without runtime: %v, want an error naming the runtime", err)
+		}
+		// Refs to messages the network does not have: the core node
+		// keeps the PROGRAM pending until they come.
+		missing := strings.Repeat("ab", 32)
+		noRuntime, err := k.publish(t, 0, k.programContent(execCode, "zip", "bin/server", missing))
+		if err == nil || !strings.Contains(err.Error(), "pending") {
+			t.Errorf("PROGRAM with an unknown runtime: %v, want pending", err)
+		}
+		c = k.programContent(execCode, "zip", "bin/server", rt)
+		c["volumes"] = []any{map[string]any{"mount": "/opt/extra", "ref": missing, "use_latest": false}}
+		noVolume, err := k.publish(t, 0, c)
+		if err == nil || !strings.Contains(err.Error(), "pending") {
+			t.Errorf("PROGRAM with an unknown volume: %v, want pending", err)
+		}
+		badEntry := k.program(t, 0, k.programContent(execCode, "zip", "bin/nothing", rt))
+		badModule := k.program(t, 0, k.programContent(asgiCode, "zip", "nothing:app", rt))
+		outside := k.program(t, 0, k.programContent(execCode, "zip", "../../bin/sh", rt))
+		for _, tc := range []struct {
+			name, hash string
+			status     int
+			reason     string
+		}{
+			{"unknown runtime", noRuntime, http.StatusServiceUnavailable, "is still pending on the core node"},
+			{"unknown volume", noVolume, http.StatusServiceUnavailable, "is still pending on the core node"},
+			{"missing entrypoint", badEntry, http.StatusUnprocessableEntity, `entrypoint "bin/nothing": the code has no such executable file`},
+			{"ASGI module missing", badModule, http.StatusUnprocessableEntity, `entrypoint "nothing:app": the code has no Python module`},
+			{"entrypoint outside the code", outside, http.StatusUnprocessableEntity, "does not name a file inside the code"},
+		} {
+			start := time.Now()
+			resp, body := k.call(t, "/vm/"+tc.hash+"/")
+			t.Logf("%s: %d %s in %s", tc.name, resp.StatusCode, strings.TrimSpace(body), time.Since(start).Round(time.Millisecond))
+			wantError(t, resp, body, tc.status, tc.reason)
+		}
+	})
 }

@@ -218,7 +218,7 @@ func TestSandboxPrograms(t *testing.T) {
 	wantError(t, resp, body, http.StatusUnprocessableEntity, `unknown code.interface "wsgi"`)
 	missing := k.program(t, zipRef, programOpts{encoding: "zip", entrypoint: "bin/missing", runtime: rt})
 	resp, body = n.get(t, "/vm/"+missing+"/")
-	wantError(t, resp, body, http.StatusInternalServerError, "entrypoint")
+	wantError(t, resp, body, http.StatusUnprocessableEntity, `entrypoint "bin/missing": the code has no such executable file`)
 
 	resp, body = n.get(t, "/metrics")
 	if !strings.Contains(body, `aleph_crn_prepare_seconds_count{backend="sandbox"} 3`) {
