@@ -23,11 +23,14 @@ import (
 // the AGGREGATE "executions" of its own address, one entry per program:
 //
 //	{"<program hash>": {"status": "running", "url": "<public url>/vm/<hash>",
-//	                    "backend": "wasm", "since": 1767225600}}
+//	                    "backend": "wasm", "since": 1767225600, "seen": 1767226200}}
 //
 // and {"status": "stopped", "since": …} once the program's last execution
 // has stopped. One worker publishes them, coalescing the changes into at
 // most one message per announceInterval; requests never wait for it.
+// Every announceHeartbeat it refreshes "seen" of the running entries, so
+// that readers can tell the entries of a node that died: "seen" older than
+// three heartbeats.
 
 // AnnouncementKey is the aggregate key of the announcements.
 const AnnouncementKey = "executions"
@@ -45,13 +48,32 @@ type Announcement struct {
 	Backend string `json:"backend,omitempty"`
 	// Since is the Unix time (seconds) the status began.
 	Since int64 `json:"since"`
+	// Seen (running only) is the Unix time of the node's last heartbeat
+	// for the program; past StaleAfter it is presumed dead.
+	Seen int64 `json:"seen,omitempty"`
 }
+
+// Stale reports whether a running announcement's node has missed its
+// heartbeats at now: its "seen" (or, before the first heartbeat, its
+// "since") is older than StaleAfter.
+func (e Announcement) Stale(now time.Time) bool {
+	last := max(e.Seen, e.Since)
+	return e.Status == StatusRunning && now.Sub(time.Unix(last, 0)) > StaleAfter
+}
+
+// AnnounceHeartbeat is how often a node refreshes its running entries;
+// StaleAfter, three heartbeats, is when readers stop trusting them.
+const (
+	AnnounceHeartbeat = 10 * time.Minute
+	StaleAfter        = 3 * AnnounceHeartbeat
+)
 
 // Timing of the announcer: at most one message per announceInterval; a
 // failed publication is retried after a back-off doubling up to
 // announceMaxBackoff; the final flush at shutdown waits at most
 // announceFlushTimeout.
 var (
+	announceHeartbeat    = AnnounceHeartbeat
 	announceInterval     = time.Second
 	announceMaxBackoff   = time.Minute
 	announceFlushTimeout = 10 * time.Second
@@ -68,7 +90,7 @@ type announcer struct {
 	base      string         // public URL, without a trailing slash
 	running   map[string]int // ready executions per program
 	pending   map[string]Announcement
-	published map[string]string // status last published per program
+	published map[string]Announcement // last published per program
 	kick      chan struct{}     // buffered: something is pending
 	stop      chan struct{}     // closed by close: final flush
 	done      chan struct{}     // closed when the worker ended
@@ -87,7 +109,7 @@ func newAnnouncer(cfg *Config) (*announcer, error) {
 	}
 	return &announcer{c: cfg.Client, signer: key, log: cfg.Logger,
 		base:    strings.TrimRight(cfg.PublicURL, "/"),
-		running: map[string]int{}, pending: map[string]Announcement{}, published: map[string]string{},
+		running: map[string]int{}, pending: map[string]Announcement{}, published: map[string]Announcement{},
 		kick: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
@@ -189,8 +211,9 @@ func (a *announcer) runningExec(hash, backend string) {
 	a.mu.Lock()
 	a.running[hash]++
 	if a.running[hash] == 1 {
+		now := time.Now().Unix()
 		a.pending[hash] = Announcement{Status: StatusRunning, URL: a.base + "/vm/" + hash, Backend: backend,
-			Since: time.Now().Unix()}
+			Since: now, Seen: now}
 	}
 	a.mu.Unlock()
 	a.wake()
@@ -239,10 +262,14 @@ func (a *announcer) run() {
 	a.withdrawStale(ctx)
 	backoff := announceInterval
 	var retry <-chan time.Time
+	heartbeat := time.NewTicker(announceHeartbeat)
+	defer heartbeat.Stop()
 	for {
 		select {
 		case <-a.kick:
 		case <-retry:
+		case <-heartbeat.C:
+			a.beat()
 		case <-a.stop:
 			a.flush(ctx)
 			return
@@ -260,6 +287,22 @@ func (a *announcer) run() {
 			a.flush(ctx)
 			return
 		}
+	}
+}
+
+// beat queues a refresh of "seen" for every program announced running
+// and still running.
+func (a *announcer) beat() {
+	now := time.Now().Unix()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for hash := range a.running {
+		e, ok := a.published[hash]
+		if _, queued := a.pending[hash]; queued || !ok || e.Status != StatusRunning {
+			continue // the pending change carries a fresh "seen"
+		}
+		e.Seen = now
+		a.pending[hash] = e
 	}
 }
 
@@ -286,7 +329,7 @@ func (a *announcer) withdrawStale(ctx context.Context) {
 				a.pending[hash] = Announcement{Status: StatusStopped, Since: time.Now().Unix()}
 			}
 		}
-		a.published[hash] = e.Status
+		a.published[hash] = e
 	}
 	a.mu.Unlock()
 	a.wake()
@@ -298,7 +341,7 @@ func (a *announcer) flush(ctx context.Context) bool {
 	a.mu.Lock()
 	batch := map[string]Announcement{}
 	for hash, e := range a.pending {
-		if a.published[hash] != e.Status {
+		if p := a.published[hash]; p.Status != e.Status || e.Status == StatusRunning && p.Seen != e.Seen {
 			batch[hash] = e
 		}
 	}
@@ -325,7 +368,7 @@ func (a *announcer) flush(ctx context.Context) bool {
 		return false
 	}
 	for hash, e := range batch {
-		a.published[hash] = e.Status
+		a.published[hash] = e
 	}
 	a.log.Debug("announced executions", "programs", len(batch), "message", res.Message.ItemHash)
 	return true

@@ -180,3 +180,44 @@ func TestKeyFileInvalid(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestAnnounceHeartbeat: while a program runs, the node refreshes the
+// "seen" of its entry every heartbeat, keeping "since"; an entry whose
+// heartbeats stopped is stale.
+func TestAnnounceHeartbeat(t *testing.T) {
+	defer func(d time.Duration) { announceHeartbeat = d }(announceHeartbeat)
+	announceHeartbeat = 1500 * time.Millisecond
+	k := startCore(t)
+	prog := k.program(t, k.store(t, cgiModule("beat", false), ""), programOpts{})
+	n := startAnnouncing(t, k, filepath.Join(t.TempDir(), "crn-key"), 0)
+	addr := n.s.Address()
+	if resp, body := n.get(t, "/vm/"+prog+"/"); resp.StatusCode != 200 || body != "beat" {
+		t.Fatalf("%d %q", resp.StatusCode, body)
+	}
+	first := waitStatus(t, k, addr, prog, StatusRunning)
+	if first.Seen != first.Since || first.Stale(time.Now()) {
+		t.Fatalf("first announcement %+v", first)
+	}
+	eventually(t, 15*time.Second, func() error {
+		m, err := announced(t, k, addr)
+		if err != nil {
+			return err
+		}
+		if e := m[prog]; e.Status != StatusRunning || e.Seen <= first.Seen || e.Since != first.Since || e.URL != first.URL {
+			return fmt.Errorf("after a heartbeat: %+v (first %+v)", e, first)
+		}
+		return nil
+	})
+	n.stop()
+	if e := waitStatus(t, k, addr, prog, StatusStopped); e.Seen != 0 || e.Stale(time.Now().Add(time.Hour)) {
+		t.Errorf("stopped: %+v", e)
+	}
+	now := time.Now()
+	old := Announcement{Status: StatusRunning, Since: now.Add(-2 * time.Hour).Unix(), Seen: now.Add(-StaleAfter - time.Minute).Unix()}
+	if !old.Stale(now) {
+		t.Errorf("%+v is not stale at %v", old, now)
+	}
+	if old.Seen = now.Add(-StaleAfter + time.Minute).Unix(); old.Stale(now) {
+		t.Errorf("%+v is stale at %v", old, now)
+	}
+}
