@@ -91,9 +91,9 @@ type announcer struct {
 	running   map[string]int // ready executions per program
 	pending   map[string]Announcement
 	published map[string]Announcement // last published per program
-	kick      chan struct{}     // buffered: something is pending
-	stop      chan struct{}     // closed by close: final flush
-	done      chan struct{}     // closed when the worker ended
+	kick      chan struct{}           // buffered: something is pending
+	stop      chan struct{}           // closed by close: final flush
+	done      chan struct{}           // closed when the worker ended
 	started   bool
 }
 
