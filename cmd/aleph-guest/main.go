@@ -45,7 +45,24 @@ func run() int {
 	flag.StringVar(&s.httpAddr, "http-addr", env("ALEPH_GUEST_HTTP_ADDR", "127.0.0.1:8080"), "where the program serves HTTP (env ALEPH_GUEST_HTTP_ADDR)")
 	flag.DurationVar(&s.startupTimeout, "startup-timeout", 60*time.Second, "how long a request waits for the program to listen")
 	flag.DurationVar(&s.stopTimeout, "stop-timeout", 5*time.Second, "how long the program has to exit after SIGTERM at halt")
+	overlay := flag.String("root-overlay", "", "in a sandbox: make the root an overlay of DIR/lower under the tmpfs DIR/rw, moving the other mounts into it")
+	dropAll := flag.Bool("drop-caps", false, "give up every capability before connecting")
 	flag.Parse()
+
+	// Before anything else runs: nothing may use the capabilities the
+	// sandbox leaves for this.
+	if *overlay != "" {
+		if err := overlayRoot(*overlay); err != nil {
+			fmt.Fprintln(os.Stderr, "aleph-guest: root overlay:", err)
+			return 1
+		}
+	}
+	if *dropAll {
+		if err := dropCaps(); err != nil {
+			fmt.Fprintln(os.Stderr, "aleph-guest: dropping capabilities:", err)
+			return 1
+		}
+	}
 
 	pid1 := os.Getpid() == 1
 	if !pid1 {

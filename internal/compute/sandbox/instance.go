@@ -29,6 +29,10 @@ const (
 	socketDir  = "/run/aleph"
 	socketName = "ctl.sock"
 	codeDir    = "/opt/code"
+	// overlayDir holds, in bwrap's own root, the runtime (lower) and the
+	// tmpfs of the program's writes (rw); the agent makes the overlay of
+	// the two the root and detaches the rest (cmd/aleph-guest/root.go).
+	overlayDir = "/.aleph-overlay"
 	// programAddr is where an executable program serves HTTP when it has
 	// its own network namespace.
 	programAddr = "127.0.0.1:8080"
@@ -101,12 +105,20 @@ func (in *instance) args(httpAddr string) []string {
 	a := []string{
 		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
 		"--hostname", hostname(in.spec.ProgramHash),
-		"--disable-userns", "--die-with-parent", "--new-session", "--as-pid-1",
+		"--die-with-parent", "--new-session", "--as-pid-1",
+		// Every capability of the sandbox's user namespace, for the
+		// agent's root overlay; it gives them all up before it connects
+		// (the overlay keeps its mounter's for its copy-ups, as rootless
+		// containers do). Not --disable-userns: it nests the sandbox in a
+		// second user namespace, without power over its mounts; the agent
+		// forbids nested user namespaces itself.
+		"--cap-add", "ALL",
 		"--clearenv",
 		"--setenv", "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"--setenv", "HOME", "/tmp",
 		"--setenv", "LANG", "C.UTF-8",
-		"--ro-bind", in.spec.Runtime, "/",
+		"--ro-bind", in.spec.Runtime, overlayDir + "/lower",
+		"--size", size, "--tmpfs", overlayDir + "/rw",
 		"--proc", "/proc",
 		"--dev", "/dev",
 		"--size", size, "--tmpfs", "/tmp",
@@ -126,7 +138,7 @@ func (in *instance) args(httpAddr string) []string {
 		a = append(a, op, v.Source, v.Mount)
 	}
 	a = append(a, "--info-fd", "3", "--block-fd", "4", "--",
-		agentPath, "--socket", socketDir+"/"+socketName, "--code-dir", codeDir, "--http-addr", httpAddr)
+		agentPath, "--root-overlay", overlayDir, "--drop-caps", "--socket", socketDir+"/"+socketName, "--code-dir", codeDir, "--http-addr", httpAddr)
 	return a
 }
 

@@ -40,8 +40,9 @@ type Config struct {
 	// a Go program maps about 70 MiB it never touches before main (the
 	// heap arena index), a Python one about 10 MiB. Default 64.
 	DataOverheadMiB int
-	// TmpMiB bounds each of the sandbox's tmpfs (/tmp, /run); default the
-	// program's memory.
+	// TmpMiB bounds each of the sandbox's tmpfs: /tmp, /run and the one
+	// holding the program's writes to the rest of its root (the
+	// overlay's upper layer); default the program's memory.
 	TmpMiB int
 	// StopTimeout bounds a Stop: the agent's halt (it gives the program 5
 	// s after SIGTERM), then the sandbox is killed; default 10 s.
@@ -161,7 +162,7 @@ func check(spec *compute.Spec) error {
 		if !path.IsAbs(v.Mount) || path.Clean(v.Mount) != v.Mount || v.Mount == "/" {
 			return fmt.Errorf("sandbox: volume mount %q is not a clean absolute path", v.Mount)
 		}
-		for _, reserved := range []string{"/proc", "/dev", "/run", "/opt/code"} {
+		for _, reserved := range []string{"/proc", "/dev", "/run", "/opt/code", overlayDir} {
 			if v.Mount == reserved || strings.HasPrefix(v.Mount, reserved+"/") {
 				return fmt.Errorf("sandbox: volume mount %q is reserved", v.Mount)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -327,4 +328,74 @@ func TestPrepareRejects(t *testing.T) {
 			t.Errorf("%s: Prepare accepted it", name)
 		}
 	}
+}
+
+// TestRootOverlay checks the program's writable root: its writes go to a
+// tmpfs of its own, bounded in size, never to the runtime, and it cannot
+// undo the overlay.
+func TestRootOverlay(t *testing.T) {
+	b, spec := setup(t)
+	in := run(t, b, spec)
+	for p, data := range map[string]string{"/etc/aleph-test": "etc", "/usr/local/x": "usr local", "/root/y": "root"} {
+		if got := get(t, in, "/write", url.Values{"path": {p}, "data": {data}}.Encode()); got != "ok" {
+			t.Errorf("write %s: %s", p, got)
+		}
+		if got := get(t, in, "/read", "path="+p); got != data {
+			t.Errorf("read %s back: %q", p, got)
+		}
+	}
+	// The runtime's files are still there, the runtime unchanged.
+	if got := get(t, in, "/read", "path=/etc/passwd"); !strings.Contains(got, "nobody") {
+		t.Errorf("the runtime's /etc/passwd: %q", got)
+	}
+	for _, p := range []string{"etc/aleph-test", "usr/local", "root"} {
+		if _, err := os.Lstat(filepath.Join(spec.Runtime, p)); !os.IsNotExist(err) {
+			t.Errorf("the runtime directory has %s: %v", p, err)
+		}
+	}
+	// Another instance of the same runtime has a root of its own.
+	other := run(t, b, spec)
+	if got := get(t, other, "/read", "path=/etc/aleph-test"); !strings.HasPrefix(got, "error") {
+		t.Errorf("a second instance sees the first's write: %q", got)
+	}
+
+	// No capability, in the program or the agent, and no way to mount,
+	// unmount or make a user namespace in which it would have some.
+	for _, p := range []string{"/proc/self/status", "/proc/1/status"} {
+		status := get(t, in, "/read", "path="+p)
+		for _, c := range []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"} {
+			if !strings.Contains(status, c+":\t0000000000000000\n") {
+				t.Errorf("%s: %s not zero:\n%s", p, c, status)
+			}
+		}
+	}
+	for _, c := range []struct{ path, query string }{
+		{"/mount", "path=/tmp"},
+		{"/mount", "path=/etc"},
+		{"/umount", "path=/"},
+		{"/umount", "path=/opt/code"},
+		{"/umount", "path=/proc"},
+		{"/userns", ""},
+	} {
+		got := get(t, in, c.path, c.query)
+		if !strings.HasPrefix(got, "error") {
+			t.Errorf("%s?%s in the sandbox: %s", c.path, c.query, got)
+		}
+		t.Logf("%s?%s: %s", c.path, c.query, got)
+	}
+	mounts := get(t, in, "/read", "path=/proc/self/mountinfo")
+	if strings.Contains(mounts, spec.Runtime) || strings.Contains(mounts, " "+overlayDir) {
+		t.Errorf("the sandbox's mounts show the runtime's or bwrap's root:\n%s", mounts)
+	}
+}
+
+func TestRootOverlayFull(t *testing.T) {
+	b, spec := setup(t)
+	b.cfg.TmpMiB = 8
+	in := run(t, b, spec)
+	got := get(t, in, "/write", "path=/var/big&mib=16")
+	if !strings.Contains(got, "no space left on device") {
+		t.Errorf("writing 16 MiB on an 8 MiB overlay: %q", got)
+	}
+	get(t, in, "/echo", "") // still serving
 }

@@ -9,6 +9,11 @@
 //	/alloc?mib=N     allocate and touch N MiB, keep it
 //	/sleep?d=D       sleep D before answering
 //	/env?name=N      an environment variable
+//	/write?path=P&data=D[&mib=N]
+//	                 create P (and its directories) holding D, or N MiB
+//	/mount?path=P    mount a tmpfs on P
+//	/umount?path=P   detach the mount on P
+//	/userns          start a child in a new user namespace
 package main
 
 import (
@@ -18,13 +23,28 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 )
 
 var kept [][]byte
 
+// answer writes "ok", or the error.
+func answer(w http.ResponseWriter, err error) {
+	if err != nil {
+		fmt.Fprint(w, "error: ", err)
+		return
+	}
+	fmt.Fprint(w, "ok")
+}
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "child" {
+		return // /userns's child
+	}
 	addr := os.Getenv("ALEPH_HTTP_ADDR")
 	if addr == "" {
 		addr = "127.0.0.1:8080"
@@ -76,6 +96,39 @@ func main() {
 	})
 	http.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name")))
+	})
+	http.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		p := q.Get("path")
+		data := []byte(q.Get("data"))
+		if n, _ := strconv.Atoi(q.Get("mib")); n > 0 {
+			data = make([]byte, n<<20)
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			answer(w, err)
+			return
+		}
+		f, err := os.Create(p)
+		if err != nil {
+			answer(w, err)
+			return
+		}
+		_, err = f.Write(data)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		answer(w, err)
+	})
+	http.HandleFunc("/mount", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, syscall.Mount("tmpfs", r.URL.Query().Get("path"), "tmpfs", 0, ""))
+	})
+	http.HandleFunc("/umount", func(w http.ResponseWriter, r *http.Request) {
+		answer(w, syscall.Unmount(r.URL.Query().Get("path"), syscall.MNT_DETACH))
+	})
+	http.HandleFunc("/userns", func(w http.ResponseWriter, r *http.Request) {
+		cmd := exec.Command("/proc/self/exe", "child")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS}
+		answer(w, cmd.Run())
 	})
 	fmt.Println("prog: listening on", addr)
 	if err := http.ListenAndServe(addr, nil); err != nil {
