@@ -103,7 +103,11 @@ func (in *instance) args(httpAddr string) []string {
 	}
 	size := strconv.Itoa(tmpMiB << 20)
 	a := []string{
-		"--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+		// uid and gid 0 in the sandbox, whatever the node's: for any
+		// other, bwrap nests the sandbox in a second user namespace, as
+		// for --disable-userns, and the agent could not mount.
+		"--unshare-user", "--uid", "0", "--gid", "0",
+		"--unshare-pid", "--unshare-ipc", "--unshare-uts",
 		"--hostname", hostname(in.spec.ProgramHash),
 		"--die-with-parent", "--new-session", "--as-pid-1",
 		// Every capability of the sandbox's user namespace, for the
