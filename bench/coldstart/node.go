@@ -517,28 +517,53 @@ func (b *bench) call(ctx context.Context, sub nodeSubject, hash string) (time.Du
 
 // stop stops the execution of hash through the owner route.
 func (b *bench) stop(ctx context.Context, hash string) error {
-	path := "/control/machine/" + hash + "/stop"
-	h, err := crn.OwnerHeaders(b.a, crn.DefaultDomain, http.MethodPost, path, time.Minute)
+	_, err := b.owner(ctx, http.MethodPost, hash, "stop")
+	return err
+}
+
+// owner sends the owner operation op on the execution of hash and
+// returns the answer's body.
+func (b *bench) owner(ctx context.Context, method, hash, op string) ([]byte, error) {
+	path := "/control/machine/" + hash + "/" + op
+	h, err := crn.OwnerHeaders(b.a, crn.DefaultDomain, method, path, time.Minute)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.crnURL+path, nil)
+	req, err := http.NewRequestWithContext(ctx, method, b.crnURL+path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for k, v := range h {
 		req.Header[k] = v
 	}
 	resp, err := b.http.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	text, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("stop %s: %d %s", hash, resp.StatusCode, text)
+	text, err := io.ReadAll(resp.Body)
+	if err == nil && resp.StatusCode != http.StatusOK {
+		err = fmt.Errorf("%s %s: %d %s", op, hash, resp.StatusCode, text)
 	}
-	return nil
+	return text, err
+}
+
+// printLogs prints the last lines the execution of hash wrote.
+func (b *bench) printLogs(ctx context.Context, name, hash string) {
+	text, err := b.owner(ctx, http.MethodGet, hash, "logs")
+	var lines []struct {
+		Message string `json:"MESSAGE"`
+	}
+	if err == nil {
+		err = json.Unmarshal(text, &lines)
+	}
+	if err != nil {
+		fmt.Printf("%s: program logs: %v\n", name, err)
+		return
+	}
+	for _, l := range lines[max(len(lines)-20, 0):] {
+		fmt.Printf("%s: program log: %s\n", name, l.Message)
+	}
 }
 
 func (b *bench) measure(ctx context.Context, sub nodeSubject, o nodeOpts) (*result, error) {
@@ -560,7 +585,7 @@ func (b *bench) measure(ctx context.Context, sub nodeSubject, o nodeOpts) (*resu
 		}
 		b.primed[sub.sandbox] = true
 		r.first = d
-		report(sub.name, "first runtime", []time.Duration{d})
+		fmt.Printf("%s: first runtime %37s ms  (1 run: the backend's first program on the node)\n", sub.name, ms(d))
 		if err := b.stop(ctx, hash); err != nil {
 			return nil, err
 		}
@@ -626,6 +651,9 @@ func (b *bench) measure(ctx context.Context, sub nodeSubject, o nodeOpts) (*resu
 
 	r.tp = throughput(func() error { _, err := b.call(ctx, sub, hash); return err }, o.conc, o.dur)
 	fmt.Printf("%s: throughput, %d clients: %.0f requests/s, %d errors%s\n", sub.name, o.conc, r.tp.rps, r.tp.errors, errText(r.tp.first))
+	if r.tp.errors > 0 && o.verbose {
+		b.printLogs(ctx, sub.name, hash)
+	}
 	if len(r.direct) > 0 {
 		c := r.direct[0]
 		r.directTP = throughput(func() error { _, err := c.call(ctx); return err }, o.conc, o.dur)
