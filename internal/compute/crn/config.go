@@ -2,6 +2,8 @@ package crn
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net"
 	"runtime"
@@ -25,9 +27,30 @@ const (
 	// DefaultCheckProgram is the diagnostic program of /status/check/fastapi
 	// (CHECK_FASTAPI_VM_ID of the reference).
 	DefaultCheckProgram = "d2b74aa29898457bde0560e47f7cdd4e77287e9f1f7a1456161d2fd7d5c855d7"
+	// DefaultSettingsAddress owns the "settings" aggregate whose key
+	// authorized_allocation_signers lists the scheduler's signers.
+	DefaultSettingsAddress = "0xFba561a84A537fCaa567bb7A2257e7142701ae2A"
+	// DefaultAllocationSigner is the scheduler's signer when neither
+	// Config.AllocationSigners nor the settings aggregate name one
+	// (DEFAULT_ALLOCATION_SIGNERS of the reference).
+	DefaultAllocationSigner = "0x2937f62e5F81A88e921f883f8fE56ceCf4A4A44A"
 	// Version is the version the node reports (Server header,
 	// /status/check/version) unless Config.Version says otherwise.
 	Version = "0.1.0-dev"
+)
+
+// PersistentMode says which persistent programs the node runs
+// (persistent.go).
+type PersistentMode string
+
+// Persistent modes.
+const (
+	// PersistentFromMessages runs every PROGRAM with on.persistent = true
+	// the node sees, and those the scheduler allocates (the default).
+	PersistentFromMessages PersistentMode = "messages"
+	// PersistentFromScheduler runs only the programs the scheduler
+	// allocates, as the reference does.
+	PersistentFromScheduler PersistentMode = "scheduler"
 )
 
 // Resolver looks up the TXT records of a name; *net.Resolver is one.
@@ -90,6 +113,17 @@ type Config struct {
 	// PublicURL is the URL clients reach the node at, used in the
 	// announcements (default: the URL of the listener given to Run).
 	PublicURL string
+	// Persistent says which persistent programs run: PersistentFromMessages
+	// (default) or PersistentFromScheduler.
+	Persistent PersistentMode
+	// AllocationSigners are the ETH addresses allowed to sign
+	// POST /control/allocations. If empty, the allow-list is the key
+	// authorized_allocation_signers of the "settings" aggregate of
+	// SettingsAddress, else DefaultAllocationSigner.
+	AllocationSigners []string
+	// SettingsAddress owns the "settings" aggregate read for the
+	// allocation signers (default DefaultSettingsAddress).
+	SettingsAddress string
 }
 
 func (c *Config) defaults() {
@@ -135,4 +169,35 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Persistent == "" {
+		c.Persistent = PersistentFromMessages
+	}
+	if c.SettingsAddress == "" {
+		c.SettingsAddress = DefaultSettingsAddress
+	}
+}
+
+// validate checks the settings defaults cannot fix.
+func (c *Config) validate() error {
+	switch c.Persistent {
+	case PersistentFromMessages, PersistentFromScheduler:
+	default:
+		return fmt.Errorf("crn: persistent mode %q is neither %q nor %q", c.Persistent, PersistentFromMessages, PersistentFromScheduler)
+	}
+	for _, a := range append([]string{c.SettingsAddress}, c.AllocationSigners...) {
+		if !IsETHAddress(a) {
+			return fmt.Errorf("crn: %q is not an ETH address (0x and 40 hex digits)", a)
+		}
+	}
+	return nil
+}
+
+// IsETHAddress reports whether a is "0x" followed by 40 hex digits (any
+// letter case; the checksum is not checked).
+func IsETHAddress(a string) bool {
+	if len(a) != 42 || a[0] != '0' || (a[1] != 'x' && a[1] != 'X') {
+		return false
+	}
+	_, err := hex.DecodeString(a[2:])
+	return err == nil
 }

@@ -31,6 +31,8 @@ type pool struct {
 	// persistent are the supervised programs (persistent.go): no idle
 	// timeout; the function ends the supervision.
 	persistent map[string]context.CancelFunc
+	// supervisors are closed when the supervision of their program ends.
+	supervisors map[string]chan struct{}
 }
 
 // execution is one program's instance and its bookkeeping.
@@ -57,7 +59,7 @@ type execution struct {
 func newPool(s *Server) *pool {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &pool{s: s, ctx: ctx, cancel: cancel, execs: map[string]*execution{}, live: map[*execution]bool{},
-		persistent: map[string]context.CancelFunc{}}
+		persistent: map[string]context.CancelFunc{}, supervisors: map[string]chan struct{}{}}
 }
 
 // acquire returns the ready execution of hash, preparing one if there is

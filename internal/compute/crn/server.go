@@ -34,7 +34,12 @@ type Server struct {
 	// (reactor.go, persistent.go).
 	reg          *registry
 	persistentWG sync.WaitGroup
-	announce     *announcer // nil without Config.KeyFile
+	// life is the context of the supervisions the scheduler asks for;
+	// endLife cancels it, under pool.mu, when the node stops.
+	life     context.Context
+	endLife  context.CancelFunc
+	announce *announcer // nil without Config.KeyFile
+	alloc    *allocator // allocations.go
 }
 
 // New returns a compute node. Run serves it; Handler gives its routes.
@@ -46,10 +51,15 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("crn: a cache directory is required")
 	}
 	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, started: time.Now()}
+	s.life, s.endLife = context.WithCancel(context.Background())
 	s.pool = newPool(s)
 	s.metrics = newMetrics(s)
 	s.reg = newRegistry(s)
+	s.alloc = newAllocator(s)
 	c, err := newCache(cfg.CacheDir, cfg.Client, cfg.MaxFileBytes, cfg.PrepareTimeout,
 		func(result string) { s.metrics.downloads.WithLabelValues(result).Inc() })
 	if err != nil {
@@ -90,6 +100,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopWatch()
 	<-watched
+	s.endSupervisions()
 	s.reg.wg.Wait()       // events: their context ended with the watch
 	s.persistentWG.Wait() // supervisors: likewise
 	dctx, cancel := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
@@ -114,7 +125,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 func (s *Server) Drain(ctx context.Context) error { return s.pool.drain(ctx) }
 
 // Close stops every execution. Requests still in flight fail.
-func (s *Server) Close() { s.pool.close() }
+func (s *Server) Close() {
+	s.endSupervisions()
+	s.pool.close()
+}
+
+// endSupervisions ends the supervisions started by the scheduler and
+// refuses new ones.
+func (s *Server) endSupervisions() {
+	s.pool.mu.Lock()
+	s.endLife()
+	s.pool.mu.Unlock()
+}
 
 func (s *Server) routes() {
 	m := http.NewServeMux()
@@ -130,6 +152,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /status/config", s.statusConfig)
 	m.Handle("GET /metrics", s.metricsHandler())
 	s.ownerRoutes(m) // owner.go
+	// The scheduler's allocations (allocations.go).
+	m.HandleFunc("POST /control/allocations", s.allocations)
 	notFound := func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not found")
 	}
