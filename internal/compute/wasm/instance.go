@@ -15,8 +15,9 @@ import (
 	"github.com/goaleph/goaleph/internal/compute"
 )
 
-// instance is a prepared program: a reference to its compiled module.
-// Each call instantiates the module afresh, so calls share nothing.
+// instance is a prepared program: a reference to its compiled module. For
+// a command, each call instantiates the module afresh, so calls share
+// nothing; a reactor's calls use the module instances of its pool.
 type instance struct {
 	b        *Backend
 	spec     compute.Spec
@@ -25,6 +26,7 @@ type instance struct {
 	stop     context.CancelFunc
 	fs       wazero.FSConfig // nil: no file system
 	logs     *ring
+	pool     *pool // a reactor's instances; nil for a command
 
 	mu      sync.Mutex
 	started bool
@@ -37,26 +39,60 @@ var _ compute.Instance = (*instance)(nil)
 
 func newInstance(b *Backend, spec compute.Spec, m *module, fs wazero.FSConfig) *instance {
 	stopping, stop := context.WithCancel(context.Background())
-	return &instance{
+	in := &instance{
 		b: b, spec: spec, module: m, fs: fs, stopping: stopping, stop: stop,
 		logs: newRing(b.cfg.LogLines),
 		done: make(chan struct{}),
 	}
+	if m.reactor {
+		in.pool = newPool(b.poolSize(&spec))
+	}
+	return in
 }
 
 // errStopped is returned by calls to a stopped instance.
 var errStopped = fmt.Errorf("%w: instance stopped", compute.ErrExited)
 
-// Start marks the instance started: the module is compiled already, and
-// runs only during calls.
+// Start marks the instance started: the module is compiled already. A
+// command runs only during calls; a reactor's first module instance is
+// made and initialised here (within the spec's Timeout), and an
+// initialisation that fails is Start's error.
 func (in *instance) Start(ctx context.Context) error {
 	in.mu.Lock()
-	defer in.mu.Unlock()
 	if in.stopped {
+		in.mu.Unlock()
 		return errStopped
 	}
+	if in.pool == nil || in.started {
+		in.started = true
+		in.mu.Unlock()
+		return nil
+	}
+	in.calls.Add(1)
+	in.mu.Unlock()
+	defer in.calls.Done()
+
+	callCtx, cancel := in.callContext(ctx)
+	defer cancel()
+	if err := in.warm(ctx, callCtx); err != nil {
+		return fmt.Errorf("wasm: initialising the reactor: %w", err)
+	}
+	in.mu.Lock()
 	in.started = true
+	in.mu.Unlock()
 	return nil
+}
+
+// callContext is ctx, ended also by Stop and after the spec's Timeout.
+func (in *instance) callContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	callCtx, cancel := context.WithCancel(ctx)
+	unhook := context.AfterFunc(in.stopping, cancel)
+	if in.spec.Timeout > 0 {
+		var cancelTimeout context.CancelFunc
+		callCtx, cancelTimeout = context.WithTimeout(callCtx, in.spec.Timeout)
+		return callCtx, func() { cancelTimeout(); unhook(); cancel() }
+	}
+	return callCtx, func() { unhook(); cancel() }
 }
 
 // Ready returns at once: a started instance can take calls.
@@ -72,8 +108,9 @@ func (in *instance) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Call runs the module once for s; see the package documentation for the
-// interface. It fails with ErrTimeout after the spec's Timeout, with
+// Call runs the module once for s (a command), or calls the export of a
+// module instance of the pool (a reactor); see the package documentation
+// for the interface. It fails with ErrTimeout after the spec's Timeout, with
 // ErrExited (and the end of stderr) if the module traps or exits with a
 // code other than 0, and with ErrBadResponse if its output is not a CGI
 // response.
@@ -91,13 +128,10 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 	in.mu.Unlock()
 	defer in.calls.Done()
 
-	callCtx, cancel := context.WithCancel(ctx)
+	callCtx, cancel := in.callContext(ctx)
 	defer cancel()
-	defer context.AfterFunc(in.stopping, cancel)()
-	if in.spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		callCtx, cancel = context.WithTimeout(callCtx, in.spec.Timeout)
-		defer cancel()
+	if in.pool != nil {
+		return in.callReactor(ctx, callCtx, s)
 	}
 	stdout := &limitedBuffer{max: in.b.cfg.MaxResponseBytes}
 	stderr := &stderrWriter{ring: in.logs}
@@ -109,7 +143,7 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 		WithStderr(stderr).
 		WithSysWalltime().
 		WithSysNanotime().
-		WithNanosleep(sleeper(callCtx)).
+		WithNanosleep(func(ns int64) { sleep(callCtx, ns) }).
 		WithRandSource(rand.Reader)
 	for _, kv := range environ(&in.spec, s) {
 		cfg = cfg.WithEnv(kv[0], kv[1])
@@ -162,21 +196,20 @@ func (in *instance) isStopped() bool {
 	return in.stopped
 }
 
-// sleeper is the module's nanosleep: the real clock, cut short when the
-// call ends, so a sleeping module cannot outlive its timeout.
-func sleeper(ctx context.Context) sys.Nanosleep {
-	return func(ns int64) {
-		t := time.NewTimer(time.Duration(ns))
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-		}
+// sleep is the module's nanosleep: the real clock, cut short when the
+// call (ctx) ends, so a sleeping module cannot outlive its timeout.
+func sleep(ctx context.Context, ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
 	}
 }
 
-// Stop ends the instance: calls in flight end with ErrExited, and the
-// compiled module is released (closed if the backend keeps it no more). Safe to call more than once.
+// Stop ends the instance: calls in flight end with ErrExited, a reactor's
+// module instances are closed, and the compiled module is released
+// (closed if the backend keeps it no more). Safe to call more than once.
 func (in *instance) Stop(ctx context.Context) error {
 	in.mu.Lock()
 	if in.stopped {
@@ -190,6 +223,9 @@ func (in *instance) Stop(ctx context.Context) error {
 	// Calls in flight see their context end at their next check.
 	in.stop()
 	in.calls.Wait()
+	if in.pool != nil {
+		in.pool.close()
+	}
 	in.b.release(in.module)
 	close(in.done)
 	return nil

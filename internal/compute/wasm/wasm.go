@@ -24,10 +24,15 @@ const (
 	DefaultLogLines      = 1000
 	DefaultMaxResponse   = 64 << 20
 	DefaultMemoryMiB     = 128
+	DefaultReactorPool   = 4
 	maxMemoryPages       = 65536 // 4 GiB, all a 32-bit memory can address
 	pagesPerMiB          = 16    // 64 KiB pages
 	wasiModule           = wasi_snapshot_preview1.ModuleName
 	commandStartFunction = "_start"
+	reactorInitFunction  = "_initialize"
+	// ReactorExport is the function a reactor module exports to take a
+	// request (the wasmguest package's export).
+	ReactorExport = "aleph_http"
 )
 
 var errTooLarge = errors.New("response too large")
@@ -47,6 +52,11 @@ type Config struct {
 	// MaxResponseBytes bounds what a call may write on standard output
 	// (DefaultMaxResponse).
 	MaxResponseBytes int
+	// ReactorPool bounds the module instances a reactor program keeps
+	// per execution, so the calls it serves at once: the program's vCPUs
+	// (at least 1), but no more than this (DefaultReactorPool). Each may
+	// use the program's whole memory limit.
+	ReactorPool int
 }
 
 // Backend is the "wasm" backend: it runs WASI preview-1 modules in this
@@ -81,6 +91,7 @@ type module struct {
 	once     sync.Once
 	compiled wazero.CompiledModule
 	err      error
+	reactor  bool // a reactor (see reactor.go), else a command
 	refs     int  // instances, under Backend.mu
 	evicted  bool // left the LRU, under Backend.mu
 }
@@ -97,6 +108,9 @@ func New(cfg Config) (*Backend, error) {
 	}
 	if cfg.MaxResponseBytes <= 0 {
 		cfg.MaxResponseBytes = DefaultMaxResponse
+	}
+	if cfg.ReactorPool <= 0 {
+		cfg.ReactorPool = DefaultReactorPool
 	}
 	b := &Backend{cfg: cfg, runtimes: map[uint32]wazero.Runtime{}, modules: map[moduleKey]*list.Element{}}
 	if cfg.CacheDir != "" {
@@ -142,8 +156,8 @@ func (b *Backend) Close(ctx context.Context) error {
 }
 
 // Prepare compiles the module (or finds it compiled) and returns an
-// instance ready to start. It rejects a file that is not a WASI command
-// module, volumes that are not directories, and variables a WASI
+// instance ready to start. It rejects a file that is neither a WASI
+// command nor a reactor with the ReactorExport, volumes that are not directories, and variables a WASI
 // environment cannot hold.
 func (b *Backend) Prepare(ctx context.Context, spec compute.Spec) (compute.Instance, error) {
 	if spec.Interface != compute.WASM && spec.Interface != "" {
@@ -228,7 +242,7 @@ func (b *Backend) compile(ctx context.Context, code []byte, pages uint32) (*modu
 			m.err = fmt.Errorf("wasm: invalid module: %w", m.err)
 			return
 		}
-		m.err = checkCommand(m.compiled)
+		m.reactor, m.err = checkModule(m.compiled)
 	})
 	if m.err != nil {
 		// Forget it, so that the next Prepare tries again (the error
@@ -265,25 +279,36 @@ func (m *module) close() {
 	}
 }
 
-// checkCommand checks that the module only imports WASI preview-1 and is a
-// command (exports _start and its memory).
-func checkCommand(c wazero.CompiledModule) error {
+// checkModule checks that the module only imports WASI preview-1, exports
+// its memory, and is a reactor (exports _initialize and ReactorExport, a
+// function without parameters or results) or else a command (exports
+// _start).
+func checkModule(c wazero.CompiledModule) (reactor bool, err error) {
 	for _, f := range c.ImportedFunctions() {
 		mod, name, _ := f.Import()
 		if mod != wasiModule {
-			return fmt.Errorf("wasm: module imports %s.%s: only %s is available", mod, name, wasiModule)
+			return false, fmt.Errorf("wasm: module imports %s.%s: only %s is available", mod, name, wasiModule)
 		}
 	}
 	if len(c.ImportedMemories()) > 0 {
-		return errors.New("wasm: module imports its memory: it must export it")
-	}
-	if _, ok := c.ExportedFunctions()[commandStartFunction]; !ok {
-		return fmt.Errorf("wasm: module exports no %s function: only WASI commands can run", commandStartFunction)
+		return false, errors.New("wasm: module imports its memory: it must export it")
 	}
 	if len(c.ExportedMemories()) == 0 {
-		return errors.New("wasm: module exports no memory")
+		return false, errors.New("wasm: module exports no memory")
 	}
-	return nil
+	funcs := c.ExportedFunctions()
+	_, init := funcs[reactorInitFunction]
+	if entry, ok := funcs[ReactorExport]; ok && init {
+		if len(entry.ParamTypes()) != 0 || len(entry.ResultTypes()) != 0 {
+			return false, fmt.Errorf("wasm: the module's %s takes parameters or returns results: it must do neither", ReactorExport)
+		}
+		return true, nil
+	}
+	if _, ok := funcs[commandStartFunction]; !ok {
+		return false, fmt.Errorf("wasm: module exports neither %s (a WASI command) nor %s and %s (a reactor)",
+			commandStartFunction, reactorInitFunction, ReactorExport)
+	}
+	return false, nil
 }
 
 // mounts is the file system of a program with these volumes: nothing

@@ -17,14 +17,29 @@ import (
 
 var buildMu sync.Mutex
 
-// Build compiles the test program (./prog) to a WASI preview-1 module with
-// the Go toolchain and returns the module's path. The output is kept under
-// the user's cache directory (goaleph/wasmtest), named by a hash of the
-// sources and the Go version, so it is built once per change.
+// Build compiles the test program (./prog) to a WASI preview-1 command
+// module with the Go toolchain and returns the module's path. The output is
+// kept under the user's cache directory (goaleph/wasmtest), named by a hash
+// of the sources and the Go version, so it is built once per change.
 //
 // It needs the package's sources, so it works from a checkout (tests,
 // `go run`), not from an installed binary.
-func Build(ctx context.Context) (string, error) {
+func Build(ctx context.Context) (string, error) { return build(ctx, "prog") }
+
+// BuildReactor is Build for a WASI reactor: the test program built with
+// -buildmode=c-shared and the wasmguest tag, serving Handler through the
+// wasmguest package's export.
+func BuildReactor(ctx context.Context) (string, error) {
+	return build(ctx, "reactor", "-buildmode=c-shared", "-tags=wasmguest")
+}
+
+// BuildGuestCommand is Build with the wasmguest tag: a command serving
+// Handler through wasmguest's CGI mode, the same handler as BuildReactor's.
+func BuildGuestCommand(ctx context.Context) (string, error) {
+	return build(ctx, "guestcmd", "-tags=wasmguest")
+}
+
+func build(ctx context.Context, name string, flags ...string) (string, error) {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	_, self, _, ok := runtime.Caller(0)
@@ -33,9 +48,13 @@ func Build(ctx context.Context) (string, error) {
 	}
 	dir := filepath.Dir(self)
 	h := sha256.New()
-	fmt.Fprintln(h, runtime.Version())
-	for _, pattern := range []string{"*.go", "prog/*.go"} {
-		files, err := filepath.Glob(filepath.Join(dir, pattern))
+	fmt.Fprintln(h, runtime.Version(), flags)
+	guest := filepath.Join(dir, "..", "..", "..", "..", "wasmguest") // the module's wasmguest package
+	for _, pattern := range []string{"*.go", "prog/*.go", filepath.Join(guest, "*.go")} {
+		if !filepath.IsAbs(pattern) {
+			pattern = filepath.Join(dir, pattern)
+		}
+		files, err := filepath.Glob(pattern)
 		if err != nil {
 			return "", err
 		}
@@ -54,7 +73,7 @@ func Build(ctx context.Context) (string, error) {
 		cache = os.TempDir()
 	}
 	outDir := filepath.Join(cache, "goaleph", "wasmtest")
-	out := filepath.Join(outDir, "prog-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
+	out := filepath.Join(outDir, name+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}
@@ -66,7 +85,8 @@ func Build(ctx context.Context) (string, error) {
 	if err != nil {
 		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
 	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, "./prog")
+	args := append(append([]string{"build", "-trimpath"}, flags...), "-o", tmp, "./prog")
+	cmd := exec.CommandContext(ctx, goBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
