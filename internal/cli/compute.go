@@ -39,6 +39,7 @@ func newComputeRunCmd(g *globals) *cobra.Command {
 		noSandbox  bool
 		agent      string
 		noAnnounce bool
+		persistent string
 	)
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -70,7 +71,15 @@ The node announces the programs it runs: it signs with the ETH key in
 --key-file (created if missing) and keeps the AGGREGATE "executions" of
 that address up to date on the core node, each program "running" with its
 URL under --public-url, or "stopped" (docs/design/0007-executions-
-announcements.md). --no-announce turns that off.`,
+announcements.md). --no-announce turns that off.
+
+The scheduler allocates persistent programs with POST /control/allocations,
+signed by an address of the allow-list: --allocation-signer (repeatable),
+else the key authorized_allocation_signers of the "settings" aggregate of
+--allocation-settings-address, else the reference's default signer.
+--persistent-from chooses which persistent programs run: "messages" (the
+default) runs every PROGRAM with on.persistent the node sees, and those
+allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 		Example: `  aleph compute run --core-url http://127.0.0.1:4024
   aleph compute run --core-url http://127.0.0.1:4024 --listen 127.0.0.1:4020 \
       --cache-dir /var/cache/aleph/crn --domain crn.example.org --memory-mib 16384
@@ -82,6 +91,20 @@ announcements.md). --no-announce turns that off.`,
 				return err
 			}
 			cfg.Logger, cfg.Version, cfg.IdleTimeout = log, node.Version, idle
+			switch m := crn.PersistentMode(persistent); m {
+			case crn.PersistentFromMessages, crn.PersistentFromScheduler:
+				cfg.Persistent = m
+			default:
+				return fmt.Errorf("--persistent-from: %q is neither %q nor %q", persistent, crn.PersistentFromMessages, crn.PersistentFromScheduler)
+			}
+			for _, a := range cfg.AllocationSigners {
+				if !crn.IsETHAddress(a) {
+					return fmt.Errorf("--allocation-signer: %q is not an ETH address (0x and 40 hex digits)", a)
+				}
+			}
+			if !crn.IsETHAddress(cfg.SettingsAddress) {
+				return fmt.Errorf("--allocation-settings-address: %q is not an ETH address (0x and 40 hex digits)", cfg.SettingsAddress)
+			}
 			if cfg.CacheDir == "" {
 				dir, err := os.UserCacheDir()
 				if err != nil {
@@ -144,6 +167,12 @@ announcements.md). --no-announce turns that off.`,
 	f.StringVar(&cfg.KeyFile, "key-file", "", "hex ETH private key the node signs its announcements with, created (mode 0600) if missing (default <cache-dir>/crn-key)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach this node at, announced with each program (default the --listen URL)")
 	f.BoolVar(&noAnnounce, "no-announce", false, "do not announce the programs this node runs")
+	f.StringVar(&persistent, "persistent-from", string(crn.PersistentFromMessages),
+		`which persistent programs run: "messages" (every one seen, and those allocated) or "scheduler" (only those allocated)`)
+	f.StringArrayVar(&cfg.AllocationSigners, "allocation-signer", nil,
+		"ETH address allowed to sign POST /control/allocations (repeatable; default: the settings aggregate's, else "+crn.DefaultAllocationSigner+")")
+	f.StringVar(&cfg.SettingsAddress, "allocation-settings-address", crn.DefaultSettingsAddress,
+		`address whose "settings" aggregate lists the allocation signers (authorized_allocation_signers)`)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
