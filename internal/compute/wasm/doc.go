@@ -4,10 +4,11 @@
 //
 // # The program's interface (ABI)
 //
-// A program is a WASI preview-1 command: a module that imports nothing but
-// wasi_snapshot_preview1 and exports _start and its memory, as
-// `GOOS=wasip1 GOARCH=wasm go build` or `cargo build --target wasm32-wasip1`
-// produce. Each request runs the command once, CGI-style (RFC 3875):
+// A program is a WASI preview-1 command, or a reactor (below): a module
+// that imports nothing but wasi_snapshot_preview1 and exports _start and
+// its memory, as `GOOS=wasip1 GOARCH=wasm go build` or `cargo build
+// --target wasm32-wasip1` produce. Each request runs the command once,
+// CGI-style (RFC 3875):
 //
 //   - the environment holds the request: REQUEST_METHOD, PATH_INFO (the
 //     path under the program, beginning with "/"), QUERY_STRING (raw,
@@ -35,13 +36,43 @@
 // unless the volume is writable). There is no network: WASI preview-1
 // has no sockets, and the backend gives no other host functions.
 //
+// # Reactors: instances kept between requests
+//
+// A module that exports _initialize and ReactorExport ("aleph_http", a
+// function without parameters or results) is a WASI reactor, as
+// `GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared` builds one with
+// the wasmguest package (github.com/goaleph/goaleph/wasmguest). The
+// backend instantiates it and runs _initialize once per module instance,
+// keeps the instance, and serves each request with one call of the export:
+//
+//   - standard input is the request in HTTP/1.1 wire format: request line
+//     (method, the path and query as CGI would give them, percent-encoded
+//     where a request line needs it), the request headers (without
+//     Content-Length, Transfer-Encoding, and header values holding line
+//     breaks), Aleph-Scope-Type ("http" or "aleph.message"; a client's is
+//     dropped), Content-Length, the body;
+//   - standard output is the response, a CGI response as for a command;
+//   - standard error goes to the logs;
+//   - the environment, set once per module instance, holds the program's
+//     variables (but GATEWAY_INTERFACE, which tells a CGI request) and
+//     ALEPH_PROGRAM_HASH. Output on stdout outside a call is dropped.
+//
+// Package state thus persists from one request to the next. Calls on one
+// module instance are sequential; an instance's pool keeps up to the
+// program's vCPUs (at least 1, at most Config.ReactorPool) module
+// instances, made when calls need them, so that many calls run at once;
+// further calls wait for one, within their timeout. A call that traps,
+// exits, times out or is cancelled closes its module instance (it is in
+// no known state); the next call makes a new one. Start makes and
+// initialises the first module instance.
+//
 // # Isolation and limits
 //
-// Every call instantiates the compiled module afresh: calls share no
-// memory and may run concurrently. A call's memory is limited to the
+// A command's every call instantiates the compiled module afresh: calls
+// share no memory and may run concurrently. A call's memory is limited to the
 // spec's MemoryMiB (a module asking for more fails to grow, which Go and
-// Rust programs turn into an out-of-memory exit), and its time to the
-// spec's Timeout (compute.ErrTimeout): the compiled code checks for the
+// Rust programs turn into an out-of-memory exit; a reactor's limit is per
+// module instance), and its time to the spec's Timeout (compute.ErrTimeout): the compiled code checks for the
 // deadline at function entries and loop heads, and sleeps end at it.
 //
 // # Compilation
