@@ -38,9 +38,11 @@
 // explain where the node level's time goes.
 //
 // Subjects: wasm (a Go WASI module, CGI-style), wasm-tiny (a hand-written
-// module with a constant answer: the backend's own cost), sandbox (a static
-// Go HTTP server on the Debian runtime, under bubblewrap) and asgi (a
-// FastAPI app on the Debian runtime; node level only, no direct figure).
+// module with a constant answer: the backend's own cost), wasm-reactor (the
+// Go module as a reactor, its instances kept between requests; node level
+// only), sandbox (a static Go HTTP server on the Debian runtime, under
+// bubblewrap) and asgi (a FastAPI app on the Debian runtime; node level
+// only, no direct figure).
 // Without bwrap the sandbox subjects are left out, with a message.
 //
 // Latencies are p50/p95 (nearest rank) over -n runs (at least 20). It
@@ -72,7 +74,7 @@ func main() {
 	warmN := flag.Int("warm", 200, "runs of the warm and direct measurements")
 	conc := flag.Int("c", 100, "concurrent clients for the throughput")
 	dur := flag.Duration("d", 5*time.Second, "duration of each throughput measurement")
-	only := flag.String("backend", "", "comma-separated subjects to measure (default all): wasm, wasm-tiny, sandbox, asgi")
+	only := flag.String("backend", "", "comma-separated subjects to measure (default all): wasm, wasm-tiny, wasm-reactor, sandbox, asgi")
 	verbose := flag.Bool("v", false, "node level: print the core and compute nodes' logs")
 	flag.Parse()
 	if *n < 20 {

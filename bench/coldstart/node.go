@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"os"
 	"os/exec"
@@ -74,7 +75,7 @@ type directCall struct {
 // echoBody is the body of the requests to the echo programs.
 var echoBody = []byte(`{"hello":"world"}`)
 
-func nodeSubjects(wasmModule, prog []byte) []nodeSubject {
+func nodeSubjects(wasmModule, reactorModule, prog []byte) []nodeSubject {
 	return []nodeSubject{
 		{
 			name: "wasm", method: http.MethodPost, path: "/echo?a=1", body: echoBody,
@@ -96,10 +97,18 @@ func nodeSubjects(wasmModule, prog []byte) []nodeSubject {
 				return wasmDirect(ctx, wasmtest.CGIModule(tinyBody, false), 64, nativeConstant)
 			},
 		},
-		// wasm-reactor goes here once wasmtest.BuildReactor exists (a Go
-		// module kept instantiated between requests): its code is that
-		// module, with a fresh custom section per run like "wasm", and
-		// its direct call the wasm backend's instance, as for "wasm".
+		{
+			// A reactor: a Go module whose instances are initialised once
+			// and kept, a request a call of its export.
+			name: "wasm-reactor", method: http.MethodPost, path: "/echo?a=1", body: echoBody,
+			code: func(nonce string) ([]byte, programOpts) {
+				return withCustomSection(reactorModule, "goaleph-coldstart", nonce),
+					programOpts{encoding: "plain", entrypoint: "main.wasm", memory: 128}
+			},
+			direct: func(ctx context.Context, b *bench) ([]directCall, func(), error) {
+				return wasmDirect(ctx, reactorModule, 128, nativeHandler)
+			},
+		},
 		{
 			name: "sandbox", sandbox: true, method: http.MethodPost, path: "/echo?a=1", body: echoBody,
 			code: func(nonce string) ([]byte, programOpts) {
@@ -163,7 +172,8 @@ func wasmDirect(ctx context.Context, module []byte, memory int, native func(*com
 	}
 	cleanup := func() { wb.Close(context.Background()); os.Remove(path) }
 	in, err := wb.Prepare(ctx, compute.Spec{ProgramHash: "direct", Interface: compute.WASM, Code: path,
-		MemoryMiB: memory, Timeout: 30 * time.Second})
+		MemoryMiB: memory, VCPUs: 1, Timeout: 30 * time.Second}) // as the PROGRAMs published
+
 	if err == nil {
 		err = in.Start(ctx)
 	}
@@ -195,6 +205,20 @@ func wasmDirect(ctx context.Context, module []byte, memory int, native func(*com
 		}},
 	}
 	return calls, func() { in.Stop(context.Background()); cleanup() }, nil
+}
+
+// nativeHandler is the reactor's handler called as a Go function.
+func nativeHandler(s *compute.Scope) error {
+	req := httptest.NewRequest(s.Method, s.Path+"?"+s.QueryString, bytes.NewReader(s.Body))
+	for _, h := range s.Headers {
+		req.Header.Add(h[0], h[1])
+	}
+	w := httptest.NewRecorder()
+	wasmtest.Handler.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		return fmt.Errorf("status %d", w.Code)
+	}
+	return nil
 }
 
 // withCustomSection returns module with a custom section appended: the
@@ -293,6 +317,17 @@ func nodeLevel(ctx context.Context, o nodeOpts) error {
 		return err
 	}
 	fmt.Printf("wasm: Go echo module %s (%.1f MB)\n", wasmPath, float64(len(wasmModule))/1e6)
+	var reactorModule []byte
+	if want("wasm-reactor") {
+		path, err := wasmtest.BuildReactor(ctx)
+		if err != nil {
+			return err
+		}
+		if reactorModule, err = os.ReadFile(path); err != nil {
+			return err
+		}
+		fmt.Printf("wasm-reactor: Go echo reactor %s (%.1f MB)\n", path, float64(len(reactorModule))/1e6)
+	}
 
 	// The sandbox: bubblewrap, the agent, the test program, the runtime.
 	var sb *sandbox.Backend
@@ -368,7 +403,7 @@ func nodeLevel(ctx context.Context, o nodeOpts) error {
 	}()
 
 	var results []*result
-	for _, sub := range nodeSubjects(wasmModule, prog) {
+	for _, sub := range nodeSubjects(wasmModule, reactorModule, prog) {
 		if !want(sub.name) || (sub.sandbox && sb == nil) {
 			continue
 		}
