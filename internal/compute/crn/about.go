@@ -24,12 +24,23 @@ func (s *Server) executionsList(w http.ResponseWriter, r *http.Request) {
 	for _, e := range s.pool.list() {
 		out[e.Hash] = map[string]any{
 			"networking":                 map[string]any{"ipv4": nil, "ipv6": nil},
-			"vm_type":                    "microvm",
+			"vm_type":                    e.vmType(),
 			"backend":                    e.Backend,
 			"awaiting_confidential_init": false,
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// vmType is the reference's vm_type of an execution: "persistent_program"
+// for a supervised one (allocated, or persistent by its message), else
+// "microvm" (an on-demand program; the reference calls those microvm
+// whatever runs them).
+func (e executionInfo) vmType() string {
+	if e.Persistent {
+		return "persistent_program"
+	}
+	return "microvm"
 }
 
 // executionsListV2 answers GET /v2/about/executions/list.
@@ -44,7 +55,7 @@ func (s *Server) executionsListV2(w http.ResponseWriter, r *http.Request) {
 				"stopping_at": nil, "stopped_at": nil,
 			},
 			"running":                    true,
-			"vm_type":                    "microvm",
+			"vm_type":                    e.vmType(),
 			"backend":                    e.Backend,
 			"awaiting_confidential_init": false,
 		}

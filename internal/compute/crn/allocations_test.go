@@ -182,14 +182,26 @@ func wantAllocation(t *testing.T, status int, body string, wantStatus int, succe
 // listed returns the hashes of /about/executions/list.
 func (n *node) listed(t *testing.T) map[string]bool {
 	t.Helper()
+	out := map[string]bool{}
+	for h := range n.vmTypes(t) {
+		out[h] = true
+	}
+	return out
+}
+
+// vmTypes returns the vm_type of each execution of /about/executions/list.
+func (n *node) vmTypes(t *testing.T) map[string]string {
+	t.Helper()
 	resp, body := n.get(t, "/about/executions/list")
-	var l map[string]json.RawMessage
+	var l map[string]struct {
+		VMType string `json:"vm_type"`
+	}
 	if resp.StatusCode != 200 || json.Unmarshal([]byte(body), &l) != nil {
 		t.Fatalf("executions list: %d %s", resp.StatusCode, body)
 	}
-	out := map[string]bool{}
-	for h := range l {
-		out[h] = true
+	out := map[string]string{}
+	for h, e := range l {
+		out[h] = e.VMType
 	}
 	return out
 }
@@ -220,8 +232,8 @@ func TestAllocations(t *testing.T) {
 	}
 	status, body := n.allocate(t, allocReq{signer: sched, body: allocBody([]string{alpha}, nil)})
 	wantAllocation(t, status, body, 200, []string{alpha}, nil, nil)
-	if !n.listed(t)[alpha] {
-		t.Fatal("alpha allocated but not listed")
+	if vt := n.vmTypes(t)[alpha]; vt != "persistent_program" {
+		t.Fatalf("alpha allocated: listed with vm_type %q, want persistent_program", vt)
 	}
 	if resp, body := n.get(t, "/vm/"+alpha+"/"); resp.StatusCode != 200 || body != "alpha" {
 		t.Fatalf("alpha: %d %s", resp.StatusCode, body)

@@ -394,6 +394,8 @@ type executionInfo struct {
 	Prepared time.Time
 	Memory   int64
 	VCPUs    int
+	// Persistent: supervised (allocated, or persistent by its message).
+	Persistent bool
 }
 
 // list returns the running executions, sorted by hash.
@@ -411,7 +413,8 @@ func (p *pool) list() []executionInfo {
 			continue
 		}
 		out = append(out, executionInfo{Hash: e.hash, Backend: e.prog.backend.Name(), Runs: e.runs,
-			Defined: e.defined, Prepared: e.prepared, Memory: e.memory, VCPUs: e.vcpus})
+			Defined: e.defined, Prepared: e.prepared, Memory: e.memory, VCPUs: e.vcpus,
+			Persistent: p.isPersistentLocked(e.hash)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Hash < out[j].Hash })
 	return out
