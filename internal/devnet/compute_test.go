@@ -190,12 +190,28 @@ func TestCompute(t *testing.T) {
 				t.Errorf("program saw %s ? %s, want /hello ? x=1", echo.Path, echo.Query)
 			}
 			checkAlephHeaders(t, resp, prog, code)
-			return
+			break
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("GET %s: %d %s", prog, resp.StatusCode, body)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+
+	// The same handler built as a WASI reactor (wasmguest): one kept
+	// instance answers every request, so its counter goes on.
+	reactor, err := wasmtest.BuildReactor(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcode := k.storeFile(t, 0, reactor)
+	rprog := k.program(t, 0, k.programContent(rcode, "plain", "main.wasm", runtime))
+	for i := 1; i <= 3; i++ {
+		resp, body := k.call(t, "/vm/"+rprog+"/count")
+		if want := fmt.Sprintf("count %d", i); resp.StatusCode != 200 || strings.TrimSpace(body) != want {
+			t.Fatalf("reactor request %d: %d %q, want %q", i, resp.StatusCode, body, want)
+		}
+		checkAlephHeaders(t, resp, rprog, rcode)
 	}
 }
 
