@@ -13,6 +13,7 @@ TOOLS=(
   "initdb postgresql" # PostgreSQL store tests (internal/store/pgtest)
   "python3 python3"   # the ASGI launcher of the guest agent (cmd/aleph-guest)
   "bwrap bubblewrap"  # the sandbox compute backend (internal/compute/sandbox)
+  "slirp4netns slirp4netns" # user-mode NAT for sandboxes with internet (internal/compute/sandbox)
   "unsquashfs squashfs-tools" # the compute node unpacks runtime images (internal/compute/crn)
   "mmdebstrap mmdebstrap"     # builds the Debian runtime (runtimes/debian-12-python)
 )

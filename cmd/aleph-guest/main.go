@@ -46,6 +46,7 @@ func run() int {
 	flag.DurationVar(&s.startupTimeout, "startup-timeout", 60*time.Second, "how long a request waits for the program to listen")
 	flag.DurationVar(&s.stopTimeout, "stop-timeout", 5*time.Second, "how long the program has to exit after SIGTERM at halt")
 	overlay := flag.String("root-overlay", "", "in a sandbox: make the root an overlay of DIR/lower under the tmpfs DIR/rw, moving the other mounts into it")
+	nameserver := flag.String("nameserver", "", "in a sandbox: make /etc/resolv.conf name only this resolver (slirp4netns's 10.0.2.3)")
 	dropAll := flag.Bool("drop-caps", false, "give up every capability before connecting")
 	flag.Parse()
 
@@ -55,6 +56,13 @@ func run() int {
 		if err := overlayRoot(*overlay); err != nil {
 			fmt.Fprintln(os.Stderr, "aleph-guest: root overlay:", err)
 			return 1
+		}
+	}
+	if *nameserver != "" {
+		// Not fatal: the program runs, without name resolution, and the
+		// log says why (a runtime whose /etc the sandbox cannot write).
+		if err := writeResolvConf("/etc/resolv.conf", *nameserver); err != nil {
+			fmt.Fprintln(os.Stderr, "aleph-guest: warning: /etc/resolv.conf:", err)
 		}
 	}
 	if *dropAll {

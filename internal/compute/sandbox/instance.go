@@ -34,7 +34,8 @@ const (
 	// the two the root and detaches the rest (cmd/aleph-guest/root.go).
 	overlayDir = "/.aleph-overlay"
 	// programAddr is where an executable program serves HTTP when it has
-	// its own network namespace.
+	// its own network namespace: always, but for a program with internet
+	// on a node without slirp4netns.
 	programAddr = "127.0.0.1:8080"
 )
 
@@ -57,6 +58,8 @@ type instance struct {
 	cmd      *exec.Cmd
 	childPid int // the sandbox's PID 1 (the agent), as seen by the host
 	client   *guest.Client
+	slirp    *slirp // the network of a program with internet, if isolated
+	netErr   error  // slirp4netns survived its stop (set before wg.Done)
 
 	started  bool          // Start was called (guarded by mu)
 	done     chan struct{} // closed when bwrap has exited
@@ -93,6 +96,10 @@ func hostname(hash string) string {
 	}
 	return s.String()
 }
+
+// isolated tells whether the sandbox has a network namespace of its own:
+// always, but for a program with internet on a node without slirp4netns.
+func (in *instance) isolated() bool { return !in.spec.Internet || in.b.slirp != "" }
 
 // args is bwrap's command line (after the fds for info and block).
 func (in *instance) args(httpAddr string) []string {
@@ -131,7 +138,8 @@ func (in *instance) args(httpAddr string) []string {
 		"--ro-bind", cfg.Agent, agentPath,
 		"--bind", in.dir, socketDir,
 	}
-	if !in.spec.Internet {
+	if in.isolated() {
+		// Only lo; slirp4netns adds tap0 for a program with internet.
 		a = append(a, "--unshare-net")
 	}
 	for _, v := range in.spec.Volumes {
@@ -143,6 +151,9 @@ func (in *instance) args(httpAddr string) []string {
 	}
 	a = append(a, "--info-fd", "3", "--block-fd", "4", "--",
 		agentPath, "--root-overlay", overlayDir, "--drop-caps", "--socket", socketDir+"/"+socketName, "--code-dir", codeDir, "--http-addr", httpAddr)
+	if in.spec.Internet && in.isolated() {
+		a = append(a, "--nameserver", slirpDNS)
+	}
 	return a
 }
 
@@ -172,7 +183,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	defer ln.Close() // one connection is all we take
 
 	httpAddr := programAddr
-	if in.spec.Internet {
+	if !in.isolated() {
 		// The host's network namespace: port 8080 may be taken, by the
 		// host or another program.
 		if httpAddr, err = freeAddr(); err != nil {
@@ -234,6 +245,16 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	if err := in.limit(info.ChildPid); err != nil {
 		return err
 	}
+	if in.spec.Internet && in.isolated() {
+		// The sandbox's network namespace exists (bwrap made it with the
+		// process): slirp4netns sets tap0 up in it while the agent makes
+		// its root, and Start waits for both.
+		if in.slirp, err = startSlirp(in.b.slirp, info.ChildPid); err != nil {
+			return err
+		}
+		in.wg.Add(1)
+		go in.watchNet()
+	}
 	if _, err := blockW.Write([]byte{1}); err != nil {
 		return fmt.Errorf("sandbox: releasing the sandbox: %w", err)
 	}
@@ -261,9 +282,39 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	if _, err := in.client.Ready(ctx); err != nil {
 		return fmt.Errorf("sandbox: agent not ready: %w", err)
 	}
+	if in.slirp != nil {
+		select {
+		case err := <-in.slirp.ready:
+			if err != nil {
+				return err
+			}
+		case <-in.done:
+			return fmt.Errorf("sandbox: exited before its network was up: %s", in.lastLogs(5))
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	in.wg.Add(1)
 	go in.watch()
 	return nil
+}
+
+// watchNet stops slirp4netns when the sandbox is done, and logs its death
+// if it comes first (the program has lost its network).
+func (in *instance) watchNet() {
+	defer in.wg.Done()
+	select {
+	case <-in.done:
+	case <-in.slirp.done:
+		select {
+		case <-in.done:
+		default:
+			in.addLog(compute.LogLine{Time: time.Now(), Stream: "stderr",
+				Text: fmt.Sprintf("[sandbox] slirp4netns exited (%v): %s", in.slirp.cmd.ProcessState, in.slirp.out.text())})
+			<-in.done
+		}
+	}
+	in.netErr = in.slirp.stop()
 }
 
 // limit sets the resource limits of the sandbox's first process, which the
@@ -382,7 +433,7 @@ func (in *instance) gone(wait time.Duration) bool {
 func (in *instance) Stop(ctx context.Context) error {
 	in.stopWith(ctx)
 	in.wg.Wait()
-	return in.stopErr
+	return errors.Join(in.stopErr, in.netErr)
 }
 
 func (in *instance) stop() { in.stopWith(context.Background()) }

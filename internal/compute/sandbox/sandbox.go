@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path"
@@ -25,6 +26,20 @@ type Config struct {
 	Agent string
 	// Bwrap is the bubblewrap command; default "bwrap" on PATH.
 	Bwrap string
+	// Slirp4netns is the slirp4netns command, which gives a program with
+	// internet a network namespace of its own behind a user-mode NAT;
+	// default "slirp4netns" on PATH. When it is missing, New logs a
+	// warning and programs with internet share the host's network
+	// namespace (and its loopback), unless RequireNetworkIsolation.
+	Slirp4netns string
+	// RequireNetworkIsolation makes Prepare refuse a program with
+	// internet (ErrNoNetworkIsolation) when slirp4netns is missing,
+	// rather than run it in the host's network namespace. Default false,
+	// so that a node without slirp4netns still runs such programs; a
+	// production node should set it.
+	RequireNetworkIsolation bool
+	// Logger receives the backend's warnings; default slog.Default().
+	Logger *slog.Logger
 	// StateDir holds one directory per running instance (its control
 	// socket); default os.TempDir().
 	StateDir string
@@ -57,6 +72,7 @@ type Config struct {
 type Backend struct {
 	cfg   Config
 	bwrap string
+	slirp string // slirp4netns's path; "" when missing
 }
 
 var _ compute.Backend = (*Backend)(nil)
@@ -72,6 +88,22 @@ func New(cfg Config) (*Backend, error) {
 	bwrap, err := exec.LookPath(cfg.Bwrap)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNoBwrap, err)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Slirp4netns == "" {
+		cfg.Slirp4netns = "slirp4netns"
+	}
+	slirp, err := exec.LookPath(cfg.Slirp4netns)
+	if err != nil {
+		if cfg.RequireNetworkIsolation {
+			cfg.Logger.Warn("sandbox: slirp4netns not found: programs with internet will be refused (install slirp4netns)", "err", err)
+		} else {
+			cfg.Logger.Warn("sandbox: slirp4netns not found: programs with internet will share the host's network namespace "+
+				"and reach every service on its loopback (install slirp4netns, or set RequireNetworkIsolation to refuse them)", "err", err)
+		}
+		slirp = ""
 	}
 	if cfg.Agent == "" {
 		return nil, errors.New("sandbox: no guest agent configured")
@@ -101,7 +133,7 @@ func New(cfg Config) (*Backend, error) {
 	if cfg.LogLines <= 0 {
 		cfg.LogLines = 1000
 	}
-	return &Backend{cfg: cfg, bwrap: bwrap}, nil
+	return &Backend{cfg: cfg, bwrap: bwrap, slirp: slirp}, nil
 }
 
 // Name returns "sandbox".
@@ -109,11 +141,15 @@ func (b *Backend) Name() string { return Name }
 
 // Prepare checks spec: the runtime is a directory with the mount points the
 // sandbox needs, the code a directory holding the entrypoint (an executable
-// file, or an ASGI "module:app"), and each volume's source and mount point
-// exist. Nothing is started.
+// file, or an ASGI "module:app"), each volume's source and mount point
+// exist, and a program with internet can have its network namespace (see
+// Config.RequireNetworkIsolation). Nothing is started.
 func (b *Backend) Prepare(ctx context.Context, spec compute.Spec) (compute.Instance, error) {
 	if err := check(&spec); err != nil {
 		return nil, err
+	}
+	if spec.Internet && b.slirp == "" && b.cfg.RequireNetworkIsolation {
+		return nil, ErrNoNetworkIsolation
 	}
 	return newInstance(b, spec), nil
 }
