@@ -336,6 +336,36 @@ func TestComputeSandbox(t *testing.T) {
 		}
 	})
 
+	t.Run("asgi under load", func(t *testing.T) {
+		// The app's route is sync: FastAPI runs it in a pool of up to 40
+		// threads, whose stacks count in the program's memory limit.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		failed := map[int]int{}
+		for range 100 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				resp, err := httpClient.Get(k.nw.ComputeURL() + "/vm/" + asgi + "/")
+				code := 0
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					code = resp.StatusCode
+				}
+				if code != 200 {
+					mu.Lock()
+					failed[code]++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if len(failed) > 0 {
+			t.Errorf("100 concurrent requests: failures by status %v", failed)
+		}
+	})
+
 	t.Run("no network without internet", func(t *testing.T) {
 		// A listener on the host's loopback: the isolated program must
 		// not reach it, nor the core node, nor a public address.
@@ -368,16 +398,53 @@ func TestComputeSandbox(t *testing.T) {
 				t.Errorf("dial %s from an isolated program: %d %q, want an error", addr, resp.StatusCode, body)
 			}
 		}
-		// The same probe works for a program with internet: the probe
-		// can succeed.
+		// A program with internet reaches the host through NAT, on an
+		// address of the host that is not loopback: the probe can
+		// succeed. It does not reach the host's loopback either.
+		var hostIP string
+		addrs, err := net.InterfaceAddrs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+				hostIP = n.IP.String()
+				break
+			}
+		}
+		if hostIP == "" {
+			t.Fatal("the host has no IPv4 address but loopback")
+		}
+		pub, err := net.Listen("tcp", hostIP+":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer pub.Close()
+		go func() {
+			for {
+				c, err := pub.Accept()
+				if err != nil {
+					return
+				}
+				mu.Lock()
+				conns++
+				mu.Unlock()
+				c.Close()
+			}
+		}()
 		open := executable(true, 128, 10)
-		if resp, body := k.call(t, "/vm/"+open+"/dial?addr="+ln.Addr().String()); body != "connected" {
-			t.Errorf("dial from a program with internet: %d %q", resp.StatusCode, body)
+		if resp, body := k.call(t, "/vm/"+open+"/dial?addr="+pub.Addr().String()); body != "connected" {
+			t.Errorf("dial %s from a program with internet: %d %q", pub.Addr(), resp.StatusCode, body)
+		}
+		if resp, body := k.call(t, "/vm/"+open+"/dial?addr="+ln.Addr().String()); !strings.HasPrefix(body, "error: ") {
+			t.Errorf("dial the host's loopback %s from a program with internet: %d %q, want an error", ln.Addr(), resp.StatusCode, body)
 		}
 		ln.Close()
 		accepted.Wait()
+		mu.Lock()
+		defer mu.Unlock()
 		if conns != 1 {
-			t.Errorf("the host listener saw %d connections, want 1 (from the program with internet)", conns)
+			t.Errorf("the host listeners saw %d connections, want 1 (from the program with internet, on %s)", conns, hostIP)
 		}
 	})
 
