@@ -245,16 +245,6 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	if err := in.limit(info.ChildPid); err != nil {
 		return err
 	}
-	if in.spec.Internet && in.isolated() {
-		// The sandbox's network namespace exists (bwrap made it with the
-		// process): slirp4netns sets tap0 up in it while the agent makes
-		// its root, and Start waits for both.
-		if in.slirp, err = startSlirp(in.b.slirp, info.ChildPid); err != nil {
-			return err
-		}
-		in.wg.Add(1)
-		go in.watchNet()
-	}
 	if _, err := blockW.Write([]byte{1}); err != nil {
 		return fmt.Errorf("sandbox: releasing the sandbox: %w", err)
 	}
@@ -274,6 +264,18 @@ func (in *instance) Start(ctx context.Context) (err error) {
 			return a.err
 		}
 		in.client = guest.Dial(a.c, guest.WithLogs(in.addLog))
+		if in.spec.Internet && in.isolated() {
+			// Not before: bwrap brings lo up once released, and
+			// slirp4netns does too; the loser fails ("bwrap: loopback:
+			// Failed RTM_NEWADDR"). The agent runs: bwrap is done.
+			// slirp4netns sets tap0 up during the agent's hello, and
+			// Start waits for both.
+			if in.slirp, err = startSlirp(in.b.slirp, in.childPid); err != nil {
+				return err
+			}
+			in.wg.Add(1)
+			go in.watchNet()
+		}
 	case <-in.done:
 		return fmt.Errorf("sandbox: exited before the agent connected: %s", in.lastLogs(5))
 	case <-ctx.Done():
