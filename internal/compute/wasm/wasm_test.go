@@ -445,3 +445,50 @@ func BenchmarkPrepare(b *testing.B) {
 		in.Stop(ctx)
 	}
 }
+
+// TestRewrittenModule: a known file is not read again, but a file
+// rewritten in place is: the next Prepare runs the new module.
+func TestRewrittenModule(t *testing.T) {
+	b, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close(context.Background())
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "main.wasm")
+	answer := func() string {
+		t.Helper()
+		in, err := b.Prepare(ctx, compute.Spec{Code: path, Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer in.Stop(ctx)
+		if err := in.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r, err := in.Call(ctx, get("/", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(r.Body)
+	}
+	for i, text := range []string{"one", "two", "three"} {
+		if err := os.WriteFile(path, wasmtest.CGIModule(text, false), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			if got := answer(); got != text {
+				t.Fatalf("module %d: answered %q, want %q", i, got, text)
+			}
+		}
+		if n := b.compilations.Load(); n != int64(i+1) {
+			t.Errorf("after module %d: %d compilations, want %d", i, n, i+1)
+		}
+	}
+	b.mu.Lock()
+	n := len(b.sums)
+	b.mu.Unlock()
+	if n != 3 {
+		t.Errorf("%d file sums remembered, want 3", n)
+	}
+}
