@@ -37,6 +37,7 @@ func newComputeRunCmd(g *globals) *cobra.Command {
 		idle       time.Duration
 		noWasm     bool
 		noSandbox  bool
+		isolateNet bool
 		agent      string
 		noAnnounce bool
 		persistent string
@@ -62,6 +63,11 @@ bubblewrap sandbox (bwrap) whose first process is the guest agent
 aleph-guest, a static build of cmd/aleph-guest. The agent is taken from
 --sandbox-agent, else next to this executable, else from PATH; the node
 refuses to start without it unless --no-sandbox (WASM programs only).
+Every sandbox has a network namespace of its own; a program with
+environment.internet reaches the network through slirp4netns (a user-mode
+NAT that cannot reach the host's loopback). Without slirp4netns such
+programs share the host's network, with a warning, unless
+--require-network-isolation, which refuses them: set it in production.
 
 The node also serves /about/login, /about/executions/list,
 /about/usage/system, /status/check/…, /status/config and /metrics. Ctrl-C
@@ -128,7 +134,7 @@ allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 				cfg.Backends[wb.Name()] = wb
 			}
 			if !noSandbox {
-				sb, err := newSandbox(agent)
+				sb, err := newSandbox(sandbox.Config{Agent: agent, RequireNetworkIsolation: isolateNet, Logger: log})
 				if err != nil {
 					return err
 				}
@@ -163,6 +169,8 @@ allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 	f.BoolVar(&cfg.NoWatch, "no-watch", false, "do not follow the core node's message feed for program updates")
 	f.BoolVar(&noWasm, "no-wasm", false, "do not run WASM programs")
 	f.BoolVar(&noSandbox, "no-sandbox", false, "do not run sandboxed programs (squashfs runtimes): WASM programs only")
+	f.BoolVar(&isolateNet, "require-network-isolation", false,
+		"refuse programs with internet when slirp4netns is missing, instead of letting them share the host's network")
 	f.StringVar(&agent, "sandbox-agent", "", "path of the static guest agent aleph-guest (default: next to this executable, else on PATH)")
 	f.StringVar(&cfg.KeyFile, "key-file", "", "hex ETH private key the node signs its announcements with, created (mode 0600) if missing (default <cache-dir>/crn-key)")
 	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach this node at, announced with each program (default the --listen URL)")
@@ -179,7 +187,8 @@ allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 
 // newSandbox returns the sandbox backend with the guest agent at agent,
 // or found next to the running executable or on PATH.
-func newSandbox(agent string) (*sandbox.Backend, error) {
+func newSandbox(cfg sandbox.Config) (*sandbox.Backend, error) {
+	agent := cfg.Agent
 	if agent == "" {
 		if exe, err := os.Executable(); err == nil {
 			if p := filepath.Join(filepath.Dir(exe), "aleph-guest"); isExecutable(p) {
@@ -195,7 +204,8 @@ func newSandbox(agent string) (*sandbox.Backend, error) {
 		}
 		agent = p
 	}
-	sb, err := sandbox.New(sandbox.Config{Agent: agent})
+	cfg.Agent = agent
+	sb, err := sandbox.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox backend: %w (run WASM programs only with --no-sandbox)", err)
 	}
