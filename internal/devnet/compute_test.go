@@ -215,6 +215,51 @@ func TestCompute(t *testing.T) {
 	}
 }
 
+// acceptCounter counts the connections its listeners accept.
+type acceptCounter struct {
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	n   int
+	lns []net.Listener
+}
+
+func (a *acceptCounter) listen(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	a.lns = append(a.lns, ln)
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			a.mu.Lock()
+			a.n++
+			a.mu.Unlock()
+			c.Close()
+		}
+	}()
+	return ln
+}
+
+// close closes the listeners and returns how many connections they
+// accepted.
+func (a *acceptCounter) close() int {
+	for _, ln := range a.lns {
+		ln.Close()
+	}
+	a.wg.Wait()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.n
+}
+
 // debianRuntime returns the squashfs image of the Debian 12 Python runtime,
 // built by runtimes/debian-12-python/build.sh (cached after the first
 // build), and the sandbox test program: a static HTTP server probing its
@@ -369,28 +414,8 @@ func TestComputeSandbox(t *testing.T) {
 	t.Run("no network without internet", func(t *testing.T) {
 		// A listener on the host's loopback: the isolated program must
 		// not reach it, nor the core node, nor a public address.
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		var accepted sync.WaitGroup
-		var mu sync.Mutex
-		conns := 0
-		accepted.Add(1)
-		go func() {
-			defer accepted.Done()
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns++
-				mu.Unlock()
-				c.Close()
-			}
-		}()
+		var accepts acceptCounter
+		ln := accepts.listen(t, "127.0.0.1:0")
 		core := strings.TrimPrefix(k.nw.Nodes()[0].APIURL(), "http://")
 		for _, addr := range []string{ln.Addr().String(), core, "1.1.1.1:53", "[::1]:" + strings.Split(ln.Addr().String(), ":")[1]} {
 			resp, body := k.call(t, "/vm/"+isolated+"/dial?addr="+addr)
@@ -415,23 +440,7 @@ func TestComputeSandbox(t *testing.T) {
 		if hostIP == "" {
 			t.Fatal("the host has no IPv4 address but loopback")
 		}
-		pub, err := net.Listen("tcp", hostIP+":0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer pub.Close()
-		go func() {
-			for {
-				c, err := pub.Accept()
-				if err != nil {
-					return
-				}
-				mu.Lock()
-				conns++
-				mu.Unlock()
-				c.Close()
-			}
-		}()
+		pub := accepts.listen(t, hostIP+":0")
 		open := executable(true, 128, 10)
 		if resp, body := k.call(t, "/vm/"+open+"/dial?addr="+pub.Addr().String()); body != "connected" {
 			t.Errorf("dial %s from a program with internet: %d %q", pub.Addr(), resp.StatusCode, body)
@@ -439,12 +448,8 @@ func TestComputeSandbox(t *testing.T) {
 		if resp, body := k.call(t, "/vm/"+open+"/dial?addr="+ln.Addr().String()); !strings.HasPrefix(body, "error: ") {
 			t.Errorf("dial the host's loopback %s from a program with internet: %d %q, want an error", ln.Addr(), resp.StatusCode, body)
 		}
-		ln.Close()
-		accepted.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		if conns != 1 {
-			t.Errorf("the host listeners saw %d connections, want 1 (from the program with internet, on %s)", conns, hostIP)
+		if n := accepts.close(); n != 1 {
+			t.Errorf("the host listeners saw %d connections, want 1 (from the program with internet, on %s)", n, hostIP)
 		}
 	})
 

@@ -18,44 +18,6 @@ import (
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 )
 
-var (
-	reactorOnce sync.Once
-	reactorPath string
-	reactorErr  error
-	guestOnce   sync.Once
-	guestPath   string
-	guestErr    error
-)
-
-// reactorProg builds the test program as a reactor once per test binary.
-func reactorProg(t testing.TB) string {
-	t.Helper()
-	reactorOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		reactorPath, reactorErr = wasmtest.BuildReactor(ctx)
-	})
-	if reactorErr != nil {
-		t.Fatal(reactorErr)
-	}
-	return reactorPath
-}
-
-// guestCommand builds the test program as a command serving the reactor's
-// handler through wasmguest (CGI).
-func guestCommand(t testing.TB) string {
-	t.Helper()
-	guestOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		guestPath, guestErr = wasmtest.BuildGuestCommand(ctx)
-	})
-	if guestErr != nil {
-		t.Fatal(guestErr)
-	}
-	return guestPath
-}
-
 // startReactor starts the reactor test program; it checks that the module
 // is run as a reactor.
 func startReactor(t testing.TB, spec compute.Spec) compute.Instance {

@@ -15,26 +15,32 @@ import (
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 )
 
-var (
-	progOnce sync.Once
-	progPath string
-	progErr  error
-)
-
-// prog builds the test program once per test binary (and once per change
-// of its sources, thanks to wasmtest's cache).
-func prog(t testing.TB) string {
-	t.Helper()
-	progOnce.Do(func() {
+// built returns a function building a test module once per test binary
+// (and once per change of its sources, thanks to wasmtest's cache).
+func built(build func(context.Context) (string, error)) func(testing.TB) string {
+	once := sync.OnceValues(func() (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		progPath, progErr = wasmtest.Build(ctx)
+		return build(ctx)
 	})
-	if progErr != nil {
-		t.Fatal(progErr)
+	return func(t testing.TB) string {
+		t.Helper()
+		path, err := once()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path
 	}
-	return progPath
 }
+
+// The test program as a command (prog), as a reactor (reactorProg), and
+// as a command serving the reactor's handler through wasmguest's CGI mode
+// (guestCommand).
+var (
+	prog         = built(wasmtest.Build)
+	reactorProg  = built(wasmtest.BuildReactor)
+	guestCommand = built(wasmtest.BuildGuestCommand)
+)
 
 // compileCacheDir keeps compiled modules between test runs: compiling
 // the Go test program takes seconds under the race detector.
