@@ -3,7 +3,6 @@ package crn
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,8 +15,6 @@ import (
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/client"
-	"github.com/goaleph/goaleph/internal/compute"
-	"github.com/goaleph/goaleph/internal/compute/wasm"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -28,34 +25,7 @@ const allocationsPath = "/control/allocations"
 // adjust.
 func startAllocCRN(t *testing.T, k *core, adjust func(*Config)) *node {
 	t.Helper()
-	wb, err := wasm.New(wasm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := Config{CoreURL: k.url, CacheDir: t.TempDir(), Domain: "crn.test",
-		Backends: map[string]compute.Backend{"wasm": wb}, IdleTimeout: -1, DrainTimeout: 20 * time.Second}
-	if adjust != nil {
-		adjust(&cfg)
-	}
-	s, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		wb.Close(context.Background())
-	})
-	return &node{s: s, url: "http://" + ln.Addr().String()}
+	return startCRN(t, k, crnOpts{idle: -1, adjust: adjust})
 }
 
 // allocReq is one request to POST /control/allocations; the zero fields

@@ -1,10 +1,8 @@
 package crn
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,45 +11,13 @@ import (
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/client"
-	"github.com/goaleph/goaleph/internal/compute"
-	"github.com/goaleph/goaleph/internal/compute/wasm"
 )
 
 // startAnnouncing starts a compute node (wasm backend) that announces its
 // executions with the key in keyFile.
 func startAnnouncing(t *testing.T, k *core, keyFile string, idle time.Duration) *node {
 	t.Helper()
-	wb, err := wasm.New(wasm.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{CoreURL: k.url, CacheDir: t.TempDir(), Domain: "crn.test",
-		Backends: map[string]compute.Backend{"wasm": wb}, IdleTimeout: idle, NoWatch: true, KeyFile: keyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
-	stopped := false
-	n := &node{s: s, url: "http://" + ln.Addr().String()}
-	n.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("run: %v", err)
-		}
-		wb.Close(context.Background())
-	}
-	t.Cleanup(n.stop)
-	return n
+	return startCRN(t, k, crnOpts{idle: idle, noWatch: true, adjust: func(c *Config) { c.KeyFile = keyFile }})
 }
 
 // announced returns the "executions" aggregate of address on the core node.

@@ -143,6 +143,8 @@ type crnOpts struct {
 	// sandbox, if set, is the backend (DefaultBackend) of the
 	// programs whose runtime is not the WASM marker.
 	sandbox compute.Backend
+	// adjust, if set, changes the Config last.
+	adjust func(*Config)
 }
 
 type node struct {
@@ -162,9 +164,13 @@ func startCRN(t testing.TB, k *core, o crnOpts) *node {
 	if o.sandbox != nil {
 		backends[o.sandbox.Name()], def = o.sandbox, o.sandbox.Name()
 	}
-	s, err := New(Config{CoreURL: k.url, CacheDir: t.TempDir(), Domain: "crn.test",
+	cfg := Config{CoreURL: k.url, CacheDir: t.TempDir(), Domain: "crn.test",
 		Backends: backends, DefaultBackend: def, MemoryMiB: o.memory, VCPUs: o.vcpus, IdleTimeout: o.idle,
-		Resolver: o.resolver, NoWatch: o.noWatch, DrainTimeout: 20 * time.Second})
+		Resolver: o.resolver, NoWatch: o.noWatch, DrainTimeout: 20 * time.Second}
+	if o.adjust != nil {
+		o.adjust(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
