@@ -70,14 +70,14 @@ type instance struct {
 	wg       sync.WaitGroup // bwrap's waiter and the exit watcher
 
 	mu   sync.Mutex
-	logs []compute.LogLine // ring of the last cfg.LogLines lines
-	next int
+	logs *compute.LogRing // the last cfg.LogLines lines
 }
 
 var _ compute.Instance = (*instance)(nil)
 
 func newInstance(b *Backend, spec compute.Spec) *instance {
-	return &instance{b: b, spec: spec, done: make(chan struct{}), exited: make(chan struct{})}
+	return &instance{b: b, spec: spec, done: make(chan struct{}), exited: make(chan struct{}),
+		logs: compute.NewLogRing(b.cfg.LogLines)}
 }
 
 // hostname is the sandbox's host name: a prefix of the program's hash.
@@ -496,25 +496,12 @@ func (in *instance) addLog(l compute.LogLine) {
 	if l.Stream == "stderr" && strings.HasPrefix(l.Text, exitedLine) {
 		in.exitOnce.Do(func() { close(in.exited) })
 	}
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	if len(in.logs) < in.b.cfg.LogLines {
-		in.logs = append(in.logs, l)
-		return
-	}
-	in.logs[in.next] = l
-	in.next = (in.next + 1) % len(in.logs)
+	in.logs.Add(l)
 }
 
 // Logs returns the last lines of the program's output and of the sandbox's
 // own errors, oldest first.
-func (in *instance) Logs() []compute.LogLine {
-	in.mu.Lock()
-	defer in.mu.Unlock()
-	out := make([]compute.LogLine, 0, len(in.logs))
-	out = append(out, in.logs[in.next:]...)
-	return append(out, in.logs[:in.next]...)
-}
+func (in *instance) Logs() []compute.LogLine { return in.logs.Lines() }
 
 func (in *instance) lastLogs(n int) string {
 	logs := in.Logs()

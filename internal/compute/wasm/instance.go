@@ -25,7 +25,7 @@ type instance struct {
 	stopping context.Context // canceled by Stop, ends calls in flight
 	stop     context.CancelFunc
 	fs       wazero.FSConfig // nil: no file system
-	logs     *ring
+	logs     *compute.LogRing
 	pool     *pool // a reactor's instances; nil for a command
 
 	mu      sync.Mutex
@@ -41,7 +41,7 @@ func newInstance(b *Backend, spec compute.Spec, m *module, fs wazero.FSConfig) *
 	stopping, stop := context.WithCancel(context.Background())
 	in := &instance{
 		b: b, spec: spec, module: m, fs: fs, stopping: stopping, stop: stop,
-		logs: newRing(b.cfg.LogLines),
+		logs: compute.NewLogRing(b.cfg.LogLines),
 		done: make(chan struct{}),
 	}
 	if m.reactor {
@@ -233,7 +233,7 @@ func (in *instance) Stop(ctx context.Context) error {
 
 // Logs returns the last lines the program wrote on stderr (stdout is the
 // response).
-func (in *instance) Logs() []compute.LogLine { return in.logs.snapshot() }
+func (in *instance) Logs() []compute.LogLine { return in.logs.Lines() }
 
 // Done is closed once Stop has released the instance.
 func (in *instance) Done() <-chan struct{} { return in.done }

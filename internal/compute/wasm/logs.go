@@ -2,7 +2,6 @@ package wasm
 
 import (
 	"bytes"
-	"sync"
 	"time"
 
 	"github.com/goaleph/goaleph/internal/compute"
@@ -12,42 +11,11 @@ import (
 // ring's memory hostage.
 const maxLineBytes = 4096
 
-// ring keeps the last lines a program wrote. It is safe for concurrent use.
-type ring struct {
-	mu    sync.Mutex
-	lines []compute.LogLine
-	next  int // where the next line goes once full
-	full  bool
-}
-
-func newRing(n int) *ring { return &ring{lines: make([]compute.LogLine, 0, n)} }
-
-func (r *ring) add(l compute.LogLine) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.full {
-		r.lines = append(r.lines, l)
-		r.full = len(r.lines) == cap(r.lines)
-		return
-	}
-	r.lines[r.next] = l
-	r.next = (r.next + 1) % len(r.lines)
-}
-
-// snapshot returns the lines, oldest first.
-func (r *ring) snapshot() []compute.LogLine {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]compute.LogLine, 0, len(r.lines))
-	out = append(out, r.lines[r.next:]...)
-	return append(out, r.lines[:r.next]...)
-}
-
 // stderrWriter is one call's standard error: it cuts lines into the ring
 // and keeps the last bytes for the call's error message. Calls write
 // their own stderrWriter, from one goroutine (the module's).
 type stderrWriter struct {
-	ring    *ring
+	ring    *compute.LogRing
 	partial []byte
 	head    []byte // first headBytes written
 	tail    []byte // last tailBytes written
@@ -91,10 +59,10 @@ func (w *stderrWriter) Write(p []byte) (int, error) {
 
 func (w *stderrWriter) emit(line []byte) {
 	for len(line) > maxLineBytes {
-		w.ring.add(compute.LogLine{Time: time.Now(), Stream: "stderr", Text: string(line[:maxLineBytes])})
+		w.ring.Add(compute.LogLine{Time: time.Now(), Stream: "stderr", Text: string(line[:maxLineBytes])})
 		line = line[maxLineBytes:]
 	}
-	w.ring.add(compute.LogLine{Time: time.Now(), Stream: "stderr", Text: string(bytes.TrimSuffix(line, []byte("\r")))})
+	w.ring.Add(compute.LogLine{Time: time.Now(), Stream: "stderr", Text: string(bytes.TrimSuffix(line, []byte("\r")))})
 }
 
 // flush ends the call: a last line without a newline still counts.
