@@ -9,30 +9,12 @@ package sandboxtest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
-	"sort"
-	"strings"
-	"sync"
+
+	"github.com/goaleph/goaleph/internal/testbuild"
 )
-
-var buildMu sync.Mutex
-
-// moduleRoot is the checkout's root, found from this file's path.
-func moduleRoot() (string, error) {
-	_, self, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("sandboxtest: cannot locate the sources")
-	}
-	return filepath.Join(filepath.Dir(self), "..", "..", "..", ".."), nil
-}
 
 // Agent builds cmd/aleph-guest and returns the binary's path.
 func Agent(ctx context.Context) (string, error) {
@@ -47,75 +29,9 @@ func Program(ctx context.Context) (string, error) {
 		"go.mod", "internal/compute/sandbox/sandboxtest/prog")
 }
 
-// build compiles pkg statically into the cache, named by a hash of the
-// Go version and of the sources under inputs (paths relative to the
-// module root, test files and testdata left out), so that it is built
-// once per change.
+// build compiles pkg statically, cached in goaleph/sandbox.
 func build(ctx context.Context, name, pkg string, inputs ...string) (string, error) {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	root, err := moduleRoot()
-	if err != nil {
-		return "", err
-	}
-	h := sha256.New()
-	fmt.Fprintln(h, runtime.Version(), pkg)
-	for _, in := range inputs {
-		var files []string
-		err := filepath.WalkDir(filepath.Join(root, in), func(path string, d fs.DirEntry, err error) error {
-			if err != nil {
-				return err
-			}
-			if d.IsDir() && d.Name() == "testdata" {
-				return filepath.SkipDir
-			}
-			if !d.IsDir() && !strings.HasSuffix(path, "_test.go") {
-				files = append(files, path)
-			}
-			return nil
-		})
-		if err != nil {
-			return "", err
-		}
-		sort.Strings(files)
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return "", err
-			}
-			rel, _ := filepath.Rel(root, f)
-			fmt.Fprintf(h, "%s %d\n", rel, len(b))
-			h.Write(b)
-		}
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	outDir := filepath.Join(cache, "goaleph", "sandbox")
-	out := filepath.Join(outDir, name+"-"+hex.EncodeToString(h.Sum(nil))[:16])
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return "", err
-	}
-	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-o", tmp, pkg)
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("sandboxtest: go build %s: %w\n%s", pkg, err, b)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return "", err
-	}
-	return out, nil
+	return testbuild.Build(ctx, testbuild.Target{Name: name, Pkg: pkg, Inputs: inputs, CacheDir: "sandbox"})
 }
 
 // Runtime makes dir a minimal runtime root: the mount points the sandbox

@@ -4,18 +4,9 @@ package wasmtest
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"runtime"
-	"sort"
-	"sync"
-)
 
-var buildMu sync.Mutex
+	"github.com/goaleph/goaleph/internal/testbuild"
+)
 
 // Build compiles the test program (./prog) to a WASI preview-1 command
 // module with the Go toolchain and returns the module's path. The output is
@@ -39,62 +30,9 @@ func BuildGuestCommand(ctx context.Context) (string, error) {
 	return build(ctx, "guestcmd", "-tags=wasmguest")
 }
 
+// build compiles ./prog for wasip1 with flags, cached in goaleph/wasmtest.
 func build(ctx context.Context, name string, flags ...string) (string, error) {
-	buildMu.Lock()
-	defer buildMu.Unlock()
-	_, self, _, ok := runtime.Caller(0)
-	if !ok {
-		return "", fmt.Errorf("wasmtest: cannot locate the sources")
-	}
-	dir := filepath.Dir(self)
-	h := sha256.New()
-	fmt.Fprintln(h, runtime.Version(), flags)
-	guest := filepath.Join(dir, "..", "..", "..", "..", "wasmguest") // the module's wasmguest package
-	for _, pattern := range []string{"*.go", "prog/*.go", filepath.Join(guest, "*.go")} {
-		if !filepath.IsAbs(pattern) {
-			pattern = filepath.Join(dir, pattern)
-		}
-		files, err := filepath.Glob(pattern)
-		if err != nil {
-			return "", err
-		}
-		sort.Strings(files)
-		for _, f := range files {
-			b, err := os.ReadFile(f)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(h, "%s %d\n", filepath.Base(f), len(b))
-			h.Write(b)
-		}
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	outDir := filepath.Join(cache, "goaleph", "wasmtest")
-	out := filepath.Join(outDir, name+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return "", err
-	}
-	tmp := fmt.Sprintf("%s.%d.tmp", out, os.Getpid())
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
-	}
-	args := append(append([]string{"build", "-trimpath"}, flags...), "-o", tmp, "./prog")
-	cmd := exec.CommandContext(ctx, goBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm", "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		os.Remove(tmp)
-		return "", fmt.Errorf("wasmtest: go build: %w\n%s", err, b)
-	}
-	if err := os.Rename(tmp, out); err != nil {
-		return "", err
-	}
-	return out, nil
+	return testbuild.Build(ctx, testbuild.Target{Name: name, Ext: ".wasm",
+		Pkg: "./internal/compute/wasm/wasmtest/prog", Flags: flags, Env: []string{"GOOS=wasip1", "GOARCH=wasm"},
+		Inputs: []string{"go.mod", "internal/compute/wasm/wasmtest", "wasmguest"}, CacheDir: "wasmtest"})
 }
