@@ -115,6 +115,13 @@ type LogLine struct {
 	Text   string
 }
 
+// ErrInvalidSpec wraps the errors of Prepare that are the program's own
+// fault (an entrypoint its code lacks, a module that is not WebAssembly,
+// a volume mounted where it cannot be), as opposed to the node's: a node
+// answers them as the client's mistake (422). Their text names no host
+// path.
+var ErrInvalidSpec = errors.New("the program cannot run as published")
+
 // Errors of Call.
 var (
 	ErrTimeout = errors.New("program did not respond within resources.seconds")

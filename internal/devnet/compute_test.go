@@ -550,12 +550,15 @@ func TestComputeSandbox(t *testing.T) {
 			{"unknown volume", noVolume, http.StatusServiceUnavailable, "is still pending on the core node"},
 			{"missing entrypoint", badEntry, http.StatusUnprocessableEntity, `entrypoint "bin/nothing": the code has no such executable file`},
 			{"ASGI module missing", badModule, http.StatusUnprocessableEntity, `entrypoint "nothing:app": the code has no Python module`},
-			{"entrypoint outside the code", outside, http.StatusUnprocessableEntity, "does not name a file inside the code"},
+			{"entrypoint outside the code", outside, http.StatusUnprocessableEntity, `entrypoint "../../bin/sh" is not a path inside the code`},
 		} {
 			start := time.Now()
 			resp, body := k.call(t, "/vm/"+tc.hash+"/")
 			t.Logf("%s: %d %s in %s", tc.name, resp.StatusCode, strings.TrimSpace(body), time.Since(start).Round(time.Millisecond))
 			wantError(t, resp, body, tc.status, tc.reason)
+			if root := filepath.Dir(k.nw.Nodes()[0].DataDir()); strings.Contains(body, root) {
+				t.Errorf("%s: the answer names a host path under %s", tc.name, root)
+			}
 		}
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -218,8 +217,6 @@ func (s *Server) load(ctx context.Context, hash string, p *programContent) (*pro
 			if fi, err := os.Stat(code); !filepath.IsLocal(ep) || err != nil || !fi.Mode().IsRegular() {
 				return nil, errorf(http.StatusUnprocessableEntity, "Program %s: entrypoint %q is not a file of the code", hash, p.Code.Entrypoint)
 			}
-		} else if err := checkEntrypoint(dir, p.Code.Entrypoint, iface); err != nil {
-			return nil, errorf(http.StatusUnprocessableEntity, "Program %s: %v", hash, err)
 		}
 	case !wasm: // plain: the file alone in a directory, named by the entrypoint
 		file, exec := p.Code.Entrypoint, iface == compute.Executable
@@ -301,40 +298,6 @@ func (pr *program) cleanup() {
 	for _, d := range pr.temp {
 		os.RemoveAll(d)
 	}
-}
-
-// checkEntrypoint checks that the entrypoint of a zip archive unpacked in
-// dir names what iface runs: an executable file, or for ASGI the module
-// of "module:app". The error is the caller's mistake and names no host
-// path.
-func checkEntrypoint(dir, entrypoint string, iface compute.Interface) error {
-	file, what := entrypoint, "executable file"
-	if iface == compute.ASGI {
-		mod, app, ok := strings.Cut(entrypoint, ":")
-		if !ok || mod == "" || app == "" {
-			return fmt.Errorf("ASGI entrypoint %q is not module:app", entrypoint)
-		}
-		file, what = strings.ReplaceAll(mod, ".", "/"), "Python module (.py file or package)"
-	}
-	file = filepath.FromSlash(file)
-	if !filepath.IsLocal(file) {
-		return fmt.Errorf("entrypoint %q does not name a file inside the code", entrypoint)
-	}
-	path := filepath.Join(dir, file)
-	if iface == compute.ASGI {
-		if fi, err := os.Stat(path + ".py"); err == nil && fi.Mode().IsRegular() {
-			return nil
-		}
-		if fi, err := os.Stat(filepath.Join(path, "__init__.py")); err == nil && fi.Mode().IsRegular() {
-			return nil
-		}
-		return fmt.Errorf("entrypoint %q: the code has no %s for it", entrypoint, what)
-	}
-	fi, err := os.Stat(path)
-	if err != nil || !fi.Mode().IsRegular() || fi.Mode()&0o111 == 0 {
-		return fmt.Errorf("entrypoint %q: the code has no such %s", entrypoint, what)
-	}
-	return nil
 }
 
 // isMarkerFile reports whether the file at path is the WASM runtime marker.

@@ -2,6 +2,7 @@ package crn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -322,6 +323,9 @@ func (p *pool) prepareProgram(ctx context.Context, e *execution) (*program, comp
 	inst, err := prog.backend.Prepare(ctx, prog.spec)
 	if err != nil {
 		prog.cleanup()
+		if errors.Is(err, compute.ErrInvalidSpec) { // the program's fault
+			return nil, nil, wrap(http.StatusUnprocessableEntity, err, "Program %s cannot run", e.hash)
+		}
 		return nil, nil, wrap(http.StatusInternalServerError, err, "Error during vm initialisation")
 	}
 	fail := func(err error, reason string) (*program, compute.Instance, error) {

@@ -166,8 +166,8 @@ func check(spec *compute.Spec) error {
 		return err
 	}
 	for _, m := range mountPoints {
-		if err := isDir(filepath.Join(spec.Runtime, m), "runtime mount point /"+m); err != nil {
-			return err
+		if st, err := os.Stat(filepath.Join(spec.Runtime, m)); err != nil || !st.IsDir() {
+			return invalid("the runtime has no directory /%s to mount the sandbox's on", m)
 		}
 	}
 	if err := isDir(spec.Code, "code"); err != nil {
@@ -176,31 +176,31 @@ func check(spec *compute.Spec) error {
 	switch spec.Interface {
 	case compute.Executable:
 		if !filepath.IsLocal(spec.Entrypoint) {
-			return fmt.Errorf("sandbox: entrypoint %q is not a path inside the code", spec.Entrypoint)
-		}
-		st, err := os.Stat(filepath.Join(spec.Code, spec.Entrypoint))
-		if err != nil {
-			return fmt.Errorf("sandbox: entrypoint: %w", err)
+			return invalid("entrypoint %q is not a path inside the code", spec.Entrypoint)
 		}
 		// The code is mounted read-only: the agent cannot chmod it.
-		if !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
-			return fmt.Errorf("sandbox: entrypoint %q is not an executable file", spec.Entrypoint)
+		st, err := os.Stat(filepath.Join(spec.Code, spec.Entrypoint))
+		if err != nil || !st.Mode().IsRegular() || st.Mode()&0o111 == 0 {
+			return invalid("entrypoint %q: the code has no such executable file", spec.Entrypoint)
 		}
 	case compute.ASGI:
 		mod, app, ok := strings.Cut(spec.Entrypoint, ":")
 		if !ok || mod == "" || app == "" {
-			return fmt.Errorf("sandbox: asgi entrypoint %q is not module:app", spec.Entrypoint)
+			return invalid("ASGI entrypoint %q is not module:app", spec.Entrypoint)
+		}
+		if !hasModule(spec, mod) {
+			return invalid("entrypoint %q: the code has no Python module %s (a .py file or a package)", spec.Entrypoint, mod)
 		}
 	default:
-		return fmt.Errorf("sandbox: interface %q not supported", spec.Interface)
+		return invalid("interface %q not supported", spec.Interface)
 	}
 	for _, v := range spec.Volumes {
 		if !path.IsAbs(v.Mount) || path.Clean(v.Mount) != v.Mount || v.Mount == "/" {
-			return fmt.Errorf("sandbox: volume mount %q is not a clean absolute path", v.Mount)
+			return invalid("volume mount %q is not a clean absolute path", v.Mount)
 		}
 		for _, reserved := range []string{"/proc", "/dev", "/run", "/opt/code", overlayDir} {
 			if v.Mount == reserved || strings.HasPrefix(v.Mount, reserved+"/") {
-				return fmt.Errorf("sandbox: volume mount %q is reserved", v.Mount)
+				return invalid("volume mount %q is reserved", v.Mount)
 			}
 		}
 		if _, err := os.Stat(v.Source); err != nil {
@@ -208,14 +208,43 @@ func check(spec *compute.Spec) error {
 		}
 		if !strings.HasPrefix(v.Mount, "/tmp/") {
 			if _, err := os.Stat(filepath.Join(spec.Runtime, v.Mount)); err != nil {
-				return fmt.Errorf("sandbox: volume mount point %s missing from the runtime", v.Mount)
+				return invalid("volume mount point %s missing from the runtime", v.Mount)
 			}
 		}
 	}
 	if spec.MemoryMiB <= 0 {
-		return fmt.Errorf("sandbox: memory %d MiB", spec.MemoryMiB)
+		return invalid("memory %d MiB", spec.MemoryMiB)
 	}
 	return nil
+}
+
+// invalid is an error of the program's own, wrapping compute.ErrInvalidSpec.
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("sandbox: %s: %w", fmt.Sprintf(format, args...), compute.ErrInvalidSpec)
+}
+
+// hasModule reports whether the Python module mod ("pkg.sub") is a file
+// or package of the code, or of a volume mounted at /opt/packages (on the
+// launcher's path too).
+func hasModule(spec *compute.Spec, mod string) bool {
+	rel := filepath.FromSlash(strings.ReplaceAll(mod, ".", "/"))
+	if !filepath.IsLocal(rel) {
+		return false
+	}
+	dirs := []string{spec.Code}
+	for _, v := range spec.Volumes {
+		if v.Mount == "/opt/packages" {
+			dirs = append(dirs, v.Source)
+		}
+	}
+	for _, d := range dirs {
+		for _, f := range []string{rel + ".py", filepath.Join(rel, "__init__.py")} {
+			if st, err := os.Stat(filepath.Join(d, f)); err == nil && st.Mode().IsRegular() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func isDir(p, what string) error {

@@ -301,25 +301,46 @@ func TestStopLeavesNothing(t *testing.T) {
 
 func TestPrepareRejects(t *testing.T) {
 	b, spec := setup(t)
-	bad := map[string]func(*compute.Spec){
-		"no runtime":          func(s *compute.Spec) { s.Runtime = "" },
-		"missing runtime":     func(s *compute.Spec) { s.Runtime = "/nonexistent" },
-		"runtime not a root":  func(s *compute.Spec) { s.Runtime = s.Code },
-		"entrypoint outside":  func(s *compute.Spec) { s.Entrypoint = "../root/etc/passwd" },
-		"missing entrypoint":  func(s *compute.Spec) { s.Entrypoint = "nope" },
-		"asgi without app":    func(s *compute.Spec) { s.Interface = compute.ASGI; s.Entrypoint = "main" },
-		"wasm":                func(s *compute.Spec) { s.Interface = compute.WASM },
-		"volume on /proc":     func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/proc/x", Source: s.Code}} },
-		"volume missing":      func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/usr", Source: "/nonexistent"}} },
-		"volume mount absent": func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/data", Source: s.Code}} },
-		"no memory":           func(s *compute.Spec) { s.MemoryMiB = 0 },
+	// program: the failure is the program's (compute.ErrInvalidSpec, no
+	// host path in the text), else the node's.
+	bad := map[string]struct {
+		program bool
+		mutate  func(*compute.Spec)
+	}{
+		"no runtime":          {false, func(s *compute.Spec) { s.Runtime = "" }},
+		"missing runtime":     {false, func(s *compute.Spec) { s.Runtime = "/nonexistent" }},
+		"runtime not a root":  {true, func(s *compute.Spec) { s.Runtime = s.Code }},
+		"entrypoint outside":  {true, func(s *compute.Spec) { s.Entrypoint = "../root/etc/passwd" }},
+		"missing entrypoint":  {true, func(s *compute.Spec) { s.Entrypoint = "nope" }},
+		"asgi without app":    {true, func(s *compute.Spec) { s.Interface = compute.ASGI; s.Entrypoint = "main" }},
+		"asgi module missing": {true, func(s *compute.Spec) { s.Interface = compute.ASGI; s.Entrypoint = "nope:app" }},
+		"wasm":                {true, func(s *compute.Spec) { s.Interface = compute.WASM }},
+		"volume on /proc":     {true, func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/proc/x", Source: s.Code}} }},
+		"volume missing":      {false, func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/usr", Source: "/nonexistent"}} }},
+		"volume mount absent": {true, func(s *compute.Spec) { s.Volumes = []compute.Volume{{Mount: "/data", Source: s.Code}} }},
+		"no memory":           {true, func(s *compute.Spec) { s.MemoryMiB = 0 }},
 	}
-	for name, mutate := range bad {
+	for name, c := range bad {
 		s := spec
-		mutate(&s)
-		if _, err := b.Prepare(testCtx(t), s); err == nil {
+		c.mutate(&s)
+		_, err := b.Prepare(testCtx(t), s)
+		switch {
+		case err == nil:
 			t.Errorf("%s: Prepare accepted it", name)
+		case errors.Is(err, compute.ErrInvalidSpec) != c.program:
+			t.Errorf("%s: %v; the program's fault (ErrInvalidSpec): %v, want %v", name, err, !c.program, c.program)
+		case c.program && (strings.Contains(err.Error(), spec.Code) || strings.Contains(err.Error(), spec.Runtime)):
+			t.Errorf("%s: %v names a host path", name, err)
 		}
+	}
+	// An ASGI module of the code is found.
+	if err := os.WriteFile(filepath.Join(spec.Code, "app.py"), []byte("app = None\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := spec
+	s.Interface, s.Entrypoint = compute.ASGI, "app:app"
+	if _, err := b.Prepare(testCtx(t), s); err != nil {
+		t.Errorf("ASGI app.py: %v", err)
 	}
 }
 

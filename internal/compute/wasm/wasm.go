@@ -179,11 +179,11 @@ func (b *Backend) Close(ctx context.Context) error {
 // environment cannot hold.
 func (b *Backend) Prepare(ctx context.Context, spec compute.Spec) (compute.Instance, error) {
 	if spec.Interface != compute.WASM && spec.Interface != "" {
-		return nil, fmt.Errorf("wasm: cannot run interface %q", spec.Interface)
+		return nil, fmt.Errorf("wasm: cannot run interface %q: %w", spec.Interface, compute.ErrInvalidSpec)
 	}
 	for k, v := range spec.Variables {
 		if !validVariable(k, v) {
-			return nil, fmt.Errorf("wasm: variable %q cannot be passed in an environment", k)
+			return nil, fmt.Errorf("wasm: variable %q cannot be passed in an environment: %w", k, compute.ErrInvalidSpec)
 		}
 	}
 	fsConfig, err := mounts(spec.Volumes)
@@ -257,7 +257,7 @@ func readModule(path string) ([]byte, error) {
 		return nil, fmt.Errorf("wasm: %w", err)
 	}
 	if !bytes.HasPrefix(code, []byte("\x00asm")) {
-		return nil, fmt.Errorf("wasm: %s is not a WebAssembly module (no \\0asm magic)", path)
+		return nil, fmt.Errorf("wasm: the code is not a WebAssembly module (no \\0asm magic): %w", compute.ErrInvalidSpec)
 	}
 	return code, nil
 }
@@ -313,10 +313,12 @@ func (b *Backend) compile(ctx context.Context, key moduleKey, load func() ([]byt
 		b.compilations.Add(1)
 		m.compiled, m.err = rt.CompileModule(ctx, code)
 		if m.err != nil {
-			m.err = fmt.Errorf("wasm: invalid module: %w", m.err)
+			m.err = fmt.Errorf("wasm: invalid module: %v: %w", m.err, compute.ErrInvalidSpec)
 			return
 		}
-		m.reactor, m.err = checkModule(m.compiled)
+		if m.reactor, m.err = checkModule(m.compiled); m.err != nil {
+			m.err = fmt.Errorf("%w: %w", m.err, compute.ErrInvalidSpec)
+		}
 	})
 	if m.err != nil {
 		// Forget it, so that the next Prepare tries again (the error
@@ -395,14 +397,14 @@ func mounts(vols []compute.Volume) (wazero.FSConfig, error) {
 	fc := wazero.NewFSConfig()
 	for _, v := range vols {
 		if !path.IsAbs(v.Mount) {
-			return nil, fmt.Errorf("wasm: volume mount %q is not an absolute path", v.Mount)
+			return nil, fmt.Errorf("wasm: volume mount %q is not an absolute path: %w", v.Mount, compute.ErrInvalidSpec)
 		}
 		st, err := os.Stat(v.Source)
 		if err != nil {
 			return nil, fmt.Errorf("wasm: volume %s: %w", v.Mount, err)
 		}
 		if !st.IsDir() {
-			return nil, fmt.Errorf("wasm: volume %s: %s is not a directory (images cannot be mounted in a module)", v.Mount, v.Source)
+			return nil, fmt.Errorf("wasm: volume %s is not a directory (images cannot be mounted in a module): %w", v.Mount, compute.ErrInvalidSpec)
 		}
 		if v.ReadOnly {
 			fc = fc.WithReadOnlyDirMount(v.Source, path.Clean(v.Mount))

@@ -365,10 +365,16 @@ func TestPrepareRejects(t *testing.T) {
 			}
 			continue
 		}
-		if err == nil {
+		switch {
+		case err == nil:
 			in.Stop(context.Background())
 			t.Errorf("%s: accepted", name)
-		} else {
+		case errors.Is(err, compute.ErrInvalidSpec) != (name != "missing"):
+			// Only the missing file is the node's fault.
+			t.Errorf("%s: %v: the program's fault (ErrInvalidSpec) %v", name, err, name == "missing")
+		case name != "missing" && strings.Contains(err.Error(), dir):
+			t.Errorf("%s: %v names a host path", name, err)
+		default:
 			t.Logf("%s: %v", name, err)
 		}
 	}
