@@ -228,8 +228,15 @@ func (s *Service) Close() error {
 // Run joins the topics and feeds the messages received to node, publishes
 // what node processes, announces the node on the alive topic and keeps the
 // peer table up to date, until ctx ends. It closes the host on return.
-func (s *Service) Run(ctx context.Context, node Node) error {
+func (s *Service) Run(ctx context.Context, node Node) (err error) {
 	defer s.Close()
+	defer func() {
+		// A stop asked while the service was still joining its topics
+		// ends the join with the context's error: that is a clean stop.
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			err = nil
+		}
+	}()
 	g, ctx := errgroup.WithContext(ctx)
 	ps, err := pubsub.NewGossipSub(ctx, s.host,
 		pubsub.WithMaxMessageSize(4*MaxPayload), // larger ones are counted and dropped by the validator
