@@ -50,6 +50,12 @@ var (
 // Register makes v the verifier of each named chain. It panics if v is nil,
 // a name is empty, or a name already has a verifier, since all of these are
 // programming errors caught at init time.
+//
+// Register, Lookup and Chains follow the idiom the node uses for every
+// implementation chosen by name (its internal registry package: Register
+// panicking on an empty or duplicate name, a lookup by name, the sorted
+// names); this package keeps its own copy because it imports nothing of
+// the node's.
 func Register(v Verifier, chains ...string) {
 	if v == nil {
 		panic("chain: Register with a nil verifier")
@@ -58,10 +64,10 @@ func Register(v Verifier, chains ...string) {
 	defer mu.Unlock()
 	for _, name := range chains {
 		if name == "" {
-			panic("chain: Register with an empty chain name")
+			panic("chain: verifier registered with an empty name")
 		}
 		if _, dup := verifiers[name]; dup {
-			panic(fmt.Sprintf("chain: Register called twice for %q", name))
+			panic(fmt.Sprintf("chain: verifier %q registered twice", name))
 		}
 	}
 	for _, name := range chains {

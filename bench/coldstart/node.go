@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httptrace"
@@ -330,7 +329,7 @@ func nodeLevel(ctx context.Context, o nodeOpts) error {
 	}
 
 	// The sandbox: bubblewrap, the agent, the test program, the runtime.
-	var sb *sandbox.Backend
+	var sb *sandboxFiles
 	var prog []byte
 	var image string
 	if want("sandbox") || want("asgi") {
@@ -370,31 +369,22 @@ func nodeLevel(ctx context.Context, o nodeOpts) error {
 		b.debianRT = res.Message.ItemHash
 	}
 
-	// The compute node, as devcrn assembles it.
-	wb, err := wasm.New(wasm.Config{CacheDir: filepath.Join(dir, "crn", "wasm")})
-	if err != nil {
-		return err
-	}
-	defer wb.Close(context.Background())
-	backends := map[string]compute.Backend{wb.Name(): wb}
-	var def string
+	// The compute node: the compute node role, as aleph compute run and
+	// the devnet build it.
+	rc := crn.RoleConfig{CRN: crn.Config{CoreURL: nw.Nodes()[0].APIURL(), CacheDir: filepath.Join(dir, "crn"),
+		MemoryMiB: 1 << 20, VCPUs: 1 << 10, DrainTimeout: 5 * time.Second, Logger: logger},
+		Listen: "127.0.0.1:0", NoSandbox: sb == nil}
 	if sb != nil {
-		backends[sb.Name()], def = sb, sb.Name()
+		rc.SandboxAgent, rc.SandboxStateDir = sb.agent, sb.state
 	}
-	s, err := crn.New(crn.Config{CoreURL: nw.Nodes()[0].APIURL(), CacheDir: filepath.Join(dir, "crn"),
-		Backends: backends, DefaultBackend: def, MemoryMiB: 1 << 20, VCPUs: 1 << 10,
-		DrainTimeout: 5 * time.Second, Logger: logger})
+	role, err := crn.NewRole(ctx, rc)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	b.crnURL = "http://" + ln.Addr().String()
+	b.crnURL = role.URL()
 	crnCtx, stopCRN := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- s.Run(crnCtx, ln) }()
+	go func() { done <- role.Run(crnCtx) }()
 	defer func() {
 		stopCRN()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
@@ -420,10 +410,15 @@ func nodeLevel(ctx context.Context, o nodeOpts) error {
 	return nil
 }
 
-// sandboxSetup returns the sandbox backend, the test program and the path
+// sandboxFiles is what the compute node's sandbox backend is built from.
+type sandboxFiles struct {
+	agent, state string
+}
+
+// sandboxSetup returns the sandbox backend's files, the test program and the path
 // of the Debian runtime image (built by runtimes/debian-12-python/build.sh,
 // once, cached), or why there is none.
-func sandboxSetup(ctx context.Context, dir string) (*sandbox.Backend, []byte, string, error) {
+func sandboxSetup(ctx context.Context, dir string) (*sandboxFiles, []byte, string, error) {
 	if _, err := exec.LookPath("bwrap"); err != nil {
 		return nil, nil, "", fmt.Errorf("bwrap is missing (install bubblewrap): %w", err)
 	}
@@ -460,8 +455,11 @@ func sandboxSetup(ctx context.Context, dir string) (*sandbox.Backend, []byte, st
 	if err := os.MkdirAll(state, 0o755); err != nil {
 		return nil, nil, "", err
 	}
-	sb, err := sandbox.New(sandbox.Config{Agent: agent, StateDir: state})
-	return sb, prog, image, err
+	// Fail here, as before, when the backend cannot be built.
+	if _, err := sandbox.New(sandbox.Config{Agent: agent, StateDir: state}); err != nil {
+		return nil, nil, "", err
+	}
+	return &sandboxFiles{agent: agent, state: state}, prog, image, nil
 }
 
 // store publishes data as a STORE and returns the message hash.

@@ -1,5 +1,6 @@
-// Command aleph is goaleph's single binary: the core node, and later the
-// compute node, the gateway, the devnet and the user's client commands.
+// Command aleph is goaleph's single binary: the core node, the compute
+// node, the devnet and the user's client commands (the gateway is to
+// come).
 package main
 
 import (

@@ -1,21 +1,14 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/crn"
-	"github.com/goaleph/goaleph/internal/compute/sandbox"
-	"github.com/goaleph/goaleph/internal/compute/wasm"
 	"github.com/goaleph/goaleph/internal/node"
 )
 
@@ -124,36 +117,17 @@ allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 			case cfg.KeyFile == "":
 				cfg.KeyFile = filepath.Join(cfg.CacheDir, "crn-key")
 			}
-			cfg.Backends = map[string]compute.Backend{}
-			if !noWasm {
-				wb, err := wasm.New(wasm.Config{CacheDir: filepath.Join(cfg.CacheDir, "wasm")})
-				if err != nil {
-					return err
-				}
-				defer wb.Close(context.Background())
-				cfg.Backends[wb.Name()] = wb
-			}
-			if !noSandbox {
-				sb, err := newSandbox(sandbox.Config{Agent: agent, RequireNetworkIsolation: isolateNet, Logger: log})
-				if err != nil {
-					return err
-				}
-				cfg.Backends[sb.Name()], cfg.DefaultBackend = sb, sb.Name()
-			}
-			s, err := crn.New(cfg)
+			r, err := crn.NewRole(cmd.Context(), crn.RoleConfig{CRN: cfg, Listen: listen, NoWasm: noWasm,
+				NoSandbox: noSandbox, SandboxAgent: agent, RequireNetworkIsolation: isolateNet,
+				NoAnnounce: noAnnounce, LogLevel: logLevel})
 			if err != nil {
 				return err
 			}
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				s.Close()
-				return err
-			}
-			fmt.Fprintf(g.out, "compute node on http://%s (core node %s, cache %s)\n", ln.Addr(), cfg.CoreURL, cfg.CacheDir)
-			if a := s.Address(); a != "" {
+			fmt.Fprintf(g.out, "compute node on %s (core node %s, cache %s)\n", r.URL(), cfg.CoreURL, cfg.CacheDir)
+			if a := r.Server().Address(); a != "" {
 				fmt.Fprintf(g.out, "announcing executions as %s (aggregate %q)\n", a, crn.AnnouncementKey)
 			}
-			return s.Run(cmd.Context(), ln)
+			return r.Run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
@@ -183,36 +157,4 @@ allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 		`address whose "settings" aggregate lists the allocation signers (authorized_allocation_signers)`)
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
-}
-
-// newSandbox returns the sandbox backend with the guest agent at agent,
-// or found next to the running executable or on PATH.
-func newSandbox(cfg sandbox.Config) (*sandbox.Backend, error) {
-	agent := cfg.Agent
-	if agent == "" {
-		if exe, err := os.Executable(); err == nil {
-			if p := filepath.Join(filepath.Dir(exe), "aleph-guest"); isExecutable(p) {
-				agent = p
-			}
-		}
-	}
-	if agent == "" {
-		p, err := exec.LookPath("aleph-guest")
-		if err != nil {
-			return nil, errors.New("sandbox backend: the guest agent aleph-guest is neither next to this executable nor on PATH: " +
-				"build it with `CGO_ENABLED=0 go build ./cmd/aleph-guest` and pass --sandbox-agent PATH, or run WASM programs only with --no-sandbox")
-		}
-		agent = p
-	}
-	cfg.Agent = agent
-	sb, err := sandbox.New(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("sandbox backend: %w (run WASM programs only with --no-sandbox)", err)
-	}
-	return sb, nil
-}
-
-func isExecutable(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }

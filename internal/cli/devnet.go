@@ -19,8 +19,9 @@ import (
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/internal/compute/sandbox"
 	"github.com/goaleph/goaleph/internal/devnet"
-	"github.com/goaleph/goaleph/internal/devnet/devcrn"
+	_ "github.com/goaleph/goaleph/internal/devnet/devcrn" // the devnet's compute node
 )
 
 func newDevnetCmd(g *globals) *cobra.Command {
@@ -177,7 +178,7 @@ func devnetAccount(dir string) (*eth.Account, error) {
 // else built by it when the sources are here and root (or sudo without a
 // password) is available.
 func pythonRuntimeImage(ctx context.Context, progress io.Writer) (string, error) {
-	src := devcrn.SourceDir()
+	src := sandbox.SourceDir()
 	if src == "" {
 		return "", errors.New("not run from a checkout of goaleph: build the runtime with " +
 			"runtimes/debian-12-python/build.sh and publish its rootfs.squashfs with aleph file upload")

@@ -15,7 +15,7 @@ import (
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
-	"github.com/goaleph/goaleph/internal/store/backend"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 )
 
 func newNodeCmd() *cobra.Command {
@@ -71,7 +71,7 @@ The node runs in "no quota" mode: balances are not checked.`,
 				return err
 			}
 			if cfg.DatabaseURL == "" {
-				cfg.DatabaseURL = backend.SQLiteURL(filepath.Join(cfg.DataDir, "aleph.db"))
+				cfg.DatabaseURL = storeurl.SQLiteURL(filepath.Join(cfg.DataDir, "aleph.db"))
 			}
 			log, err := newLogger(s.logLevel)
 			if err != nil {
@@ -144,7 +144,7 @@ func runNode(ctx context.Context, s *runSettings, log *slog.Logger) error {
 		return err
 	}
 	log.Info("core node starting", "version", node.Version, "data_dir", cfg.DataDir,
-		"database", backend.Redact(cfg.DatabaseURL))
+		"database", storeurl.Redact(cfg.DatabaseURL))
 	if svc == nil {
 		err = n.Serve(ctx, ln)
 		log.Info("core node stopped")

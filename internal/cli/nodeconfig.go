@@ -15,7 +15,7 @@ import (
 
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
-	"github.com/goaleph/goaleph/internal/store/backend"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 )
 
 // runSettings are the settings of aleph node run, filled by its flags and
@@ -129,7 +129,7 @@ func applyNodeSettings(flags *pflag.FlagSet, path string, s *runSettings) error 
 		cfg.DatabaseURL = v
 	}
 	if cfg.DatabaseURL != "" {
-		if _, err := backend.Kind(cfg.DatabaseURL); err != nil {
+		if _, err := storeurl.Kind(cfg.DatabaseURL); err != nil {
 			return err
 		}
 	}

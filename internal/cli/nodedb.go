@@ -11,8 +11,8 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/dbcopy"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 )
 
 func newNodeDBCmd() *cobra.Command {
@@ -64,7 +64,7 @@ A progress bar per table is drawn on stderr when it is a terminal (not with
 		RunE: func(cmd *cobra.Command, args []string) error {
 			asJSON, _ := cmd.Flags().GetBool("json")
 			for _, u := range []struct{ name, url string }{{"--from", from}, {"--to", to}} {
-				if _, err := backend.Kind(u.url); err != nil {
+				if _, err := storeurl.Kind(u.url); err != nil {
 					return fmt.Errorf("%s: %w", u.name, err)
 				}
 			}
@@ -76,13 +76,13 @@ A progress bar per table is drawn on stderr when it is a terminal (not with
 				if errors.Is(err, dbcopy.ErrNotEmpty) {
 					msg += ": copy into a new database, or use --force to replace its data"
 				}
-				return fmt.Errorf("copy %s to %s: %s", backend.Redact(from), backend.Redact(to), msg)
+				return fmt.Errorf("copy %s to %s: %s", storeurl.Redact(from), storeurl.Redact(to), msg)
 			}
 			out := cmd.OutOrStdout()
 			if asJSON {
 				g := &globals{out: out}
 				return g.printJSON(map[string]any{
-					"from": backend.Redact(from), "to": backend.Redact(to),
+					"from": storeurl.Redact(from), "to": storeurl.Redact(to),
 					"tables": res.Tables, "rows": res.Rows, "seconds": res.Duration.Seconds(),
 				})
 			}
@@ -98,7 +98,7 @@ A progress bar per table is drawn on stderr when it is a terminal (not with
 			}
 			rate := float64(res.Rows) / max(res.Duration.Seconds(), 1e-3)
 			_, err = fmt.Fprintf(out, "Copied %s to %s in %s (%.0f rows/s); row counts verified.\n",
-				backend.Redact(from), backend.Redact(to), res.Duration.Round(time.Millisecond), rate)
+				storeurl.Redact(from), storeurl.Redact(to), res.Duration.Round(time.Millisecond), rate)
 			return err
 		},
 	}

@@ -9,15 +9,15 @@ import (
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/store"
-	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 	"github.com/goaleph/goaleph/message"
 )
 
 func TestNodeDBCopy(t *testing.T) {
 	ctx := context.Background()
-	src := backend.SQLiteURL(filepath.Join(t.TempDir(), "aleph.db"))
-	db, err := backend.Open(ctx, src)
+	src := storeurl.SQLiteURL(filepath.Join(t.TempDir(), "aleph.db"))
+	db, err := storeurl.Open(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +58,7 @@ func TestNodeDBCopy(t *testing.T) {
 	if line := e.fails("node", "db", "copy", "--from", src, "--to", pg); !strings.Contains(line, "not empty (messages: 3 rows") || !strings.Contains(line, "--force") {
 		t.Errorf("second copy: %s", line)
 	}
-	back := backend.SQLiteURL(filepath.Join(t.TempDir(), "back.db"))
+	back := storeurl.SQLiteURL(filepath.Join(t.TempDir(), "back.db"))
 	table := e.ok("node", "db", "copy", "--from", pg, "--to", back)
 	if !regexp.MustCompile(`(?m)^messages +3$`).MatchString(table) || !strings.Contains(table, "row counts verified") {
 		t.Errorf("table output:\n%s", table)

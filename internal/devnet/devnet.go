@@ -59,11 +59,14 @@ type ComputeConfig struct {
 	CoreURL string       // API URL of node 0
 	DataDir string       // the compute node's directory (cache, agent…)
 	Logger  *slog.Logger // tagged with node=crn
+	// Listener is the compute node's listener, which it serves and closes.
+	Listener net.Listener
 }
 
-// ComputeServer is a compute node: Run serves it on ln until ctx ends.
+// ComputeServer is a compute node: Run serves ComputeConfig.Listener until
+// ctx ends (a lifecycle.Service).
 type ComputeServer interface {
-	Run(ctx context.Context, ln net.Listener) error
+	Run(ctx context.Context) error
 }
 
 // newCompute is set by RegisterCompute. The compute node lives in another
@@ -548,7 +551,7 @@ func (nw *Network) newCompute(ctx context.Context, dir string, port int) (net.Li
 		return nil, nil, err
 	}
 	srv, err := newCompute(ctx, ComputeConfig{CoreURL: nw.nodes[0].apiURL, DataDir: filepath.Join(dir, "compute"),
-		Logger: nw.cfg.Logger.With("node", "crn")})
+		Logger: nw.cfg.Logger.With("node", "crn"), Listener: ln})
 	if err != nil {
 		ln.Close()
 		return nil, nil, fmt.Errorf("devnet: compute node: %w", err)
@@ -563,7 +566,7 @@ func (nw *Network) runCompute(srv ComputeServer, ln net.Listener) {
 	nw.computeDone = make(chan struct{})
 	go func() {
 		defer close(nw.computeDone)
-		err := srv.Run(nw.runCtx, ln)
+		err := srv.Run(nw.runCtx)
 		if err != nil && nw.runCtx.Err() == nil {
 			nw.mu.Lock()
 			if nw.failed == nil {

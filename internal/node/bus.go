@@ -6,8 +6,8 @@ import (
 	"github.com/goaleph/goaleph/internal/store"
 )
 
-// bus fans processed messages out to subscribers (WebSocket clients, and
-// later p2p re-broadcast and the reactor). Slow subscribers lose messages
+// bus fans processed messages out to subscribers (WebSocket clients and
+// the p2p service's re-broadcast). Slow subscribers lose messages
 // rather than slowing the writer down.
 type bus struct {
 	mu     sync.Mutex

@@ -25,7 +25,7 @@ import (
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
-	"github.com/goaleph/goaleph/internal/store/backend"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -37,7 +37,7 @@ type Config struct {
 	// DataDir holds the file store, and the SQLite database unless
 	// DatabaseURL names another. Default "data".
 	DataDir string
-	// DatabaseURL selects the store (see store/backend): sqlite:///path or
+	// DatabaseURL selects the store (see store/storeurl): sqlite:///path or
 	// postgres://…. Default: SQLite at DataDir/aleph.db.
 	DatabaseURL string
 	// Listen is the HTTP API address. Default 127.0.0.1:4024.
@@ -67,7 +67,7 @@ func (c *Config) defaults() {
 		c.DataDir = "data"
 	}
 	if c.DatabaseURL == "" {
-		c.DatabaseURL = backend.SQLiteURL(filepath.Join(c.DataDir, "aleph.db"))
+		c.DatabaseURL = storeurl.SQLiteURL(filepath.Join(c.DataDir, "aleph.db"))
 	}
 	if c.Listen == "" {
 		c.Listen = "127.0.0.1:4024"
@@ -127,7 +127,7 @@ var _ api.Node = (*Node)(nil)
 // cfg.DataDir.
 func New(ctx context.Context, cfg Config) (*Node, error) {
 	cfg.defaults()
-	db, err := backend.Open(ctx, cfg.DatabaseURL)
+	db, err := storeurl.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}

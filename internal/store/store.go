@@ -1,6 +1,6 @@
 // Package store defines the persistence contract of the core node and the
 // list cursor format. Backends (store/sqlite, the default, and
-// store/postgres, chosen by database URL through store/backend) implement Store;
+// store/postgres, chosen by database URL through store/storeurl) implement Store;
 // store/storetest is the conformance suite every backend must pass.
 //
 // Ownership: the node's pipeline is the only writer, through Update (new

@@ -1,5 +1,18 @@
 package crn
 
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/sandbox"
+	"github.com/goaleph/goaleph/internal/compute/wasm"
+)
+
 // RoleConfig is the configuration of the compute node role (aleph compute
 // run, the compute node of a devnet, bench/coldstart): the server and the
 // backends it runs programs on. Its settings table (settings.go) describes
@@ -20,4 +33,143 @@ type RoleConfig struct {
 	NoAnnounce bool
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
+
+	// SandboxOptional runs WASM programs only, with a warning, when the
+	// sandbox backend cannot be built (no bubblewrap, no agent), instead of
+	// failing (the devnet's compute node).
+	SandboxOptional bool
+	// SandboxAgentBuildDir turns the developer mode on: an agent neither
+	// given nor found is built from this module's sources into it.
+	SandboxAgentBuildDir string
+	// SandboxStateDir holds the sandboxes' control sockets (default the
+	// temporary directory).
+	SandboxStateDir string
+	// Listener, when set, is served instead of listening on Listen.
+	Listener net.Listener
+}
+
+// Role is a compute node with its backends and listener, built by NewRole:
+// it satisfies lifecycle.Service, lifecycle.Readier and io.Closer.
+type Role struct {
+	srv      *Server
+	ln       net.Listener
+	backends []compute.Backend
+	ready    chan struct{}
+	once     sync.Once
+}
+
+// NewRole builds the backends enabled by rc (wasm unless NoWasm, sandbox
+// unless NoSandbox; the sandbox is the default backend when present), the
+// server and its listener. Run serves it; Close releases it when it is
+// never run.
+func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
+	cfg := rc.CRN
+	if rc.NoAnnounce {
+		cfg.KeyFile = ""
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	settings := compute.BackendSettings{CacheDir: cfg.CacheDir, Logger: log, SandboxAgent: rc.SandboxAgent,
+		SandboxAgentBuildDir: rc.SandboxAgentBuildDir, SandboxStateDir: rc.SandboxStateDir,
+		RequireNetworkIsolation: rc.RequireNetworkIsolation}
+	r := &Role{ready: make(chan struct{})}
+	if cfg.Backends == nil {
+		cfg.Backends = map[string]compute.Backend{}
+	}
+	for _, b := range []struct {
+		name string
+		off  bool
+	}{{wasm.Name, rc.NoWasm}, {sandbox.Name, rc.NoSandbox}} {
+		if b.off {
+			continue
+		}
+		be, err := buildBackend(ctx, b.name, settings)
+		if err != nil {
+			if b.name == sandbox.Name && rc.SandboxOptional {
+				log.Warn("the compute node runs WASM programs only: "+err.Error(), "node", "crn")
+				continue
+			}
+			r.closeBackends(ctx)
+			if b.name == sandbox.Name {
+				err = fmt.Errorf("%w (run WASM programs only with --no-sandbox)", err)
+			}
+			return nil, err
+		}
+		r.backends = append(r.backends, be)
+		cfg.Backends[be.Name()] = be
+		if be.Name() != wasm.Name {
+			cfg.DefaultBackend = be.Name()
+		}
+	}
+	srv, err := New(cfg)
+	if err != nil {
+		r.closeBackends(ctx)
+		return nil, err
+	}
+	r.srv = srv
+	if r.ln = rc.Listener; r.ln == nil {
+		if r.ln, err = net.Listen("tcp", rc.Listen); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func buildBackend(ctx context.Context, name string, s compute.BackendSettings) (compute.Backend, error) {
+	f, err := compute.LookupBackend(name)
+	if err != nil {
+		return nil, err
+	}
+	b, err := f(ctx, s)
+	if err != nil {
+		return nil, fmt.Errorf("%s backend: %w", name, err)
+	}
+	return b, nil
+}
+
+func (r *Role) closeBackends(ctx context.Context) error {
+	var errs []error
+	for _, b := range r.backends {
+		if c, ok := b.(interface{ Close(context.Context) error }); ok {
+			errs = append(errs, c.Close(context.WithoutCancel(ctx)))
+		}
+	}
+	r.backends = nil
+	return errors.Join(errs...)
+}
+
+// Server returns the compute node's server.
+func (r *Role) Server() *Server { return r.srv }
+
+// Addr returns the address the node listens on.
+func (r *Role) Addr() net.Addr { return r.ln.Addr() }
+
+// URL returns the node's base URL, http://host:port.
+func (r *Role) URL() string { return "http://" + r.ln.Addr().String() }
+
+// Ready is closed once the node serves.
+func (r *Role) Ready() <-chan struct{} { return r.ready }
+
+// Run serves the node until ctx ends (see Server.Run), then closes the
+// backends.
+func (r *Role) Run(ctx context.Context) error {
+	r.once.Do(func() { close(r.ready) }) // the listener is bound: connections queue
+	err := r.srv.Run(ctx, r.ln)
+	return errors.Join(err, r.closeBackends(ctx))
+}
+
+// Close releases a node that is never run: its executions, listener and
+// backends.
+func (r *Role) Close() error {
+	if r.srv != nil {
+		r.srv.Close()
+	}
+	var err error
+	if r.ln != nil {
+		err = r.ln.Close()
+	}
+	return errors.Join(err, r.closeBackends(context.Background()))
 }

@@ -144,7 +144,7 @@ func New(cfg Config) (*Backend, error) {
 }
 
 // Name is "wasm".
-func (b *Backend) Name() string { return "wasm" }
+func (b *Backend) Name() string { return Name }
 
 // runtimeConfig is the configuration of every runtime of the backend.
 // Everything that enters wazero's module identity (the close-on-done

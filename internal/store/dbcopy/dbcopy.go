@@ -6,7 +6,7 @@
 //
 // The source is read in one snapshot (a read transaction); the node should
 // still be stopped, or what it writes during the copy is not copied. The
-// destination is opened through store/backend, so its schema is created or
+// destination is opened through store/storeurl, so its schema is created or
 // migrated first, and it must hold no data unless Options.Force is set.
 // Rows are streamed, into PostgreSQL with COPY, into SQLite with prepared
 // multi-row inserts, in one transaction that also rebuilds the secondary
@@ -26,9 +26,9 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/internal/store"
-	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/postgres"
 	"github.com/goaleph/goaleph/internal/store/sqlite"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 )
 
 // ErrNotEmpty is returned when the destination already holds rows and
@@ -105,22 +105,22 @@ type database interface {
 }
 
 // Copy copies the database at fromURL into the database at toURL (see
-// store/backend for the URL forms) and checks that every table then has as
+// store/storeurl for the URL forms) and checks that every table then has as
 // many rows on both sides.
 func Copy(ctx context.Context, fromURL, toURL string, opts Options) (*Result, error) {
 	start := time.Now()
-	fromKind, err := backend.Kind(fromURL)
+	fromKind, err := storeurl.Kind(fromURL)
 	if err != nil {
 		return nil, fmt.Errorf("source: %w", err)
 	}
-	toKind, err := backend.Kind(toURL)
+	toKind, err := storeurl.Kind(toURL)
 	if err != nil {
 		return nil, fmt.Errorf("destination: %w", err)
 	}
 	if sameDatabase(fromKind, fromURL, toKind, toURL) {
-		return nil, fmt.Errorf("source and destination are the same database (%s)", backend.Redact(toURL))
+		return nil, fmt.Errorf("source and destination are the same database (%s)", storeurl.Redact(toURL))
 	}
-	if fromKind == backend.SQLite {
+	if fromKind == storeurl.SQLite {
 		// Opening a missing SQLite file would create an empty database.
 		p := sqlitePath(fromURL)
 		if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
@@ -129,12 +129,12 @@ func Copy(ctx context.Context, fromURL, toURL string, opts Options) (*Result, er
 			return nil, fmt.Errorf("source database: %w", err)
 		}
 	}
-	srcStore, err := backend.Open(ctx, fromURL)
+	srcStore, err := storeurl.Open(ctx, fromURL)
 	if err != nil {
 		return nil, fmt.Errorf("open source: %w", err)
 	}
 	defer srcStore.Close()
-	dstStore, err := backend.Open(ctx, toURL)
+	dstStore, err := storeurl.Open(ctx, toURL)
 	if err != nil {
 		return nil, fmt.Errorf("open destination: %w", err)
 	}
@@ -251,7 +251,7 @@ func tableNamed(name string) *table {
 
 // ignoredTables are tables of the backends that are not node data.
 var ignoredTables = map[string]bool{
-	"goose_db_version": true, // the migrations applied, set by backend.Open
+	"goose_db_version": true, // the migrations applied, set by storeurl.Open
 }
 
 // checkSchema makes sure that db has exactly the tables and columns the
@@ -267,7 +267,7 @@ func checkSchema(ctx context.Context, db database) error {
 			return fmt.Errorf("table %s missing", t.name)
 		}
 		want := t.columnNames()
-		if db.kind() == backend.Postgres {
+		if db.kind() == storeurl.Postgres {
 			want = append(want, t.pgOnly...)
 		}
 		if !sameSet(got, want) {
@@ -323,7 +323,7 @@ func checkEmpty(ctx context.Context, db database) error {
 	return nil
 }
 
-// sqlitePath is the file of a sqlite:// URL (as store/backend reads it).
+// sqlitePath is the file of a sqlite:// URL (as store/storeurl reads it).
 func sqlitePath(dbURL string) string {
 	p := strings.TrimPrefix(dbURL, "sqlite://")
 	if i := strings.IndexByte(p, '?'); i >= 0 {
@@ -338,7 +338,7 @@ func sameDatabase(kindA, a, kindB, b string) bool {
 	if kindA != kindB {
 		return false
 	}
-	if kindA != backend.SQLite {
+	if kindA != storeurl.SQLite {
 		norm := func(u string) string { return strings.Replace(u, "postgresql://", "postgres://", 1) }
 		return norm(a) == norm(b)
 	}

@@ -13,10 +13,10 @@ import (
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/store"
-	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/internal/store/postgres"
 	"github.com/goaleph/goaleph/internal/store/sqlite"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -117,7 +117,7 @@ func fill(t *testing.T, s store.Store) {
 func dump(t *testing.T, url string) map[string][][]any {
 	t.Helper()
 	ctx := context.Background()
-	s, err := backend.Open(ctx, url)
+	s, err := storeurl.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,8 +192,8 @@ func TestCopyBothWays(t *testing.T) {
 	cluster := pgtest.StartCluster(t)
 	pgURL := cluster.NewDatabase(t)
 	dir := t.TempDir()
-	srcURL := backend.SQLiteURL(filepath.Join(dir, "src.db"))
-	s, err := backend.Open(ctx, srcURL)
+	srcURL := storeurl.SQLiteURL(filepath.Join(dir, "src.db"))
+	s, err := storeurl.Open(ctx, srcURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestCopyBothWays(t *testing.T) {
 	compare(t, orig, onPG)
 
 	// JSON text is kept byte for byte both ways.
-	back := backend.SQLiteURL(filepath.Join(dir, "back.db"))
+	back := storeurl.SQLiteURL(filepath.Join(dir, "back.db"))
 	if _, err := Copy(ctx, pgURL, back, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +235,7 @@ func TestCopyBothWays(t *testing.T) {
 
 	// The stores read the copies as the original.
 	for _, u := range []string{pgURL, back} {
-		s, err := backend.Open(ctx, u)
+		s, err := storeurl.Open(ctx, u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -245,7 +245,7 @@ func TestCopyBothWays(t *testing.T) {
 				return err
 			}
 			if !v.AllowAmend || !reflect.DeepEqual(v.Volumes, []string{"z", "a", "m"}) {
-				t.Errorf("%s: vm1 = %+v", backend.Redact(u), v)
+				t.Errorf("%s: vm1 = %+v", storeurl.Redact(u), v)
 			}
 			v, err = tx.VM("vm2")
 			if err != nil {
@@ -278,7 +278,7 @@ func TestCopyBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 		if p.ID <= pending(orig) {
-			t.Errorf("%s: new pending id %d, copied ids up to %d", backend.Redact(u), p.ID, pending(orig))
+			t.Errorf("%s: new pending id %d, copied ids up to %d", storeurl.Redact(u), p.ID, pending(orig))
 		}
 		s.Close()
 	}
@@ -297,8 +297,8 @@ func TestCopyRefuses(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	pgURL := pgtest.Start(t)
-	srcURL := backend.SQLiteURL(filepath.Join(dir, "src.db"))
-	s, err := backend.Open(ctx, srcURL)
+	srcURL := storeurl.SQLiteURL(filepath.Join(dir, "src.db"))
+	s, err := storeurl.Open(ctx, srcURL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestCopyRefuses(t *testing.T) {
 	if err != nil || res.Rows != 23 {
 		t.Fatalf("forced copy: %+v, %v", res, err)
 	}
-	other := backend.SQLiteURL(filepath.Join(dir, "other.db"))
+	other := storeurl.SQLiteURL(filepath.Join(dir, "other.db"))
 	if _, err := Copy(ctx, pgURL, other, Options{}); err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +332,7 @@ func TestCopyRefuses(t *testing.T) {
 		{srcURL, "sqlite://" + filepath.Join(dir, ".", "src.db"), "same database"},
 		{"mysql://u:hunter2@h/db", pgURL, "source: database URL"},
 		{srcURL, "mysql://u:hunter2@h/db", "destination: database URL"},
-		{backend.SQLiteURL(filepath.Join(dir, "missing.db")), pgURL, "does not exist"},
+		{storeurl.SQLiteURL(filepath.Join(dir, "missing.db")), pgURL, "does not exist"},
 	} {
 		_, err := Copy(ctx, tc.from, tc.to, Options{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "hunter2") {
@@ -347,20 +347,20 @@ func TestIndexesRebuilt(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	pgURL, pgEmpty := func() (string, string) { c := pgtest.StartCluster(t); return c.NewDatabase(t), c.NewDatabase(t) }()
-	srcURL := backend.SQLiteURL(filepath.Join(dir, "src.db"))
-	s, err := backend.Open(ctx, srcURL)
+	srcURL := storeurl.SQLiteURL(filepath.Join(dir, "src.db"))
+	s, err := storeurl.Open(ctx, srcURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fill(t, s)
 	s.Close()
-	back := backend.SQLiteURL(filepath.Join(dir, "back.db"))
+	back := storeurl.SQLiteURL(filepath.Join(dir, "back.db"))
 	for _, c := range [][2]string{{srcURL, pgURL}, {pgURL, back}} {
 		if _, err := Copy(ctx, c[0], c[1], Options{}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	fresh := backend.SQLiteURL(filepath.Join(dir, "fresh.db"))
+	fresh := storeurl.SQLiteURL(filepath.Join(dir, "fresh.db"))
 	for _, pair := range [][2]string{{fresh, back}, {pgEmpty, pgURL}} {
 		want, got := indexes(t, pair[0]), indexes(t, pair[1])
 		if len(want) < 20 || !reflect.DeepEqual(want, got) {
@@ -373,7 +373,7 @@ func TestIndexesRebuilt(t *testing.T) {
 func indexes(t *testing.T, url string) []string {
 	t.Helper()
 	ctx := context.Background()
-	s, err := backend.Open(ctx, url)
+	s, err := storeurl.Open(ctx, url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,9 +24,9 @@ import (
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/node"
-	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/dbcopy"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -50,7 +50,7 @@ func TestNodeOnCopies(t *testing.T) {
 	pgURL := pgtest.Start(t)
 	aleph, fill := buildTools(t)
 	dataDir := t.TempDir()
-	srcURL := backend.SQLiteURL(filepath.Join(dataDir, "aleph.db"))
+	srcURL := storeurl.SQLiteURL(filepath.Join(dataDir, "aleph.db"))
 
 	// The history, straight through the store; then real messages of
 	// every kind over HTTP.
@@ -82,7 +82,7 @@ func TestNodeOnCopies(t *testing.T) {
 		res.Rows, res.Seconds, float64(res.Rows)/res.Seconds, len(urls))
 
 	// PostgreSQL → a new SQLite file.
-	backURL := backend.SQLiteURL(filepath.Join(t.TempDir(), "aleph.db"))
+	backURL := storeurl.SQLiteURL(filepath.Join(t.TempDir(), "aleph.db"))
 	res2 := copyDB(t, aleph, pgURL, backURL, total)
 	n = startNode(t, node.Config{DataDir: dataDir, DatabaseURL: backURL, MaxRetries: 1000, MaxBackoff: time.Hour})
 	checkStatuses(t, n.url, live)
@@ -132,7 +132,7 @@ func copyDB(t *testing.T, aleph, from, to string, messages int) *copyResult {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("aleph node db copy %s → %s: %v\n%s", backend.Redact(from), backend.Redact(to), err, stderr.String())
+		t.Fatalf("aleph node db copy %s → %s: %v\n%s", storeurl.Redact(from), storeurl.Redact(to), err, stderr.String())
 	}
 	var res copyResult
 	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {

@@ -10,12 +10,12 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/goaleph/goaleph/internal/store/backend"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 )
 
 type pgDB struct{ pool *pgxpool.Pool }
 
-func (p pgDB) kind() string { return backend.Postgres }
+func (p pgDB) kind() string { return storeurl.Postgres }
 
 func (p pgDB) columns(ctx context.Context) (map[string][]string, error) {
 	rows, err := p.pool.Query(ctx, `SELECT table_name::text, column_name::text FROM information_schema.columns

@@ -8,8 +8,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
-	"github.com/goaleph/goaleph/internal/store/backend"
 	"github.com/goaleph/goaleph/internal/store/sqlite"
+	"github.com/goaleph/goaleph/internal/store/storeurl"
 )
 
 // SQLite loading: rows go in with prepared INSERTs of up to stmtRows rows
@@ -21,7 +21,7 @@ const (
 
 type sqliteDB struct{ db *sqlite.DB }
 
-func (s sqliteDB) kind() string { return backend.SQLite }
+func (s sqliteDB) kind() string { return storeurl.SQLite }
 
 func (s sqliteDB) columns(ctx context.Context) (map[string][]string, error) {
 	rows, err := s.db.ReadDB().QueryContext(ctx, `SELECT m.name, p.name FROM sqlite_schema m JOIN pragma_table_info(m.name) p
