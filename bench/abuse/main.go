@@ -184,6 +184,20 @@ func (r *result) status(code int, err error) {
 	r.Statuses[strconv.Itoa(code)]++
 }
 
+// statusText is the statuses seen, like "200×3 422×1".
+func (r *result) statusText() string {
+	var codes []string
+	for c := range r.Statuses {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%s×%d", c, r.Statuses[c]))
+	}
+	return strings.Join(parts, " ")
+}
+
 func (r *result) line(cells ...string) { r.Lines = append(r.Lines, cells) }
 
 func verdict(ok bool) string {
@@ -308,16 +322,7 @@ func printRow(r *result) {
 	fmt.Fprintf(w, "VmHWM\t%s\t%s\t\t\n", mib(r.Before.HWM), mib(r.After.HWM))
 	fmt.Fprintf(w, "socket fds\t%d\t%d\t%d\t\n", r.Before.Conns, r.After.Conns, r.PeakFDs)
 	w.Flush()
-	var codes []string
-	for c := range r.Statuses {
-		codes = append(codes, c)
-	}
-	sort.Strings(codes)
-	var parts []string
-	for _, c := range codes {
-		parts = append(parts, fmt.Sprintf("%s×%d", c, r.Statuses[c]))
-	}
-	fmt.Printf("statuses: %s\n", strings.Join(parts, " "))
+	fmt.Printf("statuses: %s\n", r.statusText())
 	if len(r.Lines) > 0 {
 		w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 		for _, l := range r.Lines {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -65,5 +67,15 @@ func TestParseRows(t *testing.T) {
 		if _, err := parseRows(bad); err == nil {
 			t.Fatalf("parseRows(%q) accepted", bad)
 		}
+	}
+}
+
+func TestNoise(t *testing.T) {
+	b, err := io.ReadAll(newNoise(100_003))
+	if err != nil || len(b) != 100_003 {
+		t.Fatalf("read %d bytes, %v; want 100003", len(b), err)
+	}
+	if bytes.Equal(b[:4096], b[4096:8192]) || bytes.Count(b, []byte{0}) > 2000 {
+		t.Fatal("noise repeats or is mostly zeros")
 	}
 }

@@ -89,8 +89,8 @@ func measure(pid int, dir string) snapshot {
 	return snapshot{Disk: dirSize(dir), RSS: rss, HWM: hwm, Conns: socketFDs(pid)}
 }
 
-// sampler records the peak VmRSS (every 50 ms) and the peak data dir size
-// and socket count (every 250 ms) of a process until stopped. VmHWM is the
+// sampler records the peak VmRSS and data dir size (every 50 ms) and the
+// peak socket count (every 250 ms) of a process until stopped. VmHWM is the
 // lifetime peak, so a row attached to a long-running node needs this.
 type sampler struct {
 	mu                sync.Mutex
@@ -108,10 +108,10 @@ func startSampler(pid int, dir string) *sampler {
 		defer t.Stop()
 		for i := 0; ; i++ {
 			rss, _, _ := procMem(pid)
-			var disk int64 = -1
+			disk := dirSize(dir)
 			conns := -1
 			if i%5 == 0 {
-				disk, conns = dirSize(dir), socketFDs(pid)
+				conns = socketFDs(pid)
 			}
 			s.mu.Lock()
 			s.peakRSS = max(s.peakRSS, rss)

@@ -5,10 +5,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"mime/multipart"
 	"net"
 	"net/http"
@@ -148,18 +150,30 @@ func row2(ctx context.Context, cfg config, n *node, r *result) error {
 	return nil
 }
 
-// zeros streams n zero bytes.
-type zeros struct{ n int64 }
+// noise streams n pseudo-random bytes: zeros would be deduplicated by the
+// IPFS engine's block store and hide what an upload writes.
+type noise struct {
+	n   int64
+	rng *rand.PCG
+}
 
-func (z *zeros) Read(p []byte) (int, error) {
+func newNoise(n int64) *noise { return &noise{n: n, rng: rand.NewPCG(uint64(n), 1)} }
+
+func (z *noise) Read(p []byte) (int, error) {
 	if z.n <= 0 {
 		return 0, io.EOF
 	}
-	k := int64(len(p))
-	if k > z.n {
-		k = z.n
+	k := min(int64(len(p)), z.n) &^ 7
+	if k == 0 {
+		k = min(int64(len(p)), z.n)
+		for i := range p[:k] {
+			p[i] = byte(z.rng.Uint64())
+		}
+	} else {
+		for i := int64(0); i < k; i += 8 {
+			binary.LittleEndian.PutUint64(p[i:], z.rng.Uint64())
+		}
 	}
-	clear(p[:k])
 	z.n -= k
 	return int(k), nil
 }
@@ -175,7 +189,7 @@ func multipartBody(sizes ...int64) (io.Reader, string) {
 				pw.CloseWithError(err)
 				return
 			}
-			var src io.Reader = &zeros{sz}
+			var src io.Reader = newNoise(sz)
 			if sz < 64 {
 				src = strings.NewReader(strings.Repeat("x", int(sz)))
 			}
@@ -510,7 +524,7 @@ func row7(ctx context.Context, cfg config, n *node, r *result) error {
 		}
 		r.line(q.name, strconv.Itoa(code), d.Round(time.Millisecond).String(), strconv.FormatInt(size, 10), text)
 	}
-	r.Summary = fmt.Sprintf("statuses %v", r.Statuses)
+	r.Summary = "statuses " + r.statusText()
 	r.Bound = "every query 4xx"
 	r.Verdict = verdict(all4xx)
 	return nil
@@ -550,7 +564,7 @@ func row8(ctx context.Context, cfg config, n *node, r *result) error {
 			ok = false
 		}
 	}
-	r.Summary = fmt.Sprintf("statuses %v", r.Statuses)
+	r.Summary = "statuses " + r.statusText()
 	r.Bound = "4xx each, error ≤ 1 KB"
 	r.Verdict = verdict(ok)
 	return nil
