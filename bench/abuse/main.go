@@ -59,6 +59,8 @@ type config struct {
 	r6N            int
 	r6After        time.Duration
 	r7N            int
+	r7Posts        int
+	r6History      int
 	r8Chain        int
 	rowTimeout     time.Duration
 	wsMiBPerSocket float64
@@ -87,7 +89,9 @@ func main() {
 	flag.IntVar(&cfg.r6N, "r6-n", 2000, "row 6: websockets")
 	flag.DurationVar(&cfg.r6After, "r6-after", 10*time.Second, "row 6: RSS sampling after the sockets close")
 	flag.Float64Var(&cfg.wsMiBPerSocket, "r6-bound", 1.0, "row 6: memory bound, MiB per open websocket")
+	flag.IntVar(&cfg.r6History, "r6-seed", 50, "row 6: posts stored first, so that history=50 has something to send")
 	flag.IntVar(&cfg.r7N, "r7-n", 11_000, "row 7: addresses / tags in one query")
+	flag.IntVar(&cfg.r7Posts, "r7-seed", 30_000, "row 7: posts stored first, for the large-page queries")
 	flag.IntVar(&cfg.r8Chain, "r8-chain", 500_000, "row 8: length of the unknown chain name")
 	flag.DurationVar(&cfg.rowTimeout, "row-timeout", 4*time.Minute, "longest time one row may take")
 	flag.DurationVar(&cfg.probeP99Limit, "r5-p99", 50*time.Millisecond, "row 5: bound on the well-behaved client's p99")
@@ -128,6 +132,7 @@ func quick(cfg *config) {
 	def("r6-n", &cfg.r6N, 200)
 	def("r7-n", &cfg.r7N, 1_100)
 	def("r8-chain", &cfg.r8Chain, 50_000)
+	def("r7-seed", &cfg.r7Posts, 1_000)
 	if !set["r5-wait"] {
 		cfg.r5Wait = 8 * time.Second
 	}
@@ -277,6 +282,11 @@ func runRow(ctx context.Context, cfg config, n *node, row int) *result {
 	r := &result{Row: row, What: rf.what, Statuses: map[string]int{}}
 	ctx, cancel := context.WithTimeout(ctx, cfg.rowTimeout)
 	defer cancel()
+	seed := map[int]int{6: cfg.r6History, 7: cfg.r7Posts}[row]
+	if err := seedPosts(ctx, n, seed); err != nil {
+		r.Err, r.Verdict = err.Error(), "FAIL"
+		return r
+	}
 	r.Before = measure(n.pid, n.dataDir)
 	s := startSampler(n.pid, n.dataDir)
 	t0 := time.Now()

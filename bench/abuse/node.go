@@ -27,7 +27,7 @@ type node struct {
 	tmp     string
 
 	mu   sync.Mutex
-	logs []string // the child's stderr lines
+	logs []string // the child's output lines
 	done chan struct{}
 }
 
@@ -66,12 +66,16 @@ func startNode(ctx context.Context, bin, tmp string) (*node, error) {
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	cmd := exec.Command(bin, "node", "run", "--no-p2p", "--data-dir", dir, "--listen", addr)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	stderr, err := cmd.StderrPipe()
+	// The node logs to stdout or stderr: both are captured, line by line.
+	stderr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
+	cmd.Stdout, cmd.Stderr = pw, pw
+	err = cmd.Start()
+	pw.Close()
+	if err != nil {
+		stderr.Close()
 		return nil, err
 	}
 	n := &node{url: "http://" + addr, pid: cmd.Process.Pid, dataDir: dir, cmd: cmd, tmp: dir, done: make(chan struct{})}
@@ -87,6 +91,7 @@ func startNode(ctx context.Context, bin, tmp string) (*node, error) {
 			n.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, stderr)
+		stderr.Close()
 	}()
 	if err := waitReady(ctx, n.url, 60*time.Second); err != nil {
 		n.stop()

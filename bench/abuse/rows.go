@@ -73,6 +73,11 @@ func postMessage(ctx context.Context, n *node, raw []byte) (int, []byte, error) 
 	return code, body, err
 }
 
+// postMessageLen is postMessage that also returns the answer's full length.
+func postMessageLen(ctx context.Context, n *node, raw []byte) (int, []byte, int64, error) {
+	return do(ctx, "POST", n.url+"/api/v0/messages", "application/json", bytes.NewReader(raw))
+}
+
 func wrap(msg map[string]any) []byte {
 	b, _ := json.Marshal(map[string]any{"sync": false, "message": msg})
 	return b
@@ -467,10 +472,35 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 		afterPeak = max(afterPeak, last)
 		time.Sleep(50 * time.Millisecond)
 	}
+	// Then a burst of sockets closed right after the handshake, while the
+	// node may still be sending their history.
+	burst := cfg.r6N / 4
+	var bwg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		bwg.Add(1)
+		go func() {
+			defer bwg.Done()
+			for i := w; i < burst && ctx.Err() == nil; i += 16 {
+				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				c, _, err := websocket.Dial(dctx, wsURL, nil)
+				cancel()
+				if err == nil {
+					c.CloseNow()
+				}
+			}
+		}()
+	}
+	bwg.Wait()
+	time.Sleep(time.Second) // let the node log what the closes caused
 	errLines, ctxLines := 0, 0
-	for _, l := range n.logsSince(logStart) {
+	logs := n.logsSince(logStart)
+	firstErr := ""
+	for _, l := range logs {
 		if strings.Contains(l, "ERROR") {
 			errLines++
+			if firstErr == "" {
+				firstErr = clip(l, 160)
+			}
 			if strings.Contains(l, "context canceled") {
 				ctxLines++
 			}
@@ -484,7 +514,12 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 	r.line("RSS while open", mib(during))
 	r.line(fmt.Sprintf("RSS peak in the %s after closing", cfg.r6After), mib(afterPeak))
 	r.line(fmt.Sprintf("RSS %s after closing", cfg.r6After), mib(last))
+	r.line("then dialed and closed at once", strconv.Itoa(burst))
+	r.line("log lines during the row", strconv.Itoa(len(logs)))
 	r.line("ERROR log lines (context canceled)", fmt.Sprintf("%d (%d)", errLines, ctxLines))
+	if firstErr != "" {
+		r.line("first ERROR line", firstErr)
+	}
 	if n.cmd == nil {
 		r.line("(attached node: its log is not captured)", "")
 	}
@@ -548,17 +583,17 @@ func row8(ctx context.Context, cfg config, n *node, r *result) error {
 	r.line("variant", "status", "error length", "answer")
 	ok := true
 	for i, v := range variants {
-		code, body, err := postMessage(ctx, n, v.raw)
+		code, body, size, err := postMessageLen(ctx, n, v.raw)
 		r.status(code, err)
 		text := clip(string(body), 120)
 		if err != nil {
 			text = err.Error()
 		}
-		r.line(v.name, strconv.Itoa(code), strconv.Itoa(len(body)), text)
+		r.line(v.name, strconv.Itoa(code), strconv.FormatInt(size, 10), text)
 		switch {
 		case code >= 500 || err != nil:
 			ok = false
-		case i == 1 && len(body) > 1024: // the name must not be echoed back
+		case i == 1 && size > 1024: // the name must not be echoed back
 			ok = false
 		case i != 1 && code < 400:
 			ok = false
