@@ -1,0 +1,614 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"mime/multipart"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+var client = &http.Client{Timeout: 2 * time.Minute}
+
+// do sends one request and reads the whole answer; it returns the status,
+// the body (the first 64 KiB) and the body's full length.
+func do(ctx context.Context, method, u, ctype string, body io.Reader) (int, []byte, int64, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	defer resp.Body.Close()
+	head, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	rest, _ := io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, head, int64(len(head)) + rest, nil
+}
+
+// envelope is a POST message in the shape the SDKs send, with the given
+// fields overriding the defaults; it is not validly signed.
+func envelope(over map[string]any) map[string]any {
+	content := `{"type":"abuse","address":"0x0000000000000000000000000000000000000000","content":{"n":1},"time":1700000000}`
+	sum := sha256.Sum256([]byte(content))
+	m := map[string]any{
+		"chain":        "ETH",
+		"sender":       "0x0000000000000000000000000000000000000000",
+		"type":         "POST",
+		"channel":      "TEST",
+		"item_type":    "inline",
+		"item_content": content,
+		"item_hash":    hex.EncodeToString(sum[:]),
+		"time":         1700000000.0,
+		"signature":    "0x" + strings.Repeat("0", 130),
+	}
+	for k, v := range over {
+		m[k] = v
+	}
+	return m
+}
+
+func postMessage(ctx context.Context, n *node, raw []byte) (int, []byte, error) {
+	code, body, _, err := do(ctx, "POST", n.url+"/api/v0/messages", "application/json", bytes.NewReader(raw))
+	return code, body, err
+}
+
+// postMessageLen is postMessage that also returns the answer's full length.
+func postMessageLen(ctx context.Context, n *node, raw []byte) (int, []byte, int64, error) {
+	return do(ctx, "POST", n.url+"/api/v0/messages", "application/json", bytes.NewReader(raw))
+}
+
+func wrap(msg map[string]any) []byte {
+	b, _ := json.Marshal(map[string]any{"sync": false, "message": msg})
+	return b
+}
+
+// row1: n POSTs with a huge sender and a zero signature.
+func row1(ctx context.Context, cfg config, n *node, r *result) error {
+	for i := 0; i < cfg.r1N && ctx.Err() == nil; i++ {
+		sender := fmt.Sprintf("%06d", i) + strings.Repeat("a", max(0, cfg.r1Sender-6))
+		code, _, err := postMessage(ctx, n, wrap(envelope(map[string]any{"sender": sender})))
+		r.status(code, err)
+	}
+	settle(n)
+	grow := dirSize(n.dataDir) - r.Before.Disk
+	per := grow / int64(max(1, cfg.r1N))
+	r.Summary = fmt.Sprintf("disk +%s (%d B/request)", mib(grow), per)
+	r.Bound = "≤ 1 KB/request"
+	r.Verdict = verdict(per <= 1024)
+	return nil
+}
+
+// jsonArray streams a JSON array of about size bytes.
+func jsonArray(size int) io.Reader {
+	elems := max(1, (size-2)/2)
+	pr, pw := io.Pipe()
+	go func() {
+		w := bufio.NewWriterSize(pw, 64<<10)
+		w.WriteByte('[')
+		for i := 0; i < elems; i++ {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteByte('1')
+		}
+		w.WriteByte(']')
+		pw.CloseWithError(w.Flush())
+	}()
+	return pr
+}
+
+// row2: one large add_json, then r2Par at once.
+func row2(ctx context.Context, cfg config, n *node, r *result) error {
+	one := func() {
+		code, _, _, err := do(ctx, "POST", n.url+"/api/v0/storage/add_json", "application/json", jsonArray(cfg.r2Bytes))
+		r.status(code, err)
+	}
+	base, _, _ := procMem(n.pid)
+	s := startSampler(n.pid, n.dataDir)
+	one()
+	peak1, _, _ := s.end()
+	base2, _, _ := procMem(n.pid)
+	s = startSampler(n.pid, n.dataDir)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for i := 0; i < cfg.r2Par; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			code, _, _, err := do(ctx, "POST", n.url+"/api/v0/storage/add_json", "application/json", jsonArray(cfg.r2Bytes))
+			mu.Lock()
+			r.status(code, err)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	peakN, _, _ := s.end()
+	d1, dN := peak1-base, peakN-base2
+	body := int64(cfg.r2Bytes)
+	r.line("round", "requests", "RSS before", "RSS peak", "peak - before", "per request / body")
+	r.line("1", "1", mib(base), mib(peak1), mib(d1), fmt.Sprintf("%.1f×", float64(d1)/float64(body)))
+	r.line("2", strconv.Itoa(cfg.r2Par), mib(base2), mib(peakN), mib(dN), fmt.Sprintf("%.1f×", float64(dN)/float64(body)/float64(cfg.r2Par)))
+	r.Summary = fmt.Sprintf("RSS +%s for 1, +%s for %d (body %s)", mib(d1), mib(dN), cfg.r2Par, mib(body))
+	r.Bound = "peak ≤ 4× body per request"
+	r.Verdict = verdict(d1 <= 4*body && dN <= 4*body*int64(cfg.r2Par))
+	return nil
+}
+
+// noise streams n pseudo-random bytes: zeros would be deduplicated by the
+// IPFS engine's block store and hide what an upload writes.
+type noise struct {
+	n   int64
+	rng *rand.PCG
+}
+
+func newNoise(n int64) *noise { return &noise{n: n, rng: rand.NewPCG(uint64(n), 1)} }
+
+func (z *noise) Read(p []byte) (int, error) {
+	if z.n <= 0 {
+		return 0, io.EOF
+	}
+	k := min(int64(len(p)), z.n) &^ 7
+	if k == 0 {
+		k = min(int64(len(p)), z.n)
+		for i := range p[:k] {
+			p[i] = byte(z.rng.Uint64())
+		}
+	} else {
+		for i := int64(0); i < k; i += 8 {
+			binary.LittleEndian.PutUint64(p[i:], z.rng.Uint64())
+		}
+	}
+	z.n -= k
+	return int(k), nil
+}
+
+// multipartBody streams a form with one "file" part per size.
+func multipartBody(sizes ...int64) (io.Reader, string) {
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	go func() {
+		for i, sz := range sizes {
+			part, err := mw.CreateFormFile("file", fmt.Sprintf("f%d.bin", i))
+			if err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+			var src io.Reader = newNoise(sz)
+			if sz < 64 {
+				src = strings.NewReader(strings.Repeat("x", int(sz)))
+			}
+			if _, err := io.Copy(part, src); err != nil {
+				pw.CloseWithError(err)
+				return
+			}
+		}
+		pw.CloseWithError(mw.Close())
+	}()
+	return pr, mw.FormDataContentType()
+}
+
+// row3: add_file with a large then a small "file" part, no metadata.
+func row3(ctx context.Context, cfg config, n *node, r *result) error {
+	body, ctype := multipartBody(int64(cfg.r3Big), 6)
+	code, ans, _, err := do(ctx, "POST", n.url+"/api/v0/storage/add_file", ctype, body)
+	r.status(code, err)
+	r.line("status", "answer")
+	r.line(strconv.Itoa(code), clip(string(ans), 160))
+	settle(n)
+	grow := dirSize(n.dataDir) - r.Before.Disk
+	r.Summary = fmt.Sprintf("status %d, disk +%s after a %s part", code, mib(grow), mib(int64(cfg.r3Big)))
+	r.Bound = "no orphan (disk growth < half the large part)"
+	r.Verdict = verdict(grow < int64(cfg.r3Big)/2)
+	return nil
+}
+
+// row4: a large anonymous ipfs/add_file.
+func row4(ctx context.Context, cfg config, n *node, r *result) error {
+	body, ctype := multipartBody(int64(cfg.r4Bytes))
+	s := startSampler(n.pid, n.dataDir)
+	code, ans, _, err := do(ctx, "POST", n.url+"/api/v0/ipfs/add_file", ctype, body)
+	_, peakDisk, _ := s.end()
+	r.status(code, err)
+	errText := ""
+	if err != nil {
+		errText = err.Error()
+	}
+	r.line("status", "answer", "client error")
+	r.line(strconv.Itoa(code), clip(string(ans), 120), clip(errText, 80))
+	written := peakDisk - r.Before.Disk
+	limit := int64(cfg.anonLimit)
+	r.Summary = fmt.Sprintf("status %d, peak disk +%s (limit %s)", code, mib(written), mib(limit))
+	r.Bound = "writes ≤ anonymous limit (+1 MiB)"
+	r.Verdict = verdict(code >= 400 && code < 500 && written <= limit+1<<20)
+	return nil
+}
+
+// row5: slow bodies and idle keep-alives, with a well-behaved client.
+func row5(ctx context.Context, cfg config, n *node, r *result) error {
+	addr := strings.TrimPrefix(n.url, "http://")
+	start := time.Now()
+	deadline := start.Add(cfg.r5Wait)
+	type conn struct {
+		c      net.Conn
+		closed atomic.Int64 // ns since start, 0 while open
+	}
+	var slow, idle []*conn
+	var wg sync.WaitGroup
+	watch := func(c *conn, br *bufio.Reader) {
+		defer wg.Done()
+		_ = c.c.SetReadDeadline(deadline.Add(time.Second))
+		buf := make([]byte, 4096)
+		for {
+			var err error
+			if br != nil {
+				_, err = br.Read(buf)
+			} else {
+				_, err = c.c.Read(buf)
+			}
+			if err != nil {
+				if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+					c.closed.Store(int64(time.Since(start)))
+				}
+				return
+			}
+		}
+	}
+	dial := func() (net.Conn, error) {
+		d := net.Dialer{Timeout: 5 * time.Second}
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	var dialErrs int
+	for i := 0; i < cfg.r5Slow; i++ {
+		c, err := dial()
+		if err != nil {
+			dialErrs++
+			continue
+		}
+		fmt.Fprintf(c, "POST /api/v0/messages HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{", addr)
+		sc := &conn{c: c}
+		slow = append(slow, sc)
+		wg.Add(1)
+		go watch(sc, nil)
+	}
+	for i := 0; i < cfg.r5Idle; i++ {
+		c, err := dial()
+		if err != nil {
+			dialErrs++
+			continue
+		}
+		ic := &conn{c: c}
+		fmt.Fprintf(c, "GET /api/v0/version HTTP/1.1\r\nHost: %s\r\n\r\n", addr)
+		br := bufio.NewReader(c)
+		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			c.Close()
+			dialErrs++
+			continue
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		idle = append(idle, ic)
+		wg.Add(1)
+		go watch(ic, br)
+	}
+	opened := socketFDs(n.pid)
+	// The slow writers: one byte every 3 s while the connection is open.
+	stopWriters := make(chan struct{})
+	var wwg sync.WaitGroup
+	for _, c := range slow {
+		wwg.Add(1)
+		go func(c *conn) {
+			defer wwg.Done()
+			t := time.NewTicker(3 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stopWriters:
+					return
+				case <-t.C:
+					if c.closed.Load() != 0 {
+						return
+					}
+					_ = c.c.SetWriteDeadline(time.Now().Add(time.Second))
+					if _, err := c.c.Write([]byte(" ")); err != nil {
+						return
+					}
+				}
+			}
+		}(c)
+	}
+	// The well-behaved client, every 100 ms, until all are closed or the cap.
+	var lat []time.Duration
+	var probeErrs int
+	pc := &http.Client{Timeout: 5 * time.Second}
+	allClosed := func(cs []*conn) bool {
+		for _, c := range cs {
+			if c.closed.Load() == 0 {
+				return false
+			}
+		}
+		return true
+	}
+	for time.Now().Before(deadline) && ctx.Err() == nil && !(allClosed(slow) && allClosed(idle)) {
+		t0 := time.Now()
+		resp, err := pc.Get(n.url + "/api/v0/version")
+		if err != nil {
+			probeErrs++
+		} else {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			lat = append(lat, time.Since(t0))
+			r.status(resp.StatusCode, nil)
+		}
+		time.Sleep(max(0, 100*time.Millisecond-time.Since(t0)))
+	}
+	close(stopWriters)
+	wwg.Wait()
+	for _, c := range append(append([]*conn{}, slow...), idle...) {
+		_ = c.c.SetReadDeadline(time.Now())
+	}
+	wg.Wait()
+	summarize := func(cs []*conn) (closed int, last time.Duration) {
+		for _, c := range cs {
+			if t := c.closed.Load(); t != 0 {
+				closed++
+				last = max(last, time.Duration(t))
+			}
+		}
+		return
+	}
+	for _, c := range append(append([]*conn{}, slow...), idle...) {
+		c.c.Close()
+	}
+	sc, sl := summarize(slow)
+	ic, il := summarize(idle)
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
+	r.line("what", "opened", "closed by node", "last close after", "")
+	r.line("slow bodies", strconv.Itoa(len(slow)), strconv.Itoa(sc), sl.Round(time.Millisecond).String(), "")
+	r.line("idle keep-alives", strconv.Itoa(len(idle)), strconv.Itoa(ic), il.Round(time.Millisecond).String(), "")
+	r.line("socket fds with all open", strconv.Itoa(opened), "", "", "")
+	r.line("dial/handshake errors", strconv.Itoa(dialErrs), "", "", "")
+	r.line("probe", "n", "p50", "p99", "max")
+	r.line("GET /api/v0/version", strconv.Itoa(len(lat)), ms(pct(0.5)), ms(pct(0.99)), ms(pct(1)))
+	r.line("probe errors", strconv.Itoa(probeErrs), "", "", "")
+	r.Summary = fmt.Sprintf("closed %d/%d slow, %d/%d idle in %s; probe p99 %s", sc, len(slow), ic, len(idle), cfg.r5Wait, ms(pct(0.99)))
+	r.Bound = fmt.Sprintf("all closed within %s, p99 < %s", cfg.r5Wait, cfg.probeP99Limit)
+	r.Verdict = verdict(sc == len(slow) && ic == len(idle) && pct(0.99) < cfg.probeP99Limit && probeErrs == 0)
+	return nil
+}
+
+// row6: many websockets with history=50, then closed.
+func row6(ctx context.Context, cfg config, n *node, r *result) error {
+	logStart := n.logCount()
+	wsURL := "ws" + strings.TrimPrefix(n.url, "http") + "/api/ws0/messages?history=50"
+	conns := make([]*websocket.Conn, cfg.r6N)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				c, resp, err := websocket.Dial(dctx, wsURL, nil)
+				cancel()
+				mu.Lock()
+				if resp != nil {
+					r.status(resp.StatusCode, nil)
+				} else {
+					r.status(0, err)
+				}
+				if err == nil {
+					conns[i] = c
+				}
+				mu.Unlock()
+				if err == nil {
+					// Read (and drop) what the node sends so that its writes
+					// do not block; ends when the socket closes.
+					go func() {
+						for {
+							if _, _, err := c.Read(context.Background()); err != nil {
+								return
+							}
+						}
+					}()
+				}
+			}
+		}()
+	}
+	for i := 0; i < cfg.r6N && ctx.Err() == nil; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	open := 0
+	for _, c := range conns {
+		if c != nil {
+			open++
+		}
+	}
+	time.Sleep(time.Second) // let the node's handlers reach their steady state
+	during, _, _ := procMem(n.pid)
+	fdsOpen := socketFDs(n.pid)
+	for _, c := range conns {
+		if c != nil {
+			c.CloseNow()
+		}
+	}
+	closedAt := time.Now()
+	var afterPeak, last int64
+	for time.Since(closedAt) < cfg.r6After && ctx.Err() == nil {
+		last, _, _ = procMem(n.pid)
+		afterPeak = max(afterPeak, last)
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Then a burst of sockets closed right after the handshake, while the
+	// node may still be sending their history.
+	burst := cfg.r6N / 4
+	var bwg sync.WaitGroup
+	for w := 0; w < 16; w++ {
+		bwg.Add(1)
+		go func() {
+			defer bwg.Done()
+			for i := w; i < burst && ctx.Err() == nil; i += 16 {
+				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				c, _, err := websocket.Dial(dctx, wsURL, nil)
+				cancel()
+				if err == nil {
+					c.CloseNow()
+				}
+			}
+		}()
+	}
+	bwg.Wait()
+	time.Sleep(time.Second) // let the node log what the closes caused
+	errLines, ctxLines := 0, 0
+	logs := n.logsSince(logStart)
+	firstErr := ""
+	for _, l := range logs {
+		if strings.Contains(l, "ERROR") {
+			errLines++
+			if firstErr == "" {
+				firstErr = clip(l, 160)
+			}
+			if strings.Contains(l, "context canceled") {
+				ctxLines++
+			}
+		}
+	}
+	base := r.Before.RSS
+	bound := base + int64(cfg.wsMiBPerSocket*float64(1<<20))*int64(max(1, open))
+	r.line("what", "value")
+	r.line("websockets open", strconv.Itoa(open))
+	r.line("socket fds while open", strconv.Itoa(fdsOpen))
+	r.line("RSS while open", mib(during))
+	r.line(fmt.Sprintf("RSS peak in the %s after closing", cfg.r6After), mib(afterPeak))
+	r.line(fmt.Sprintf("RSS %s after closing", cfg.r6After), mib(last))
+	r.line("then dialed and closed at once", strconv.Itoa(burst))
+	r.line("log lines during the row", strconv.Itoa(len(logs)))
+	r.line("ERROR log lines (context canceled)", fmt.Sprintf("%d (%d)", errLines, ctxLines))
+	if firstErr != "" {
+		r.line("first ERROR line", firstErr)
+	}
+	if n.cmd == nil {
+		r.line("(attached node: its log is not captured)", "")
+	}
+	r.Summary = fmt.Sprintf("RSS %s → open %s → closed %s; %d ERROR lines", mib(base), mib(during), mib(last), errLines)
+	r.Bound = fmt.Sprintf("≤ %.1f MiB/socket, back within 10%%, no ERROR", cfg.wsMiBPerSocket)
+	r.Verdict = verdict(during <= bound && float64(last) <= 1.1*float64(base) && errLines == 0)
+	return nil
+}
+
+// row7: posts.json with huge filters and extreme pagination.
+func row7(ctx context.Context, cfg config, n *node, r *result) error {
+	addrs := make([]string, cfg.r7N)
+	tags := make([]string, cfg.r7N)
+	for i := range addrs {
+		addrs[i] = fmt.Sprintf("0x%040x", i+1)
+		tags[i] = fmt.Sprintf("tag%d", i)
+	}
+	queries := []struct{ name, q string }{
+		{fmt.Sprintf("%d addresses", cfg.r7N), "addresses=" + strings.Join(addrs, ",")},
+		{fmt.Sprintf("%d tags", cfg.r7N), "tags=" + strings.Join(tags, ",")},
+		{"pagination=0", "pagination=0"},
+		{"pagination=10000000", "pagination=10000000"},
+	}
+	r.line("query", "status", "time", "answer bytes", "answer")
+	all4xx := true
+	for _, q := range queries {
+		t0 := time.Now()
+		code, body, size, err := do(ctx, "GET", n.url+"/api/v0/posts.json?"+q.q, "", nil)
+		d := time.Since(t0)
+		r.status(code, err)
+		if code < 400 || code >= 500 {
+			all4xx = false
+		}
+		text := clip(string(body), 100)
+		if err != nil {
+			text = err.Error()
+		}
+		r.line(q.name, strconv.Itoa(code), d.Round(time.Millisecond).String(), strconv.FormatInt(size, 10), text)
+	}
+	r.Summary = "statuses " + r.statusText()
+	r.Bound = "every query 4xx"
+	r.Verdict = verdict(all4xx)
+	return nil
+}
+
+// row8: envelope details.
+func row8(ctx context.Context, cfg config, n *node, r *result) error {
+	dup := wrap(envelope(nil))
+	// A second "type" key after the first: the raw JSON has it twice.
+	dup = bytes.Replace(dup, []byte(`"type":"POST"`), []byte(`"type":"POST","type":"AGGREGATE"`), 1)
+	surrogate := bytes.Replace(wrap(envelope(nil)), []byte(`"channel":"TEST"`), []byte(`"channel":"T\ud800"`), 1)
+	variants := []struct {
+		name string
+		raw  []byte
+	}{
+		{`"time":"123" (a string)`, wrap(envelope(map[string]any{"time": "123"}))},
+		{fmt.Sprintf("unknown chain, %d-char name", cfg.r8Chain), wrap(envelope(map[string]any{"chain": strings.Repeat("Z", cfg.r8Chain)}))},
+		{`lone surrogate \ud800 in channel`, surrogate},
+		{`duplicate key "type"`, dup},
+	}
+	r.line("variant", "status", "error length", "answer")
+	ok := true
+	for i, v := range variants {
+		code, body, size, err := postMessageLen(ctx, n, v.raw)
+		r.status(code, err)
+		text := clip(string(body), 120)
+		if err != nil {
+			text = err.Error()
+		}
+		r.line(v.name, strconv.Itoa(code), strconv.FormatInt(size, 10), text)
+		switch {
+		case code >= 500 || err != nil:
+			ok = false
+		case i == 1 && size > 1024: // the name must not be echoed back
+			ok = false
+		case i != 1 && code < 400:
+			ok = false
+		}
+	}
+	r.Summary = "statuses " + r.statusText()
+	r.Bound = "4xx each, error ≤ 1 KB"
+	r.Verdict = verdict(ok)
+	return nil
+}
+
+func clip(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
