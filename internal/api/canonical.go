@@ -17,13 +17,17 @@ const maxJSONDepth = 10000
 // sorted object keys (the last of duplicate keys wins), numbers kept as
 // written, strings re-escaped as encoding/json does without HTML escaping.
 // It works token by token: no tree of Go values is built, so memory stays
-// a small multiple of the output.
-func canonicalJSON(r io.Reader) ([]byte, error) {
+// a small multiple of the output. sizeHint, the expected length of the
+// input (0 if unknown), sizes the output buffer once instead of doubling it.
+func canonicalJSON(r io.Reader, sizeHint int64) ([]byte, error) {
 	c := &canonicaliser{dec: json.NewDecoder(r)}
 	c.dec.UseNumber()
 	c.enc = json.NewEncoder(&c.sbuf)
 	c.enc.SetEscapeHTML(false)
 	var out bytes.Buffer
+	if sizeHint > 0 {
+		out.Grow(int(sizeHint))
+	}
 	tok, err := c.dec.Token()
 	if err != nil {
 		return nil, err

@@ -36,7 +36,9 @@ func (s *Server) addJSON(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	limit := s.cfg.Limits.MaxUnauthenticatedSize
-	canon, err := canonicalJSON(http.MaxBytesReader(w, r.Body, limit))
+	// The output is about as long as the body: a declared length sizes it.
+	hint := min(max(r.ContentLength, 0), limit)
+	canon, err := canonicalJSON(http.MaxBytesReader(w, r.Body, limit), hint)
 	s.releaseJSON()
 	if err != nil {
 		var mbe *http.MaxBytesError
