@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/files"
+	"github.com/goaleph/goaleph/internal/store"
 )
 
 // decodeCanonicalJSON is the canonicalisation by decoding into Go values
@@ -92,8 +93,21 @@ var smallLimits = Limits{
 
 func newUploadEnv(t testing.TB) *env {
 	e := newEnv(t)
-	e.srv = New(Config{Node: e.node, Store: e.db, Files: e.files, Limits: smallLimits, Version: "test"})
+	e.srv = New(Config{Node: recordingNode{e.node, e}, Store: e.db, Files: e.files, Limits: smallLimits, Version: "test"})
 	return e
+}
+
+// recordingNode records the file rows of uploads as the core node does,
+// so that a later upload of the same file sees it as already known.
+type recordingNode struct {
+	*fakeNode
+	e *env
+}
+
+func (n recordingNode) PinUpload(ctx context.Context, f files.Info) error {
+	return n.e.db.Update(ctx, func(tx store.Tx) error {
+		return tx.UpsertFile(&store.File{Hash: f.Hash, Size: f.Size, Type: "file"})
+	})
 }
 
 // multipartBody builds a form with the given parts (name, content).
