@@ -71,6 +71,8 @@ type Server struct {
 	mux *http.ServeMux
 	log *slog.Logger
 	ws  *wsHub
+
+	jsonSlots chan struct{} // add_json requests in progress (acquireJSON)
 }
 
 // New builds a Server.
@@ -81,7 +83,8 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, ws: newWSHub()}
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, ws: newWSHub(),
+		jsonSlots: make(chan struct{}, maxConcurrentJSON)}
 	s.routes()
 	return s
 }

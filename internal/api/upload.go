@@ -10,6 +10,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
@@ -27,14 +28,27 @@ func engineOf(r *http.Request) files.Engine {
 // addJSON is POST /api/v0/{storage,ipfs}/add_json: the node stores its own
 // compact serialisation of the JSON body (sorted keys, numbers and strings
 // kept as sent) and answers its hash. The file gets a grace-period pin.
+// The body is canonicalised as it is read (see canonicalJSON), under the
+// unauthenticated size limit; at most maxConcurrentJSON requests do so at
+// once, a request waiting up to jsonQueueWait for its turn before a 503.
 func (s *Server) addJSON(w http.ResponseWriter, r *http.Request) {
-	body := s.readBody(w, r, s.cfg.Limits.MaxUnauthenticatedSize)
-	if body == nil {
+	if !s.acquireJSON(w, r) {
 		return
 	}
-	canon, err := canonicalJSON(body)
+	limit := s.cfg.Limits.MaxUnauthenticatedSize
+	// The output is about as long as the body: a declared length sizes it.
+	hint := min(max(r.ContentLength, 0), limit)
+	canon, err := canonicalJSON(http.MaxBytesReader(w, r.Body, limit), hint)
+	s.releaseJSON()
 	if err != nil {
-		s.fail(w, r, http.StatusUnprocessableEntity, message.Errorf(message.CodeInvalidFormat, "body is not valid JSON"))
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("request body larger than %d bytes", limit))
+		case r.Context().Err() != nil:
+		default:
+			s.fail(w, r, http.StatusUnprocessableEntity, message.Errorf(message.CodeInvalidFormat, "body is not valid JSON"))
+		}
 		return
 	}
 	info, err := s.cfg.Files.Add(r.Context(), engineOf(r), bytes.NewReader(canon), files.AddOptions{})
@@ -49,26 +63,31 @@ func (s *Server) addJSON(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "success", "hash": info.Hash})
 }
 
-// canonicalJSON re-serialises a JSON document compactly with sorted object
-// keys, keeping numbers as written and without HTML escaping.
-func canonicalJSON(body []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, err
+const (
+	// maxConcurrentJSON bounds the add_json requests canonicalising at
+	// once, so their memory (a few times the body each) is bounded in total.
+	maxConcurrentJSON = 4
+	// jsonQueueWait is how long an add_json request waits for a free slot.
+	jsonQueueWait = 10 * time.Second
+)
+
+// acquireJSON takes an add_json slot, or answers 503 with Retry-After.
+func (s *Server) acquireJSON(w http.ResponseWriter, r *http.Request) bool {
+	t := time.NewTimer(jsonQueueWait)
+	defer t.Stop()
+	select {
+	case s.jsonSlots <- struct{}{}:
+		return true
+	case <-r.Context().Done():
+		return false
+	case <-t.C:
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, r, http.StatusServiceUnavailable, errors.New("too many add_json requests in progress, retry later"))
+		return false
 	}
-	if dec.More() {
-		return nil, errors.New("trailing data")
-	}
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
+
+func (s *Server) releaseJSON() { <-s.jsonSlots }
 
 // uploadMeta is the optional "metadata" part of an upload.
 type uploadMeta struct {
@@ -76,10 +95,16 @@ type uploadMeta struct {
 	Sync    bool            `json:"sync"`
 }
 
-// addFile is POST /api/v0/{storage,ipfs}/add_file: multipart with a "file"
-// part and an optional "metadata" part (a signed inline STORE message), in
-// any order, or (storage only) a raw body. Without metadata the upload is
-// unauthenticated: smaller limit and a grace-period pin.
+// addFile is POST /api/v0/{storage,ipfs}/add_file: multipart with one
+// "file" part and an optional "metadata" part (a signed inline STORE
+// message), in either order, or (storage only) a raw body. Without metadata
+// the upload is unauthenticated: smaller limit and a grace-period pin.
+//
+// Any other part, or a second file or metadata part, is refused with a 400.
+// The file streams under the authenticated limit only when the metadata
+// part came before it; otherwise under the unauthenticated one. Whatever
+// the request stored is removed again when it fails (unless the file was
+// already known).
 func (s *Server) addFile(w http.ResponseWriter, r *http.Request) {
 	engine := engineOf(r)
 	maxAuth := s.cfg.Limits.MaxFileSize
@@ -87,18 +112,24 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request) {
 		maxAuth = s.cfg.Limits.MaxIPFSFileSize
 	}
 	maxAnon := s.cfg.Limits.MaxUnauthenticatedSize
-	r.Body = http.MaxBytesReader(w, r.Body, maxAuth+1<<20)
+	r.Body = http.MaxBytesReader(w, r.Body, max(maxAuth, maxAnon)+1<<20)
 
 	mediaType, params, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	var (
 		info     files.Info
 		existed  bool
 		haveFile bool
+		done     bool
 		meta     *uploadMeta
 		name     string
 	)
-	add := func(src io.Reader) error {
-		i, ex, err := s.store(r, engine, src, maxAuth)
+	defer func() {
+		if haveFile && !done {
+			s.discard(r, info, existed)
+		}
+	}()
+	add := func(src io.Reader, limit int64) error {
+		i, ex, err := s.store(r, engine, src, limit)
 		info, existed, haveFile = i, ex, err == nil
 		return err
 	}
@@ -115,27 +146,46 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request) {
 			}
 			switch part.FormName() {
 			case "file":
+				if haveFile {
+					s.fail(w, r, http.StatusBadRequest, errors.New("more than one file part"))
+					return
+				}
 				name = part.FileName()
-				if err := add(part); err != nil {
+				limit := maxAnon
+				if meta != nil {
+					limit = maxAuth
+				}
+				if err := add(part, limit); err != nil {
 					s.uploadError(w, r, err)
 					return
 				}
 			case "metadata":
+				if meta != nil {
+					s.fail(w, r, http.StatusBadRequest, errors.New("more than one metadata part"))
+					return
+				}
 				b, err := io.ReadAll(io.LimitReader(part, s.cfg.Limits.MaxBodySize+1))
 				if err != nil {
 					s.uploadError(w, r, err)
 					return
 				}
+				if len(b) > int(s.cfg.Limits.MaxBodySize) {
+					s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("metadata part larger than %d bytes", s.cfg.Limits.MaxBodySize))
+					return
+				}
 				meta = &uploadMeta{}
-				if len(b) > int(s.cfg.Limits.MaxBodySize) || json.Unmarshal(b, meta) != nil || len(meta.Message) == 0 {
+				if json.Unmarshal(b, meta) != nil || len(meta.Message) == 0 {
 					s.fail(w, r, http.StatusUnprocessableEntity, message.Errorf(message.CodeInvalidFormat, "metadata must be {\"message\": {…}, \"sync\": bool}"))
 					return
 				}
+			default:
+				s.fail(w, r, http.StatusBadRequest, fmt.Errorf("unexpected part %q: an upload has one \"file\" part and an optional \"metadata\" part", part.FormName()))
+				return
 			}
 			part.Close()
 		}
 	} else if engine == files.Native {
-		if err := add(r.Body); err != nil {
+		if err := add(r.Body, maxAnon); err != nil {
 			s.uploadError(w, r, err)
 			return
 		}
@@ -145,7 +195,6 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if meta == nil && info.Size > maxAnon {
-		s.discard(r, info, existed)
 		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("unauthenticated uploads are limited to %d bytes", maxAnon))
 		return
 	}
@@ -154,7 +203,6 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request) {
 		var code int
 		var err error
 		if m, code, err = s.checkUploadMessage(meta, info, engine); err != nil {
-			s.discard(r, info, existed)
 			s.fail(w, r, code, err)
 			return
 		}
@@ -163,6 +211,7 @@ func (s *Server) addFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
+	done = true
 	code := http.StatusOK
 	if m != nil {
 		status, err := s.cfg.Node.Submit(r.Context(), m, "http", meta.Sync)

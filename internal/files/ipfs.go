@@ -113,7 +113,8 @@ func (s *Store) addIPFS(ctx context.Context, r *countingReader, version int) (In
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := os.Stat(final); err == nil {
-		return info, nil // already stored; the deferred discard drops the staging
+		// Already stored; the deferred discard drops the staging.
+		return info, touch(filepath.Join(final, "size"))
 	}
 	if err := s.linkBlocks(stage); err != nil {
 		return Info{}, err

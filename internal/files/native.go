@@ -52,7 +52,8 @@ func (s *Store) addNative(r *countingReader) (info Info, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, err := os.Stat(final); err == nil {
-		return info, nil // already stored; the deferred cleanup drops the temp file
+		// Already stored; the deferred cleanup drops the temp file.
+		return info, touch(final)
 	}
 	if err := os.Rename(tmp, final); err != nil {
 		return Info{}, err

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Engine names how a file is addressed. The values are the Aleph
@@ -176,6 +177,35 @@ func (s *Store) Stat(ctx context.Context, hash string) (Info, error) {
 		}
 	}
 	return Info{Hash: hash, Size: size, Engine: engine}, nil
+}
+
+// ModTime tells when a stored file was last added (adding content that is
+// already stored renews it), or returns ErrNotFound. The garbage collector
+// uses it to spare recent files that no record names yet.
+func (s *Store) ModTime(ctx context.Context, hash string) (time.Time, error) {
+	engine, _, err := parseHash(hash)
+	if err != nil {
+		return time.Time{}, err
+	}
+	p := s.nativePath(hash)
+	if engine == IPFS {
+		p = filepath.Join(s.ipfsFileDir(hash), "size")
+	}
+	fi, err := os.Stat(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return time.Time{}, err
+	}
+	return fi.ModTime(), nil
+}
+
+// touch renews the modification time of an already stored file (see
+// ModTime). Called with s.mu held.
+func touch(p string) error {
+	now := time.Now()
+	return os.Chtimes(p, now, now)
 }
 
 // Has reports whether the store holds the file.

@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
 )
 
@@ -63,8 +66,48 @@ func (n *Node) CollectGarbage(ctx context.Context, now time.Time) (int, error) {
 			break
 		}
 	}
+	orphans, err := n.collectOrphans(ctx, now)
+	deleted += orphans
 	if deleted > 0 {
-		n.log.Info("garbage collected", "files", deleted)
+		n.log.Info("garbage collected", "files", deleted, "orphans", orphans)
+	}
+	return deleted, err
+}
+
+// collectOrphans deletes the stored files that no file row names and that
+// were added more than a grace period before now: what a crash between
+// storing an upload and recording it, or a failed clean-up, left behind.
+// The grace period spares uploads whose row is about to be written (adding
+// an already stored file renews its time, see files.Store.ModTime).
+func (n *Node) collectOrphans(ctx context.Context, now time.Time) (int, error) {
+	cutoff := now.Add(-n.cfg.GracePeriod)
+	deleted := 0
+	for hash, err := range n.files.Hashes(ctx) {
+		if err != nil {
+			return deleted, fmt.Errorf("walk stored files: %w", err)
+		}
+		mt, err := n.files.ModTime(ctx, hash)
+		if errors.Is(err, files.ErrNotFound) {
+			continue // deleted during the walk
+		}
+		if err != nil {
+			return deleted, err
+		}
+		if mt.After(cutoff) {
+			continue
+		}
+		if _, err := n.store.File(ctx, hash); !errors.Is(err, store.ErrNotFound) {
+			if err != nil {
+				return deleted, err
+			}
+			continue
+		}
+		if err := n.files.Delete(ctx, hash); err != nil {
+			n.log.Warn("delete orphan file", "hash", hash, "err", err)
+			continue
+		}
+		deleted++
+		n.metrics.gcDeleted.Inc()
 	}
 	return deleted, nil
 }
