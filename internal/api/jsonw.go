@@ -151,3 +151,44 @@ func isoTime(t float64, sep byte, zulu bool) string {
 
 // pydanticTime is how the reference node's response models write datetimes.
 func pydanticTime(t float64) string { return isoTime(t, 'T', true) }
+
+// The orders of the page-number fields of the lists: the reference node
+// writes them differently per endpoint.
+var (
+	messagesPageOrder       = []string{"pagination_per_page", "pagination_page", "pagination_total", "pagination_item"}
+	listPageOrder           = []string{"pagination_page", "pagination_total", "pagination_per_page", "pagination_item"}
+	authorizationsPageOrder = []string{"pagination_page", "pagination_per_page", "pagination_total", "pagination_item"}
+	filesPageOrder          = listPageOrder[:3] // no pagination_item
+)
+
+// pagination writes the page-number fields of a list, in order:
+// pagination_page, pagination_per_page, pagination_total and
+// pagination_item (item, the name of the list).
+func (w *jsonw) pagination(order []string, page, perPage, total int, item string) {
+	for _, k := range order {
+		w.key(k)
+		switch k {
+		case "pagination_page":
+			w.int(int64(page))
+		case "pagination_per_page":
+			w.int(int64(perPage))
+		case "pagination_total":
+			w.int(int64(total))
+		case "pagination_item":
+			w.str(item)
+		default:
+			panic("api: pagination key " + k + " has no writer")
+		}
+	}
+}
+
+// cursorPagination writes the fields of a cursor-paginated list:
+// pagination_per_page, has_more and next_cursor (null on the last page).
+func (w *jsonw) cursorPagination(perPage int, next string) {
+	w.key("pagination_per_page")
+	w.int(int64(perPage))
+	w.key("has_more")
+	w.bool(next != "")
+	w.key("next_cursor")
+	w.strOrNull(next)
+}

@@ -90,25 +90,13 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	out.WriteByte(']')
 	if hasCursor {
-		out.key("pagination_per_page")
-		out.int(int64(f.Pagination))
-		out.key("has_more")
-		out.bool(res.NextCursor != "")
-		out.key("next_cursor")
-		out.strOrNull(res.NextCursor)
+		out.cursorPagination(f.Pagination, res.NextCursor)
 	} else {
 		total := res.Total
 		if mq.none {
 			total = 0
 		}
-		out.key("pagination_per_page")
-		out.int(int64(pagination))
-		out.key("pagination_page")
-		out.int(int64(page))
-		out.key("pagination_total")
-		out.int(int64(total))
-		out.key("pagination_item")
-		out.str("messages")
+		out.pagination(messagesPageOrder, page, pagination, total, "messages")
 	}
 	out.WriteByte('}')
 	out.send(w, http.StatusOK)
