@@ -121,21 +121,9 @@ func (s *Server) listAggregates(w http.ResponseWriter, r *http.Request) {
 	}
 	out.WriteByte(']')
 	if cursor {
-		out.key("pagination_per_page")
-		out.int(int64(f.Pagination))
-		out.key("has_more")
-		out.bool(res.NextCursor != "")
-		out.key("next_cursor")
-		out.strOrNull(res.NextCursor)
+		out.cursorPagination(f.Pagination, res.NextCursor)
 	} else {
-		out.key("pagination_page")
-		out.int(int64(f.Page))
-		out.key("pagination_total")
-		out.int(int64(res.Total))
-		out.key("pagination_per_page")
-		out.int(int64(f.Pagination))
-		out.key("pagination_item")
-		out.str("aggregates")
+		out.pagination(listPageOrder, f.Page, f.Pagination, res.Total, "aggregates")
 	}
 	out.WriteByte('}')
 	out.send(w, http.StatusOK)

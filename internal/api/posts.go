@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/goaleph/goaleph/internal/store"
-	"github.com/goaleph/goaleph/message"
 )
 
 // parsePostQuery reads the posts.json filters (spec §9.2).
@@ -74,21 +73,9 @@ func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, item func(*js
 	}
 	out.WriteByte(']')
 	if cursor {
-		out.key("pagination_per_page")
-		out.int(int64(f.Pagination))
-		out.key("has_more")
-		out.bool(res.NextCursor != "")
-		out.key("next_cursor")
-		out.strOrNull(res.NextCursor)
+		out.cursorPagination(f.Pagination, res.NextCursor)
 	} else {
-		out.key("pagination_page")
-		out.int(int64(f.Page))
-		out.key("pagination_total")
-		out.int(int64(res.Total))
-		out.key("pagination_per_page")
-		out.int(int64(f.Pagination))
-		out.key("pagination_item")
-		out.str("posts")
+		out.pagination(listPageOrder, f.Page, f.Pagination, res.Total, "posts")
 	}
 	out.WriteByte('}')
 	out.send(w, http.StatusOK)
@@ -114,55 +101,42 @@ func latest(mp *store.MergedPost) (*store.Record, *store.Post) {
 	return &mp.Original, &mp.Post
 }
 
-// writePostV0 writes {chain, item_hash, sender, type, channel, confirmed,
-// content, item_content, item_type, signature, size, time, confirmations,
-// original_item_hash, original_signature, original_type, hash, address,
-// ref}: message fields of the latest version, identity of the original.
+// postV0Order is the key order of a legacy posts.json item.
+var postV0Order = []string{"chain", "item_hash", "sender", "type", "channel", "confirmed",
+	"content", "item_content", "item_type", "signature", "size", "time", "confirmations",
+	"original_item_hash", "original_signature", "original_type", "hash", "address", "ref"}
+
+// writePostV0 writes a merged post as the legacy posts.json lists it:
+// message fields of the latest version, identity of the original.
 func writePostV0(w *jsonw, mp *store.MergedPost) {
 	rec, post := latest(mp)
-	w.WriteString(`{"chain":`)
-	w.str(mp.Original.Chain)
-	w.key("item_hash")
-	w.str(rec.ItemHash)
-	w.key("sender")
-	w.str(mp.Post.Owner)
-	w.key("type")
-	w.str(post.Type)
-	w.key("channel")
-	w.strOrNull(mp.Post.Channel)
-	w.key("confirmed")
-	w.bool(false)
-	w.key("content")
-	w.raw(post.Content)
-	w.key("item_content")
-	if rec.ItemType == message.ItemInline {
-		w.str(rec.ItemContent)
-	} else {
-		w.WriteString("null")
-	}
-	w.key("item_type")
-	w.str(string(rec.ItemType))
-	w.key("signature")
-	w.strOrNull(rec.Signature)
-	w.key("size")
-	w.int(rec.Size)
-	w.key("time")
-	w.time(rec.Time)
-	w.key("confirmations")
-	w.WriteString("[]")
-	w.key("original_item_hash")
-	w.str(mp.Original.ItemHash)
-	w.key("original_signature")
-	w.strOrNull(mp.Original.Signature)
-	w.key("original_type")
-	w.str(mp.Post.Type)
-	w.key("hash")
-	w.str(mp.Original.ItemHash)
-	w.key("address")
-	w.str(mp.Post.Owner)
-	w.key("ref")
-	w.strOrNull(mp.Post.Ref)
-	w.WriteByte('}')
+	writeEnvelope(w, &rec.Message, postV0Order, func(k string) bool {
+		switch k {
+		case "chain":
+			w.str(mp.Original.Chain)
+		case "sender", "address":
+			w.str(mp.Post.Owner)
+		case "type":
+			w.str(post.Type)
+		case "original_type":
+			w.str(mp.Post.Type)
+		case "channel":
+			w.strOrNull(mp.Post.Channel)
+		case "content":
+			w.raw(post.Content)
+		case "size":
+			w.int(rec.Size)
+		case "original_item_hash", "hash":
+			w.str(mp.Original.ItemHash)
+		case "original_signature":
+			w.strOrNull(mp.Original.Signature)
+		case "ref":
+			w.strOrNull(mp.Post.Ref)
+		default:
+			return false
+		}
+		return true
+	})
 }
 
 // writePostV1 writes {item_hash, content, original_item_hash,

@@ -25,6 +25,21 @@ func (s *Server) fileHash(w http.ResponseWriter, r *http.Request) (string, files
 	return hash, engine, true
 }
 
+// openFile opens the stored file hash, answering 404 when there is none;
+// ok is false when answered.
+func (s *Server) openFile(w http.ResponseWriter, r *http.Request, hash string) (f files.File, ok bool) {
+	f, err := s.cfg.Files.Open(r.Context(), hash)
+	if errors.Is(err, files.ErrNotFound) {
+		s.fail(w, r, http.StatusNotFound, fmt.Errorf("file %s not found", hash))
+		return nil, false
+	}
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return nil, false
+	}
+	return f, true
+}
+
 // getRaw is GET|HEAD /api/v0/storage/raw/{hash}: the file's bytes, with
 // range requests; ?find (sent by the SDKs) is ignored.
 func (s *Server) getRaw(w http.ResponseWriter, r *http.Request) {
@@ -32,13 +47,8 @@ func (s *Server) getRaw(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := s.cfg.Files.Open(r.Context(), hash)
-	if errors.Is(err, files.ErrNotFound) {
-		s.fail(w, r, http.StatusNotFound, fmt.Errorf("file %s not found", hash))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
+	f, ok := s.openFile(w, r, hash)
+	if !ok {
 		return
 	}
 	defer f.Close()
@@ -60,13 +70,8 @@ func (s *Server) getStorageBase64(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f, err := s.cfg.Files.Open(r.Context(), hash)
-	if errors.Is(err, files.ErrNotFound) {
-		s.fail(w, r, http.StatusNotFound, fmt.Errorf("file %s not found", hash))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
+	f, ok := s.openFile(w, r, hash)
+	if !ok {
 		return
 	}
 	defer f.Close()

@@ -130,9 +130,10 @@ func (s *Server) resolve(ctx context.Context, what, ref string, useLatest bool, 
 	return resolved, sc.ItemHash, nil
 }
 
-var volumeName = regexp.MustCompile(`[^\w-]`)
-
-// load prepares the program p (content of message hash) for a backend.
+// load prepares the program p (content of message hash) for a backend:
+// the runtime picks the backend and the interface, then the code, the
+// data and the volumes are fetched and unpacked into the spec. On an
+// error, what it made (ephemeral volumes) is removed.
 func (s *Server) load(ctx context.Context, hash string, p *programContent) (*program, error) {
 	pr := &program{hash: hash, owner: p.Address, content: p, latest: map[string]bool{}}
 	ok := false
@@ -141,96 +142,23 @@ func (s *Server) load(ctx context.Context, hash string, p *programContent) (*pro
 			pr.cleanup()
 		}
 	}()
-	owner := p.Address
-	fetch := func(what, ref string, latest bool) (string, string, error) {
-		if latest {
-			pr.latest[ref] = true
-		}
-		return s.fetchRef(ctx, what, ref, latest, owner)
-	}
-
-	// Runtime: the WASM marker, or a root file system for another backend.
-	_, runtimePath, err := fetch("runtime", p.Runtime.Ref, p.Runtime.latest(true))
+	wasm, runtimePath, err := s.loadRuntime(ctx, pr)
 	if err != nil {
 		return nil, err
 	}
-	wasm, err := isMarkerFile(runtimePath)
+	iface, err := pr.codeInterface(wasm)
 	if err != nil {
 		return nil, err
 	}
-	name := "wasm"
-	if !wasm {
-		name = s.cfg.DefaultBackend
-	}
-	pr.backend = s.cfg.Backends[name]
-	if pr.backend == nil {
-		if wasm {
-			return nil, errorf(http.StatusNotImplemented, "Program %s is a WASM program and this node has no wasm backend", hash)
-		}
-		return nil, errorf(http.StatusNotImplemented, "Program %s: runtime %s is not the WASM runtime marker, and this node runs no other runtime (no sandbox backend)", hash, p.Runtime.Ref)
-	}
-	iface := compute.WASM
-	if !wasm {
-		switch p.Code.Interface {
-		case "asgi":
-			iface = compute.ASGI
-		case "binary", "executable":
-			iface = compute.Executable
-		case "":
-			// The reference's rule: "module:app" is ASGI.
-			iface = compute.Executable
-			if strings.Contains(p.Code.Entrypoint, ":") {
-				iface = compute.ASGI
-			}
-		default:
-			return nil, errorf(http.StatusUnprocessableEntity, "Program %s: unknown code.interface %q (asgi or binary)", hash, p.Code.Interface)
-		}
-	}
-	// A root file system comes as a squashfs image, unpacked once per
-	// image for the sandbox, which binds a directory.
 	var runtimeDir string
 	if !wasm {
-		if !isSquashfs(runtimePath) {
-			return nil, errorf(http.StatusUnprocessableEntity, "Program %s: runtime %s is neither the WASM runtime marker nor a squashfs image", hash, p.Runtime.Ref)
-		}
-		if runtimeDir, err = s.cache.unsquash(ctx, filepath.Base(runtimePath), runtimePath); err != nil {
+		if runtimeDir, err = s.unpackRuntime(ctx, pr, runtimePath); err != nil {
 			return nil, err
 		}
 	}
-
-	codeRef, codePath, err := fetch("code", p.Code.Ref, p.Code.UseLatest != nil && *p.Code.UseLatest)
+	code, err := s.loadCode(ctx, pr, wasm, iface)
 	if err != nil {
 		return nil, err
-	}
-	pr.codeRef = codeRef
-	code := codePath
-	switch {
-	case p.Code.Encoding == "zip":
-		dir, err := s.cache.unzip(filepath.Base(codePath), codePath)
-		if err != nil {
-			return nil, err
-		}
-		code = dir
-		if wasm {
-			ep := filepath.FromSlash(p.Code.Entrypoint)
-			code = filepath.Join(dir, ep)
-			if fi, err := os.Stat(code); !filepath.IsLocal(ep) || err != nil || !fi.Mode().IsRegular() {
-				return nil, errorf(http.StatusUnprocessableEntity, "Program %s: entrypoint %q is not a file of the code", hash, p.Code.Entrypoint)
-			}
-		}
-	case !wasm: // plain: the file alone in a directory, named by the entrypoint
-		file, exec := p.Code.Entrypoint, iface == compute.Executable
-		if iface == compute.ASGI {
-			mod, _, _ := strings.Cut(p.Code.Entrypoint, ":")
-			file = strings.ReplaceAll(mod, ".", "/") + ".py"
-		}
-		file = filepath.FromSlash(file)
-		if !filepath.IsLocal(file) {
-			return nil, errorf(http.StatusUnprocessableEntity, "Program %s: entrypoint %q does not name a file inside the code", hash, p.Code.Entrypoint)
-		}
-		if code, err = s.cache.codeDir(filepath.Base(codePath), codePath, file, exec); err != nil {
-			return nil, err
-		}
 	}
 	pr.spec = compute.Spec{
 		ProgramHash: hash, Interface: iface, Code: code, Variables: p.Variables,
@@ -241,57 +169,180 @@ func (s *Server) load(ctx context.Context, hash string, p *programContent) (*pro
 		pr.spec.Entrypoint = p.Code.Entrypoint
 		pr.spec.Runtime = runtimeDir
 	}
+	if err := s.loadVolumes(ctx, pr); err != nil {
+		return nil, err
+	}
+	ok = true
+	return pr, nil
+}
 
-	// Data: always a zip archive, unpacked at /data (as the reference).
+// fetch resolves and downloads a ref of the program as its owner,
+// remembering the refs followed with use_latest (they make it stale when
+// amended).
+func (s *Server) fetch(ctx context.Context, pr *program, what, ref string, latest bool) (resolved, path string, err error) {
+	if latest {
+		pr.latest[ref] = true
+	}
+	return s.fetchRef(ctx, what, ref, latest, pr.owner)
+}
+
+// loadRuntime fetches the runtime and picks the backend: the WASM marker
+// runs on the wasm backend, a root file system on the default one. It
+// answers 501 when this node has no such backend.
+func (s *Server) loadRuntime(ctx context.Context, pr *program) (wasm bool, runtimePath string, err error) {
+	p := pr.content
+	_, runtimePath, err = s.fetch(ctx, pr, "runtime", p.Runtime.Ref, p.Runtime.latest(true))
+	if err != nil {
+		return false, "", err
+	}
+	if wasm, err = isMarkerFile(runtimePath); err != nil {
+		return false, "", err
+	}
+	name := "wasm"
+	if !wasm {
+		name = s.cfg.DefaultBackend
+	}
+	pr.backend = s.cfg.Backends[name]
+	if pr.backend == nil {
+		if wasm {
+			return false, "", errorf(http.StatusNotImplemented, "Program %s is a WASM program and this node has no wasm backend", pr.hash)
+		}
+		return false, "", errorf(http.StatusNotImplemented, "Program %s: runtime %s is not the WASM runtime marker, and this node runs no other runtime (no sandbox backend)", pr.hash, p.Runtime.Ref)
+	}
+	return wasm, runtimePath, nil
+}
+
+// codeInterface is how the program is reached: WASM for a WASM runtime,
+// else code.interface, or when absent the reference's rule that a
+// "module:app" entrypoint is ASGI.
+func (pr *program) codeInterface(wasm bool) (compute.Interface, error) {
+	if wasm {
+		return compute.WASM, nil
+	}
+	c := pr.content.Code
+	switch c.Interface {
+	case "asgi":
+		return compute.ASGI, nil
+	case "binary", "executable":
+		return compute.Executable, nil
+	case "":
+		if strings.Contains(c.Entrypoint, ":") {
+			return compute.ASGI, nil
+		}
+		return compute.Executable, nil
+	}
+	return "", errorf(http.StatusUnprocessableEntity, "Program %s: unknown code.interface %q (asgi or binary)", pr.hash, c.Interface)
+}
+
+// unpackRuntime unpacks a root file system, which comes as a squashfs
+// image, once per image: the sandbox binds a directory.
+func (s *Server) unpackRuntime(ctx context.Context, pr *program, runtimePath string) (string, error) {
+	if !isSquashfs(runtimePath) {
+		return "", errorf(http.StatusUnprocessableEntity, "Program %s: runtime %s is neither the WASM runtime marker nor a squashfs image", pr.hash, pr.content.Runtime.Ref)
+	}
+	return s.cache.unsquash(ctx, filepath.Base(runtimePath), runtimePath)
+}
+
+// loadCode fetches the code and returns what the spec's Code is: for a
+// zip, the unpacked directory (a WASM program: the entrypoint's file in
+// it); for a plain file, the file (WASM) or a directory holding it alone,
+// named by the entrypoint. An entrypoint outside the code is a 422.
+func (s *Server) loadCode(ctx context.Context, pr *program, wasm bool, iface compute.Interface) (string, error) {
+	c := pr.content.Code
+	codeRef, codePath, err := s.fetch(ctx, pr, "code", c.Ref, c.UseLatest != nil && *c.UseLatest)
+	if err != nil {
+		return "", err
+	}
+	pr.codeRef = codeRef
+	switch {
+	case c.Encoding == "zip":
+		dir, err := s.cache.unzip(filepath.Base(codePath), codePath)
+		if err != nil || !wasm {
+			return dir, err
+		}
+		ep := filepath.FromSlash(c.Entrypoint)
+		code := filepath.Join(dir, ep)
+		if fi, err := os.Stat(code); !filepath.IsLocal(ep) || err != nil || !fi.Mode().IsRegular() {
+			return "", errorf(http.StatusUnprocessableEntity, "Program %s: entrypoint %q is not a file of the code", pr.hash, c.Entrypoint)
+		}
+		return code, nil
+	case !wasm:
+		file, exec := c.Entrypoint, iface == compute.Executable
+		if iface == compute.ASGI {
+			mod, _, _ := strings.Cut(c.Entrypoint, ":")
+			file = strings.ReplaceAll(mod, ".", "/") + ".py"
+		}
+		file = filepath.FromSlash(file)
+		if !filepath.IsLocal(file) {
+			return "", errorf(http.StatusUnprocessableEntity, "Program %s: entrypoint %q does not name a file inside the code", pr.hash, c.Entrypoint)
+		}
+		return s.cache.codeDir(filepath.Base(codePath), codePath, file, exec)
+	}
+	return codePath, nil
+}
+
+// loadVolumes adds the data archive (unpacked, read-only at /data, as
+// the reference) and the program's volumes to the spec.
+func (s *Server) loadVolumes(ctx context.Context, pr *program) error {
+	p := pr.content
 	if p.Data != nil && p.Data.Ref != "" {
-		_, path, err := fetch("data", p.Data.Ref, p.Data.latest(false))
+		_, path, err := s.fetch(ctx, pr, "data", p.Data.Ref, p.Data.latest(false))
 		if err != nil {
-			return nil, err
+			return err
 		}
 		dir, err := s.cache.unzip(filepath.Base(path), path)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		pr.spec.Volumes = append(pr.spec.Volumes, compute.Volume{Mount: "/data", Source: dir, ReadOnly: true})
 	}
 	for i, v := range p.Volumes {
-		what := "volume " + strconv.Itoa(i)
-		var vol compute.Volume
-		switch {
-		case v.Ref != "":
-			_, path, err := fetch(what, v.Ref, v.UseLatest == nil || *v.UseLatest)
-			if err != nil {
-				return nil, err
-			}
-			src := path
-			if isZip(path) {
-				if src, err = s.cache.unzip(filepath.Base(path), path); err != nil {
-					return nil, err
-				}
-			}
-			vol = compute.Volume{Mount: v.Mount, Source: src, ReadOnly: true}
-		case v.Ephemeral:
-			dir, err := s.cache.tempDir("ephemeral-")
-			if err != nil {
-				return nil, err
-			}
-			pr.temp = append(pr.temp, dir)
-			vol = compute.Volume{Mount: v.Mount, Source: dir}
-		default: // persistent, on the host
-			n := volumeName.ReplaceAllString(v.Name, "_")
-			if n == "" {
-				n = strconv.Itoa(i)
-			}
-			dir := filepath.Join(s.cfg.CacheDir, "volumes", hash, n)
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				return nil, err
-			}
-			vol = compute.Volume{Mount: v.Mount, Source: dir}
+		vol, err := s.loadVolume(ctx, pr, i, v)
+		if err != nil {
+			return err
 		}
 		pr.spec.Volumes = append(pr.spec.Volumes, vol)
 	}
-	ok = true
-	return pr, nil
+	return nil
+}
+
+var volumeName = regexp.MustCompile(`[^\w-]`)
+
+// loadVolume makes volume i: an immutable one fetched (unpacked when a
+// zip), an ephemeral one as a temporary directory removed with the
+// program, a persistent one as a host directory kept per program and name.
+func (s *Server) loadVolume(ctx context.Context, pr *program, i int, v volume) (compute.Volume, error) {
+	switch {
+	case v.Ref != "":
+		_, path, err := s.fetch(ctx, pr, "volume "+strconv.Itoa(i), v.Ref, v.UseLatest == nil || *v.UseLatest)
+		if err != nil {
+			return compute.Volume{}, err
+		}
+		src := path
+		if isZip(path) {
+			if src, err = s.cache.unzip(filepath.Base(path), path); err != nil {
+				return compute.Volume{}, err
+			}
+		}
+		return compute.Volume{Mount: v.Mount, Source: src, ReadOnly: true}, nil
+	case v.Ephemeral:
+		dir, err := s.cache.tempDir("ephemeral-")
+		if err != nil {
+			return compute.Volume{}, err
+		}
+		pr.temp = append(pr.temp, dir)
+		return compute.Volume{Mount: v.Mount, Source: dir}, nil
+	default: // persistent, on the host
+		n := volumeName.ReplaceAllString(v.Name, "_")
+		if n == "" {
+			n = strconv.Itoa(i)
+		}
+		dir := filepath.Join(s.cfg.CacheDir, "volumes", pr.hash, n)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return compute.Volume{}, err
+		}
+		return compute.Volume{Mount: v.Mount, Source: dir}, nil
+	}
 }
 
 func (pr *program) cleanup() {
