@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -143,5 +144,73 @@ func TestHostileSenderCostsNoDisk(t *testing.T) {
 	t.Logf("data directory %d → %d bytes: %.0f bytes per unsigned envelope", before, after, perRequest)
 	if perRequest > 1024 {
 		t.Fatalf("data directory grew %.0f bytes per request, want ≤ 1024", perRequest)
+	}
+}
+
+// awkwardText has every character that query-string decoding or careless
+// escaping would change.
+const awkwardText = "C++ 1+1=2 100% a&b=c %zz é 漢字"
+
+// TestAwkwardContentThroughBothRoutes posts content with "+", "%", "&",
+// "=" and non-ASCII text through /messages and through the legacy pubsub
+// route (as a raw JSON string, as a percent-encoded string, and as an
+// object) and checks each is processed with its text intact.
+func TestAwkwardContentThroughBothRoutes(t *testing.T) {
+	n := testNode(t, Config{})
+	srv := httptest.NewServer(n.Handler())
+	defer srv.Close()
+	a := account(t)
+	postJSON := func(path string, body any) (int, string) {
+		b, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post(srv.URL+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	routes := []struct {
+		name string
+		send func(m *message.Message) (int, string)
+		want int
+	}{
+		{"messages", func(m *message.Message) (int, string) {
+			return postJSON("/api/v0/messages", map[string]any{"message": m, "sync": true})
+		}, http.StatusOK},
+		{"pubsub string", func(m *message.Message) (int, string) {
+			env, _ := json.Marshal(m)
+			return postJSON("/api/v0/ipfs/pubsub/pub", map[string]any{"topic": "ALEPH-TEST", "data": string(env)})
+		}, http.StatusOK},
+		{"pubsub percent-encoded string", func(m *message.Message) (int, string) {
+			env, _ := json.Marshal(m)
+			return postJSON("/api/v0/ipfs/pubsub/pub", map[string]any{"topic": "ALEPH-TEST", "data": url.PathEscape(string(env))})
+		}, http.StatusOK},
+		{"pubsub object", func(m *message.Message) (int, string) {
+			return postJSON("/api/v0/ipfs/pubsub/pub", map[string]any{"topic": "ALEPH-TEST", "data": m})
+		}, http.StatusOK},
+	}
+	for _, r := range routes {
+		text := awkwardText + " via " + r.name
+		m := post(t, a, "chat", map[string]any{"body": text}, "")
+		if !strings.Contains(m.ItemContent, "C++") {
+			t.Fatalf("content lost its + before sending: %s", m.ItemContent)
+		}
+		if code, body := r.send(m); code != r.want {
+			t.Fatalf("%s: HTTP %d %s, want %d", r.name, code, body, r.want)
+		}
+		waitStatus(t, n, m.ItemHash, store.StatusProcessed)
+		var got struct {
+			Body string `json:"body"`
+		}
+		if err := json.Unmarshal(readPost(t, n, m.ItemHash).Content, &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Body != text {
+			t.Fatalf("%s: stored %q, want %q", r.name, got.Body, text)
+		}
 	}
 }
