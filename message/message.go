@@ -58,6 +58,20 @@ const (
 	MaxContentTime = 9223372036
 	// MaxChannelLength is the longest channel name accepted.
 	MaxChannelLength = 128
+	// MaxSenderLength is the longest sender address accepted, in bytes.
+	// The reference has no cap; every address format of the supported
+	// chains is under 100 characters.
+	MaxSenderLength = 256
+	// MaxSignatureLength is the longest signature accepted, in bytes. The
+	// reference has no cap; the longest signatures are the JSON-encoded
+	// ones (CSDK, TEZOS), well under this.
+	MaxSignatureLength = 4096
+	// MaxItemHashLength is the longest item_hash accepted, in bytes (a
+	// sha256 hex is 64, a CID at most 59).
+	MaxItemHashLength = 128
+	// MaxQuoted is how many bytes of a client-supplied value an error
+	// message quotes before cutting it with "…".
+	MaxQuoted = 64
 )
 
 // Chains lists every chain name of the protocol enum. A chain in this list
@@ -145,27 +159,36 @@ func (e *envelope) validate() (*Message, error) {
 	if e.Sender == nil || *e.Sender == "" {
 		return bad("sender is required")
 	}
+	if len(*e.Sender) > MaxSenderLength {
+		return bad("sender longer than %d bytes", MaxSenderLength)
+	}
 	if e.Chain == nil {
 		return bad("chain is required")
 	}
 	if !KnownChain(*e.Chain) {
-		return bad("unknown chain %q", *e.Chain)
+		return bad("unknown chain %q", Quote(*e.Chain))
 	}
 	if e.Type == nil || !Type(*e.Type).Valid() {
 		if e.Type == nil {
 			return bad("type is required")
 		}
-		return bad("unknown message type %q", *e.Type)
+		return bad("unknown message type %q", Quote(*e.Type))
 	}
 	if e.ItemHash == nil || *e.ItemHash == "" {
 		return bad("item_hash is required")
+	}
+	if len(*e.ItemHash) > MaxItemHashLength {
+		return bad("item_hash longer than %d bytes", MaxItemHashLength)
+	}
+	if e.Signature != nil && len(*e.Signature) > MaxSignatureLength {
+		return bad("signature longer than %d bytes", MaxSignatureLength)
 	}
 	if e.Time == nil {
 		return bad("time is required")
 	}
 	t, err := e.Time.Float64()
 	if err != nil || math.IsNaN(t) || t < 0 || t >= MaxTime {
-		return bad("time %s is not a valid epoch", e.Time.String())
+		return bad("time %s is not a valid epoch", Quote(e.Time.String()))
 	}
 	m := &Message{
 		Sender:   *e.Sender,
@@ -208,7 +231,7 @@ func (e *envelope) validate() (*Message, error) {
 			return nil, shapeErr
 		}
 		if e.ItemType != nil && *e.ItemType != string(shape) {
-			return bad("item_type %q does not match the shape of item_hash %s", *e.ItemType, m.ItemHash)
+			return bad("item_type %q does not match the shape of item_hash %s", Quote(*e.ItemType), m.ItemHash)
 		}
 		m.ItemType = shape
 	}
@@ -238,7 +261,7 @@ func ItemTypeOf(hash string) (ItemType, error) {
 	case (strings.HasPrefix(hash, "bafy") || strings.HasPrefix(hash, "bafk")) && len(hash) == 59 && isCharset(hash, base32Alphabet):
 		return ItemIPFS, nil
 	}
-	return "", Errorf(CodeInvalidFormat, "item hash %q has an unknown shape", truncate(hash, 80))
+	return "", Errorf(CodeInvalidFormat, "item hash %q has an unknown shape", Quote(hash))
 }
 
 // ValidHash reports whether s has the shape of any item hash (sha256 hex or CID).
@@ -278,8 +301,16 @@ func truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
+	// Cut on a rune boundary so the prefix stays valid UTF-8.
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
 	return s[:n] + "…"
 }
+
+// Quote returns s, or its first MaxQuoted bytes followed by "…" when it
+// is longer: the form in which errors echo client-supplied values.
+func Quote(s string) string { return truncate(s, MaxQuoted) }
 
 // MarshalJSON writes the envelope in the field order the official SDK uses,
 // with "channel" null when empty and item_content only for inline items.

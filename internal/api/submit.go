@@ -8,7 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
@@ -142,8 +143,10 @@ func (s *Server) pubsubPub(w http.ResponseWriter, r *http.Request) {
 	data := bytes.TrimSpace(req.Data)
 	var str string
 	if json.Unmarshal(data, &str) == nil {
-		// Legacy receivers percent-decode the payload before parsing it.
-		if u, err := url.QueryUnescape(str); err == nil && json.Valid([]byte(u)) {
+		// Legacy receivers percent-decode the payload before parsing it,
+		// with path rules: "+" stays "+" (query rules would turn it into a
+		// space and break the item hash of any content with a "+").
+		if u := percentDecode(str); json.Valid([]byte(u)) {
 			str = u
 		}
 		data = []byte(str)
@@ -162,4 +165,40 @@ func (s *Server) pubsubPub(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"status": "success", "failed": []string{}})
+}
+
+// percentDecode decodes the %XX escapes of s and leaves everything else,
+// "+" and malformed escapes included, as it is; decoded bytes that are not
+// UTF-8 become U+FFFD. This is the reference receiver's unquote.
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHexDigit(s[i+1]) && isHexDigit(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+func isHexDigit(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }

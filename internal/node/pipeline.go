@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/internal/api"
@@ -447,13 +448,19 @@ func (n *Node) retryOrReject(tx store.Tx, it *item, err error) (outcome, error) 
 		}
 		return outcome{kind: outRetry, err: err, retryAt: at, wait: missingHash(err)}, nil
 	}
-	env, _ := json.Marshal(it.msg)
+	kept := it.msg
+	if code == message.CodeInvalidSignature {
+		// Anyone can send an unsigned envelope: keep a bounded record of
+		// it (hash, sender prefix, error), not the stranger's content.
+		kept = signatureFailureRecord(it.msg)
+	}
+	env, _ := json.Marshal(kept)
 	var details json.RawMessage
 	var me *message.Error
 	if errors.As(err, &me) && me.Details != nil {
 		details, _ = json.Marshal(me.Details)
 	} else {
-		details, _ = json.Marshal(map[string]any{"errors": []string{err.Error()}})
+		details, _ = json.Marshal(map[string]any{"errors": []string{truncateError(err.Error())}})
 	}
 	if err := tx.Reject(&store.Rejected{ItemHash: it.msg.ItemHash, Message: env, ErrorCode: code,
 		Details: details, ReceptionTime: it.p.ReceptionTime}); err != nil {
@@ -548,4 +555,32 @@ func (h *timerHeap) Pop() any {
 	e := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return e
+}
+
+// maxRejectedError is the longest error text kept in a rejected record.
+const maxRejectedError = 512
+
+// truncateError cuts an error text to maxRejectedError bytes.
+func truncateError(s string) string {
+	if len(s) <= maxRejectedError {
+		return s
+	}
+	n := maxRejectedError
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
+// signatureFailureRecord is what a node keeps of a message whose signature
+// does not verify: the envelope without its item_content, with sender and
+// signature cut to a short prefix. Its size does not depend on what the
+// sender sent.
+func signatureFailureRecord(m *message.Message) *message.Message {
+	c := *m
+	c.Sender = message.Quote(c.Sender)
+	c.Signature = message.Quote(c.Signature)
+	c.Channel = message.Quote(c.Channel)
+	c.ItemContent = ""
+	return &c
 }
