@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goaleph/goaleph/internal/node"
 )
 
 func TestNodeSettings(t *testing.T) {
@@ -38,21 +40,21 @@ log_level: debug
 
 	// The file alone.
 	cmd := newNodeRunCmd()
-	s := runSettings{logLevel: "info"}
-	if err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
+	s := node.RoleConfig{LogLevel: "info"}
+	if _, err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
 		t.Fatal(err)
 	}
-	cfg := s.node
+	cfg := s.Node
 	if cfg.DataDir != "/srv/aleph" || cfg.Listen != "0.0.0.0:4024" || cfg.DatabaseURL != "postgres://aleph@db/aleph" ||
-		cfg.GracePeriod != 2*time.Hour || cfg.MaxRetries != 3 || s.logLevel != "debug" {
-		t.Errorf("from the file: %+v, log level %q", cfg, s.logLevel)
+		cfg.GracePeriod != 2*time.Hour || cfg.MaxRetries != 3 || s.LogLevel != "debug" {
+		t.Errorf("from the file: %+v, log level %q", cfg, s.LogLevel)
 	}
-	p := s.p2p
-	if !s.noP2P || !slices.Equal(p.ListenAddrs, []string{"/ip4/0.0.0.0/tcp/4025"}) ||
+	p := s.P2P
+	if !s.NoP2P || !slices.Equal(p.ListenAddrs, []string{"/ip4/0.0.0.0/tcp/4025"}) ||
 		!slices.Equal(p.Bootstrap, []string{"/ip4/10.0.0.1/tcp/4025/p2p/12D3KooWPeerA"}) ||
 		!slices.Equal(p.HTTPPeers, []string{"https://a.example.org"}) ||
 		!slices.Equal(p.TrustedPeers, []string{"12D3KooWPeerB"}) || p.APIURL != "https://me.example.org" {
-		t.Errorf("p2p from the file: no-p2p %v, %+v", s.noP2P, p)
+		t.Errorf("p2p from the file: no-p2p %v, %+v", s.NoP2P, p)
 	}
 
 	// The environment wins over the file, a flag over both.
@@ -61,25 +63,25 @@ log_level: debug
 	if err := cmd.Flags().Parse([]string{"--listen", "127.0.0.1:9"}); err != nil {
 		t.Fatal(err)
 	}
-	s = runSettings{}
-	s.node.Listen = "127.0.0.1:9"
-	if err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
+	s = node.RoleConfig{}
+	s.Node.Listen = "127.0.0.1:9"
+	if _, err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.node.DatabaseURL != "sqlite:///env.db" || s.node.Listen != "127.0.0.1:9" {
-		t.Errorf("precedence: url %q listen %q", s.node.DatabaseURL, s.node.Listen)
+	if s.Node.DatabaseURL != "sqlite:///env.db" || s.Node.Listen != "127.0.0.1:9" {
+		t.Errorf("precedence: url %q listen %q", s.Node.DatabaseURL, s.Node.Listen)
 	}
 	cmd = newNodeRunCmd()
 	if err := cmd.Flags().Parse([]string{"--database-url", "sqlite:///flag.db"}); err != nil {
 		t.Fatal(err)
 	}
-	s = runSettings{}
-	s.node.DatabaseURL = "sqlite:///flag.db"
-	if err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
+	s = node.RoleConfig{}
+	s.Node.DatabaseURL = "sqlite:///flag.db"
+	if _, err := applyNodeSettings(cmd.Flags(), path, &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.node.DatabaseURL != "sqlite:///flag.db" {
-		t.Errorf("flag should win: %q", s.node.DatabaseURL)
+	if s.Node.DatabaseURL != "sqlite:///flag.db" {
+		t.Errorf("flag should win: %q", s.Node.DatabaseURL)
 	}
 }
 
@@ -102,49 +104,49 @@ func TestNodeP2PSettings(t *testing.T) {
 	}
 	for _, c := range []struct {
 		args  []string
-		check func(s *runSettings) bool
+		check func(s *node.RoleConfig) bool
 	}{
-		{nil, func(s *runSettings) bool { return s.noP2P && s.p2p.APIURL == "https://file.example.org" }},
-		{[]string{"--no-p2p=false"}, func(s *runSettings) bool { return !s.noP2P }},
-		{[]string{"--p2p-listen", "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/udp/1/quic-v1"}, func(s *runSettings) bool {
-			return slices.Equal(s.p2p.ListenAddrs, []string{"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/udp/1/quic-v1"}) &&
-				slices.Equal(s.p2p.Bootstrap, []string{"/ip4/10.0.0.1/tcp/4025/p2p/A"})
+		{nil, func(s *node.RoleConfig) bool { return s.NoP2P && s.P2P.APIURL == "https://file.example.org" }},
+		{[]string{"--no-p2p=false"}, func(s *node.RoleConfig) bool { return !s.NoP2P }},
+		{[]string{"--p2p-listen", "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/udp/1/quic-v1"}, func(s *node.RoleConfig) bool {
+			return slices.Equal(s.P2P.ListenAddrs, []string{"/ip4/127.0.0.1/tcp/1", "/ip4/127.0.0.1/udp/1/quic-v1"}) &&
+				slices.Equal(s.P2P.Bootstrap, []string{"/ip4/10.0.0.1/tcp/4025/p2p/A"})
 		}},
-		{[]string{"--bootstrap", "/ip4/10.0.0.2/tcp/1/p2p/B", "--bootstrap", "/ip4/10.0.0.3/tcp/1/p2p/C"}, func(s *runSettings) bool {
-			return slices.Equal(s.p2p.Bootstrap, []string{"/ip4/10.0.0.2/tcp/1/p2p/B", "/ip4/10.0.0.3/tcp/1/p2p/C"})
+		{[]string{"--bootstrap", "/ip4/10.0.0.2/tcp/1/p2p/B", "--bootstrap", "/ip4/10.0.0.3/tcp/1/p2p/C"}, func(s *node.RoleConfig) bool {
+			return slices.Equal(s.P2P.Bootstrap, []string{"/ip4/10.0.0.2/tcp/1/p2p/B", "/ip4/10.0.0.3/tcp/1/p2p/C"})
 		}},
-		{[]string{"--http-peer", "http://b:4024"}, func(s *runSettings) bool {
-			return slices.Equal(s.p2p.HTTPPeers, []string{"http://b:4024"})
+		{[]string{"--http-peer", "http://b:4024"}, func(s *node.RoleConfig) bool {
+			return slices.Equal(s.P2P.HTTPPeers, []string{"http://b:4024"})
 		}},
-		{[]string{"--trusted-peer", "B"}, func(s *runSettings) bool { return slices.Equal(s.p2p.TrustedPeers, []string{"B"}) }},
-		{[]string{"--announce-url", "http://flag.example.org:4024"}, func(s *runSettings) bool {
-			return s.p2p.APIURL == "http://flag.example.org:4024" && s.noP2P
+		{[]string{"--trusted-peer", "B"}, func(s *node.RoleConfig) bool { return slices.Equal(s.P2P.TrustedPeers, []string{"B"}) }},
+		{[]string{"--announce-url", "http://flag.example.org:4024"}, func(s *node.RoleConfig) bool {
+			return s.P2P.APIURL == "http://flag.example.org:4024" && s.NoP2P
 		}},
 	} {
-		got := new(runSettings)
+		got := new(node.RoleConfig)
 		cmd := nodeRunCmd(got)
 		if err := cmd.ParseFlags(c.args); err != nil {
 			t.Fatal(err)
 		}
-		if err := applyNodeSettings(cmd.Flags(), path, got); err != nil {
+		if _, err := applyNodeSettings(cmd.Flags(), path, got); err != nil {
 			t.Fatalf("%v: %v", c.args, err)
 		}
 		if !c.check(got) {
-			t.Errorf("%v: no-p2p %v, %+v", c.args, got.noP2P, got.p2p)
+			t.Errorf("%v: no-p2p %v, %+v", c.args, got.NoP2P, got.P2P)
 		}
 	}
 
 	// Without a file nor flags, p2p is on with p2p's defaults.
-	s := new(runSettings)
+	s := new(node.RoleConfig)
 	cmd := nodeRunCmd(s)
 	if err := cmd.ParseFlags(nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := applyNodeSettings(cmd.Flags(), "", s); err != nil {
+	if _, err := applyNodeSettings(cmd.Flags(), "", s); err != nil {
 		t.Fatal(err)
 	}
-	if s.noP2P || s.p2p.ListenAddrs != nil || s.p2p.Bootstrap != nil || s.p2p.APIURL != "" {
-		t.Errorf("defaults: no-p2p %v, %+v", s.noP2P, s.p2p)
+	if s.NoP2P || s.P2P.ListenAddrs != nil || s.P2P.Bootstrap != nil || s.P2P.APIURL != "" {
+		t.Errorf("defaults: no-p2p %v, %+v", s.NoP2P, s.P2P)
 	}
 }
 
@@ -180,13 +182,13 @@ func TestNodeSettingsErrors(t *testing.T) {
 		if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		s := runSettings{logLevel: "info"}
-		if err := applyNodeSettings(newNodeRunCmd().Flags(), path, &s); err == nil {
+		s := node.RoleConfig{LogLevel: "info"}
+		if _, err := applyNodeSettings(newNodeRunCmd().Flags(), path, &s); err == nil {
 			t.Errorf("%s: no error", name)
 		}
 	}
-	s := runSettings{logLevel: "info"}
-	if err := applyNodeSettings(newNodeRunCmd().Flags(), filepath.Join(dir, "missing.yml"), &s); err == nil {
+	s := node.RoleConfig{LogLevel: "info"}
+	if _, err := applyNodeSettings(newNodeRunCmd().Flags(), filepath.Join(dir, "missing.yml"), &s); err == nil {
 		t.Error("missing file: no error")
 	}
 }
