@@ -3,6 +3,7 @@ package cli
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -190,5 +191,56 @@ func TestNodeSettingsErrors(t *testing.T) {
 	s := node.RoleConfig{LogLevel: "info"}
 	if _, err := applyNodeSettings(newNodeRunCmd().Flags(), filepath.Join(dir, "missing.yml"), &s); err == nil {
 		t.Error("missing file: no error")
+	}
+}
+
+// TestNodePrintConfig runs aleph node run --print-config with a setting
+// from each source: it prints them and exits without starting the node.
+func TestNodePrintConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "node.yml")
+	yml := "data_dir: " + dir + "\nstorage:\n  gc_period: 2h\np2p:\n  enabled: false\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "")
+	c := e.cmd("node", "run", "--config", path, "--listen", "127.0.0.1:9", "--print-config")
+	c.Env = append(c.Env, "ALEPH_DATABASE_URL=postgres://aleph:hunter2@db/aleph", "ALEPH_MAX_RETRIES=")
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := string(out)
+	for _, re := range []string{
+		`(?m)^data_dir +=  ?` + regexp.QuoteMeta(dir) + ` +\(file\)$`,
+		`(?m)^storage\.gc_period += 2h0m0s +\(file\)$`,
+		`(?m)^p2p\.enabled += true +\(file\)$`, // the value is --no-p2p's
+		`(?m)^database\.url += postgres://aleph:xxxxx@db/aleph +\(environment\)$`,
+		`(?m)^api\.listen += 127\.0\.0\.1:9 +\(flag\)$`,
+		`(?m)^pipeline\.max_retries += 10 +\(default\)$`,
+		`(?m)^log_level += info +\(default\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(s) {
+			t.Errorf("no line matching %s in:\n%s", re, s)
+		}
+	}
+	if strings.Contains(s, "hunter2") {
+		t.Errorf("password printed:\n%s", s)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node-secret.pkcs8.der")); !os.IsNotExist(err) {
+		t.Errorf("--print-config started the node: %v", err)
+	}
+}
+
+// TestNodeConfigTypo checks that a misspelt key fails at start, naming the
+// key it resembles.
+func TestNodeConfigTypo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "node.yml")
+	if err := os.WriteFile(path, []byte("databse:\n  url: sqlite:///x.db\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := newEnv(t, "").fails("node", "run", "--config", path, "--no-p2p")
+	if !strings.Contains(line, "databse") || !strings.Contains(line, "did you mean database?") || !strings.Contains(line, "line 1") {
+		t.Errorf("error %q", line)
 	}
 }
