@@ -214,7 +214,7 @@ func TestNodePrintConfig(t *testing.T) {
 	for _, re := range []string{
 		`(?m)^data_dir +=  ?` + regexp.QuoteMeta(dir) + ` +\(file\)$`,
 		`(?m)^storage\.gc_period += 2h0m0s +\(file\)$`,
-		`(?m)^p2p\.enabled += true +\(file\)$`, // the value is --no-p2p's
+		`(?m)^p2p\.enabled += false +\(file\)$`,
 		`(?m)^database\.url += postgres://aleph:xxxxx@db/aleph +\(environment\)$`,
 		`(?m)^api\.listen += 127\.0\.0\.1:9 +\(flag\)$`,
 		`(?m)^pipeline\.max_retries += 10 +\(default\)$`,
@@ -242,5 +242,48 @@ func TestNodeConfigTypo(t *testing.T) {
 	line := newEnv(t, "").fails("node", "run", "--config", path, "--no-p2p")
 	if !strings.Contains(line, "databse") || !strings.Contains(line, "did you mean database?") || !strings.Contains(line, "line 1") {
 		t.Errorf("error %q", line)
+	}
+}
+
+// TestComputePrintConfig runs aleph compute run --print-config with a
+// setting from each source, and checks a typo in its file.
+func TestComputePrintConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "crn.yml")
+	yml := "cache_dir: " + dir + "\nbackends:\n  sandbox: false\nallocations:\n  signers: [\"0x2937f62e5F81A88e921f883f8fE56ceCf4A4A44A\"]\n"
+	if err := os.WriteFile(path, []byte(yml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, "")
+	c := e.cmd("compute", "run", "--config", path, "--listen", "127.0.0.1:9", "--print-config")
+	c.Env = append(c.Env, "ALEPH_CRN_DOMAIN=crn.example.org")
+	out, err := c.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	s := string(out)
+	for _, re := range []string{
+		`(?m)^cache_dir += ` + regexp.QuoteMeta(dir) + ` +\(file\)$`,
+		`(?m)^backends\.sandbox += false +\(file\)$`,
+		`(?m)^allocations\.signers += 0x2937f62e5F81A88e921f883f8fE56ceCf4A4A44A +\(file\)$`,
+		`(?m)^announce\.key_file += ` + regexp.QuoteMeta(filepath.Join(dir, "crn-key")) + ` +\(default\)$`,
+		`(?m)^api\.domain += crn\.example\.org +\(environment\)$`,
+		`(?m)^api\.listen += 127\.0\.0\.1:9 +\(flag\)$`,
+		`(?m)^core_url += http://127\.0\.0\.1:4024 +\(default\)$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(s) {
+			t.Errorf("no line matching %s in:\n%s", re, s)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "crn-key")); !os.IsNotExist(err) {
+		t.Errorf("--print-config started the node: %v", err)
+	}
+
+	if err := os.WriteFile(path, []byte("core_ulr: http://x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	line := e.fails("compute", "run", "--config", path)
+	if !strings.Contains(line, "did you mean core_url?") {
+		t.Errorf("typo: %q", line)
 	}
 }

@@ -80,7 +80,8 @@ type value interface {
 	invert()                   // bools only
 }
 
-// Default is the setting's default as its flag shows it.
+// Default is the setting's default, as its YAML key has it (the negation
+// of the flag's for an inverted bool).
 func (s *Setting) Default() string { return s.v.formatDefault() }
 
 // Value is the setting's current value, masked when it is secret.
@@ -153,8 +154,10 @@ func (v *boolV) decode(n *yaml.Node) error {
 	*v.p = b != v.inv
 	return nil
 }
-func (v *boolV) format() string        { return strconv.FormatBool(*v.p) }
-func (v *boolV) formatDefault() string { return strconv.FormatBool(v.def) }
+
+// format and formatDefault speak in the YAML key's sense.
+func (v *boolV) format() string        { return strconv.FormatBool(*v.p != v.inv) }
+func (v *boolV) formatDefault() string { return strconv.FormatBool(v.def != v.inv) }
 func (v *boolV) fillDefault() {
 	if !*v.p {
 		*v.p = v.def
@@ -535,8 +538,8 @@ func distance(a, b string) int {
 	return prev[len(b)]
 }
 
-// Print writes one line per setting, aligned: key, value (masked when
-// secret) and source.
+// Print writes one line per setting, aligned: key, value as the key has
+// it (masked when secret) and source.
 func (t *Table) Print(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, s := range t.Settings {

@@ -172,6 +172,7 @@ func TestSettingsPrint(t *testing.T) {
 		"api.listen        = 0.0.0.0:2                (environment)",
 		"p2p.peers         = a,b                      (flag)",
 		"storage.period    = 24h0m0s                  (default)",
+		"p2p.enabled       = true                     (default)",
 	} {
 		if !strings.Contains(out, want+"\n") {
 			t.Errorf("missing %q in:\n%s", want, out)
@@ -199,7 +200,7 @@ func TestMask(t *testing.T) {
 
 func TestSettingsMarkdown(t *testing.T) {
 	md := table(new(conf)).Markdown()
-	for _, want := range []string{"| `database.url` | `--database-url` | `T_DATABASE_URL` |", "| `p2p.enabled` (inverse) | `--no-p2p` |", "`24h0m0s`"} {
+	for _, want := range []string{"| `database.url` | `--database-url` | `T_DATABASE_URL` |", "| `p2p.enabled` (inverse) | `--no-p2p` | `T_NO_P2P` | `true` |", "`24h0m0s`"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("missing %q in:\n%s", want, md)
 		}
