@@ -557,6 +557,8 @@ func (t *Table) Keys() []string {
 	return k
 }
 
+var mdEscape = strings.NewReplacer("|", "\\|", "<", "&lt;", ">", "&gt;")
+
 // Markdown is the settings as a Markdown table (key, flag, environment
 // variable, default, help), for the user documentation.
 func (t *Table) Markdown() string {
@@ -571,7 +573,7 @@ func (t *Table) Markdown() string {
 		if s.Inverted {
 			key += " (inverse)"
 		}
-		fmt.Fprintf(&b, "| %s | `--%s` | `%s` | %s | %s |\n", key, s.Name, s.Env, def, strings.ReplaceAll(s.Help, "|", "\\|"))
+		fmt.Fprintf(&b, "| %s | `--%s` | `%s` | %s | %s |\n", key, s.Name, s.Env, def, mdEscape.Replace(s.Help))
 	}
 	return b.String()
 }
