@@ -37,7 +37,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Int64(&n.Limits.MaxUnauthenticatedSize, "max-unauthenticated-upload-size", "api.max_unauthenticated_upload_size", api.DefaultLimits.MaxUnauthenticatedSize, "largest upload without a signed STORE message, in bytes"),
 		settings.Int64(&n.Limits.MaxIPFSFileSize, "max-ipfs-file-size", "api.max_ipfs_file_size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes"),
 		settings.Bool(&n.Pprof, "pprof", "api.pprof", false, "serve Go's profiler under /debug/pprof/"),
-		settings.InvertedBool(&c.NoP2P, "no-p2p", "p2p.enabled", "do not join the peer-to-peer network (key p2p.enabled: the inverse)"),
+		settings.InvertedBool(&c.NoP2P, "no-p2p", "p2p.enabled", "do not join the peer-to-peer network"),
 		settings.Strings(&p.ListenAddrs, "p2p-listen", "p2p.listen", nil, "libp2p listen multiaddrs, repeatable or comma-separated (default /ip4/127.0.0.1/tcp/4025 and /ip4/127.0.0.1/udp/4025/quic-v1)"),
 		settings.Strings(&p.Bootstrap, "bootstrap", "p2p.bootstrap", nil, "multiaddrs of peers to connect to, with /p2p/<peer id> (repeatable)"),
 		settings.Strings(&p.HTTPPeers, "http-peer", "p2p.http_peers", nil, "API base URLs of peers to fetch missing files from (repeatable)"),

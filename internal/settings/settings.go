@@ -370,10 +370,17 @@ func (t *Table) Lookup(name string) *Setting {
 	return nil
 }
 
-// Register defines each setting's flag on f with its default.
+// Register defines each setting's flag on f with its default; its usage
+// names the environment variable and the YAML key too.
 func (t *Table) Register(f *pflag.FlagSet) {
 	for _, s := range t.Settings {
-		s.v.register(f, s)
+		u := *s
+		inv := ""
+		if s.Inverted {
+			inv = ": the inverse"
+		}
+		u.Help = fmt.Sprintf("%s (env %s, key %s%s)", s.Help, s.Env, s.Key, inv)
+		s.v.register(f, &u)
 	}
 }
 
