@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -24,17 +23,12 @@ func newComputeCmd(g *globals) *cobra.Command {
 
 func newComputeRunCmd(g *globals) *cobra.Command {
 	var (
-		cfg        crn.Config
-		listen     string
-		logLevel   string
-		idle       time.Duration
-		noWasm     bool
-		noSandbox  bool
-		isolateNet bool
-		agent      string
-		noAnnounce bool
-		persistent string
+		rc          crn.RoleConfig
+		configPath  string
+		printConfig bool
 	)
+	cfg := &rc.CRN
+	table := rc.Settings()
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a compute node: route HTTP to programs, prepared from a core node",
@@ -78,23 +72,32 @@ else the key authorized_allocation_signers of the "settings" aggregate of
 --allocation-settings-address, else the reference's default signer.
 --persistent-from chooses which persistent programs run: "messages" (the
 default) runs every PROGRAM with on.persistent the node sees, and those
-allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
+allocated; "scheduler" runs only the allocated ones, as aleph-vm does.
+
+Settings come from flags, then the environment (ALEPH_CRN_ and the flag's
+name, e.g. ALEPH_CRN_CORE_URL), then the YAML file given with --config
+(keys ` + keysHelp(table) + `; an unknown key is an error). --print-config
+prints the effective settings and where each came from.`,
 		Example: `  aleph compute run --core-url http://127.0.0.1:4024
   aleph compute run --core-url http://127.0.0.1:4024 --listen 127.0.0.1:4020 \
       --cache-dir /var/cache/aleph/crn --domain crn.example.org --memory-mib 16384
   curl http://127.0.0.1:4020/vm/<program item hash>/`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			log, err := newLogger(logLevel)
+			t := rc.Settings()
+			if err := t.Load(cmd.Flags(), configPath, os.Environ()); err != nil {
+				return err
+			}
+			log, err := newLogger(rc.LogLevel)
 			if err != nil {
 				return err
 			}
-			cfg.Logger, cfg.Version, cfg.IdleTimeout = log, node.Version, idle
-			switch m := crn.PersistentMode(persistent); m {
+			cfg.Logger, cfg.Version = log, node.Version
+			switch m := crn.PersistentMode(rc.PersistentFrom); m {
 			case crn.PersistentFromMessages, crn.PersistentFromScheduler:
 				cfg.Persistent = m
 			default:
-				return fmt.Errorf("--persistent-from: %q is neither %q nor %q", persistent, crn.PersistentFromMessages, crn.PersistentFromScheduler)
+				return fmt.Errorf("--persistent-from: %q is neither %q nor %q", rc.PersistentFrom, crn.PersistentFromMessages, crn.PersistentFromScheduler)
 			}
 			for _, a := range cfg.AllocationSigners {
 				if !crn.IsETHAddress(a) {
@@ -112,14 +115,17 @@ allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 				cfg.CacheDir = filepath.Join(dir, "goaleph", "crn")
 			}
 			switch {
-			case noAnnounce:
+			case rc.NoAnnounce:
 				cfg.KeyFile = ""
 			case cfg.KeyFile == "":
 				cfg.KeyFile = filepath.Join(cfg.CacheDir, "crn-key")
 			}
-			r, err := crn.NewRole(cmd.Context(), crn.RoleConfig{CRN: cfg, Listen: listen, NoWasm: noWasm,
-				NoSandbox: noSandbox, SandboxAgent: agent, RequireNetworkIsolation: isolateNet,
-				NoAnnounce: noAnnounce, LogLevel: logLevel})
+			if printConfig {
+				return t.Print(g.out)
+			}
+			r, err := crn.NewRole(cmd.Context(), crn.RoleConfig{CRN: *cfg, Listen: rc.Listen, NoWasm: rc.NoWasm,
+				NoSandbox: rc.NoSandbox, SandboxAgent: rc.SandboxAgent, RequireNetworkIsolation: rc.RequireNetworkIsolation,
+				NoAnnounce: rc.NoAnnounce, LogLevel: rc.LogLevel, PersistentFrom: rc.PersistentFrom})
 			if err != nil {
 				return err
 			}
@@ -131,30 +137,8 @@ allocated; "scheduler" runs only the allocated ones, as aleph-vm does.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.CoreURL, "core-url", "http://127.0.0.1:4024", "API URL of the core node to read messages and files from")
-	f.StringVar(&listen, "listen", "127.0.0.1:4020", "address of the HTTP server")
-	f.StringVar(&cfg.CacheDir, "cache-dir", "", "directory of downloaded files, unpacked code, volumes and compiled modules (default <user cache dir>/goaleph/crn)")
-	f.StringVar(&cfg.Domain, "domain", crn.DefaultDomain, "public domain name: programs are reached at <base32 hash>.<domain>")
-	f.DurationVar(&idle, "idle-timeout", crn.DefaultIdleTimeout, "stop an execution after this long without requests (negative: after each request)")
-	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", crn.DefaultDrainTimeout, "at shutdown, how long requests in flight may finish")
-	f.Int64Var(&cfg.MemoryMiB, "memory-mib", crn.DefaultMemoryMiB, "memory given to programs in all, in MiB (admission control)")
-	f.IntVar(&cfg.VCPUs, "vcpus", 0, "vCPUs given to programs in all (default 4 × the CPUs)")
-	f.Int64Var(&cfg.MaxBodyBytes, "max-body-size", crn.DefaultMaxBodyBytes, "largest request body passed to a program, in bytes")
-	f.BoolVar(&cfg.NoWatch, "no-watch", false, "do not follow the core node's message feed for program updates")
-	f.BoolVar(&noWasm, "no-wasm", false, "do not run WASM programs")
-	f.BoolVar(&noSandbox, "no-sandbox", false, "do not run sandboxed programs (squashfs runtimes): WASM programs only")
-	f.BoolVar(&isolateNet, "require-network-isolation", false,
-		"refuse programs with internet when slirp4netns is missing, instead of letting them share the host's network")
-	f.StringVar(&agent, "sandbox-agent", "", "path of the static guest agent aleph-guest (default: next to this executable, else on PATH)")
-	f.StringVar(&cfg.KeyFile, "key-file", "", "hex ETH private key the node signs its announcements with, created (mode 0600) if missing (default <cache-dir>/crn-key)")
-	f.StringVar(&cfg.PublicURL, "public-url", "", "URL clients reach this node at, announced with each program (default the --listen URL)")
-	f.BoolVar(&noAnnounce, "no-announce", false, "do not announce the programs this node runs")
-	f.StringVar(&persistent, "persistent-from", string(crn.PersistentFromMessages),
-		`which persistent programs run: "messages" (every one seen, and those allocated) or "scheduler" (only those allocated)`)
-	f.StringArrayVar(&cfg.AllocationSigners, "allocation-signer", nil,
-		"ETH address allowed to sign POST /control/allocations (repeatable; default: the settings aggregate's, else "+crn.DefaultAllocationSigner+")")
-	f.StringVar(&cfg.SettingsAddress, "allocation-settings-address", crn.DefaultSettingsAddress,
-		`address whose "settings" aggregate lists the allocation signers (authorized_allocation_signers)`)
-	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	table.Register(f)
+	f.StringVar(&configPath, "config", "", "YAML configuration file (flags and the environment win over it)")
+	f.BoolVar(&printConfig, "print-config", false, "print the effective settings and their sources, then exit")
 	return cmd
 }

@@ -29,12 +29,16 @@ func newNodeCmd() *cobra.Command {
 	return cmd
 }
 
-func newNodeRunCmd() *cobra.Command { return nodeRunCmd(new(runSettings)) }
+func newNodeRunCmd() *cobra.Command { return nodeRunCmd(new(node.RoleConfig)) }
 
 // nodeRunCmd is aleph node run with its flags bound to s.
-func nodeRunCmd(s *runSettings) *cobra.Command {
-	var configPath string
-	cfg := &s.node
+func nodeRunCmd(s *node.RoleConfig) *cobra.Command {
+	var (
+		configPath  string
+		printConfig bool
+	)
+	cfg := &s.Node
+	table := s.Settings()
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run a core node: message API, processing pipeline, file store and p2p network",
@@ -51,11 +55,10 @@ announce, and fetches missing files from --http-peer APIs. Its identity key
 is <data-dir>/node-secret.pkcs8.der, created on first start. --no-p2p runs
 the node alone.
 
-Settings come from flags, then the environment (ALEPH_DATABASE_URL), then the
-YAML file given with --config (keys data_dir, api.listen, database.url,
-storage.grace_period, storage.gc_period, pipeline.max_retries, p2p.enabled,
-p2p.listen, p2p.bootstrap, p2p.http_peers, p2p.trusted_peers,
-p2p.announce_url, log_level).
+Settings come from flags, then the environment (ALEPH_ and the flag's name,
+e.g. ALEPH_DATABASE_URL), then the YAML file given with --config (keys
+` + keysHelp(table) + `; an unknown key is an error).
+--print-config prints the effective settings and where each came from.
 
 The node runs in "no quota" mode: balances are not checked.`,
 		Example: `  aleph node run
@@ -67,13 +70,17 @@ The node runs in "no quota" mode: balances are not checked.`,
   aleph node run --config /etc/aleph/node.yml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := applyNodeSettings(cmd.Flags(), configPath, s); err != nil {
+			t, err := applyNodeSettings(cmd.Flags(), configPath, s)
+			if err != nil {
 				return err
 			}
 			if cfg.DatabaseURL == "" {
 				cfg.DatabaseURL = storeurl.SQLiteURL(filepath.Join(cfg.DataDir, "aleph.db"))
 			}
-			log, err := newLogger(s.logLevel)
+			if printConfig {
+				return t.Print(cmd.OutOrStdout())
+			}
+			log, err := newLogger(s.LogLevel)
 			if err != nil {
 				return err
 			}
@@ -87,40 +94,25 @@ The node runs in "no quota" mode: balances are not checked.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&cfg.DataDir, "data-dir", "data", "directory of the database, the file store and the p2p identity key")
-	f.StringVar(&cfg.DatabaseURL, "database-url", "", "database: sqlite:///path/aleph.db or postgres://user@host/db (default <data-dir>/aleph.db; env ALEPH_DATABASE_URL)")
-	f.StringVar(&configPath, "config", "", "YAML configuration file (flags win over it)")
-	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:4024", "address of the HTTP API")
-	f.DurationVar(&cfg.GracePeriod, "grace-period", 0, "how long unpinned files are kept (default 24h)")
-	f.DurationVar(&cfg.GCPeriod, "gc-period", 0, "garbage collector interval (default 24h)")
-	f.IntVar(&cfg.MaxRetries, "max-retries", 0, "processing attempts before a retryable failure is a rejection (default 10)")
-	f.Int64Var(&cfg.Limits.MaxFileSize, "max-file-size", api.DefaultLimits.MaxFileSize, "largest authenticated upload on the storage engine, in bytes")
-	f.Int64Var(&cfg.Limits.MaxUnauthenticatedSize, "max-unauthenticated-upload-size", api.DefaultLimits.MaxUnauthenticatedSize, "largest upload without a signed STORE message, in bytes")
-	f.Int64Var(&cfg.Limits.MaxIPFSFileSize, "max-ipfs-file-size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes")
+	table.Register(f)
+	f.StringVar(&configPath, "config", "", "YAML configuration file (flags and the environment win over it)")
+	f.BoolVar(&printConfig, "print-config", false, "print the effective settings and their sources, then exit")
 	cfg.Limits.MaxCARSize, cfg.Limits.MaxBodySize = api.DefaultLimits.MaxCARSize, api.DefaultLimits.MaxBodySize
-	f.BoolVar(&cfg.Pprof, "pprof", false, "serve Go's profiler under /debug/pprof/")
-	f.BoolVar(&s.noP2P, "no-p2p", false, "do not join the peer-to-peer network")
-	f.StringSliceVar(&s.p2p.ListenAddrs, "p2p-listen", nil, "libp2p listen multiaddrs, repeatable or comma-separated (default /ip4/127.0.0.1/tcp/4025 and /ip4/127.0.0.1/udp/4025/quic-v1)")
-	f.StringSliceVar(&s.p2p.Bootstrap, "bootstrap", nil, "multiaddrs of peers to connect to, with /p2p/<peer id> (repeatable)")
-	f.StringSliceVar(&s.p2p.HTTPPeers, "http-peer", nil, "API base URLs of peers to fetch missing files from (repeatable)")
-	f.StringSliceVar(&s.p2p.TrustedPeers, "trusted-peer", nil, "peer IDs whose alive messages are trusted besides the bootstrap peers (default: all)")
-	f.StringVar(&s.p2p.APIURL, "announce-url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)")
-	f.StringVar(&s.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
 
 // runNode runs the core node and, unless disabled, its p2p service until
 // ctx ends or one of them fails; either stopping stops the other. The p2p
 // service stops first, so that it feeds nothing to a closing node.
-func runNode(ctx context.Context, s *runSettings, log *slog.Logger) error {
-	cfg := s.node
+func runNode(ctx context.Context, s *node.RoleConfig, log *slog.Logger) error {
+	cfg := s.Node
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
 	}
 	var svc *p2p.Service
-	if !s.noP2P {
-		pc := s.p2p
+	if !s.NoP2P {
+		pc := s.P2P
 		pc.DataDir, pc.Version, pc.Logger = cfg.DataDir, node.Version, log
 		if pc.APIURL == "" {
 			pc.APIURL = announceURL(ln.Addr().String())

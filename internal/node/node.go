@@ -64,22 +64,22 @@ type Config struct {
 
 func (c *Config) defaults() {
 	if c.DataDir == "" {
-		c.DataDir = "data"
+		c.DataDir = DefaultDataDir
 	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = storeurl.SQLiteURL(filepath.Join(c.DataDir, "aleph.db"))
 	}
 	if c.Listen == "" {
-		c.Listen = "127.0.0.1:4024"
+		c.Listen = DefaultListen
 	}
 	if c.GracePeriod == 0 {
-		c.GracePeriod = 24 * time.Hour
+		c.GracePeriod = DefaultGracePeriod
 	}
 	if c.GCPeriod == 0 {
-		c.GCPeriod = 24 * time.Hour
+		c.GCPeriod = DefaultGCPeriod
 	}
 	if c.MaxRetries == 0 {
-		c.MaxRetries = 10
+		c.MaxRetries = DefaultMaxRetries
 	}
 	if c.MaxBackoff == 0 {
 		c.MaxBackoff = 300 * time.Second

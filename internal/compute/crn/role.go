@@ -31,6 +31,9 @@ type RoleConfig struct {
 	RequireNetworkIsolation bool
 	// NoAnnounce turns the executions announcements off.
 	NoAnnounce bool
+	// PersistentFrom is the persistent mode as given on the command line,
+	// validated into CRN.Persistent by the CLI (empty: CRN.Persistent).
+	PersistentFrom string
 	// LogLevel is debug, info, warn or error.
 	LogLevel string
 

@@ -1,0 +1,48 @@
+package node
+
+import (
+	"time"
+
+	"github.com/goaleph/goaleph/internal/api"
+	"github.com/goaleph/goaleph/internal/settings"
+)
+
+// Defaults of Config, used by its settings table and by Config's own
+// defaults.
+const (
+	DefaultDataDir     = "data"
+	DefaultListen      = "127.0.0.1:4024"
+	DefaultGracePeriod = 24 * time.Hour
+	DefaultGCPeriod    = 24 * time.Hour
+	DefaultMaxRetries  = 10
+	DefaultLogLevel    = "info"
+)
+
+// Settings is the settings table of the core node role bound to c: every
+// flag of aleph node run, its key in the configuration file and its
+// environment variable.
+func (c *RoleConfig) Settings() *settings.Table {
+	n, p := &c.Node, &c.P2P
+	db := settings.String(&n.DatabaseURL, "database-url", "database.url", "",
+		"database: sqlite:///path/aleph.db or postgres://user@host/db (default <data-dir>/aleph.db)")
+	db.Env, db.Secret = "ALEPH_DATABASE_URL", true
+	return settings.New("ALEPH_",
+		settings.String(&n.DataDir, "data-dir", "data_dir", DefaultDataDir, "directory of the database, the file store and the p2p identity key"),
+		db,
+		settings.String(&n.Listen, "listen", "api.listen", DefaultListen, "address of the HTTP API"),
+		settings.Duration(&n.GracePeriod, "grace-period", "storage.grace_period", DefaultGracePeriod, "how long unpinned files are kept"),
+		settings.Duration(&n.GCPeriod, "gc-period", "storage.gc_period", DefaultGCPeriod, "garbage collector interval"),
+		settings.Int(&n.MaxRetries, "max-retries", "pipeline.max_retries", DefaultMaxRetries, "processing attempts before a retryable failure is a rejection"),
+		settings.Int64(&n.Limits.MaxFileSize, "max-file-size", "api.max_file_size", api.DefaultLimits.MaxFileSize, "largest authenticated upload on the storage engine, in bytes"),
+		settings.Int64(&n.Limits.MaxUnauthenticatedSize, "max-unauthenticated-upload-size", "api.max_unauthenticated_upload_size", api.DefaultLimits.MaxUnauthenticatedSize, "largest upload without a signed STORE message, in bytes"),
+		settings.Int64(&n.Limits.MaxIPFSFileSize, "max-ipfs-file-size", "api.max_ipfs_file_size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes"),
+		settings.Bool(&n.Pprof, "pprof", "api.pprof", false, "serve Go's profiler under /debug/pprof/"),
+		settings.InvertedBool(&c.NoP2P, "no-p2p", "p2p.enabled", "do not join the peer-to-peer network"),
+		settings.Strings(&p.ListenAddrs, "p2p-listen", "p2p.listen", nil, "libp2p listen multiaddrs, repeatable or comma-separated (default /ip4/127.0.0.1/tcp/4025 and /ip4/127.0.0.1/udp/4025/quic-v1)"),
+		settings.Strings(&p.Bootstrap, "bootstrap", "p2p.bootstrap", nil, "multiaddrs of peers to connect to, with /p2p/<peer id> (repeatable)"),
+		settings.Strings(&p.HTTPPeers, "http-peer", "p2p.http_peers", nil, "API base URLs of peers to fetch missing files from (repeatable)"),
+		settings.Strings(&p.TrustedPeers, "trusted-peer", "p2p.trusted_peers", nil, "peer IDs whose alive messages are trusted besides the bootstrap peers (default: all)"),
+		settings.String(&p.APIURL, "announce-url", "p2p.announce_url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)"),
+		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
+	)
+}
