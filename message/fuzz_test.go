@@ -39,7 +39,15 @@ func FuzzParse(f *testing.F) {
 			if _, ok := err.(*Error); !ok {
 				t.Fatalf("error of type %T", err)
 			}
+			// Errors quote short prefixes, never a whole field.
+			if len(err.Error()) > 512 {
+				t.Fatalf("error of %d bytes: %.100s", len(err.Error()), err.Error())
+			}
 			return
+		}
+		if len(m.Sender) > MaxSenderLength || len(m.Signature) > MaxSignatureLength ||
+			len(m.ItemHash) > MaxItemHashLength || len(m.Channel) > MaxChannelLength {
+			t.Fatal("accepted a field over its cap")
 		}
 		if m.ItemType == ItemInline && InlineHash(m.ItemContent) != m.ItemHash {
 			t.Fatal("accepted an inline message whose hash does not match")

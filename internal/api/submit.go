@@ -171,7 +171,7 @@ func (s *Server) pubsubPub(w http.ResponseWriter, r *http.Request) {
 // "+" and malformed escapes included, as it is; decoded bytes that are not
 // UTF-8 become U+FFFD. This is the reference receiver's unquote.
 func percentDecode(s string) string {
-	if !strings.Contains(s, "%") {
+	if !strings.Contains(s, "%") && utf8.ValidString(s) {
 		return s
 	}
 	b := make([]byte, 0, len(s))
