@@ -14,7 +14,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -76,7 +75,6 @@ type value interface {
 	decode(n *yaml.Node) error // a YAML value
 	format() string            // the current value
 	formatDefault() string     // the default, as the flag shows it
-	fillDefault()              // zero target: the default
 	invert()                   // bools only
 }
 
@@ -121,12 +119,7 @@ func (v *stringV) parse(x string) error                  { *v.p = x; return nil 
 func (v *stringV) decode(n *yaml.Node) error             { return scalar(n, v.p) }
 func (v *stringV) format() string                        { return *v.p }
 func (v *stringV) formatDefault() string                 { return v.def }
-func (v *stringV) fillDefault() {
-	if *v.p == "" {
-		*v.p = v.def
-	}
-}
-func (v *stringV) invert() {}
+func (v *stringV) invert()                               {}
 
 // String is a string setting.
 func String(p *string, name, key, def, help string) *Setting {
@@ -158,12 +151,7 @@ func (v *boolV) decode(n *yaml.Node) error {
 // format and formatDefault speak in the YAML key's sense.
 func (v *boolV) format() string        { return strconv.FormatBool(*v.p != v.inv) }
 func (v *boolV) formatDefault() string { return strconv.FormatBool(v.def != v.inv) }
-func (v *boolV) fillDefault() {
-	if !*v.p {
-		*v.p = v.def
-	}
-}
-func (v *boolV) invert() { v.inv = true }
+func (v *boolV) invert()               { v.inv = true }
 
 // Bool is a bool setting.
 func Bool(p *bool, name, key string, def bool, help string) *Setting {
@@ -196,12 +184,7 @@ func (v *intV) parse(x string) error {
 func (v *intV) decode(n *yaml.Node) error { return scalar(n, v.p) }
 func (v *intV) format() string            { return strconv.Itoa(*v.p) }
 func (v *intV) formatDefault() string     { return strconv.Itoa(v.def) }
-func (v *intV) fillDefault() {
-	if *v.p == 0 {
-		*v.p = v.def
-	}
-}
-func (v *intV) invert() {}
+func (v *intV) invert()                   {}
 
 // Int is an int setting.
 func Int(p *int, name, key string, def int, help string) *Setting {
@@ -224,12 +207,7 @@ func (v *int64V) parse(x string) error {
 func (v *int64V) decode(n *yaml.Node) error { return scalar(n, v.p) }
 func (v *int64V) format() string            { return strconv.FormatInt(*v.p, 10) }
 func (v *int64V) formatDefault() string     { return strconv.FormatInt(v.def, 10) }
-func (v *int64V) fillDefault() {
-	if *v.p == 0 {
-		*v.p = v.def
-	}
-}
-func (v *int64V) invert() {}
+func (v *int64V) invert()                   {}
 
 // Int64 is an int64 setting.
 func Int64(p *int64, name, key string, def int64, help string) *Setting {
@@ -258,12 +236,7 @@ func (v *durationV) decode(n *yaml.Node) error {
 }
 func (v *durationV) format() string        { return v.p.String() }
 func (v *durationV) formatDefault() string { return v.def.String() }
-func (v *durationV) fillDefault() {
-	if *v.p == 0 {
-		*v.p = v.def
-	}
-}
-func (v *durationV) invert() {}
+func (v *durationV) invert()               {}
 
 // Duration is a time.Duration setting ("24h", "90s").
 func Duration(p *time.Duration, name, key string, def time.Duration, help string) *Setting {
@@ -314,12 +287,7 @@ func (v *listV) decode(n *yaml.Node) error {
 }
 func (v *listV) format() string        { return strings.Join(*v.p, ",") }
 func (v *listV) formatDefault() string { return strings.Join(v.def, ",") }
-func (v *listV) fillDefault() {
-	if len(*v.p) == 0 && len(v.def) > 0 {
-		*v.p = slices.Clone(v.def)
-	}
-}
-func (v *listV) invert() {}
+func (v *listV) invert()               {}
 
 // Strings is a list setting whose flag is repeatable or comma-separated;
 // its YAML key takes a sequence, its environment variable a
@@ -381,14 +349,6 @@ func (t *Table) Register(f *pflag.FlagSet) {
 		}
 		u.Help = fmt.Sprintf("%s (env %s, key %s%s)", s.Help, s.Env, s.Key, inv)
 		s.v.register(f, &u)
-	}
-}
-
-// Fill sets each zero-valued target to its default (for configurations
-// built by hand, without flags).
-func (t *Table) Fill() {
-	for _, s := range t.Settings {
-		s.v.fillDefault()
 	}
 }
 

@@ -88,14 +88,6 @@ func TestSettingsPrecedence(t *testing.T) {
 	}
 }
 
-func TestSettingsFill(t *testing.T) {
-	c := &conf{N: 4}
-	table(c).Fill()
-	if c.Listen != "127.0.0.1:1" || c.N != 4 || c.Size != 1<<20 || c.Period != 24*time.Hour {
-		t.Errorf("fill: %+v", c)
-	}
-}
-
 func TestSettingsTypo(t *testing.T) {
 	for yml, want := range map[string]string{
 		"databse:\n  url: x\n":     "unknown key databse (did you mean database?)",
