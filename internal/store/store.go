@@ -277,6 +277,14 @@ type Tx interface {
 	RetryPending(id int64, retries int, nextAttempt float64) error
 	// Reject stores a rejection (replacing an older one of the same hash).
 	Reject(r *Rejected) error
+	// PruneRejected deletes at most limit rejected records, oldest first
+	// (by reception time, then item hash): those received before before
+	// (unix seconds; 0 = none by age), and those beyond the newest keep
+	// (keep < 0 = no cap on their number). It returns how many it deleted;
+	// fewer than limit means none is left to prune. Only rejected records
+	// go: a pending copy of the same hash, processed and forgotten
+	// messages are untouched.
+	PruneRejected(before float64, keep, limit int) (int, error)
 	// Forget moves a processed message to the forgotten table, or appends
 	// forgottenBy when it is already forgotten.
 	Forget(hash string, forgottenBy string, at float64) error

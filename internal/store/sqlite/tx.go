@@ -149,6 +149,31 @@ func (t *tx) Reject(r *store.Rejected) error {
 	return err
 }
 
+// PruneRejected: see store.Tx. The records beyond the newest keep are
+// those at or before the (keep+1)-th newest in (reception_time, item_hash)
+// order; when there is no such row the cap is not reached. Both clauses
+// walk the rejected_messages_reception index.
+func (t *tx) PruneRejected(before float64, keep, limit int) (int, error) {
+	if limit <= 0 {
+		return 0, nil
+	}
+	args := []any{before, limit}
+	beyond := ""
+	if keep >= 0 {
+		beyond = ` OR (reception_time, item_hash) <= (SELECT reception_time, item_hash FROM rejected_messages
+			ORDER BY reception_time DESC, item_hash DESC LIMIT 1 OFFSET ?3)`
+		args = append(args, keep)
+	}
+	res, err := t.exec(`DELETE FROM rejected_messages WHERE item_hash IN (
+		SELECT item_hash FROM rejected_messages WHERE reception_time < ?1`+beyond+`
+		ORDER BY reception_time, item_hash LIMIT ?2)`, args...)
+	if err != nil {
+		return 0, err
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
+}
+
 func (t *tx) Forget(hash, forgottenBy string, at float64) error {
 	var by string
 	err := t.q.QueryRowContext(t.ctx, `SELECT forgotten_by FROM forgotten_messages WHERE item_hash = ?`, hash).Scan(&by)

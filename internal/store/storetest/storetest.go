@@ -41,6 +41,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InsertMessageConflict", testInsertMessageConflict},
 		{"PendingLifecycle", testPendingLifecycle},
 		{"Reject", testReject},
+		{"PruneRejected", testPruneRejected},
 		{"StatusStates", testStatusStates},
 		{"Forget", testForget},
 		{"Posts", testPosts},
