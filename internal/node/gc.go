@@ -10,10 +10,15 @@ import (
 	"github.com/goaleph/goaleph/internal/store"
 )
 
-// runGC deletes files that no pin keeps, every GCPeriod.
+// runGC deletes files that no pin keeps, every GCPeriod, and prunes
+// rejected records every rejectedPrunePeriod (or GCPeriod when shorter):
+// often, so that a flood of rejected messages cannot outgrow the cap by
+// more than what the pipeline rejects in that time.
 func (n *Node) runGC(ctx context.Context) error {
 	t := time.NewTicker(n.cfg.GCPeriod)
 	defer t.Stop()
+	r := time.NewTicker(min(n.cfg.GCPeriod, rejectedPrunePeriod))
+	defer r.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -22,8 +27,79 @@ func (n *Node) runGC(ctx context.Context) error {
 			if _, err := n.CollectGarbage(ctx, time.Now()); err != nil && ctx.Err() == nil {
 				n.log.Error("garbage collection", "err", err)
 			}
+		case <-r.C:
+			if _, err := n.PruneRejected(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				n.log.Error("prune rejected records", "err", err)
+			}
 		}
 	}
+}
+
+// rejectedPrunePeriod is the interval between prunings of rejected records.
+const rejectedPrunePeriod = time.Minute
+
+// rejectedPruneBatch is how many rejected records one transaction deletes,
+// so that pruning a large backlog never holds the writer for long.
+const rejectedPruneBatch = 1000
+
+// RejectedConfig bounds what the node keeps of the messages it rejects
+// (see docs/design/0008-hostile-input.md). A rejected record only informs
+// whoever asks about the hash; it decides nothing (a valid copy sent later
+// is processed whether or not the record is still there), so expiring it
+// by the node's own clock is safe.
+type RejectedConfig struct {
+	// Retention is how long a rejected record is kept after the message
+	// was rejected. Default 7 days; negative: no expiry by age.
+	Retention time.Duration
+	// Max is the number of rejected records kept at most, the oldest
+	// pruned first. Default 100,000; negative: no cap.
+	Max int
+}
+
+func (c RejectedConfig) retention() time.Duration {
+	if c.Retention == 0 {
+		return DefaultRejectedRetention
+	}
+	return c.Retention
+}
+
+func (c RejectedConfig) max() int {
+	if c.Max == 0 {
+		return DefaultMaxRejected
+	}
+	return c.Max
+}
+
+// PruneRejected deletes the rejected records older than the retention at
+// now and the oldest beyond the cap, in batches. It returns how many it
+// deleted.
+func (n *Node) PruneRejected(ctx context.Context, now time.Time) (int, error) {
+	before := 0.0
+	if ret := n.cfg.Rejected.retention(); ret > 0 {
+		before = float64(now.Add(-ret).UnixNano()) / 1e9
+	}
+	keep := n.cfg.Rejected.max()
+	total := 0
+	for {
+		var deleted int
+		err := n.store.Update(ctx, func(tx store.Tx) error {
+			var err error
+			deleted, err = tx.PruneRejected(before, keep, rejectedPruneBatch)
+			return err
+		})
+		if err != nil {
+			return total, err
+		}
+		total += deleted
+		n.metrics.rejectedPruned.Add(float64(deleted))
+		if deleted < rejectedPruneBatch || ctx.Err() != nil {
+			break
+		}
+	}
+	if total > 0 {
+		n.log.Info("pruned rejected records", "count", total)
+	}
+	return total, nil
 }
 
 // CollectGarbage drops grace pins expired at now and deletes the files left

@@ -22,7 +22,9 @@ type metrics struct {
 	applyBatch   prometheus.Histogram
 	applySeconds prometheus.Histogram
 	gcDeleted    prometheus.Counter
-	db           *dbHealth
+	// rejectedPruned counts rejected records deleted by PruneRejected.
+	rejectedPruned prometheus.Counter
+	db             *dbHealth
 
 	// lastCounts is the last answer of store.Counts, served while the
 	// database does not answer.
@@ -48,9 +50,11 @@ func newMetrics(n *Node) *metrics {
 			Help: "Duration of apply transactions.", Buckets: prometheus.DefBuckets}),
 		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_gc_files_deleted_total",
 			Help: "Files deleted by the garbage collector."}),
+		rejectedPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_rejected_pruned_total",
+			Help: "Records of rejected messages deleted on expiry or over the cap."}),
 		db: newDBHealth(),
 	}
-	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.applyBatch, m.applySeconds, m.gcDeleted,
+	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.applyBatch, m.applySeconds, m.gcDeleted, m.rejectedPruned,
 		m.db.up, m.db.errors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_messages_total", Help: "Messages stored (processed or removing)."},

@@ -48,6 +48,7 @@ type Config struct {
 	GCPeriod time.Duration
 	// MaxRetries before a retryable failure becomes a rejection. Default 10.
 	MaxRetries int
+	Rejected   RejectedConfig // expiry and cap of rejected records (gc.go)
 	// MaxBackoff caps the delay between retries. Default 300 s.
 	MaxBackoff time.Duration
 	// VerifyWorkers check signatures in parallel. Default: the number of CPUs.

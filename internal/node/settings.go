@@ -15,7 +15,11 @@ const (
 	DefaultGracePeriod = 24 * time.Hour
 	DefaultGCPeriod    = 24 * time.Hour
 	DefaultMaxRetries  = 10
-	DefaultLogLevel    = "info"
+	// DefaultRejectedRetention and DefaultMaxRejected bound the records
+	// of rejected messages (RejectedConfig).
+	DefaultRejectedRetention = 7 * 24 * time.Hour
+	DefaultMaxRejected       = 100_000
+	DefaultLogLevel          = "info"
 )
 
 // Settings is the settings table of the core node role bound to c: every
@@ -33,6 +37,8 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Duration(&n.GracePeriod, "grace-period", "storage.grace_period", DefaultGracePeriod, "how long unpinned files are kept"),
 		settings.Duration(&n.GCPeriod, "gc-period", "storage.gc_period", DefaultGCPeriod, "garbage collector interval"),
 		settings.Int(&n.MaxRetries, "max-retries", "pipeline.max_retries", DefaultMaxRetries, "processing attempts before a retryable failure is a rejection"),
+		settings.Duration(&n.Rejected.Retention, "rejected-retention", "pipeline.rejected_retention", DefaultRejectedRetention, "how long the record of a rejected message is kept (negative: until the cap)"),
+		settings.Int(&n.Rejected.Max, "max-rejected", "pipeline.max_rejected", DefaultMaxRejected, "records of rejected messages kept at most, the oldest pruned first (negative: no cap)"),
 		settings.Int64(&n.Limits.MaxFileSize, "max-file-size", "api.max_file_size", api.DefaultLimits.MaxFileSize, "largest authenticated upload on the storage engine, in bytes"),
 		settings.Int64(&n.Limits.MaxUnauthenticatedSize, "max-unauthenticated-upload-size", "api.max_unauthenticated_upload_size", api.DefaultLimits.MaxUnauthenticatedSize, "largest upload without a signed STORE message, in bytes"),
 		settings.Int64(&n.Limits.MaxIPFSFileSize, "max-ipfs-file-size", "api.max_ipfs_file_size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes"),
