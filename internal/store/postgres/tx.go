@@ -126,28 +126,39 @@ func (t *tx) Reject(r *store.Rejected) error {
 	return nil
 }
 
-// PruneRejected: see store.Tx. The records beyond the newest keep are
-// those at or before the (keep+1)-th newest in (reception_time, item_hash)
-// order; when there is no such row the cap is not reached. Both clauses
-// walk the rejected_messages_reception index.
+// PruneRejected: see store.Tx. Both sets are prefixes of the
+// (reception_time, item_hash) order, so deleting the old ones first and
+// then those beyond the cap is still oldest first; each statement is a
+// range on the rejected_messages_reception index. The records beyond the
+// newest keep are those at or before the (keep+1)-th newest; without such
+// a row the cap is not reached.
 func (t *tx) PruneRejected(before float64, keep, limit int) (int, error) {
-	if limit <= 0 {
-		return 0, nil
+	del := func(cond string, bound any, limit int) (int, error) {
+		res, err := t.exec(`DELETE FROM rejected_messages WHERE item_hash IN (
+			SELECT item_hash FROM rejected_messages WHERE `+cond+`
+			ORDER BY reception_time, item_hash LIMIT $2)`, bound, limit)
+		if err != nil {
+			return 0, err
+		}
+		return int(res.RowsAffected()), nil
 	}
-	args := []any{before, limit}
-	beyond := ""
-	if keep >= 0 {
-		beyond = ` OR (reception_time, item_hash) <= (SELECT reception_time, item_hash FROM rejected_messages
-			ORDER BY reception_time DESC, item_hash DESC LIMIT 1 OFFSET $3)`
-		args = append(args, keep)
+	deleted := 0
+	if limit > 0 && before > 0 {
+		n, err := del(`reception_time < $1`, before, limit)
+		if err != nil {
+			return 0, err
+		}
+		deleted += n
 	}
-	res, err := t.exec(`DELETE FROM rejected_messages WHERE item_hash IN (
-		SELECT item_hash FROM rejected_messages WHERE reception_time < $1`+beyond+`
-		ORDER BY reception_time, item_hash LIMIT $2)`, args...)
-	if err != nil {
-		return 0, err
+	if limit > deleted && keep >= 0 {
+		n, err := del(`(reception_time, item_hash) <= (SELECT reception_time, item_hash FROM rejected_messages
+			ORDER BY reception_time DESC, item_hash DESC LIMIT 1 OFFSET $1)`, keep, limit-deleted)
+		if err != nil {
+			return deleted, err
+		}
+		deleted += n
 	}
-	return int(res.RowsAffected()), nil
+	return deleted, nil
 }
 
 func (t *tx) Forget(hash, forgottenBy string, at float64) error {
