@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	schnorrkel "github.com/ChainSafe/go-schnorrkel"
+	"github.com/tyler-smith/go-bip39"
 
 	"github.com/goaleph/goaleph/chain"
 )
@@ -24,7 +25,11 @@ var _ chain.Signer = (*Account)(nil)
 // NewAccount returns an account of a fresh 12-word mnemonic, as the SDKs'
 // NewAccount makes.
 func NewAccount() (*Account, error) {
-	mnemonic, err := schnorrkel.GenerateMnemonic()
+	entropy, err := bip39.NewEntropy(128)
+	if err != nil {
+		return nil, fmt.Errorf("dot: generate mnemonic: %w", err)
+	}
+	mnemonic, err := bip39.NewMnemonic(entropy)
 	if err != nil {
 		return nil, fmt.Errorf("dot: generate mnemonic: %w", err)
 	}
