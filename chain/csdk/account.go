@@ -12,6 +12,7 @@ import (
 	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
 
 	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/chain/eth"
 )
 
 // Account is a Cosmos secp256k1 key that signs verification buffers like
@@ -19,9 +20,10 @@ import (
 // document). The signatures are deterministic (RFC 6979, low S), so they
 // equal the SDKs' for the same key and buffer.
 type Account struct {
-	key     *secp256k1.PrivateKey
-	pub     []byte
-	address string
+	mnemonic string
+	key      *secp256k1.PrivateKey
+	pub      []byte
+	address  string
 }
 
 var _ chain.Signer = (*Account)(nil)
@@ -36,9 +38,15 @@ func NewAccount() (*Account, error) {
 	return newAccount(key, DefaultHRP)
 }
 
+// DefaultPath is the derivation path of a wallet's first account (cosmjs,
+// Keplr, gaiad).
+const DefaultPath = "m/44'/118'/0'/0/0"
+
 // AccountFromSecret returns the account (with the "cosmos" prefix) of a
 // 32-byte secp256k1 private key in hex, with or without 0x, as
-// `gaiad keys export --unarmored-hex` and the SDKs' private-key import use.
+// `gaiad keys export --unarmored-hex` and the SDKs' private-key import use,
+// or of a BIP-39 mnemonic (the TypeScript SDK's NewAccount and Keplr's
+// export), derived at DefaultPath.
 func AccountFromSecret(secret string) (*Account, error) {
 	return AccountFromSecretHRP(secret, DefaultHRP)
 }
@@ -46,6 +54,18 @@ func AccountFromSecret(secret string) (*Account, error) {
 // AccountFromSecretHRP is AccountFromSecret for another address prefix
 // (another Cosmos SDK chain: "osmo", "juno", …).
 func AccountFromSecretHRP(secret, hrp string) (*Account, error) {
+	if words := strings.Fields(secret); len(words) > 1 {
+		key, err := eth.DeriveKey(secret, DefaultPath)
+		if err != nil {
+			return nil, fmt.Errorf("csdk: %w", err)
+		}
+		a, err := AccountFromSecretHRP(hex.EncodeToString(key), hrp)
+		if err != nil {
+			return nil, err
+		}
+		a.mnemonic = strings.Join(words, " ")
+		return a, nil
+	}
 	b, err := hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(secret), "0x"))
 	if err != nil || len(b) != 32 {
 		return nil, errors.New("csdk: private key must be 32 bytes of hex")
@@ -75,8 +95,12 @@ func (a *Account) Chain() string { return "CSDK" }
 // Address returns the bech32 address.
 func (a *Account) Address() string { return a.address }
 
-// Secret returns the private key in hex (64 digits, no prefix).
+// Secret returns the mnemonic the account was made from, or else the
+// private key in hex (64 digits, no prefix).
 func (a *Account) Secret() string {
+	if a.mnemonic != "" {
+		return a.mnemonic
+	}
 	k := a.key.Key.Bytes()
 	return hex.EncodeToString(k[:])
 }

@@ -69,6 +69,24 @@ func mustNew(t *testing.T) *csdk.Account {
 	return a
 }
 
+func TestMnemonic(t *testing.T) {
+	const words = "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+	a, err := csdk.AccountFromSecret(words)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The BIP-39 test mnemonic at m/44'/118'/0'/0/0, as cosmjs and Keplr derive it.
+	if want := "cosmos19rl4cm2hmr8afy4kldpxz3fka4jguq0auqdal4"; a.Address() != want {
+		t.Errorf("address %s, want %s", a.Address(), want)
+	}
+	if a.Secret() != words {
+		t.Errorf("secret %q", a.Secret())
+	}
+	if _, err := csdk.AccountFromSecret("abandon abandon"); err == nil {
+		t.Error("bad mnemonic accepted")
+	}
+}
+
 func TestOtherPrefix(t *testing.T) {
 	a, err := csdk.AccountFromSecretHRP(testKey, "osmo")
 	if err != nil {
