@@ -93,3 +93,15 @@ func derive(seed []byte, path string) ([]byte, error) {
 	}
 	return key, nil
 }
+
+// DeriveKey returns the secp256k1 private key at a BIP-32 path from a
+// BIP-39 mnemonic with an empty passphrase. Other secp256k1 chains (Cosmos
+// at m/44'/118'/0'/0/0) derive their keys the same way.
+func DeriveKey(mnemonic, path string) ([]byte, error) {
+	mnemonic = strings.Join(strings.Fields(mnemonic), " ")
+	seed, err := bip39.NewSeedWithErrorChecking(mnemonic, "")
+	if err != nil {
+		return nil, fmt.Errorf("mnemonic: %w", err)
+	}
+	return derive(seed, path)
+}

@@ -20,8 +20,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goaleph/goaleph/chain"
-	_ "github.com/goaleph/goaleph/chain/eth" // registers the EVM verifiers
-	_ "github.com/goaleph/goaleph/chain/sol" // registers the SOL verifiers
+	_ "github.com/goaleph/goaleph/chain/csdk"  // registers the CSDK (Cosmos) verifier
+	_ "github.com/goaleph/goaleph/chain/dot"   // registers the DOT (Substrate) verifier
+	_ "github.com/goaleph/goaleph/chain/eth"   // registers the EVM verifiers
+	_ "github.com/goaleph/goaleph/chain/sol"   // registers the SOL verifiers
+	_ "github.com/goaleph/goaleph/chain/tezos" // registers the TEZOS verifier
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
@@ -324,7 +327,7 @@ func (n *Node) Submit(ctx context.Context, m *message.Message, origin string, wa
 
 // VerifySignature checks m's signature now.
 func (n *Node) VerifySignature(m *message.Message) error {
-	err := chain.Verify(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature)
+	err := chain.VerifyMessage(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature, m.Time)
 	if err != nil {
 		return &message.Error{Code: message.CodeInvalidSignature, Err: err}
 	}
