@@ -20,8 +20,10 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goaleph/goaleph/chain"
-	_ "github.com/goaleph/goaleph/chain/eth" // registers the EVM verifiers
-	_ "github.com/goaleph/goaleph/chain/sol" // registers the SOL verifiers
+	_ "github.com/goaleph/goaleph/chain/avax"  // registers the AVAX verifier
+	_ "github.com/goaleph/goaleph/chain/eth"   // registers the EVM verifiers
+	_ "github.com/goaleph/goaleph/chain/nuls2" // registers the NULS2 verifier
+	_ "github.com/goaleph/goaleph/chain/sol"   // registers the SOL verifiers
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
