@@ -132,6 +132,9 @@ func EncodeCB58(b []byte) string {
 	return base58.Encode(append(bytes.Clone(b), sum[len(sum)-checksumLength:]...))
 }
 
+// maxCB58Digits bounds the input of DecodeCB58.
+const maxCB58Digits = 256
+
 // DecodeCB58 returns the payload of a CB58 string after checking its
 // checksum.
 func DecodeCB58(s string) ([]byte, error) {
@@ -139,6 +142,12 @@ func DecodeCB58(s string) ([]byte, error) {
 		if s[i] >= 0x80 {
 			return nil, errors.New("signature is not ASCII")
 		}
+	}
+	// base58 decoding takes quadratic time; a CB58 signature is about 95
+	// digits, so far longer input is refused before decoding (it could not
+	// be 65 bytes and a checksum).
+	if len(s) > maxCB58Digits {
+		return nil, errors.New("signature is too long")
 	}
 	raw, err := base58.Decode(s)
 	if err != nil {

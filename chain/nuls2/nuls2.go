@@ -137,6 +137,9 @@ func varint(n uint64) []byte {
 	}
 }
 
+// maxPayloadDigits bounds the base58 part of a sender ChainID decodes.
+const maxPayloadDigits = 64
+
 // ChainID returns the chain id written in a NULS address: the little-endian
 // int16 at the start of the base58 payload after the prefix.
 func ChainID(addr string) (int16, error) {
@@ -148,6 +151,12 @@ func ChainID(addr string) (int16, error) {
 		payload = addr[6:]
 	default:
 		return 0, errors.New("sender is not a NULS address (no NULS or tNULS prefix)")
+	}
+	// A NULS address payload is 24 bytes, about 33 base58 digits. Longer
+	// input cannot match the recomputed address, and base58 decoding takes
+	// quadratic time, so it is refused before decoding.
+	if len(payload) > maxPayloadDigits {
+		return 0, errors.New("sender is too long for a NULS address")
 	}
 	b, err := base58.Decode(payload)
 	if err != nil {
