@@ -42,6 +42,17 @@ type Signer interface {
 	Sign(buffer []byte) (string, error)
 }
 
+// TimedVerifier is a Verifier whose scheme can also sign the message's
+// envelope time: Tezos wallets sign a "Tezos Signed Message" payload that
+// embeds it. Verify on such a verifier accepts only the forms that do not
+// need the time.
+type TimedVerifier interface {
+	Verifier
+	// VerifyAt is Verify for a message whose envelope time is time (seconds
+	// since the Unix epoch, as in the envelope).
+	VerifyAt(sender string, buffer []byte, signature string, time float64) error
+}
+
 var (
 	mu        sync.RWMutex
 	verifiers = map[string]Verifier{}
@@ -91,6 +102,19 @@ func Verify(chain, sender string, buffer []byte, signature string) error {
 	v, ok := Lookup(chain)
 	if !ok {
 		return fmt.Errorf("%w: %q", ErrUnsupportedChain, chain)
+	}
+	return v.Verify(sender, buffer, signature)
+}
+
+// VerifyMessage is Verify for a message whose envelope time is time: chains
+// whose verifier is a TimedVerifier get the time, the others ignore it.
+func VerifyMessage(chain, sender string, buffer []byte, signature string, time float64) error {
+	v, ok := Lookup(chain)
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnsupportedChain, chain)
+	}
+	if tv, ok := v.(TimedVerifier); ok {
+		return tv.VerifyAt(sender, buffer, signature, time)
 	}
 	return v.Verify(sender, buffer, signature)
 }

@@ -33,7 +33,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/btcsuite/btcd/btcutil/bech32"
+	"github.com/decred/dcrd/bech32"
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/mr-tron/base58"
 	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // Avalanche addresses are defined with RIPEMD-160

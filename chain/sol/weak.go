@@ -1,5 +1,7 @@
 package sol
 
+import "crypto/ed25519"
+
 // libsodium (crypto_sign_ed25519_verify_detached, non-compat build, as
 // bundled with PyNaCl) rejects a few inputs that crypto/ed25519 accepts.
 // These functions reproduce its ge25519_is_canonical and
@@ -68,4 +70,19 @@ func isCanonicalPoint(s []byte) bool {
 		}
 	}
 	return s[0] < 0xed
+}
+
+// VerifyLibsodium reports whether sig is key's ed25519 signature of msg
+// under libsodium's rules (crypto_sign_verify_detached as PyNaCl and
+// pysodium bundle it): crypto/ed25519 plus a canonical public key and no
+// small-order public key or R. Other chains whose reference verifies
+// ed25519 with libsodium (Tezos tz1) use it too.
+func VerifyLibsodium(key ed25519.PublicKey, msg, sig []byte) bool {
+	if len(key) != ed25519.PublicKeySize || len(sig) != ed25519.SignatureSize {
+		return false
+	}
+	if !isCanonicalPoint(key) || hasSmallOrder(key) || hasSmallOrder(sig[:32]) {
+		return false
+	}
+	return ed25519.Verify(key, msg, sig)
 }

@@ -325,7 +325,7 @@ func (n *Node) Submit(ctx context.Context, m *message.Message, origin string, wa
 
 // VerifySignature checks m's signature now.
 func (n *Node) VerifySignature(m *message.Message) error {
-	err := chain.Verify(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature)
+	err := chain.VerifyMessage(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature, m.Time)
 	if err != nil {
 		return &message.Error{Code: message.CodeInvalidSignature, Err: err}
 	}

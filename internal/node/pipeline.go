@@ -84,7 +84,7 @@ func (n *Node) runVerify(ctx context.Context) error {
 // prepare verifies the signature and loads and validates the content.
 func (n *Node) prepare(ctx context.Context, it *item) error {
 	m := it.msg
-	if err := chain.Verify(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature); err != nil {
+	if err := chain.VerifyMessage(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature, m.Time); err != nil {
 		if errors.Is(err, chain.ErrUnsupportedChain) {
 			return &message.Error{Code: message.CodeInvalidFormat, Err: err}
 		}

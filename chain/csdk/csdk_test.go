@@ -1,0 +1,172 @@
+package csdk_test
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/chain/csdk"
+)
+
+const testKey = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
+
+func account(t testing.TB) *csdk.Account {
+	t.Helper()
+	a, err := csdk.AccountFromSecret(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestSignDocMatchesPythonJSON(t *testing.T) {
+	// json.dumps(doc, separators=(",", ":"), sort_keys=True) in CPython 3.
+	want := `{"account_number":"0","chain_id":"signed-message-v1","fee":{"amount":[],"gas":"0"},"memo":"","msgs":[{"type":"signutil/MsgSignText","value":{"message":"CSDK\ncosmos1x\nPOST\nh\u00e9\ud83d\ude00\u007f\"\\","signer":"cosmos1x"}}],"sequence":"0"}`
+	got := string(csdk.SignDoc([]byte("CSDK\ncosmos1x\nPOST\nh\u00e9\U0001F600\x7f\"\\"), "cosmos1x"))
+	if got != want {
+		t.Fatalf("sign doc\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	for _, a := range []*csdk.Account{account(t), mustNew(t)} {
+		if !strings.HasPrefix(a.Address(), "cosmos1") {
+			t.Fatalf("address %q", a.Address())
+		}
+		buf := chain.Buffer("CSDK", a.Address(), "POST", strings.Repeat("ab", 32))
+		sig, err := a.Sign(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := chain.Verify("CSDK", a.Address(), buf, sig); err != nil {
+			t.Fatalf("own signature refused: %v (%s)", err, sig)
+		}
+		again, _ := a.Sign(buf)
+		if again != sig {
+			t.Fatal("signature is not deterministic")
+		}
+		other := chain.Buffer("CSDK", a.Address(), "STORE", strings.Repeat("ab", 32))
+		if err := chain.Verify("CSDK", a.Address(), other, sig); !errors.Is(err, chain.ErrInvalidSignature) {
+			t.Fatalf("signature over another buffer: %v", err)
+		}
+		b, err := csdk.AccountFromSecret("0x" + a.Secret())
+		if err != nil || b.Address() != a.Address() {
+			t.Fatalf("secret round trip: %v", err)
+		}
+	}
+}
+
+func mustNew(t *testing.T) *csdk.Account {
+	a, err := csdk.NewAccount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestOtherPrefix(t *testing.T) {
+	a, err := csdk.AccountFromSecretHRP(testKey, "osmo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
+	sig, _ := a.Sign(buf)
+	if err := chain.Verify("CSDK", a.Address(), buf, sig); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := csdk.AccountFromSecret("zz"); err == nil {
+		t.Fatal("bad secret accepted")
+	}
+}
+
+func TestMalformed(t *testing.T) {
+	a := account(t)
+	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
+	good, _ := a.Sign(buf)
+	var f map[string]any
+	_ = json.Unmarshal([]byte(good), &f)
+	with := func(k string, v any) string {
+		g := map[string]any{}
+		for kk, vv := range f {
+			g[kk] = vv
+		}
+		if v == nil {
+			delete(g, k)
+		} else {
+			g[k] = v
+		}
+		b, _ := json.Marshal(g)
+		return string(b)
+	}
+	pub := f["pub_key"].(map[string]any)
+	sigB64 := f["signature"].(string)
+	cases := map[string]struct{ sender, sig string }{
+		"not json":          {a.Address(), "baba"},
+		"array":             {a.Address(), "[]"},
+		"no signature":      {a.Address(), with("signature", nil)},
+		"no pub_key":        {a.Address(), with("pub_key", nil)},
+		"pub_key string":    {a.Address(), with("pub_key", "x")},
+		"pub_key no value":  {a.Address(), with("pub_key", map[string]any{"type": pub["type"]})},
+		"value not base64":  {a.Address(), with("pub_key", map[string]any{"value": "A"})},
+		"signature number":  {a.Address(), with("signature", 5)},
+		"short signature":   {a.Address(), with("signature", sigB64[:40])},
+		"other sender":      {"cosmos1rq3rcux05yftlh307gw8khh6xj43nv40mq27f5", good},
+		"sender without 1":  {"cosmos", good},
+		"upper-case sender": {strings.ToUpper(a.Address()), good},
+		"zero signature":    {a.Address(), with("signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")},
+		"max signature":     {a.Address(), with("signature", strings.Repeat("/", 86)+"==")},
+	}
+	for name, c := range cases {
+		err := chain.Verify("CSDK", c.sender, chain.Buffer("CSDK", c.sender, "POST", "h"), c.sig)
+		if !errors.Is(err, chain.ErrInvalidSignature) {
+			t.Errorf("%s: got %v, want ErrInvalidSignature", name, err)
+		}
+	}
+	// Python's b64decode drops characters outside the alphabet.
+	spaced := with("signature", sigB64[:10]+" \n"+sigB64[10:])
+	if err := chain.Verify("CSDK", a.Address(), buf, spaced); err != nil {
+		t.Errorf("base64 with white space: %v", err)
+	}
+	// The pub_key type is only logged by the reference.
+	if err := chain.Verify("CSDK", a.Address(), buf, with("pub_key", map[string]any{"type": "other", "value": pub["value"]})); err != nil {
+		t.Errorf("other pub_key type: %v", err)
+	}
+}
+
+func FuzzVerify(f *testing.F) {
+	a := account(f)
+	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
+	good, _ := a.Sign(buf)
+	f.Add(a.Address(), []byte("h"), good)
+	f.Add("cosmos1rq3rcux05yftlh307gw8khh6xj43nv40mq27f5", []byte("x"), `{"signature":"","pub_key":{"value":""}}`)
+	f.Fuzz(func(t *testing.T, sender string, buffer []byte, sig string) {
+		if err := (csdk.Verifier{}).Verify(sender, buffer, sig); err != nil && !errors.Is(err, chain.ErrInvalidSignature) {
+			t.Fatalf("error %v does not wrap ErrInvalidSignature", err)
+		}
+	})
+}
+
+func BenchmarkVerify(b *testing.B) {
+	a := account(b)
+	buf := chain.Buffer("CSDK", a.Address(), "POST", strings.Repeat("ab", 32))
+	sig, _ := a.Sign(buf)
+	v := csdk.Verifier{}
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := v.Verify(a.Address(), buf, sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSign(b *testing.B) {
+	a := account(b)
+	buf := chain.Buffer("CSDK", a.Address(), "POST", strings.Repeat("ab", 32))
+	for b.Loop() {
+		if _, err := a.Sign(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
