@@ -5,9 +5,12 @@ import (
 	"strings"
 
 	"github.com/goaleph/goaleph/chain/avax"
+	"github.com/goaleph/goaleph/chain/csdk"
+	"github.com/goaleph/goaleph/chain/dot"
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/chain/nuls2"
 	"github.com/goaleph/goaleph/chain/sol"
+	"github.com/goaleph/goaleph/chain/tezos"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -51,6 +54,24 @@ var accountKinds = []accountKind{
 		create:     func() (message.Signer, error) { return avax.NewAccount() },
 		fromSecret: func(s string) (message.Signer, error) { return avax.AccountFromSecret(s) },
 		secret:     func(s message.Signer) string { return s.(*avax.Account).Secret() },
+	},
+	{
+		chain: "TEZOS", format: "unencrypted secret key: edsk… (tz1), spsk… (tz2) or p2sk… (tz3)",
+		create:     func() (message.Signer, error) { return tezos.NewAccount() },
+		fromSecret: func(s string) (message.Signer, error) { return tezos.AccountFromSecret(s) },
+		secret:     func(s message.Signer) string { return s.(*tezos.Account).Secret() },
+	},
+	{
+		chain: "DOT", format: "BIP-39 mnemonic (polkadot.js) or 0x and a 32-byte hex mini secret",
+		create:     func() (message.Signer, error) { return dot.NewAccount() },
+		fromSecret: func(s string) (message.Signer, error) { return dot.AccountFromSecret(s) },
+		secret:     func(s message.Signer) string { return s.(*dot.Account).Secret() },
+	},
+	{
+		chain: "CSDK", format: "64 hex digits (gaiad keys export --unarmored-hex), cosmos1… address",
+		create:     func() (message.Signer, error) { return csdk.NewAccount() },
+		fromSecret: func(s string) (message.Signer, error) { return csdk.AccountFromSecret(s) },
+		secret:     func(s message.Signer) string { return s.(*csdk.Account).Secret() },
 	},
 }
 
