@@ -125,3 +125,38 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// timed accepts a signature only at one time through VerifyAt, and never
+// through Verify.
+type timed float64
+
+func (timed) Verify(sender string, buffer []byte, signature string) error {
+	return chain.ErrInvalidSignature
+}
+
+func (t timed) VerifyAt(sender string, buffer []byte, signature string, at float64) error {
+	if at != float64(t) {
+		return chain.ErrInvalidSignature
+	}
+	return nil
+}
+
+func TestVerifyMessage(t *testing.T) {
+	chain.Register(timed(12.5), "TEST-TIMED")
+	chain.Register(fixed("good"), "TEST-UNTIMED")
+	if err := chain.VerifyMessage("TEST-TIMED", "s", nil, "x", 12.5); err != nil {
+		t.Fatalf("timed verifier at its time: %v", err)
+	}
+	if err := chain.VerifyMessage("TEST-TIMED", "s", nil, "x", 13); !errors.Is(err, chain.ErrInvalidSignature) {
+		t.Fatalf("timed verifier at another time: %v", err)
+	}
+	if err := chain.Verify("TEST-TIMED", "s", nil, "x"); !errors.Is(err, chain.ErrInvalidSignature) {
+		t.Fatalf("Verify does not pass the time: %v", err)
+	}
+	if err := chain.VerifyMessage("TEST-UNTIMED", "s", nil, "good", 99); err != nil {
+		t.Fatalf("plain verifier through VerifyMessage: %v", err)
+	}
+	if err := chain.VerifyMessage("TEST-NONE", "s", nil, "good", 1); !errors.Is(err, chain.ErrUnsupportedChain) {
+		t.Fatalf("unknown chain: %v", err)
+	}
+}

@@ -39,7 +39,7 @@ import (
 
 	"github.com/decred/dcrd/bech32"
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // Cosmos addresses are defined with RIPEMD-160
 
 	"github.com/goaleph/goaleph/chain"
@@ -118,8 +118,20 @@ func verify(sender string, buffer []byte, signature string) error {
 	if r.SetByteSlice(sig[:32]) || s.SetByteSlice(sig[32:]) {
 		return errors.New("signature scalar out of range")
 	}
+	if r.IsZero() || s.IsZero() {
+		return errors.New("signature scalar is zero")
+	}
+	// python-ecdsa accepts either S; libsecp256k1 only the low one, and
+	// (r, s) verifies exactly when (r, n-s) does.
+	compact := make([]byte, 64)
+	r.PutBytesUnchecked(compact[:32])
+	if s.IsOverHalfOrder() {
+		s.Negate()
+	}
+	s.PutBytesUnchecked(compact[32:])
 	digest := sha256.Sum256(SignDoc(buffer, sender))
-	if !secpecdsa.NewSignature(&r, &s).Verify(digest[:], pub) {
+	// go-ethereum's binding of libsecp256k1 (pure Go without cgo).
+	if !ethcrypto.VerifySignature(pub.SerializeUncompressed(), digest[:], compact) {
 		return errors.New("secp256k1 verification failed")
 	}
 	return nil

@@ -1,10 +1,13 @@
 package csdk_test
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/decred/dcrd/dcrec/secp256k1/v4"
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/csdk"
@@ -168,5 +171,32 @@ func BenchmarkSign(b *testing.B) {
 		if _, err := a.Sign(buf); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// highS returns the base64 r‖s signature with S replaced by n-S.
+func highS(t *testing.T, sigB64 string) string {
+	b, err := base64.StdEncoding.DecodeString(sigB64)
+	if err != nil || len(b) != 64 {
+		t.Fatalf("signature %q", sigB64)
+	}
+	var s secp256k1.ModNScalar
+	s.SetByteSlice(b[32:])
+	s.Negate()
+	s.PutBytesUnchecked(b[32:])
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func TestHighS(t *testing.T) {
+	a := account(t)
+	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
+	good, _ := a.Sign(buf)
+	var f map[string]any
+	_ = json.Unmarshal([]byte(good), &f)
+	f["signature"] = highS(t, f["signature"].(string))
+	b, _ := json.Marshal(f)
+	// python-ecdsa, which the reference verifies with, accepts either S.
+	if err := chain.Verify("CSDK", a.Address(), buf, string(b)); err != nil {
+		t.Fatalf("high-S signature refused: %v", err)
 	}
 }

