@@ -12,7 +12,7 @@
 //	n, err := c.Download(ctx, fileHash, w)
 //
 // Writes take the account that signs them, any message.Signer (the
-// accounts of chain/eth and chain/sol). They build the content with the
+// accounts of chain/eth, sol, nuls2, avax, tezos, dot and csdk). They build the content with the
 // key order of the official TypeScript SDK, sign it, and submit it as
 // {"sync": …, "message": …} to POST /api/v0/messages; content of
 // MaxInlineContent bytes or more is first stored with add_json. Each write

@@ -32,13 +32,19 @@ func newAccountCreateCmd(g *globals) *cobra.Command {
 		Use:     "create",
 		Aliases: []string{"import"},
 		Short:   "Create a new key, or import one (alias: import), and store it in the configuration directory",
-		Long: `Create a new key pair (or import --private-key: hex for ETH, base58 for SOL;
-or --mnemonic: a BIP-39 phrase for ETH, derived at --derivation-path) and store it under the configuration directory ($ALEPH_CONFIG_HOME, else
-$XDG_CONFIG_HOME/aleph, else ~/.config/aleph) with file mode 0600. The first
-account, or one made with --active, becomes the active account.`,
+		Long: `Create a new key pair of --chain (or import one with --private-key, or for ETH
+with --mnemonic: a BIP-39 phrase derived at --derivation-path) and store it under the
+configuration directory ($ALEPH_CONFIG_HOME, else $XDG_CONFIG_HOME/aleph, else
+~/.config/aleph) with file mode 0600. The first account, or one made with --active,
+becomes the active account.
+
+Chains and the form of their --private-key:
+` + kindFormats(),
 		Example: `  aleph account create
   aleph account create --chain SOL --name sol1 --active
+  aleph account create --chain NULS2 --name nuls
   aleph account create --name imported --private-key 0x4c0883a6…
+  aleph account import --chain AVAX --name avax --private-key PrivateKey-…
   aleph account import --name wallet --mnemonic "word1 word2 … word12"`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -77,7 +83,7 @@ account, or one made with --active, becomes the active account.`,
 				if err != nil {
 					return err
 				}
-				secret = encodeKey(s)
+				secret = encodeKey(chain, s)
 			} else if _, secret, err = newKey(chain); err != nil {
 				return err
 			}
@@ -111,9 +117,9 @@ account, or one made with --active, becomes the active account.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&chain, "chain", "ETH", "chain of the key: ETH or SOL")
+	f.StringVar(&chain, "chain", "ETH", "chain of the key: "+kindNames())
 	f.StringVar(&name, "name", "", "name of the account (default: the chain in lower case)")
-	f.StringVar(&key, "private-key", "", "import this private key (hex for ETH, base58 for SOL) instead of making one")
+	f.StringVar(&key, "private-key", "", "import this private key, in the chain's form (see above), instead of making one")
 	f.StringVar(&mnemonic, "mnemonic", "", "import the ETH account derived from this BIP-39 mnemonic")
 	f.StringVar(&derivation, "derivation-path", eth.DefaultPath, "BIP-32 path used with --mnemonic")
 	f.BoolVar(&active, "active", false, "make it the active account")

@@ -10,8 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/goaleph/goaleph/chain/eth"
-	"github.com/goaleph/goaleph/chain/sol"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -134,55 +132,6 @@ func (c *config) signer(name string) (message.Signer, error) {
 		return nil, fmt.Errorf("read key: %w", err)
 	}
 	return parseKey(e.Chain, strings.TrimSpace(string(b)))
-}
-
-// parseKey decodes a private key of chain: hex for ETH, base58 for SOL.
-func parseKey(chain, key string) (message.Signer, error) {
-	switch chain {
-	case "ETH":
-		a, err := eth.AccountFromHex(key)
-		if err != nil {
-			return nil, fmt.Errorf("bad ETH private key: %w", err)
-		}
-		return a, nil
-	case "SOL":
-		a, err := sol.AccountFromBase58(key)
-		if err != nil {
-			return nil, fmt.Errorf("bad SOL private key: %w", err)
-		}
-		return a, nil
-	}
-	return nil, fmt.Errorf("chain must be ETH or SOL, not %q", chain)
-}
-
-// newKey makes a key pair of chain and returns it with its encoded secret.
-func newKey(chain string) (message.Signer, string, error) {
-	switch chain {
-	case "ETH":
-		a, err := eth.NewAccount()
-		if err != nil {
-			return nil, "", err
-		}
-		return a, a.PrivateKeyHex(), nil
-	case "SOL":
-		a, err := sol.NewAccount()
-		if err != nil {
-			return nil, "", err
-		}
-		return a, a.SecretBase58(), nil
-	}
-	return nil, "", fmt.Errorf("chain must be ETH or SOL, not %q", chain)
-}
-
-// encodeKey returns the secret of a parsed key in its file encoding.
-func encodeKey(s message.Signer) string {
-	switch a := s.(type) {
-	case *eth.Account:
-		return a.PrivateKeyHex()
-	case *sol.Account:
-		return a.SecretBase58()
-	}
-	return ""
 }
 
 // writeFileAtomic writes b to path with mode 0600 through a temporary file.

@@ -20,9 +20,11 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/goaleph/goaleph/chain"
+	_ "github.com/goaleph/goaleph/chain/avax"  // registers the AVAX verifier
 	_ "github.com/goaleph/goaleph/chain/csdk"  // registers the CSDK (Cosmos) verifier
 	_ "github.com/goaleph/goaleph/chain/dot"   // registers the DOT (Substrate) verifier
 	_ "github.com/goaleph/goaleph/chain/eth"   // registers the EVM verifiers
+	_ "github.com/goaleph/goaleph/chain/nuls2" // registers the NULS2 verifier
 	_ "github.com/goaleph/goaleph/chain/sol"   // registers the SOL verifiers
 	_ "github.com/goaleph/goaleph/chain/tezos" // registers the TEZOS verifier
 	"github.com/goaleph/goaleph/internal/api"

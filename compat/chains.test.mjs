@@ -1,0 +1,54 @@
+// The official TypeScript SDK's account packages of the non-EVM, non-Solana
+// chains: each account signs a POST, an AGGREGATE and a STORE through the
+// official client, and the node must process all three.
+//
+// @aleph-sdk/substrate is not here: its dependency @polkadot/api-augment
+// 17.0.1 is not served by the registry this suite installs from.
+// @aleph-sdk/avalanche is not either: AvalancheAccount extends EVMAccount, and
+// buildMessage in @aleph-sdk/message 1.7.x then sends its messages with chain
+// "ETH" and a 0x sender but a CB58 signature, which neither pyaleph nor this
+// node accepts (the node answers 422, as it should).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+
+import { AuthenticatedAlephHttpClient } from '@aleph-sdk/client';
+import * as cosmos from '@aleph-sdk/cosmos';
+import * as nuls2 from '@aleph-sdk/nuls2';
+import * as tezos from '@aleph-sdk/tezos';
+
+import { API_URL, TEST_TIMEOUT, messageStatus, sha256hex, uniqueChannel } from './helpers.mjs';
+
+const ACCOUNTS = [
+  { chain: 'NULS2', make: async () => (await nuls2.newAccount()).account },
+  { chain: 'CSDK', make: async () => (await cosmos.newAccount()).account },
+  // todo: the node answers 422 to the SDK's micheline-form signature
+  // (dAppUrl "https://aleph.im"); chain/tezos must be fixed, then drop todo.
+  { chain: 'TEZOS', make: async () => (await tezos.newAccount()).signerAccount, todo: 'chain/tezos refuses the SDK micheline signature' },
+];
+
+for (const { chain, make, todo } of ACCOUNTS) {
+  describe(`chain accounts (${chain})`, { timeout: 4 * TEST_TIMEOUT }, () => {
+    it('signs a POST, an AGGREGATE and a STORE that the node processes', { timeout: 3 * TEST_TIMEOUT, todo }, async () => {
+      const account = await make();
+      const client = new AuthenticatedAlephHttpClient(account, API_URL);
+      const channel = uniqueChannel(`CHAINS-${chain}`);
+
+      const post = await client.createPost({ postType: 'compat-note', content: { body: `from ${chain}` }, channel, sync: true });
+      assert.equal(post.chain, chain);
+      assert.equal(post.sender, account.address);
+      assert.equal(post.item_hash, sha256hex(post.item_content));
+      assert.equal((await messageStatus(post.item_hash)).status, 'processed', `${chain} POST`);
+
+      const agg = await client.createAggregate({ key: 'profile', content: { chain }, channel, sync: true });
+      assert.equal(agg.chain, chain);
+      assert.equal((await messageStatus(agg.item_hash)).status, 'processed', `${chain} AGGREGATE`);
+      const got = await client.fetchAggregate(account.address, 'profile');
+      assert.deepEqual(got, { chain });
+
+      const bytes = new TextEncoder().encode(`stored by a ${chain} account`);
+      const store = await client.createStore({ fileObject: new Blob([bytes]), channel, sync: true });
+      assert.equal(store.chain, chain);
+      assert.equal((await messageStatus(store.item_hash)).status, 'processed', `${chain} STORE`);
+    });
+  });
+}
