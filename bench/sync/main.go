@@ -34,7 +34,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,7 +66,6 @@ func main() {
 type side struct {
 	core *node.Node
 	p2p  *p2p.Service
-	ln   net.Listener
 	done chan error
 }
 
@@ -196,25 +194,15 @@ func run(n, diff int, dir string, spread bool) error {
 }
 
 func startSide(ctx context.Context, dir string, log *slog.Logger) (*side, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	r, err := node.NewRole(ctx, node.RoleConfig{
+		Node: node.Config{DataDir: dir, Listen: "127.0.0.1:0", Logger: log},
+		P2P:  p2p.Config{ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, SyncPeriod: time.Hour},
+	})
 	if err != nil {
 		return nil, err
 	}
-	svc, err := p2p.New(p2p.Config{DataDir: dir, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-		SyncPeriod: time.Hour, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	core, err := node.New(ctx, node.Config{DataDir: dir, Listen: ln.Addr().String(), Fetcher: svc, Logger: log})
-	if err != nil {
-		return nil, err
-	}
-	if err := svc.Register(core.Registry()); err != nil {
-		return nil, err
-	}
-	s := &side{core: core, p2p: svc, ln: ln, done: make(chan error, 2)}
-	go func() { s.done <- core.Serve(ctx, ln) }()
-	go func() { s.done <- svc.Run(ctx, core) }()
+	s := &side{core: r.Node(), p2p: r.P2P(), done: make(chan error, 1)}
+	go func() { s.done <- r.Run(ctx) }()
 	return s, nil
 }
 

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -10,11 +9,9 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/node"
-	"github.com/goaleph/goaleph/internal/p2p"
 	"github.com/goaleph/goaleph/internal/store/storeurl"
 )
 
@@ -101,73 +98,32 @@ The node runs in "no quota" mode: balances are not checked.`,
 	return cmd
 }
 
-// runNode runs the core node and, unless disabled, its p2p service until
-// ctx ends or one of them fails; either stopping stops the other. The p2p
-// service stops first, so that it feeds nothing to a closing node.
+// runNode runs the core node role (the node and, unless disabled, its p2p
+// service) until ctx ends or one of them fails; see node.Role.Run.
 func runNode(ctx context.Context, s *node.RoleConfig, log *slog.Logger) error {
-	cfg := s.Node
-	ln, err := net.Listen("tcp", cfg.Listen)
+	rc := *s
+	ln, err := net.Listen("tcp", rc.Node.Listen)
 	if err != nil {
 		return err
 	}
-	var svc *p2p.Service
-	if !s.NoP2P {
-		pc := s.P2P
-		pc.DataDir, pc.Version, pc.Logger = cfg.DataDir, node.Version, log
-		if pc.APIURL == "" {
-			pc.APIURL = announceURL(ln.Addr().String())
-		}
-		if svc, err = p2p.New(pc); err != nil {
-			ln.Close()
-			return fmt.Errorf("p2p: %w", err)
-		}
-		cfg.Fetcher = svc
-		log.Info("p2p starting", "peer_id", svc.ID().String(), "announce_url", pc.APIURL)
+	rc.Listener = ln
+	rc.P2P.DataDir, rc.P2P.Version, rc.P2P.Logger = rc.Node.DataDir, node.Version, log
+	if rc.P2P.APIURL == "" {
+		rc.P2P.APIURL = announceURL(ln.Addr().String())
+	}
+	r, err := node.NewRole(ctx, rc)
+	if err != nil {
+		return err
+	}
+	if svc := r.P2P(); svc != nil {
+		log.Info("p2p starting", "peer_id", svc.ID().String(), "announce_url", rc.P2P.APIURL)
 		for _, a := range svc.Addrs() {
 			log.Info("p2p address", "addr", a)
 		}
 	}
-	n, err := node.New(ctx, cfg)
-	if err != nil {
-		ln.Close()
-		if svc != nil {
-			svc.Close()
-		}
-		return err
-	}
-	log.Info("core node starting", "version", node.Version, "data_dir", cfg.DataDir,
-		"database", storeurl.Redact(cfg.DatabaseURL))
-	if svc == nil {
-		err = n.Serve(ctx, ln)
-		log.Info("core node stopped")
-		return err
-	}
-	svc.SetBlockstore(n.Files().Blockstore()) // bitswap serves the node's IPFS files
-	if err := svc.Register(n.Registry()); err != nil {
-		stopped, cancel := context.WithCancel(ctx)
-		cancel()
-		_ = n.Serve(stopped, ln) // closes the stores and the listener
-		svc.Close()
-		return err
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	nodeCtx, stopNode := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopNode()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		defer cancel() // the node stopped: stop the p2p service too
-		return n.Serve(nodeCtx, ln)
-	})
-	g.Go(func() error {
-		defer stopNode()
-		err := svc.Run(gctx, n)
-		if err != nil {
-			err = fmt.Errorf("p2p: %w", err)
-		}
-		return err
-	})
-	err = g.Wait()
+	log.Info("core node starting", "version", node.Version, "data_dir", rc.Node.DataDir,
+		"database", storeurl.Redact(rc.Node.DatabaseURL))
+	err = r.Run(ctx)
 	log.Info("core node stopped")
 	return err
 }

@@ -20,7 +20,6 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
@@ -129,9 +128,7 @@ type Node struct {
 	dir    string
 	apiURL string
 	ports  ports
-	core   *node.Node
-	p2p    *p2p.Service
-	ln     net.Listener
+	role   *node.Role // the core node and its p2p service
 
 	cancel context.CancelFunc // stops this node
 	done   chan struct{}      // closed when it has stopped
@@ -144,19 +141,19 @@ func (n *Node) Index() int { return n.index }
 func (n *Node) APIURL() string { return n.apiURL }
 
 // PeerID is the node's libp2p peer ID.
-func (n *Node) PeerID() string { return n.p2p.ID().String() }
+func (n *Node) PeerID() string { return n.P2P().ID().String() }
 
 // P2PAddrs are the node's libp2p addresses, with /p2p/<id>.
-func (n *Node) P2PAddrs() []string { return n.p2p.Addrs() }
+func (n *Node) P2PAddrs() []string { return n.P2P().Addrs() }
 
 // DataDir is the node's data directory.
 func (n *Node) DataDir() string { return n.dir }
 
 // Core returns the core node.
-func (n *Node) Core() *node.Node { return n.core }
+func (n *Node) Core() *node.Node { return n.role.Node() }
 
 // P2P returns the node's p2p service.
-func (n *Node) P2P() *p2p.Service { return n.p2p }
+func (n *Node) P2P() *p2p.Service { return n.role.P2P() }
 
 // Nodes returns the nodes, in order.
 func (nw *Network) Nodes() []*Node { return nw.nodes }
@@ -195,17 +192,8 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 	}
 	defer func() {
 		if err != nil && nw.cancel == nil { // failed before the nodes ran
-			stopped, cancel := context.WithCancel(context.Background())
-			cancel()
 			for _, n := range nw.nodes {
-				if n.core != nil {
-					// Serving with an ended context closes the node's
-					// stores and the listener at once.
-					_ = n.core.Serve(stopped, n.ln)
-				} else {
-					n.ln.Close()
-				}
-				n.p2p.Close()
+				n.role.Close()
 			}
 			if nw.tmp != "" {
 				os.RemoveAll(nw.tmp)
@@ -217,7 +205,7 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 		if i < len(st.Nodes) {
 			p = st.Nodes[i]
 		}
-		n, err := newNode(cfg, i, filepath.Join(dir, "node-"+strconv.Itoa(i)), p)
+		n, err := newNode(ctx, cfg, i, filepath.Join(dir, "node-"+strconv.Itoa(i)), p)
 		if err != nil {
 			return nil, err
 		}
@@ -226,11 +214,6 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 	}
 	for _, n := range nw.nodes {
 		if err := nw.link(n); err != nil {
-			return nil, err
-		}
-	}
-	for _, n := range nw.nodes {
-		if err := nw.newCore(ctx, n); err != nil {
 			return nil, err
 		}
 	}
@@ -277,7 +260,9 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 	return nw, nil
 }
 
-func newNode(cfg Config, i int, dir string, p ports) (*Node, error) {
+// newNode builds node i's role: its API listener on p.API and its p2p
+// host on p.TCP and p.QUIC, or on other ports when those are taken.
+func newNode(ctx context.Context, cfg Config, i int, dir string, p ports) (*Node, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -289,26 +274,32 @@ func newNode(cfg Config, i int, dir string, p ports) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{index: i, dir: dir, ln: ln, apiURL: "http://" + ln.Addr().String()}
-	pcfg := p2p.Config{
-		DataDir:        dir,
-		APIURL:         n.apiURL,
-		Version:        node.Version,
-		AlivePeriod:    cfg.AlivePeriod,
-		ProbePeriod:    cfg.ProbePeriod,
-		ReconnectDelay: cfg.ReconnectDelay,
-		SyncPeriod:     cfg.SyncPeriod,
-		Logger:         cfg.Logger.With("node", i),
+	n := &Node{index: i, dir: dir, apiURL: "http://" + ln.Addr().String()}
+	rc := node.RoleConfig{
+		Node: node.Config{DataDir: dir, Listen: ln.Addr().String(), Logger: cfg.Logger.With("node", i)},
+		P2P: p2p.Config{
+			APIURL:         n.apiURL,
+			AlivePeriod:    cfg.AlivePeriod,
+			ProbePeriod:    cfg.ProbePeriod,
+			ReconnectDelay: cfg.ReconnectDelay,
+			SyncPeriod:     cfg.SyncPeriod,
+			ListenAddrs:    listenAddrs(p.TCP, p.QUIC),
+		},
+		Listener: ln,
 	}
-	pcfg.ListenAddrs = listenAddrs(p.TCP, p.QUIC)
-	n.p2p, err = p2p.New(pcfg)
+	if cfg.NodeConfig != nil {
+		cfg.NodeConfig(i, &rc.Node)
+	}
+	n.role, err = node.NewRole(ctx, rc)
 	if err != nil && (p.TCP != 0 || p.QUIC != 0) {
 		cfg.Logger.Warn("devnet: p2p ports taken, using others", "node", i, "err", err)
-		pcfg.ListenAddrs = listenAddrs(0, 0)
-		n.p2p, err = p2p.New(pcfg)
+		// NewRole closed the listener: take the same port again.
+		if rc.Listener, err = net.Listen("tcp", rc.Node.Listen); err == nil {
+			rc.P2P.ListenAddrs = listenAddrs(0, 0)
+			n.role, err = node.NewRole(ctx, rc)
+		}
 	}
 	if err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("node %d: %w", i, err)
 	}
 	return n, nil
@@ -317,34 +308,17 @@ func newNode(cfg Config, i int, dir string, p ports) (*Node, error) {
 // link gives n every other node as bootstrap and HTTP peer.
 func (nw *Network) link(n *Node) error {
 	for _, b := range nw.nodes {
-		if b == n || b.p2p == nil {
+		if b == n || b.role == nil {
 			continue
 		}
 		for _, addr := range b.P2PAddrs() {
-			if err := n.p2p.AddPeer(addr); err != nil {
+			if err := n.P2P().AddPeer(addr); err != nil {
 				return err
 			}
 		}
-		if err := n.p2p.AddHTTPPeer(b.apiURL); err != nil {
+		if err := n.P2P().AddHTTPPeer(b.apiURL); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-// newCore creates n's core node.
-func (nw *Network) newCore(ctx context.Context, n *Node) (err error) {
-	ncfg := node.Config{DataDir: n.dir, Listen: n.ln.Addr().String(), Fetcher: n.p2p,
-		Logger: nw.cfg.Logger.With("node", n.index)}
-	if nw.cfg.NodeConfig != nil {
-		nw.cfg.NodeConfig(n.index, &ncfg)
-	}
-	if n.core, err = node.New(ctx, ncfg); err != nil {
-		return fmt.Errorf("node %d: %w", n.index, err)
-	}
-	n.p2p.SetBlockstore(n.core.Files().Blockstore()) // bitswap serves the node's IPFS files
-	if err := n.p2p.Register(n.core.Registry()); err != nil {
-		return fmt.Errorf("node %d: %w", n.index, err)
 	}
 	return nil
 }
@@ -356,11 +330,8 @@ func (nw *Network) run(n *Node) {
 	nw.mu.Lock()
 	nw.running++
 	nw.mu.Unlock()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return n.core.Serve(gctx, n.ln) })
-	g.Go(func() error { return n.p2p.Run(gctx, n.core) })
 	go func() {
-		err := g.Wait()
+		err := n.role.Run(ctx)
 		nw.mu.Lock()
 		nw.running--
 		if err != nil && ctx.Err() == nil && nw.failed == nil {
@@ -403,19 +374,13 @@ func (nw *Network) StartNode(ctx context.Context, i int) error {
 	if stopped {
 		return errors.New("devnet: the network has stopped")
 	}
-	m, err := newNode(nw.cfg, i, n.dir, n.currentPorts())
+	m, err := newNode(ctx, nw.cfg, i, n.dir, n.currentPorts())
 	if err != nil {
 		return err
 	}
-	*n = Node{index: n.index, dir: n.dir, apiURL: m.apiURL, ports: n.ports, p2p: m.p2p, ln: m.ln}
+	*n = Node{index: n.index, dir: n.dir, apiURL: m.apiURL, ports: n.ports, role: m.role}
 	if err := nw.link(n); err != nil {
-		n.ln.Close()
-		n.p2p.Close()
-		return err
-	}
-	if err := nw.newCore(ctx, n); err != nil {
-		n.ln.Close()
-		n.p2p.Close()
+		n.role.Close()
 		return err
 	}
 	nw.run(n)
@@ -424,8 +389,8 @@ func (nw *Network) StartNode(ctx context.Context, i int) error {
 
 // currentPorts are the ports n listens on (or last listened on).
 func (n *Node) currentPorts() ports {
-	p := ports{API: n.ln.Addr().(*net.TCPAddr).Port}
-	for _, a := range n.p2p.Host().Addrs() {
+	p := ports{API: n.role.Addr().(*net.TCPAddr).Port}
+	for _, a := range n.P2P().Host().Addrs() {
 		if v, err := a.ValueForProtocol(ma.P_TCP); err == nil {
 			p.TCP, _ = strconv.Atoi(v)
 		}
@@ -453,7 +418,7 @@ func (nw *Network) Partition(groups ...[]int) {
 			}
 			ga, gb := group[a.index], group[b.index]
 			if ga == 0 || ga != gb {
-				a.p2p.Block(b.p2p.ID())
+				a.P2P().Block(b.P2P().ID())
 			}
 		}
 	}
@@ -465,14 +430,14 @@ func (nw *Network) Heal(ctx context.Context) error {
 	for _, a := range nw.nodes {
 		for _, b := range nw.nodes {
 			if a != b {
-				a.p2p.Unblock(b.p2p.ID())
+				a.P2P().Unblock(b.P2P().ID())
 			}
 		}
 	}
 	for _, a := range nw.nodes {
 		for _, b := range nw.nodes {
 			if a.index < b.index {
-				if err := a.p2p.Host().Connect(ctx, peer.AddrInfo{ID: b.p2p.ID(), Addrs: b.p2p.Host().Addrs()}); err != nil {
+				if err := a.P2P().Host().Connect(ctx, peer.AddrInfo{ID: b.P2P().ID(), Addrs: b.P2P().Host().Addrs()}); err != nil {
 					return fmt.Errorf("devnet: reconnect node %d to %d: %w", a.index, b.index, err)
 				}
 			}
@@ -512,7 +477,7 @@ func (nw *Network) waitReady(ctx context.Context, timeout time.Duration) error {
 	for {
 		ready := true
 		for _, n := range nw.nodes {
-			if len(n.p2p.TopicPeers()) < want || n.p2p.MeshPeers() < wantMesh {
+			if len(n.P2P().TopicPeers()) < want || n.P2P().MeshPeers() < wantMesh {
 				ready = false
 				break
 			}

@@ -1,7 +1,7 @@
 // Package node is the core node (CCN): it ingests signed messages, verifies
 // them, applies them to the store in a deterministic order, keeps files and
 // serves the HTTP API. New builds one from a Config; Run runs it until its
-// context ends.
+// context ends. NewRole (role.go) composes it with its p2p service.
 package node
 
 import (
@@ -121,6 +121,12 @@ type Node struct {
 	stopped chan struct{}
 	bg      sync.WaitGroup
 
+	// ln, when set (by NewRole), is the listener Run serves.
+	ln        net.Listener
+	readyCh   chan struct{} // closed once Serve serves
+	readyOnce sync.Once
+	closeOnce sync.Once
+
 	mu     sync.Mutex
 	waits  map[string][]timerEntry
 	timers timerHeap
@@ -157,6 +163,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 		applyCh:  make(chan *item, 4*maxApplyBatch),
 		wakeCh:   make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
+		readyCh:  make(chan struct{}),
 		waits:    map[string][]timerEntry{},
 	}
 	n.metrics = newMetrics(n)
@@ -180,17 +187,35 @@ func (n *Node) Handler() http.Handler { return n.api }
 func (n *Node) Store() store.Store { return n.store }
 
 // Run starts the pipeline, the garbage collector and the HTTP API, and
-// blocks until ctx ends or a service fails. It closes the stores on return.
+// blocks until ctx ends or a service fails. It serves the listener the
+// node was given by NewRole, else listens on cfg.Listen. It closes the
+// stores on return. A node runs once.
 func (n *Node) Run(ctx context.Context) error {
-	ln, err := net.Listen("tcp", n.cfg.Listen)
-	if err != nil {
-		n.close()
-		return err
+	ln := n.ln
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", n.cfg.Listen); err != nil {
+			n.close()
+			return err
+		}
 	}
 	return n.Serve(ctx, ln)
 }
 
-// Serve is Run on an existing listener.
+// Ready is closed once the node serves its API (see lifecycle.Readier).
+func (n *Node) Ready() <-chan struct{} { return n.readyCh }
+
+// Close releases a node that is never run: its stores, and the listener
+// NewRole gave it. Run releases them itself; Close after Run does nothing.
+func (n *Node) Close() error {
+	if n.ln != nil {
+		n.ln.Close()
+	}
+	n.close()
+	return nil
+}
+
+// Serve is Run on an existing listener, which it closes on return.
 func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	defer n.close()
 	g, gctx := errgroup.WithContext(ctx)
@@ -223,18 +248,22 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 		n.bus.close()
 		return srv.Shutdown(sctx)
 	})
+	// The listener is bound: connections queue until Serve accepts them.
+	n.readyOnce.Do(func() { close(n.readyCh) })
 	err := g.Wait()
 	n.bg.Wait()
 	return err
 }
 
 func (n *Node) close() {
-	if err := n.store.Close(); err != nil {
-		n.log.Error("close database", "err", err)
-	}
-	if err := n.files.Close(); err != nil {
-		n.log.Error("close file store", "err", err)
-	}
+	n.closeOnce.Do(func() {
+		if err := n.store.Close(); err != nil {
+			n.log.Error("close database", "err", err)
+		}
+		if err := n.files.Close(); err != nil {
+			n.log.Error("close file store", "err", err)
+		}
+	})
 }
 
 // loadPending queues the messages left pending by a previous run.

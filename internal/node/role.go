@@ -1,6 +1,11 @@
 package node
 
 import (
+	"context"
+	"fmt"
+	"net"
+
+	"github.com/goaleph/goaleph/internal/lifecycle"
 	"github.com/goaleph/goaleph/internal/p2p"
 )
 
@@ -10,11 +15,145 @@ import (
 type RoleConfig struct {
 	Node Config
 	// P2P configures the peer-to-peer service; DataDir, Version and Logger
-	// are taken from Node when empty.
+	// are taken from Node when empty. APIURL is announced as given (empty:
+	// none).
 	P2P p2p.Config
 	// NoP2P runs the node alone.
 	NoP2P bool
 	// LogLevel is debug, info, warn or error (used by the CLI to build
 	// Node.Logger).
 	LogLevel string
+	// Listener, when set, is the API listener, served instead of listening
+	// on Node.Listen. The role owns it: NewRole closes it when it fails.
+	Listener net.Listener
+}
+
+// Role is the core node role built by NewRole: the core node and, unless
+// RoleConfig.NoP2P, its p2p service, run together in one lifecycle.Group.
+// It satisfies lifecycle.Service, lifecycle.Readier and io.Closer.
+type Role struct {
+	node  *Node
+	p2p   *p2p.Service
+	ln    net.Listener
+	group lifecycle.Group
+	ready chan struct{}
+}
+
+var (
+	_ lifecycle.Service = (*Role)(nil)
+	_ lifecycle.Readier = (*Role)(nil)
+	_ lifecycle.Service = (*Node)(nil)
+	_ lifecycle.Readier = (*Node)(nil)
+	_ lifecycle.Service = (*p2p.Service)(nil)
+	_ lifecycle.Readier = (*p2p.Service)(nil)
+)
+
+// NewRole listens on the API address (unless rc.Listener is given), starts
+// the p2p host (it listens at once), opens the node's stores and wires the
+// two: the p2p service fetches the files the node misses, serves its IPFS
+// files over bitswap, feeds it the messages it receives and registers its
+// metrics beside the node's. Run runs the role; Close releases one that is
+// never run.
+func NewRole(ctx context.Context, rc RoleConfig) (_ *Role, err error) {
+	cfg := rc.Node
+	cfg.defaults()
+	r := &Role{ln: rc.Listener, ready: make(chan struct{})}
+	if r.ln == nil {
+		if r.ln, err = net.Listen("tcp", cfg.Listen); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if !rc.NoP2P {
+		pc := rc.P2P
+		if pc.DataDir == "" {
+			pc.DataDir = cfg.DataDir
+		}
+		if pc.Version == "" {
+			pc.Version = Version
+		}
+		if pc.Logger == nil {
+			pc.Logger = cfg.Logger
+		}
+		if r.p2p, err = p2p.New(pc); err != nil {
+			return nil, fmt.Errorf("p2p: %w", err)
+		}
+		if cfg.Fetcher == nil {
+			cfg.Fetcher = r.p2p
+		}
+	}
+	if r.node, err = New(ctx, cfg); err != nil {
+		return nil, err
+	}
+	r.node.ln = r.ln
+	r.group.Add("node", r.node)
+	if r.p2p != nil {
+		r.p2p.SetBlockstore(r.node.Files().Blockstore()) // bitswap serves the node's IPFS files
+		if err := r.p2p.Register(r.node.Registry()); err != nil {
+			return nil, err
+		}
+		r.p2p.SetNode(r.node)
+		// Started once the node serves, stopped before it: it feeds nothing
+		// to a closing node.
+		r.group.Add("p2p", r.p2p)
+	}
+	return r, nil
+}
+
+// Node returns the core node.
+func (r *Role) Node() *Node { return r.node }
+
+// P2P returns the p2p service (nil with RoleConfig.NoP2P).
+func (r *Role) P2P() *p2p.Service { return r.p2p }
+
+// Addr returns the address the API listens on.
+func (r *Role) Addr() net.Addr { return r.ln.Addr() }
+
+// URL returns the API base URL, http://host:port.
+func (r *Role) URL() string { return "http://" + r.ln.Addr().String() }
+
+// Ready is closed once the node serves its API and the p2p service has
+// joined its topics.
+func (r *Role) Ready() <-chan struct{} { return r.ready }
+
+// Run runs the node, then the p2p service once the node is ready, until ctx
+// ends or one of them fails, which stops the other; the p2p service stops
+// first. It returns the first error, prefixed with "node: " or "p2p: ".
+// Everything the role holds is released on return. A role runs once.
+func (r *Role) Run(ctx context.Context) error {
+	done := make(chan struct{})
+	defer close(done)
+	waits := []<-chan struct{}{r.node.Ready()}
+	if r.p2p != nil {
+		waits = append(waits, r.p2p.Ready())
+	}
+	go func() {
+		for _, w := range waits {
+			select {
+			case <-w:
+			case <-done:
+				return
+			}
+		}
+		close(r.ready)
+	}()
+	return r.group.Run(ctx)
+}
+
+// Close releases a role that is never run: the listener, the node's stores
+// and the p2p host. After Run it does nothing.
+func (r *Role) Close() error {
+	if r.node != nil {
+		r.node.Close()
+	} else if r.ln != nil {
+		r.ln.Close()
+	}
+	if r.p2p != nil {
+		return r.p2p.Close()
+	}
+	return nil
 }

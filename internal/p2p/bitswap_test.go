@@ -50,7 +50,8 @@ func runService(t testing.TB, fetchTimeout time.Duration) (*Service, *files.Stor
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, idleNode{}) }()
+	s.SetNode(idleNode{})
+	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -43,9 +43,10 @@ type Node interface {
 const Origin = "p2p"
 
 // Service is a node's presence on the p2p network. New starts the libp2p
-// host (it listens at once); Run joins the topics and runs the gossip,
-// alive, redial and probe loops until its context ends, then closes the
-// host. Methods are safe for concurrent use.
+// host (it listens at once); SetNode gives it the core node; Run joins the
+// topics and runs the gossip, alive, redial and probe loops until its
+// context ends, then closes the host (a lifecycle.Service and Readier).
+// Methods are safe for concurrent use.
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
@@ -71,6 +72,10 @@ type Service struct {
 	syncer  *syncer       // once Run started sync
 	closeMu sync.Once
 	bswap   *bitswap.Bitswap // while Run runs, with a blockstore
+	node    Node             // set by SetNode before Run
+
+	ready     chan struct{} // closed once Run joined the topics
+	readyOnce sync.Once
 }
 
 // New creates the host with the identity key of cfg.DataDir (created on
@@ -114,6 +119,7 @@ func New(cfg Config) (*Service, error) {
 		selfURL:  strings.TrimRight(cfg.APIURL, "/"),
 		trusted:  map[peer.ID]bool{},
 		fetchSem: make(chan struct{}, maxConcurrentFetches),
+		ready:    make(chan struct{}),
 	}
 	s.m = newMetrics(s)
 	s.sm = newSyncMetrics()
@@ -225,11 +231,23 @@ func (s *Service) Close() error {
 	return err
 }
 
-// Run joins the topics and feeds the messages received to node, publishes
-// what node processes, announces the node on the alive topic and keeps the
-// peer table up to date, until ctx ends. It closes the host on return.
-func (s *Service) Run(ctx context.Context, node Node) (err error) {
+// SetNode gives the service the core node it feeds and publishes; it must
+// be called before Run.
+func (s *Service) SetNode(n Node) { s.node = n }
+
+// Ready is closed once Run has joined the topics (see lifecycle.Readier).
+func (s *Service) Ready() <-chan struct{} { return s.ready }
+
+// Run joins the topics and feeds the messages received to the node given
+// by SetNode, publishes what it processes, announces the node on the alive
+// topic and keeps the peer table up to date, until ctx ends. It closes the
+// host on return.
+func (s *Service) Run(ctx context.Context) (err error) {
 	defer s.Close()
+	node := s.node
+	if node == nil {
+		return errors.New("p2p: no node (SetNode) before Run")
+	}
 	defer func() {
 		// A stop asked while the service was still joining its topics
 		// ends the join with the context's error: that is a clean stop.
@@ -282,6 +300,7 @@ func (s *Service) Run(ctx context.Context, node Node) (err error) {
 	s.topic = topic
 	s.mu.Unlock()
 	s.log.Info("p2p host listening", "id", s.host.ID().String(), "addrs", s.host.Addrs())
+	s.readyOnce.Do(func() { close(s.ready) })
 
 	// Sync and bitswap first: their handlers and connection watches must
 	// be in place before the redial loop connects.

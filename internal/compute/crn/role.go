@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/sandbox"
 	"github.com/goaleph/goaleph/internal/compute/wasm"
+	"github.com/goaleph/goaleph/internal/lifecycle"
 )
 
 // RoleConfig is the configuration of the compute node role (aleph compute
@@ -52,14 +54,23 @@ type RoleConfig struct {
 }
 
 // Role is a compute node with its backends and listener, built by NewRole:
-// it satisfies lifecycle.Service, lifecycle.Readier and io.Closer.
+// it satisfies lifecycle.Service, lifecycle.Readier and io.Closer. Run runs
+// a lifecycle.Group of the backends, then the server: the server stops
+// before the backends are closed.
 type Role struct {
 	srv      *Server
 	ln       net.Listener
 	backends []compute.Backend
+	group    lifecycle.Group
 	ready    chan struct{}
 	once     sync.Once
 }
+
+var (
+	_ lifecycle.Service = (*Role)(nil)
+	_ lifecycle.Readier = (*Role)(nil)
+	_ io.Closer         = (*Role)(nil)
+)
 
 // NewRole builds the backends enabled by rc (wasm unless NoWasm, sandbox
 // unless NoSandbox; the sandbox is the default backend when present), the
@@ -118,7 +129,35 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 			return nil, err
 		}
 	}
+	r.group.Add("backends", backendsService{r})
+	r.group.Add("server", serverService{r})
 	return r, nil
+}
+
+// backendsService holds the backends while the role runs and closes them
+// when it stops, after the server.
+type backendsService struct{ r *Role }
+
+func (b backendsService) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return b.r.closeBackends(ctx)
+}
+
+func (b backendsService) Close() error { return b.r.closeBackends(context.Background()) }
+
+// serverService serves the role's listener (see Server.Run).
+type serverService struct{ r *Role }
+
+func (s serverService) Run(ctx context.Context) error {
+	s.r.once.Do(func() { close(s.r.ready) }) // the listener is bound: connections queue
+	return s.r.srv.Run(ctx, s.r.ln)
+}
+
+func (s serverService) Ready() <-chan struct{} { return s.r.ready }
+
+func (s serverService) Close() error {
+	s.r.srv.Close()
+	return s.r.ln.Close()
 }
 
 func buildBackend(ctx context.Context, name string, s compute.BackendSettings) (compute.Backend, error) {
@@ -157,12 +196,8 @@ func (r *Role) URL() string { return "http://" + r.ln.Addr().String() }
 func (r *Role) Ready() <-chan struct{} { return r.ready }
 
 // Run serves the node until ctx ends (see Server.Run), then closes the
-// backends.
-func (r *Role) Run(ctx context.Context) error {
-	r.once.Do(func() { close(r.ready) }) // the listener is bound: connections queue
-	err := r.srv.Run(ctx, r.ln)
-	return errors.Join(err, r.closeBackends(ctx))
-}
+// backends. Its error is prefixed with "server: " or "backends: ".
+func (r *Role) Run(ctx context.Context) error { return r.group.Run(ctx) }
 
 // Close releases a node that is never run: its executions, listener and
 // backends.
