@@ -21,6 +21,7 @@ import (
 	"math/big"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -333,7 +334,7 @@ func (c *Chain) DeployToken(ctx context.Context) (common.Address, error) {
 func (c *Chain) deploy(ctx context.Context, bin string) (common.Address, error) {
 	opts := c.Transactor(0)
 	opts.Context = ctx
-	addr, tx, err := bind.DeployContract(opts, common.FromHex(bin), c.client, nil)
+	addr, tx, err := bind.DeployContract(opts, common.FromHex(strings.TrimSpace(bin)), c.client, nil)
 	if err != nil {
 		return common.Address{}, fmt.Errorf("devchain: deploy: %w", err)
 	}
