@@ -33,6 +33,14 @@ func testNode(t *testing.T, cfg Config) *Node {
 // returns what Serve returned.
 func startNode(t *testing.T, cfg Config) (*Node, func() error) {
 	t.Helper()
+	n, _, stop := listenNode(t, cfg)
+	return n, stop
+}
+
+// listenNode runs a node on a random loopback port and returns it, its
+// address, and stop, which stops it and returns what Serve returned.
+func listenNode(t *testing.T, cfg Config) (*Node, string, func() error) {
+	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
@@ -49,7 +57,7 @@ func startNode(t *testing.T, cfg Config) (*Node, func() error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx, ln) }()
-	return n, func() error {
+	return n, ln.Addr().String(), func() error {
 		cancel()
 		return <-done
 	}

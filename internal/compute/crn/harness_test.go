@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -234,6 +235,21 @@ func wantError(t *testing.T, resp *http.Response, body string, status int, conta
 	if resp.StatusCode != status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, contains) {
 		t.Fatalf("got %d %s; want %d with an error containing %q", resp.StatusCode, body, status, contains)
 	}
+}
+
+// wasmtestProgram builds the wasmtest program and returns the module's
+// bytes.
+func wasmtestProgram(t testing.TB) []byte {
+	t.Helper()
+	module, err := wasmtest.Build(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // cgiModule is wasmtest.CGIModule: a hand-written module answering text.
