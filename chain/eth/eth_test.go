@@ -375,18 +375,7 @@ func isASCII(s string) bool {
 	return true
 }
 
-func BenchmarkVerify(b *testing.B) {
-	vec := vectors.Load(b, "eth-post.json")[0]
-	m := vec.Message
-	buf := chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash)
-	var v eth.Verifier
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(m.Sender, buf, m.Signature); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkVerify(b *testing.B) { vectors.BenchVerify(b, "eth-post.json", eth.Verifier{}) }
 
 func BenchmarkSign(b *testing.B) {
 	vec := vectors.Load(b, "eth-post.json")[0]
@@ -394,11 +383,5 @@ func BenchmarkSign(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := chain.Buffer("ETH", acc.Address(), "POST", vec.Message.ItemHash)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := acc.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchSign(b, "eth-post.json", acc)
 }

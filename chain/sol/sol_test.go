@@ -401,18 +401,7 @@ func FuzzVerify(f *testing.F) {
 
 func pySpace(r rune) bool { return unicode.IsSpace(r) || (0x1c <= r && r <= 0x1f) }
 
-func BenchmarkVerify(b *testing.B) {
-	vec := vectors.Load(b, "sol-post.json")[0]
-	m := vec.Message
-	buf := chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash)
-	var v sol.Verifier
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(m.Sender, buf, m.Signature); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkVerify(b *testing.B) { vectors.BenchVerify(b, "sol-post.json", sol.Verifier{}) }
 
 // BenchmarkEd25519 is the bare crypto/ed25519 verification inside Verify,
 // to show what JSON and base58 decoding cost on top.
@@ -435,11 +424,5 @@ func BenchmarkSign(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := chain.Buffer("SOL", acc.Address(), "POST", vec.Message.ItemHash)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := acc.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchSign(b, "sol-post.json", acc)
 }
