@@ -36,16 +36,19 @@ type subject struct {
 	native     func(s *compute.Scope) error
 }
 
+// newWasm is the wasm backend with its compiled-module cache in cacheDir.
+func newWasm(cacheDir string) (compute.Backend, func(), error) {
+	b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() { b.Close(context.Background()) }, nil
+}
+
 var subjects = []subject{
 	{
-		name: "wasm",
-		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
-			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, func() { b.Close(context.Background()) }, nil
-		},
+		name:       "wasm",
+		newBackend: newWasm,
 		spec: func(ctx context.Context) (compute.Spec, error) {
 			path, err := wasmtest.Build(ctx)
 			return compute.Spec{ProgramHash: "bench", Interface: compute.WASM, Code: path,
@@ -57,14 +60,8 @@ var subjects = []subject{
 		// The same backend with a hand-written module that writes a
 		// constant response: what the backend itself costs, without a
 		// language runtime starting in every instance (Go's, above).
-		name: "wasm-tiny",
-		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
-			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, func() { b.Close(context.Background()) }, nil
-		},
+		name:       "wasm-tiny",
+		newBackend: newWasm,
 		spec: func(ctx context.Context) (compute.Spec, error) {
 			path := filepath.Join(os.TempDir(), "goaleph-coldstart-tiny.wasm")
 			err := os.WriteFile(path, wasmtest.CGIModule(tinyBody, false), 0o644)
