@@ -198,16 +198,9 @@ func TestSignatureForms(t *testing.T) {
 		{"131 digits", sender, hex0x(sig) + "0", false},
 		{"solana-style JSON", sender, `{"signature":"x","publicKey":"y"}`, false},
 	}
-	v := eth.Verifier{}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			err := v.Verify(tc.sender, buf, tc.signature)
-			if tc.ok && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if !tc.ok && !errors.Is(err, chain.ErrInvalidSignature) {
-				t.Fatalf("Verify = %v, want ErrInvalidSignature", err)
-			}
+			vectors.CheckVerify(t, eth.Verifier{}, tc.sender, buf, tc.signature, tc.ok)
 		})
 	}
 }

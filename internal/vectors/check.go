@@ -109,3 +109,16 @@ func BenchSign(b *testing.B, name string, acc Signer) {
 		}
 	}
 }
+
+// CheckVerify checks that v accepts signature by sender over buf when ok,
+// and otherwise rejects it with chain.ErrInvalidSignature.
+func CheckVerify(t testing.TB, v chain.Verifier, sender string, buf []byte, signature string, ok bool) {
+	t.Helper()
+	err := v.Verify(sender, buf, signature)
+	if ok && err != nil {
+		t.Fatalf("Verify: %v", err)
+	}
+	if !ok && !errors.Is(err, chain.ErrInvalidSignature) {
+		t.Fatalf("Verify = %v, want ErrInvalidSignature", err)
+	}
+}
