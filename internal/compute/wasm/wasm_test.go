@@ -42,6 +42,27 @@ var (
 	guestCommand = built(wasmtest.BuildGuestCommand)
 )
 
+// echoOf checks that a call of the wasmtest program succeeded with its
+// echo answer (status 200, its two headers) and returns the echo.
+func echoOf(t *testing.T, resp *compute.Response, err error) wasmtest.Echo {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 {
+		t.Errorf("status %d", resp.Status)
+	}
+	want := [][2]string{{"content-type", "application/json"}, {"x-echo", "1"}}
+	if len(resp.Headers) != 2 || resp.Headers[0] != want[0] || resp.Headers[1] != want[1] {
+		t.Errorf("headers %q, want %q", resp.Headers, want)
+	}
+	var e wasmtest.Echo
+	if err := json.Unmarshal(resp.Body, &e); err != nil {
+		t.Fatalf("%v: %q", err, resp.Body)
+	}
+	return e
+}
+
 // compileCacheDir keeps compiled modules between test runs: compiling
 // the Go test program takes seconds under the race detector.
 func compileCacheDir(t testing.TB) string {
@@ -108,20 +129,7 @@ func TestEcho(t *testing.T) {
 		},
 		Body: []byte("the body"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Status != 200 {
-		t.Errorf("status %d", resp.Status)
-	}
-	wantHeaders := [][2]string{{"content-type", "application/json"}, {"x-echo", "1"}}
-	if len(resp.Headers) != 2 || resp.Headers[0] != wantHeaders[0] || resp.Headers[1] != wantHeaders[1] {
-		t.Errorf("headers %q, want %q", resp.Headers, wantHeaders)
-	}
-	var e wasmtest.Echo
-	if err := json.Unmarshal(resp.Body, &e); err != nil {
-		t.Fatalf("%v: %q", err, resp.Body)
-	}
+	e := echoOf(t, resp, err)
 	for k, want := range map[string]string{
 		"REQUEST_METHOD": "POST", "PATH_INFO": "/some/path", "QUERY_STRING": "a=1&b=2",
 		"CONTENT_LENGTH": "8", "CONTENT_TYPE": "text/plain", "SERVER_PROTOCOL": "HTTP/1.1",
