@@ -110,16 +110,8 @@ func (n *node) allocateWith(t *testing.T, r allocReq, auth string) (int, string)
 	for k, v := range r.extra {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	resp, b := send(t, req)
+	return resp.StatusCode, b
 }
 
 // wantAllocation checks an allocation answer.

@@ -199,7 +199,7 @@ func startCRN(t testing.TB, k *core, o crnOpts) *node {
 	return n
 }
 
-// get sends a request to the node and returns the response and its body.
+// do sends a request to the node and returns the response and its body.
 func (n *node) do(t testing.TB, method, path, host string, body io.Reader) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, n.url+path, body)
@@ -209,6 +209,12 @@ func (n *node) do(t testing.TB, method, path, host string, body io.Reader) (*htt
 	if host != "" {
 		req.Host = host
 	}
+	return send(t, req)
+}
+
+// send sends req and returns the response and its body.
+func send(t testing.TB, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
