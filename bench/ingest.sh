@@ -33,10 +33,7 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 PG_PORT=${PG_PORT:-5433}
 N=${N:-20000}
 C=${C:-64}
-PORT=${PORT:-4024}
 PERF=${PERF:-0}
-ADDR=127.0.0.1:$PORT
-URL=http://$ADDR
 
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -56,14 +53,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if curl -s -o /dev/null --max-time 1 "$URL/version"; then
-	echo "something already answers on $ADDR; set PORT" >&2
-	exit 1
-fi
+require_free_port
 
-echo "building into $tmp …"
-go build -o "$tmp/aleph" ./cmd/aleph
-go build -o "$tmp/ingest" ./bench/ingest
+build_bench ingest
 
 # pg runs a PostgreSQL program (as the postgres user when root).
 pg() {

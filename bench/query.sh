@@ -23,10 +23,7 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-20s}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-16}
-PORT=${PORT:-4024}
 FORCE=${FORCE:-0}
-ADDR=127.0.0.1:$PORT
-URL=http://$ADDR
 
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
@@ -51,14 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if curl -s -o /dev/null --max-time 1 "$URL/version"; then
-	echo "something already answers on $ADDR; set PORT" >&2
-	exit 1
-fi
+require_free_port
 
-echo "building into $tmp …"
-go build -o "$tmp/aleph" ./cmd/aleph
-go build -o "$tmp/fill" ./bench/fill
+build_bench fill
 
 # The fill is cached: $CACHE/done exists only after a complete fill.
 if [ ! -f "$CACHE/done" ]; then

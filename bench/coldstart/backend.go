@@ -246,16 +246,20 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 		}
 		return time.Since(t0), nil
 	}
+	// coldRunNew is coldRun on a new backend with its cache in cacheDir.
+	coldRunNew := func(cacheDir string) (time.Duration, error) {
+		b, closeB, err := sub.newBackend(cacheDir)
+		if err != nil {
+			return 0, err
+		}
+		defer closeB()
+		return coldRun(b)
+	}
 
 	// Cold, first compile: a new backend, memory cache only, each run.
 	var first []time.Duration
 	for range n {
-		b, closeB, err := sub.newBackend("")
-		if err != nil {
-			return err
-		}
-		d, err := coldRun(b)
-		closeB()
+		d, err := coldRunNew("")
 		if err != nil {
 			return err
 		}
@@ -271,12 +275,7 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 	defer os.RemoveAll(dir)
 	var disk []time.Duration
 	for i := range n + 1 {
-		b, closeB, err := sub.newBackend(dir)
-		if err != nil {
-			return err
-		}
-		d, err := coldRun(b)
-		closeB()
+		d, err := coldRunNew(dir)
 		if err != nil {
 			return err
 		}
