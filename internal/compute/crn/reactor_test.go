@@ -169,19 +169,10 @@ func TestPersistent(t *testing.T) {
 	current := func() *execution {
 		n.s.pool.mu.Lock()
 		defer n.s.pool.mu.Unlock()
-		e := n.s.pool.execs[prog]
-		if e == nil {
-			return nil
+		if e := n.s.pool.currentLocked(prog); e != nil && !e.dead() {
+			return e
 		}
-		select {
-		case <-e.ready:
-		default:
-			return nil
-		}
-		if e.err != nil || e.dead() {
-			return nil
-		}
-		return e
+		return nil
 	}
 	var first *execution
 	eventually(t, 20*time.Second, func() error {
