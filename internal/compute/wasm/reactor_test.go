@@ -259,23 +259,7 @@ func TestReactorStop(t *testing.T) {
 	ctx := context.Background()
 	in := startReactor(t, compute.Spec{Timeout: time.Minute})
 	count(t, in, "")
-	errc := make(chan error, 1)
-	go func() {
-		_, err := in.Call(ctx, get("/loop", ""))
-		errc <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := in.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, compute.ErrExited) {
-			t.Errorf("call in flight: %v, want ErrExited", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("call in flight still running after Stop")
-	}
+	stopDuringCall(t, in)
 	if n := len(in.(*instance).pool.idle); n != 0 {
 		t.Errorf("%d idle instances after Stop", n)
 	}

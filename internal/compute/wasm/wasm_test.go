@@ -63,6 +63,30 @@ func echoOf(t *testing.T, resp *compute.Response, err error) wasmtest.Echo {
 	return e
 }
 
+// stopDuringCall stops in while a call of the test program's /loop runs,
+// and checks that the call then ends with ErrExited.
+func stopDuringCall(t *testing.T, in compute.Instance) {
+	t.Helper()
+	ctx := context.Background()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := in.Call(ctx, get("/loop", ""))
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the call start
+	if err := in.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, compute.ErrExited) {
+			t.Errorf("call in flight: %v, want ErrExited", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("call in flight still running after Stop")
+	}
+}
+
 // compileCacheDir keeps compiled modules between test runs: compiling
 // the Go test program takes seconds under the race detector.
 func compileCacheDir(t testing.TB) string {
@@ -308,27 +332,11 @@ func TestConcurrentCalls(t *testing.T) {
 func TestStop(t *testing.T) {
 	ctx := context.Background()
 	in := start(t, sharedBackend(t), compute.Spec{Timeout: time.Minute})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := in.Call(ctx, get("/loop", ""))
-		errc <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := in.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	stopDuringCall(t, in)
 	select {
 	case <-in.Done():
 	default:
 		t.Fatal("Done not closed after Stop")
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, compute.ErrExited) {
-			t.Errorf("call in flight: %v, want ErrExited", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("call in flight still running after Stop")
 	}
 	if _, err := in.Call(ctx, get("/", "")); !errors.Is(err, compute.ErrExited) {
 		t.Errorf("call after Stop: %v", err)
