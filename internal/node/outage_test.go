@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/message"
@@ -85,7 +86,7 @@ func TestPostgresOutage(t *testing.T) {
 	// Connections dialed but never used would hold the node's shutdown.
 	t.Cleanup(client.CloseIdleConnections)
 
-	a := account(t)
+	a := ethtest.Account(t)
 	bodies := make([][]byte, total)
 	hashes := make([]string, total)
 	for i := range bodies {

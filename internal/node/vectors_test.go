@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/vectors"
 	"github.com/goaleph/goaleph/message"
@@ -171,7 +172,7 @@ func TestSubmitWhileStopped(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	m := post(t, account(t), "blog", "late", "")
+	m := post(t, ethtest.Account(t), "blog", "late", "")
 	body, _ := json.Marshal(map[string]any{"sync": true, "message": m})
 	w := replay(t, n.Handler(), vectors.Request{Path: "/api/v0/messages", Body: body})
 	if w.Code != http.StatusServiceUnavailable {

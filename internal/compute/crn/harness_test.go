@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/wasm"
@@ -43,10 +44,7 @@ func startCore(t testing.TB) *core {
 			t.Errorf("devnet stop: %v", err)
 		}
 	})
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := ethtest.Account(t)
 	k := &core{url: nw.Nodes()[0].APIURL(), a: a}
 	k.c = client.New(k.url)
 	k.runtime = k.store(t, []byte(WASMRuntimeMarker), "")
