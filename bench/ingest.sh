@@ -33,12 +33,11 @@ BACKENDS=${BACKENDS:-sqlite postgres}
 PG_PORT=${PG_PORT:-5433}
 N=${N:-20000}
 C=${C:-64}
-PORT=${PORT:-4024}
 PERF=${PERF:-0}
-ADDR=127.0.0.1:$PORT
-URL=http://$ADDR
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 unset GOMAXPROCS
 export CGO_ENABLED=${CGO_ENABLED:-1} # libsecp256k1 through cgo, as the node is meant to be built
 
@@ -54,14 +53,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if curl -s -o /dev/null --max-time 1 "$URL/version"; then
-	echo "something already answers on $ADDR; set PORT" >&2
-	exit 1
-fi
+require_free_port
 
-echo "building into $tmp …"
-go build -o "$tmp/aleph" ./cmd/aleph
-go build -o "$tmp/ingest" ./bench/ingest
+build_bench ingest
 
 # pg runs a PostgreSQL program (as the postgres user when root).
 pg() {
@@ -114,29 +108,6 @@ stop_node() {
 	kill -INT "$node_pid"
 	wait "$node_pid" || true
 	node_pid=
-}
-
-# wait_quiet waits (at most WAIT_QUIET seconds, default 300) until the
-# machine has been under 15% busy for 2 s, so that runs on a shared machine
-# are not measured while something else compiles. WAIT_QUIET=0 disables it.
-wait_quiet() {
-	local limit=${WAIT_QUIET:-300} waited=0 a b
-	[ "$limit" = 0 ] && return 0
-	while :; do
-		a=($(head -1 /proc/stat))
-		sleep 2
-		b=($(head -1 /proc/stat))
-		local busy=$(((b[1] + b[2] + b[3] + b[6] + b[7] + b[8]) - (a[1] + a[2] + a[3] + a[6] + a[7] + a[8])))
-		local idle=$(((b[4] + b[5]) - (a[4] + a[5])))
-		if [ $((100 * busy / (busy + idle + 1))) -lt 15 ]; then
-			return 0
-		fi
-		waited=$((waited + 2))
-		if [ "$waited" -ge "$limit" ]; then
-			echo "   (machine still busy after ${limit}s; measuring anyway)"
-			return 0
-		fi
-	done
 }
 
 # pg_ticks prints the CPU clock ticks used so far by the PostgreSQL server:

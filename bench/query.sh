@@ -23,12 +23,11 @@ RUNS=${RUNS:-3}
 DURATION=${DURATION:-20s}
 THREADS=${THREADS:-2}
 CONNS=${CONNS:-16}
-PORT=${PORT:-4024}
 FORCE=${FORCE:-0}
-ADDR=127.0.0.1:$PORT
-URL=http://$ADDR
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 # The cache is keyed by N and by the schema and fill sources, so that a
 # new migration or a changed generator refills instead of reusing stale rows.
 key=$(cat internal/store/sqlite/migrations/*.sql bench/fill/main.go | sha256sum | cut -c1-12)
@@ -49,14 +48,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if curl -s -o /dev/null --max-time 1 "$URL/version"; then
-	echo "something already answers on $ADDR; set PORT" >&2
-	exit 1
-fi
+require_free_port
 
-echo "building into $tmp …"
-go build -o "$tmp/aleph" ./cmd/aleph
-go build -o "$tmp/fill" ./bench/fill
+build_bench fill
 
 # The fill is cached: $CACHE/done exists only after a complete fill.
 if [ ! -f "$CACHE/done" ]; then
@@ -79,29 +73,6 @@ for _ in $(seq 300); do
 	kill -0 "$node_pid" 2>/dev/null || { cat "$tmp/node.log" >&2; exit 1; }
 	sleep 0.1
 done
-
-# wait_quiet waits (at most WAIT_QUIET seconds, default 300) until the
-# machine has been under 15% busy for 2 s, so that runs on a shared machine
-# are not measured while something else compiles. WAIT_QUIET=0 disables it.
-wait_quiet() {
-	local limit=${WAIT_QUIET:-300} waited=0 a b
-	[ "$limit" = 0 ] && return 0
-	while :; do
-		a=($(head -1 /proc/stat))
-		sleep 2
-		b=($(head -1 /proc/stat))
-		local busy=$(((b[1] + b[2] + b[3] + b[6] + b[7] + b[8]) - (a[1] + a[2] + a[3] + a[6] + a[7] + a[8])))
-		local idle=$(((b[4] + b[5]) - (a[4] + a[5])))
-		if [ $((100 * busy / (busy + idle + 1))) -lt 15 ]; then
-			return 0
-		fi
-		waited=$((waited + 2))
-		if [ "$waited" -ge "$limit" ]; then
-			echo "   (machine still busy after ${limit}s; measuring anyway)"
-			return 0
-		fi
-	done
-}
 
 names=(latest sender channel)
 paths=(

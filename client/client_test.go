@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/chain/sol"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/node"
@@ -22,15 +22,6 @@ import (
 func newClient(t *testing.T) *client.Client {
 	t.Helper()
 	return client.New(startNode(t, node.Config{}))
-}
-
-func ethAccount(t testing.TB) *eth.Account {
-	t.Helper()
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func ctxT(t *testing.T) context.Context {
@@ -50,7 +41,7 @@ func mustStatus(t *testing.T, res *client.Result, err error, want client.Status)
 }
 
 func TestPostAmendPosts(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	orig, err := c.Post(ctx, a, client.PostParams{Type: "note", Content: map[string]any{"body": "v1"}, Channel: "TEST", Sync: true})
 	mustStatus(t, orig, err, client.StatusProcessed)
 	wantContent := fmt.Sprintf(`{"type":"note","address":"%s","content":{"body":"v1"},"time":`, a.Address())
@@ -100,7 +91,7 @@ func TestSolanaAccount(t *testing.T) {
 }
 
 func TestAsyncPostIsPending(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	res, err := c.Post(ctx, a, client.PostParams{Type: "note", Content: 1})
 	mustStatus(t, res, err, client.StatusPending)
 	// It gets processed eventually.
@@ -117,7 +108,7 @@ func TestAsyncPostIsPending(t *testing.T) {
 }
 
 func TestLargeContentGoesThroughStorage(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	big := strings.Repeat("x", client.MaxInlineContent)
 	res, err := c.Post(ctx, a, client.PostParams{Type: "big", Content: map[string]string{"body": big}, Sync: true})
 	mustStatus(t, res, err, client.StatusProcessed)
@@ -135,7 +126,7 @@ func TestLargeContentGoesThroughStorage(t *testing.T) {
 }
 
 func TestAggregateMerge(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	base := time.Now().Add(-time.Minute)
 	res, err := c.UpdateAggregate(ctx, a, "profile", map[string]any{"name": "alice", "age": 30}, client.WriteOptions{Sync: true, Time: base})
 	mustStatus(t, res, err, client.StatusProcessed)
@@ -171,7 +162,7 @@ func TestAggregateMerge(t *testing.T) {
 func TestStoreDownload(t *testing.T) {
 	for _, engine := range []string{client.EngineStorage, client.EngineIPFS} {
 		t.Run(engine, func(t *testing.T) {
-			c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+			c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 			data := make([]byte, 3<<20+17)
 			rand.Read(data)
 			var last, total int64
@@ -218,7 +209,7 @@ func TestStoreDownload(t *testing.T) {
 }
 
 func TestForget(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	p, err := c.Post(ctx, a, client.PostParams{Type: "note", Content: "bye", Sync: true})
 	mustStatus(t, p, err, client.StatusProcessed)
 	f, err := c.Forget(ctx, a, client.ForgetParams{Hashes: []string{p.Message.ItemHash}, Reason: "test", Sync: true})
@@ -237,8 +228,8 @@ func TestForget(t *testing.T) {
 }
 
 func TestMessagesFiltersAndPagination(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
-	b := ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
+	b := ethtest.Account(t)
 	base := time.Now().Add(-time.Hour)
 	var hashes []string
 	for i := range 5 {
@@ -287,7 +278,7 @@ func TestMessagesFiltersAndPagination(t *testing.T) {
 }
 
 func TestRejectedCarriesCode(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	// An amend without ref is rejected with POST_AMEND_NO_TARGET.
 	res, err := c.Post(ctx, a, client.PostParams{Type: "amend", Content: "x", Sync: true})
 	var ae *client.Error
@@ -307,7 +298,7 @@ func TestRejectedCarriesCode(t *testing.T) {
 }
 
 func TestInvalidMessage(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	m, err := message.NewInline(a, message.TypePost, "", `{"type":"t"}`, time.Time{})
 	if err != nil {
 		t.Fatal(err)
@@ -321,7 +312,7 @@ func TestInvalidMessage(t *testing.T) {
 }
 
 func TestWatch(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	old, err := c.Post(ctx, a, client.PostParams{Type: "w", Content: 0, Channel: "WATCH", Sync: true})
 	mustStatus(t, old, err, client.StatusProcessed)
 	seq, err := c.Watch(ctx, client.MessageFilter{Channels: []string{"WATCH"}}, 5)
@@ -399,7 +390,7 @@ func TestDeadNode(t *testing.T) {
 }
 
 func TestPinAndAddressFiles(t *testing.T) {
-	c, ctx, a, b := newClient(t), ctxT(t), ethAccount(t), ethAccount(t)
+	c, ctx, a, b := newClient(t), ctxT(t), ethtest.Account(t), ethtest.Account(t)
 	empty, err := c.AddressFiles(ctx, b.Address(), 0, 0)
 	if err != nil || len(empty.Files) != 0 || empty.TotalSize != 0 {
 		t.Fatalf("files of a new address: %+v, %v", empty, err)

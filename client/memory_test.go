@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/node"
@@ -111,7 +112,7 @@ func TestLargeFileMemory(t *testing.T) {
 	limits := api.DefaultLimits
 	limits.MaxFileSize = 512 << 20
 	c := client.New(startNode(t, node.Config{Limits: limits}))
-	ctx, a := ctxT(t), ethAccount(t)
+	ctx, a := ctxT(t), ethtest.Account(t)
 
 	want := sha256.New()
 	io.Copy(want, &genFile{size: size})

@@ -139,22 +139,7 @@ func (c *Client) storeNative(ctx context.Context, s message.Signer, r io.ReadSee
 	meta := []byte(`{"message":` + string(env) + `,"sync":` + strconv.FormatBool(p.Sync) + `}`)
 
 	// Pass 2: upload, metadata part first.
-	body, length, ctype, err := multipartBody(meta, r, size, p.Progress)
-	if err != nil {
-		return nil, err
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, "/api/v0/storage/add_file", nil, body)
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = length
-	req.Header.Set("Content-Type", ctype)
-	resp, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	rb, err := readBody(resp)
+	resp, rb, err := c.uploadFile(ctx, "/api/v0/storage/add_file", meta, r, size, p.Progress)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +164,32 @@ func (c *Client) storeNative(ctx context.Context, s message.Signer, r io.ReadSee
 		return nil, newError(resp, rb)
 	}
 	return res, nil
+}
+
+// uploadFile POSTs a multipart body (the metadata part, if meta is not
+// nil, then size bytes of file) to path and returns the answer and its
+// body, whatever its status.
+func (c *Client) uploadFile(ctx context.Context, path string, meta []byte, file io.Reader, size int64, progress func(done, total int64)) (*http.Response, []byte, error) {
+	body, length, ctype, err := multipartBody(meta, file, size, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := c.newRequest(ctx, http.MethodPost, path, nil, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.ContentLength = length
+	req.Header.Set("Content-Type", ctype)
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	rb, err := readBody(resp)
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, rb, nil
 }
 
 // multipartBody returns a streaming multipart body with a "metadata" part
@@ -256,22 +267,7 @@ func (c *Client) storeIPFS(ctx context.Context, s message.Signer, r io.ReadSeeke
 		}
 		size = end - start
 	}
-	body, length, ctype, err := multipartBody(nil, r, size, p.Progress)
-	if err != nil {
-		return nil, err
-	}
-	req, err := c.newRequest(ctx, http.MethodPost, "/api/v0/ipfs/add_file", nil, body)
-	if err != nil {
-		return nil, err
-	}
-	req.ContentLength = length
-	req.Header.Set("Content-Type", ctype)
-	resp, err := c.send(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	rb, err := readBody(resp)
+	resp, rb, err := c.uploadFile(ctx, "/api/v0/ipfs/add_file", nil, r, size, p.Progress)
 	if err != nil {
 		return nil, err
 	}

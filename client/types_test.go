@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/message"
 )
@@ -42,7 +43,7 @@ func TestErrorText(t *testing.T) {
 }
 
 func TestStoreFile(t *testing.T) {
-	c, ctx, a := newClient(t), ctxT(t), ethAccount(t)
+	c, ctx, a := newClient(t), ctxT(t), ethtest.Account(t)
 	path := filepath.Join(t.TempDir(), "f.txt")
 	if err := os.WriteFile(path, []byte("file contents"), 0o600); err != nil {
 		t.Fatal(err)

@@ -32,18 +32,7 @@ type wireVector struct {
 		PrivateKeyHex   string `json:"private_key_hex"`
 		SecretKeyBase58 string `json:"secret_key_base58"`
 	} `json:"account"`
-	Request struct {
-		Path string          `json:"path"`
-		Body json.RawMessage `json:"body"`
-		// Multipart parts (add_file).
-		Parts []struct {
-			Name        string `json:"name"`
-			Value       string `json:"value"`
-			Filename    string `json:"filename"`
-			ContentType string `json:"content_type"`
-			Base64      string `json:"base64"`
-		} `json:"parts"`
-	} `json:"request"`
+	Request vectors.Request `json:"request"`
 	Message struct {
 		Time        float64 `json:"time"`
 		Channel     string  `json:"channel"`

@@ -36,16 +36,19 @@ type subject struct {
 	native     func(s *compute.Scope) error
 }
 
+// newWasm is the wasm backend with its compiled-module cache in cacheDir.
+func newWasm(cacheDir string) (compute.Backend, func(), error) {
+	b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() { b.Close(context.Background()) }, nil
+}
+
 var subjects = []subject{
 	{
-		name: "wasm",
-		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
-			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, func() { b.Close(context.Background()) }, nil
-		},
+		name:       "wasm",
+		newBackend: newWasm,
 		spec: func(ctx context.Context) (compute.Spec, error) {
 			path, err := wasmtest.Build(ctx)
 			return compute.Spec{ProgramHash: "bench", Interface: compute.WASM, Code: path,
@@ -57,14 +60,8 @@ var subjects = []subject{
 		// The same backend with a hand-written module that writes a
 		// constant response: what the backend itself costs, without a
 		// language runtime starting in every instance (Go's, above).
-		name: "wasm-tiny",
-		newBackend: func(cacheDir string) (compute.Backend, func(), error) {
-			b, err := wasm.New(wasm.Config{CacheDir: cacheDir})
-			if err != nil {
-				return nil, nil, err
-			}
-			return b, func() { b.Close(context.Background()) }, nil
-		},
+		name:       "wasm-tiny",
+		newBackend: newWasm,
 		spec: func(ctx context.Context) (compute.Spec, error) {
 			path := filepath.Join(os.TempDir(), "goaleph-coldstart-tiny.wasm")
 			err := os.WriteFile(path, wasmtest.CGIModule(tinyBody, false), 0o644)
@@ -249,16 +246,20 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 		}
 		return time.Since(t0), nil
 	}
+	// coldRunNew is coldRun on a new backend with its cache in cacheDir.
+	coldRunNew := func(cacheDir string) (time.Duration, error) {
+		b, closeB, err := sub.newBackend(cacheDir)
+		if err != nil {
+			return 0, err
+		}
+		defer closeB()
+		return coldRun(b)
+	}
 
 	// Cold, first compile: a new backend, memory cache only, each run.
 	var first []time.Duration
 	for range n {
-		b, closeB, err := sub.newBackend("")
-		if err != nil {
-			return err
-		}
-		d, err := coldRun(b)
-		closeB()
+		d, err := coldRunNew("")
 		if err != nil {
 			return err
 		}
@@ -274,12 +275,7 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 	defer os.RemoveAll(dir)
 	var disk []time.Duration
 	for i := range n + 1 {
-		b, closeB, err := sub.newBackend(dir)
-		if err != nil {
-			return err
-		}
-		d, err := coldRun(b)
-		closeB()
+		d, err := coldRunNew(dir)
 		if err != nil {
 			return err
 		}

@@ -53,37 +53,16 @@ func TestVectors(t *testing.T) {
 	for _, vec := range vectors.Load(t, "sol-*.json") {
 		t.Run(vec.Name, func(t *testing.T) {
 			m := vec.Message
-			buf := chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash)
-			if string(buf) != vec.Derived.VerificationBuffer {
-				t.Fatalf("Buffer = %q, vector has %q", buf, vec.Derived.VerificationBuffer)
-			}
-			if got := hex.EncodeToString(buf); got != vec.Derived.VerificationBufferHex {
-				t.Fatalf("Buffer hex = %s, vector has %s", got, vec.Derived.VerificationBufferHex)
-			}
-			if err := chain.Verify(m.Chain, m.Sender, buf, m.Signature); err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
+			buf := vectors.CheckBuffer(t, vec)
 
 			acc, err := sol.AccountFromBase58(vec.Account.SecretKeyBase58)
 			if err != nil {
 				t.Fatalf("AccountFromBase58: %v", err)
 			}
-			if acc.Address() != m.Sender || acc.Address() != vec.Account.Address {
-				t.Fatalf("Address = %s, vector sender %s, account %s", acc.Address(), m.Sender, vec.Account.Address)
-			}
 			if acc.SecretBase58() != vec.Account.SecretKeyBase58 {
 				t.Fatalf("SecretBase58 = %s, vector has %s", acc.SecretBase58(), vec.Account.SecretKeyBase58)
 			}
-			if acc.Chain() != m.Chain {
-				t.Fatalf("Chain = %s, vector has %s", acc.Chain(), m.Chain)
-			}
-			sig, err := acc.Sign(buf)
-			if err != nil {
-				t.Fatalf("Sign: %v", err)
-			}
-			if sig != m.Signature {
-				t.Fatalf("re-signed signature differs from the SDK's:\n got  %s\n want %s", sig, m.Signature)
-			}
+			sig := vectors.CheckResign(t, vec, acc, buf)
 
 			// The raw values the generator recorded.
 			var parsed struct{ Signature, PublicKey string }
@@ -114,30 +93,9 @@ func TestVectors(t *testing.T) {
 	}
 }
 
-// TestNegative checks the tampered SOL messages of negative.json; see the
-// eth package's TestNegative for why content-changed still verifies here.
-func TestNegative(t *testing.T) {
-	for _, c := range vectors.Negatives(t, "SOL") {
-		t.Run(c.Name, func(t *testing.T) {
-			m := c.Message
-			err := chain.Verify(m.Chain, m.Sender, chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash), m.Signature)
-			switch {
-			case strings.HasSuffix(c.Name, "-content-changed"):
-				if err != nil {
-					t.Fatalf("signature over the unchanged item_hash must verify (the hash check rejects it): %v", err)
-				}
-			case strings.HasSuffix(c.Name, "-tampered-signature"),
-				strings.HasSuffix(c.Name, "-wrong-sender"),
-				strings.HasSuffix(c.Name, "-wrong-item-hash"):
-				if !errors.Is(err, chain.ErrInvalidSignature) {
-					t.Fatalf("Verify = %v, want ErrInvalidSignature (%s)", err, c.Why)
-				}
-			default:
-				t.Fatalf("unknown negative case %q: classify it", c.Name)
-			}
-		})
-	}
-}
+// TestNegative checks the tampered SOL messages of negative.json (see
+// vectors.CheckNegatives for why content-changed still verifies).
+func TestNegative(t *testing.T) { vectors.CheckNegatives(t, "SOL") }
 
 func TestRealNetwork(t *testing.T) {
 	if err := chain.Verify("SOL", realSender, realBuffer(), realSig); err != nil {
@@ -229,18 +187,11 @@ func TestSignatureForms(t *testing.T) {
 		{"non-base58 signature", key, sigJSON(sig[:40]+"0"+sig[41:], key), false},
 		{"EVM-style hex signature", key, "0x" + hex.EncodeToString(raw), false},
 	}
-	v := sol.Verifier{}
+	// The buffer stays the signed one: only the sender and the signature
+	// field vary.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			// The buffer stays the signed one: only the sender and the
-			// signature field vary.
-			err := v.Verify(tc.sender, buf, tc.signature)
-			if tc.ok && err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			if !tc.ok && !errors.Is(err, chain.ErrInvalidSignature) {
-				t.Fatalf("Verify = %v, want ErrInvalidSignature", err)
-			}
+			vectors.CheckVerify(t, sol.Verifier{}, tc.sender, buf, tc.signature, tc.ok)
 		})
 	}
 }
@@ -443,18 +394,7 @@ func FuzzVerify(f *testing.F) {
 
 func pySpace(r rune) bool { return unicode.IsSpace(r) || (0x1c <= r && r <= 0x1f) }
 
-func BenchmarkVerify(b *testing.B) {
-	vec := vectors.Load(b, "sol-post.json")[0]
-	m := vec.Message
-	buf := chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash)
-	var v sol.Verifier
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(m.Sender, buf, m.Signature); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkVerify(b *testing.B) { vectors.BenchVerify(b, "sol-post.json", sol.Verifier{}) }
 
 // BenchmarkEd25519 is the bare crypto/ed25519 verification inside Verify,
 // to show what JSON and base58 decoding cost on top.
@@ -477,11 +417,5 @@ func BenchmarkSign(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := chain.Buffer("SOL", acc.Address(), "POST", vec.Message.ItemHash)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := acc.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchSign(b, "sol-post.json", acc)
 }

@@ -181,6 +181,20 @@ func decodeEcho(t *testing.T, r *compute.Response) echoed {
 	return e
 }
 
+// numbered is call i of a concurrent run: method on path/i with the query
+// key=i, a host, and an x-test header and a body naming i. want is what the
+// echo program answers to it, but for its PID.
+func numbered(method, path, key string, i int) (*compute.Scope, echoed) {
+	n := strconv.Itoa(i)
+	s := &compute.Scope{
+		Type: "http", Method: method, Path: path + "/" + n, QueryString: key + "=" + n,
+		Headers: [][2]string{{"host", "example.org"}, {"x-test", "t" + n}},
+		Body:    []byte("body " + n),
+	}
+	return s, echoed{Method: method, Path: s.Path, Query: s.QueryString,
+		Host: "example.org", Header: "t" + n, Body: "body " + n}
+}
+
 func header(r *compute.Response, name string) string {
 	for _, h := range r.Headers {
 		if h[0] == name {
@@ -238,18 +252,14 @@ func TestExecutable(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := r.client.Call(ctx, &compute.Scope{
-				Type: "http", Method: "POST", Path: fmt.Sprintf("/p/%d", i), QueryString: "i=" + strconv.Itoa(i),
-				Headers: [][2]string{{"host", "example.org"}, {"x-test", "t" + strconv.Itoa(i)}},
-				Body:    []byte("body " + strconv.Itoa(i)),
-			})
+			scope, want := numbered("POST", "/p", "i", i)
+			resp, err := r.client.Call(ctx, scope)
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			e := decodeEcho(t, resp)
-			want := echoed{PID: e.PID, Method: "POST", Path: fmt.Sprintf("/p/%d", i), Query: "i=" + strconv.Itoa(i),
-				Host: "example.org", Header: "t" + strconv.Itoa(i), Body: "body " + strconv.Itoa(i)}
+			want.PID = e.PID
 			if resp.Status != 201 || e != want || header(resp, "x-echo") != "1" {
 				t.Errorf("call %d: %d %+v %v", i, resp.Status, e, resp.Headers)
 			}
@@ -399,18 +409,13 @@ func TestASGI(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			resp, err := r.client.Call(ctx, &compute.Scope{
-				Type: "http", Method: "PUT", Path: fmt.Sprintf("/a/%d", i), QueryString: "q=" + strconv.Itoa(i),
-				Headers: [][2]string{{"host", "example.org"}, {"x-test", "t" + strconv.Itoa(i)}},
-				Body:    []byte("body " + strconv.Itoa(i)),
-			})
+			scope, want := numbered("PUT", "/a", "q", i)
+			resp, err := r.client.Call(ctx, scope)
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			e := decodeEcho(t, resp)
-			want := echoed{Method: "PUT", Path: fmt.Sprintf("/a/%d", i), Query: "q=" + strconv.Itoa(i),
-				Host: "example.org", Header: "t" + strconv.Itoa(i), Body: "body " + strconv.Itoa(i)}
 			if resp.Status != 202 || e != want || header(resp, "x-app") != "asgi" {
 				t.Errorf("call %d: %d %+v %v", i, resp.Status, e, resp.Headers)
 			}

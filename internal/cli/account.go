@@ -179,15 +179,7 @@ func newAccountShowCmd(g *globals) *cobra.Command {
   aleph account show sol1`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			name := g.account
-			if len(args) == 1 {
-				name = args[0]
-			}
-			name, e, err := c.entry(name)
+			c, name, e, err := g.argAccount(args)
 			if err != nil {
 				return err
 			}
@@ -212,15 +204,7 @@ func newAccountAddressCmd(g *globals) *cobra.Command {
   addr=$(aleph account address sol1)`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := loadConfig()
-			if err != nil {
-				return err
-			}
-			name := g.account
-			if len(args) == 1 {
-				name = args[0]
-			}
-			_, e, err := c.entry(name)
+			_, _, e, err := g.argAccount(args)
 			if err != nil {
 				return err
 			}
@@ -228,4 +212,22 @@ func newAccountAddressCmd(g *globals) *cobra.Command {
 			return nil
 		},
 	}
+}
+
+// argAccount loads the configuration and returns the account named by the
+// optional argument, else by --account, else the active one.
+func (g *globals) argAccount(args []string) (*config, string, *accountEntry, error) {
+	c, err := loadConfig()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	name := g.account
+	if len(args) == 1 {
+		name = args[0]
+	}
+	name, e, err := c.entry(name)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return c, name, e, nil
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/message"
 )
 
 func newAggregateCmd(g *globals) *cobra.Command {
@@ -52,16 +53,10 @@ func newAggregateCreateCmd(g *globals) *cobra.Command {
 			if err := json.Unmarshal([]byte(args[1]), &v); err != nil || v == nil {
 				return errors.New("aggregate content must be a JSON object")
 			}
-			s, err := g.signer()
-			if err != nil {
-				return err
-			}
-			res, err := g.client().UpdateAggregate(cmd.Context(), s, args[0], v,
-				client.WriteOptions{Channel: g.channel, Sync: sync})
-			if err != nil {
-				return err
-			}
-			return g.printResult(res)
+			return g.write(func(c *client.Client, s message.Signer) (*client.Result, error) {
+				return c.UpdateAggregate(cmd.Context(), s, args[0], v,
+					client.WriteOptions{Channel: g.channel, Sync: sync})
+			})
 		},
 	}
 	cmd.Flags().BoolVar(&sync, "sync", true, "wait for the node to process the message")

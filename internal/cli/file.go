@@ -122,18 +122,12 @@ hides it.`,
 			if st.IsDir() {
 				return fmt.Errorf("%s is a directory", args[0])
 			}
-			s, err := g.signer()
-			if err != nil {
-				return err
-			}
-			progress, done := pm.callback("upload", st.Size())
-			res, err := g.client().Store(cmd.Context(), s, f, client.StoreParams{Engine: engine, Ref: ref,
-				Channel: g.channel, Sync: sync, Size: st.Size(), Progress: progress})
-			done()
-			if err != nil {
-				return err
-			}
-			return g.printResult(res)
+			return g.write(func(c *client.Client, s message.Signer) (*client.Result, error) {
+				progress, done := pm.callback("upload", st.Size())
+				defer done()
+				return c.Store(cmd.Context(), s, f, client.StoreParams{Engine: engine, Ref: ref,
+					Channel: g.channel, Sync: sync, Size: st.Size(), Progress: progress})
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -163,15 +157,9 @@ is uploaded, the node fetches the file by its CID (Qm… or bafy…/bafk…).`,
 			if it, err := message.ItemTypeOf(cid); err != nil || it != message.ItemIPFS {
 				return fmt.Errorf("%q is not an IPFS CID (Qm… or bafy…/bafk…)", cid)
 			}
-			s, err := g.signer()
-			if err != nil {
-				return err
-			}
-			res, err := g.client().Pin(cmd.Context(), s, cid, client.StoreParams{Ref: ref, Channel: g.channel, Sync: sync})
-			if err != nil {
-				return err
-			}
-			return g.printResult(res)
+			return g.write(func(c *client.Client, s message.Signer) (*client.Result, error) {
+				return c.Pin(cmd.Context(), s, cid, client.StoreParams{Ref: ref, Channel: g.channel, Sync: sync})
+			})
 		},
 	}
 	cmd.Flags().StringVar(&ref, "ref", "", "reference (for example the STORE message of a previous version)")

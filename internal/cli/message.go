@@ -32,16 +32,10 @@ func (g *globals) forget(cmd *cobra.Command, hashes []string, reason string, syn
 			return err
 		}
 	}
-	s, err := g.signer()
-	if err != nil {
-		return err
-	}
-	res, err := g.client().Forget(cmd.Context(), s, client.ForgetParams{Hashes: hashes, Reason: reason,
-		Channel: g.channel, Sync: sync})
-	if err != nil {
-		return err
-	}
-	return g.printResult(res)
+	return g.write(func(c *client.Client, s message.Signer) (*client.Result, error) {
+		return c.Forget(cmd.Context(), s, client.ForgetParams{Hashes: hashes, Reason: reason,
+			Channel: g.channel, Sync: sync})
+	})
 }
 
 // notFound turns a 404 for hash into a one-line error.

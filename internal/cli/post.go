@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/message"
 )
 
 // printResult prints the outcome of a write: the message hash and status.
@@ -34,6 +35,20 @@ func (g *globals) printResult(res *client.Result) error {
 		fmt.Fprintf(tw, "file_hash:\t%s\n", res.FileHash)
 	}
 	return tw.Flush()
+}
+
+// write signs with the account and runs publish, a client call that
+// publishes a message, then prints its result.
+func (g *globals) write(publish func(c *client.Client, s message.Signer) (*client.Result, error)) error {
+	s, err := g.signer()
+	if err != nil {
+		return err
+	}
+	res, err := publish(g.client(), s)
+	if err != nil {
+		return err
+	}
+	return g.printResult(res)
 }
 
 // readContent returns the JSON content given by --content, --path or stdin.
@@ -93,16 +108,10 @@ func newPostCreateCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := g.signer()
-			if err != nil {
-				return err
-			}
-			res, err := g.client().Post(cmd.Context(), s, client.PostParams{Type: typ, Content: v,
-				Ref: ref, Channel: g.channel, Sync: sync})
-			if err != nil {
-				return err
-			}
-			return g.printResult(res)
+			return g.write(func(c *client.Client, s message.Signer) (*client.Result, error) {
+				return c.Post(cmd.Context(), s, client.PostParams{Type: typ, Content: v,
+					Ref: ref, Channel: g.channel, Sync: sync})
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -133,16 +142,10 @@ func newPostAmendCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			s, err := g.signer()
-			if err != nil {
-				return err
-			}
-			res, err := g.client().Amend(cmd.Context(), s, args[0], v,
-				client.WriteOptions{Channel: g.channel, Sync: sync})
-			if err != nil {
-				return err
-			}
-			return g.printResult(res)
+			return g.write(func(c *client.Client, s message.Signer) (*client.Result, error) {
+				return c.Amend(cmd.Context(), s, args[0], v,
+					client.WriteOptions{Channel: g.channel, Sync: sync})
+			})
 		},
 	}
 	f := cmd.Flags()

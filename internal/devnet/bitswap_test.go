@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 )
 
@@ -26,7 +27,7 @@ func TestIPFSFileOverBitswap(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	res, err := client.New(A.APIURL()).StoreFile(t.Context(), account(t), path,
+	res, err := client.New(A.APIURL()).StoreFile(t.Context(), ethtest.Account(t), path,
 		client.StoreParams{Engine: client.EngineIPFS, Sync: true})
 	if err != nil || res.Status != client.StatusProcessed {
 		t.Fatalf("store on A: %v %v", res, err)

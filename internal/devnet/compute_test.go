@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute/crn"
 	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
@@ -53,10 +54,7 @@ func startComputeNet(t *testing.T) *computeNet {
 	if nw.ComputeURL() == "" {
 		t.Fatal("no compute URL")
 	}
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := ethtest.Account(t)
 	k := &computeNet{nw: nw, a: a}
 	for _, n := range nw.Nodes() {
 		k.c = append(k.c, client.New(n.APIURL()))

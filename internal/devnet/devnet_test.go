@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
@@ -41,15 +42,6 @@ func start(t *testing.T, cfg Config) *Network {
 		}
 	})
 	return nw
-}
-
-func account(t *testing.T) *eth.Account {
-	t.Helper()
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 func post(t *testing.T, a *eth.Account, body string) *message.Message {
@@ -143,7 +135,7 @@ func waitCounter(t *testing.T, n *Node, name, label, value string, min float64) 
 
 func TestMessagePropagates(t *testing.T) {
 	nw := start(t, Config{})
-	a := account(t)
+	a := ethtest.Account(t)
 	m := post(t, a, "hello devnet")
 	nodes := nw.Nodes()
 	st, err := client.New(nodes[0].APIURL()).Submit(t.Context(), m, true)
@@ -227,7 +219,7 @@ func TestBadGossipIsDroppedAndCounted(t *testing.T) {
 	nw := start(t, Config{})
 	nodes := nw.Nodes()
 	raw := newRawPeer(t, nodes[0])
-	a := account(t)
+	a := ethtest.Account(t)
 
 	raw.publish(t, []byte(`{"this is": not json`))
 	raw.publish(t, []byte(`{"type":"POST"}`))
@@ -283,7 +275,7 @@ func TestStoreFileDownloadsFromAnotherNode(t *testing.T) {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	a := account(t)
+	a := ethtest.Account(t)
 	res, err := client.New(nodes[0].APIURL()).StoreFile(t.Context(), a, path, client.StoreParams{Sync: true})
 	if err != nil || res.Status != client.StatusProcessed {
 		t.Fatalf("store on A: %v %v", res, err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/message"
 )
@@ -49,7 +50,7 @@ func TestFetchRehashes(t *testing.T) {
 	if err := n.P2P().AddHTTPPeer(peer.URL); err != nil {
 		t.Fatal(err)
 	}
-	a := account(t)
+	a := ethtest.Account(t)
 	now := time.Now()
 	content, _ := json.Marshal(map[string]any{"address": a.Address(), "time": float64(now.UnixMilli()) / 1000,
 		"item_type": "storage", "item_hash": hash})

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/p2p"
 	"github.com/goaleph/goaleph/internal/p2p/reconcile"
@@ -34,7 +35,7 @@ func TestBadSyncPeer(t *testing.T) {
 	if err := h.Connect(t.Context(), *info); err != nil {
 		t.Fatal(err)
 	}
-	acc := account(t)
+	acc := ethtest.Account(t)
 
 	// session announces m and then writes frames instead of its envelope.
 	session := func(m *message.Message, frames ...[]byte) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/message"
 )
@@ -28,7 +29,7 @@ func signPosts(t *testing.T, n int, tag string) []*message.Message {
 	t.Helper()
 	accounts := make([]*eth.Account, 8)
 	for i := range accounts {
-		accounts[i] = account(t)
+		accounts[i] = ethtest.Account(t)
 	}
 	out := make([]*message.Message, n)
 	base := time.Now()
@@ -266,7 +267,7 @@ func TestCatchUpForgotten(t *testing.T) {
 	if err := nw.StopNode(2); err != nil {
 		t.Fatal(err)
 	}
-	acc := account(t)
+	acc := ethtest.Account(t)
 	cl := client.New(a.APIURL())
 	kept, err := cl.Post(t.Context(), acc, client.PostParams{Type: "test", Content: map[string]string{"body": "kept"}, Sync: true})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/sqlite"
 	"github.com/goaleph/goaleph/message"
@@ -93,7 +94,7 @@ func TestCrashDuringBurst(t *testing.T) {
 	const total = 10000
 	bin := buildAleph(t)
 	dir, addr := t.TempDir(), freeAddr(t)
-	a := account(t)
+	a := ethtest.Account(t)
 	bodies := make([][]byte, total)
 	hashes := make([]string, total)
 	for i := range bodies {

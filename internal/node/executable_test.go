@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
@@ -42,7 +43,7 @@ func storeFile(t *testing.T, n *Node, a message.Signer, data string) *message.Me
 
 func TestProgramVolumesAndReplaces(t *testing.T) {
 	n := testNode(t, Config{MaxBackoff: time.Hour})
-	a := account(t)
+	a := ethtest.Account(t)
 	code := storeFile(t, n, a, "code archive")
 	runtime := storeFile(t, n, a, "runtime image")
 

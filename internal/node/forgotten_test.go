@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
 )
@@ -21,7 +22,7 @@ func skeleton(m *message.Message, forget string) *store.Forgotten {
 func TestImportForgotten(t *testing.T) {
 	n := testNode(t, Config{})
 	ctx := context.Background()
-	alice, mallory := account(t), account(t)
+	alice, mallory := ethtest.Account(t), ethtest.Account(t)
 	gone := post(t, alice, "test", map[string]string{"body": "gone"}, "")
 	forget := sign(t, alice, message.TypeForget, map[string]any{"hashes": []string{gone.ItemHash}})
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
 )
@@ -159,7 +160,7 @@ func TestAwkwardContentThroughBothRoutes(t *testing.T) {
 	n := testNode(t, Config{})
 	srv := httptest.NewServer(n.Handler())
 	defer srv.Close()
-	a := account(t)
+	a := ethtest.Account(t)
 	postJSON := func(path string, body any) (int, string) {
 		b, err := json.Marshal(body)
 		if err != nil {

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
@@ -33,6 +33,14 @@ func testNode(t *testing.T, cfg Config) *Node {
 // returns what Serve returned.
 func startNode(t *testing.T, cfg Config) (*Node, func() error) {
 	t.Helper()
+	n, _, stop := listenNode(t, cfg)
+	return n, stop
+}
+
+// listenNode runs a node on a random loopback port and returns it, its
+// address, and stop, which stops it and returns what Serve returned.
+func listenNode(t *testing.T, cfg Config) (*Node, string, func() error) {
+	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
 	}
@@ -49,19 +57,10 @@ func startNode(t *testing.T, cfg Config) (*Node, func() error) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx, ln) }()
-	return n, func() error {
+	return n, ln.Addr().String(), func() error {
 		cancel()
 		return <-done
 	}
-}
-
-func account(t *testing.T) *eth.Account {
-	t.Helper()
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
 }
 
 var clock atomic.Int64
@@ -166,7 +165,7 @@ func aggregate(t *testing.T, n *Node, owner, key string) map[string]any {
 
 func TestPostAmend(t *testing.T) {
 	n := testNode(t, Config{})
-	a := account(t)
+	a := ethtest.Account(t)
 	orig := post(t, a, "blog", map[string]any{"body": "first"}, "")
 	mustProcess(t, n, orig)
 	am1 := post(t, a, "amend", map[string]any{"body": "second"}, orig.ItemHash)
@@ -184,7 +183,7 @@ func TestPostAmend(t *testing.T) {
 		t.Fatalf("amend of amend: %s %v", st, err)
 	}
 	// Another account cannot amend.
-	other := account(t)
+	other := ethtest.Account(t)
 	c := map[string]any{"type": "amend", "content": map[string]any{}, "ref": orig.ItemHash, "address": a.Address()}
 	st, err = submit(t, n, sign(t, other, message.TypePost, c), true)
 	if st != store.StatusRejected || message.CodeOf(err) != message.CodePermissionDenied {
@@ -199,7 +198,7 @@ func TestPostAmend(t *testing.T) {
 func TestAmendWaitsForOriginal(t *testing.T) {
 	// With an hour of backoff, only the wake-up can process the amend.
 	n := testNode(t, Config{MaxBackoff: time.Hour})
-	a := account(t)
+	a := ethtest.Account(t)
 	orig := post(t, a, "blog", map[string]any{"body": "first"}, "")
 	amend := post(t, a, "amend", map[string]any{"body": "second"}, orig.ItemHash)
 	if st, _ := submit(t, n, amend, true); st != store.StatusPending {
@@ -214,7 +213,7 @@ func TestAmendWaitsForOriginal(t *testing.T) {
 
 func TestRetriesEndInRejection(t *testing.T) {
 	n := testNode(t, Config{MaxRetries: 2, MaxBackoff: 20 * time.Millisecond})
-	a := account(t)
+	a := ethtest.Account(t)
 	missingRef := strings.Repeat("ab", 32)
 	amend := post(t, a, "amend", map[string]any{"body": "x"}, missingRef)
 	submit(t, n, amend, false)
@@ -226,7 +225,7 @@ func TestRetriesEndInRejection(t *testing.T) {
 
 func TestAggregateMergeOrder(t *testing.T) {
 	n := testNode(t, Config{})
-	a := account(t)
+	a := ethtest.Account(t)
 	// The reference node's semantics vector: whichever arrives first, the
 	// merge follows content time.
 	older := sign(t, a, message.TypeAggregate, map[string]any{"key": "test_reference", "content": map[string]any{"a": 1, "c": 2}, "time": 1644857371.391834})
@@ -248,7 +247,7 @@ func TestAggregateMergeOrder(t *testing.T) {
 
 func TestDelegationAndForget(t *testing.T) {
 	n := testNode(t, Config{})
-	owner, delegate, stranger := account(t), account(t), account(t)
+	owner, delegate, stranger := ethtest.Account(t), ethtest.Account(t), ethtest.Account(t)
 	// Without authorization the delegate cannot post for the owner.
 	c := map[string]any{"type": "blog", "content": "x", "address": owner.Address()}
 	st, err := submit(t, n, sign(t, delegate, message.TypePost, c), true)
@@ -290,7 +289,7 @@ func TestDelegationAndForget(t *testing.T) {
 
 func TestForgetOriginalForgetsAmends(t *testing.T) {
 	n := testNode(t, Config{MaxBackoff: time.Hour})
-	a := account(t)
+	a := ethtest.Account(t)
 	orig := post(t, a, "blog", "v1", "")
 	amend := post(t, a, "amend", "v2", orig.ItemHash)
 	forget := sign(t, a, message.TypeForget, map[string]any{"hashes": []string{orig.ItemHash}})
@@ -309,7 +308,7 @@ func TestForgetOriginalForgetsAmends(t *testing.T) {
 
 func TestStoreWaitsForFile(t *testing.T) {
 	n := testNode(t, Config{MaxBackoff: time.Hour})
-	a := account(t)
+	a := ethtest.Account(t)
 	data := "file content for a STORE message\n"
 	hash := message.InlineHash(data) // sha256 hex, the native engine's address
 	st := sign(t, a, message.TypeStore, map[string]any{"item_type": "storage", "item_hash": hash, "mime_type": "text/plain"})

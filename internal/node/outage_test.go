@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/message"
@@ -86,7 +86,7 @@ func TestPostgresOutage(t *testing.T) {
 	// Connections dialed but never used would hold the node's shutdown.
 	t.Cleanup(client.CloseIdleConnections)
 
-	a := account(t)
+	a := ethtest.Account(t)
 	bodies := make([][]byte, total)
 	hashes := make([]string, total)
 	for i := range bodies {
@@ -277,27 +277,11 @@ func TestPostgresOutage(t *testing.T) {
 // returns its address.
 func serveNode(t *testing.T, cfg Config) (*Node, string) {
 	t.Helper()
-	if cfg.DataDir == "" {
-		cfg.DataDir = t.TempDir()
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := New(ctx, cfg)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, ln) }()
+	n, addr, stop := listenNode(t, cfg)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	})
-	return n, ln.Addr().String()
+	return n, addr
 }

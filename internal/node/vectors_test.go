@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/vectors"
 	"github.com/goaleph/goaleph/message"
@@ -21,20 +22,8 @@ import (
 
 func vectorsDir(t *testing.T) string { return vectors.Dir(t) }
 
-type vectorRequest struct {
-	Path  string          `json:"path"`
-	Body  json.RawMessage `json:"body"`
-	Parts []struct {
-		Name        string `json:"name"`
-		Value       string `json:"value"`
-		Filename    string `json:"filename"`
-		ContentType string `json:"content_type"`
-		Base64      string `json:"base64"`
-	} `json:"parts"`
-}
-
 // replay sends a vector's recorded request to the handler.
-func replay(t *testing.T, h http.Handler, req vectorRequest) *httptest.ResponseRecorder {
+func replay(t *testing.T, h http.Handler, req vectors.Request) *httptest.ResponseRecorder {
 	t.Helper()
 	var r *http.Request
 	if len(req.Parts) == 0 {
@@ -82,7 +71,7 @@ func TestSDKVectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		var v struct {
-			Request vectorRequest   `json:"request"`
+			Request vectors.Request `json:"request"`
 			Message message.Message `json:"message"`
 		}
 		if err := json.Unmarshal(b, &v); err != nil {
@@ -108,25 +97,9 @@ func TestSDKVectors(t *testing.T) {
 func TestNegativeVectors(t *testing.T) {
 	n := testNode(t, Config{})
 	h := n.Handler()
-	b, err := os.ReadFile(filepath.Join(vectorsDir(t), "negative.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var neg struct {
-		Cases []struct {
-			Name    string          `json:"name"`
-			Message json.RawMessage `json:"message"`
-		} `json:"cases"`
-	}
-	if err := json.Unmarshal(b, &neg); err != nil {
-		t.Fatal(err)
-	}
-	if len(neg.Cases) == 0 {
-		t.Fatal("no cases")
-	}
-	for _, c := range neg.Cases {
+	for _, c := range vectors.Envelopes(t) {
 		body, _ := json.Marshal(map[string]any{"sync": true, "message": c.Message})
-		w := replay(t, h, vectorRequest{Path: "/api/v0/messages", Body: body})
+		w := replay(t, h, vectors.Request{Path: "/api/v0/messages", Body: body})
 		var resp struct {
 			MessageStatus string        `json:"message_status"`
 			ErrorCode     *message.Code `json:"error_code"`
@@ -199,9 +172,9 @@ func TestSubmitWhileStopped(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	m := post(t, account(t), "blog", "late", "")
+	m := post(t, ethtest.Account(t), "blog", "late", "")
 	body, _ := json.Marshal(map[string]any{"sync": true, "message": m})
-	w := replay(t, n.Handler(), vectorRequest{Path: "/api/v0/messages", Body: body})
+	w := replay(t, n.Handler(), vectors.Request{Path: "/api/v0/messages", Body: body})
 	if w.Code != http.StatusServiceUnavailable {
 		t.Fatalf("HTTP %d %s, want 503", w.Code, w.Body)
 	}

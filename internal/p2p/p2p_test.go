@@ -11,16 +11,13 @@ import (
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/message"
 )
 
 func signed(t testing.TB) *message.Message {
 	t.Helper()
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := ethtest.Account(t)
 	content, _ := json.Marshal(map[string]any{"address": a.Address(), "time": 1700000000.5,
 		"type": "test", "content": map[string]string{"body": "100% pure"}})
 	m, err := message.NewInline(a, message.TypePost, "TEST", string(content), time.Unix(1700000000, 0))

@@ -142,6 +142,41 @@ func Negatives(t testing.TB, chain string) []Negative {
 	return out
 }
 
+// Envelope is a negative.json case with its message as raw JSON, for the
+// tests that parse or post the envelope themselves.
+type Envelope struct {
+	Name    string          `json:"name"`
+	Message json.RawMessage `json:"message"`
+}
+
+// Envelopes returns every case of negative.json, with its message as raw
+// JSON. It fails the test if there are none.
+func Envelopes(t testing.TB) []Envelope {
+	t.Helper()
+	var f struct {
+		Cases []Envelope `json:"cases"`
+	}
+	readJSON(t, filepath.Join(Dir(t), "negative.json"), &f)
+	if len(f.Cases) == 0 {
+		t.Fatal("vectors: negative.json has no case")
+	}
+	return f.Cases
+}
+
+// Request is an HTTP request captured from the official SDK.
+type Request struct {
+	Path string          `json:"path"`
+	Body json.RawMessage `json:"body"`
+	// Multipart parts (add_file).
+	Parts []struct {
+		Name        string `json:"name"`
+		Value       string `json:"value"`
+		Filename    string `json:"filename"`
+		ContentType string `json:"content_type"`
+		Base64      string `json:"base64"`
+	} `json:"parts"`
+}
+
 func readJSON(t testing.TB, path string, v any) {
 	t.Helper()
 	b, err := os.ReadFile(path)

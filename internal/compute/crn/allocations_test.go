@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/message"
 )
@@ -110,16 +110,8 @@ func (n *node) allocateWith(t *testing.T, r allocReq, auth string) (int, string)
 	for k, v := range r.extra {
 		req.Header[k] = v
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, string(b)
+	resp, b := send(t, req)
+	return resp.StatusCode, b
 }
 
 // wantAllocation checks an allocation answer.
@@ -176,15 +168,6 @@ func (n *node) vmTypes(t *testing.T) map[string]string {
 	return out
 }
 
-func newAccount(t *testing.T) *eth.Account {
-	t.Helper()
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return a
-}
-
 // TestAllocations: the scheduler's allocation starts a program that then
 // runs without requests; the next allocation stops it; instances and
 // broken programs fail (207, 503).
@@ -194,7 +177,7 @@ func TestAllocations(t *testing.T) {
 	beta := k.program(t, k.store(t, cgiModule("beta", false), ""), programOpts{})
 	notProgram := k.store(t, []byte("not a program"), "")
 	instance := strings.Repeat("ab", 32)
-	sched := newAccount(t)
+	sched := ethtest.Account(t)
 	n := startAllocCRN(t, k, func(c *Config) { c.AllocationSigners = []string{sched.Address()} })
 
 	if n.listed(t)[alpha] {
@@ -262,7 +245,7 @@ func TestAllocations(t *testing.T) {
 // authentication or its schema.
 func TestAllocationAuth(t *testing.T) {
 	k := startCore(t)
-	sched, stranger := newAccount(t), newAccount(t)
+	sched, stranger := ethtest.Account(t), ethtest.Account(t)
 	n := startAllocCRN(t, k, func(c *Config) {
 		c.AllocationSigners = []string{strings.ToLower(sched.Address())}
 		c.NoWatch = true
@@ -379,7 +362,7 @@ func rawPost(t *testing.T, n *node, headers string) int {
 // the settings aggregate, else the default signer.
 func TestAllocationSigners(t *testing.T) {
 	k := startCore(t)
-	sched, local := newAccount(t), newAccount(t)
+	sched, local := ethtest.Account(t), ethtest.Account(t)
 	if _, err := k.c.UpdateAggregate(t.Context(), k.a, "settings",
 		map[string]any{"authorized_allocation_signers": []string{sched.Address(), "not an address"}},
 		client.WriteOptions{Sync: true}); err != nil {
@@ -433,7 +416,7 @@ func TestAllocationSigners(t *testing.T) {
 // stops when it is left out.
 func TestAllocationSchedulerMode(t *testing.T) {
 	k := startCore(t)
-	sched := newAccount(t)
+	sched := ethtest.Account(t)
 	n := startAllocCRN(t, k, func(c *Config) {
 		c.Persistent, c.AllocationSigners = PersistentFromScheduler, []string{sched.Address()}
 	})
@@ -470,7 +453,7 @@ func TestAllocationSchedulerMode(t *testing.T) {
 // its message keeps running when the scheduler leaves it out.
 func TestAllocationMessagesMode(t *testing.T) {
 	k := startCore(t)
-	sched := newAccount(t)
+	sched := ethtest.Account(t)
 	prog := k.program(t, k.store(t, cgiModule("persistent", false), ""),
 		programOpts{on: map[string]any{"http": true, "persistent": true}})
 	n := startAllocCRN(t, k, func(c *Config) { c.AllocationSigners = []string{sched.Address()} })
@@ -492,10 +475,7 @@ func TestAllocationMessagesMode(t *testing.T) {
 // FuzzSchedulerAuth: the Authorization parser never panics and yields a
 // 65-byte signature with v = 0 or 1.
 func FuzzSchedulerAuth(f *testing.F) {
-	a, err := eth.NewAccount()
-	if err != nil {
-		f.Fatal(err)
-	}
+	a := ethtest.Account(f)
 	h, err := SchedulerAuthorization(a, "POST", allocationsPath, []byte("{}"), time.Unix(1700000000, 0))
 	if err != nil {
 		f.Fatal(err)

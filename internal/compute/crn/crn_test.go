@@ -5,13 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 )
 
 // TestTinyModule runs the hand-written module through the wasm backend
@@ -34,14 +31,7 @@ func TestTinyModule(t *testing.T) {
 // it through the compute node: the answer, the Aleph headers, host-based
 // routing, the timeout, and the errors of bad requests.
 func TestProgram(t *testing.T) {
-	module, err := wasmtest.Build(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(module)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := wasmtestProgram(t)
 	k := startCore(t)
 	code := k.store(t, data, "")
 	prog := k.program(t, code, programOpts{seconds: 1, memory: 128, variables: map[string]string{"GREETING": "hi"}})

@@ -9,11 +9,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/wasm"
@@ -42,10 +44,7 @@ func startCore(t testing.TB) *core {
 			t.Errorf("devnet stop: %v", err)
 		}
 	})
-	a, err := eth.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := ethtest.Account(t)
 	k := &core{url: nw.Nodes()[0].APIURL(), a: a}
 	k.c = client.New(k.url)
 	k.runtime = k.store(t, []byte(WASMRuntimeMarker), "")
@@ -198,7 +197,7 @@ func startCRN(t testing.TB, k *core, o crnOpts) *node {
 	return n
 }
 
-// get sends a request to the node and returns the response and its body.
+// do sends a request to the node and returns the response and its body.
 func (n *node) do(t testing.TB, method, path, host string, body io.Reader) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), method, n.url+path, body)
@@ -208,6 +207,12 @@ func (n *node) do(t testing.TB, method, path, host string, body io.Reader) (*htt
 	if host != "" {
 		req.Host = host
 	}
+	return send(t, req)
+}
+
+// send sends req and returns the response and its body.
+func send(t testing.TB, req *http.Request) (*http.Response, string) {
+	t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -234,6 +239,21 @@ func wantError(t *testing.T, resp *http.Response, body string, status int, conta
 	if resp.StatusCode != status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, contains) {
 		t.Fatalf("got %d %s; want %d with an error containing %q", resp.StatusCode, body, status, contains)
 	}
+}
+
+// wasmtestProgram builds the wasmtest program and returns the module's
+// bytes.
+func wasmtestProgram(t testing.TB) []byte {
+	t.Helper()
+	module, err := wasmtest.Build(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(module)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
 }
 
 // cgiModule is wasmtest.CGIModule: a hand-written module answering text.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/goaleph/goaleph/chain/eth"
-	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -56,14 +54,7 @@ func readAll(t *testing.T, resp *http.Response) string {
 // TestOwnerOperations: the owner of a program reads its logs, streams
 // them, reboots and stops its execution; others get 401, 403 or 404.
 func TestOwnerOperations(t *testing.T) {
-	module, err := wasmtest.Build(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(module)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := wasmtestProgram(t)
 	k := startCore(t)
 	prog := k.program(t, k.store(t, data, ""), programOpts{memory: 128})
 	n := startCRN(t, k, crnOpts{idle: time.Hour})

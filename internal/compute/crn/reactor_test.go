@@ -3,7 +3,6 @@ package crn
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -65,14 +64,7 @@ type event struct {
 // not: one program listed at the node's start, one learned from the
 // WebSocket.
 func TestMessageTriggered(t *testing.T) {
-	module, err := wasmtest.Build(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := os.ReadFile(module)
-	if err != nil {
-		t.Fatal(err)
-	}
+	data := wasmtestProgram(t)
 	k := startCore(t)
 	code := k.store(t, data, "")
 	early := k.program(t, code, programOpts{on: map[string]any{"http": true,
@@ -177,19 +169,10 @@ func TestPersistent(t *testing.T) {
 	current := func() *execution {
 		n.s.pool.mu.Lock()
 		defer n.s.pool.mu.Unlock()
-		e := n.s.pool.execs[prog]
-		if e == nil {
-			return nil
+		if e := n.s.pool.currentLocked(prog); e != nil && !e.dead() {
+			return e
 		}
-		select {
-		case <-e.ready:
-		default:
-			return nil
-		}
-		if e.err != nil || e.dead() {
-			return nil
-		}
-		return e
+		return nil
 	}
 	var first *execution
 	eventually(t, 20*time.Second, func() error {

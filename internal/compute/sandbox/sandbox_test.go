@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -166,20 +165,7 @@ func TestCallExecutable(t *testing.T) {
 func TestNoInternet(t *testing.T) {
 	b, spec := setup(t)
 	// A listener on the host's loopback, which the program must not reach.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	ln := listen(t, "127.0.0.1:0")
 	in := run(t, b, spec)
 	for _, addr := range []string{ln.Addr().String(), "1.1.1.1:443", "[::1]:22"} {
 		got := get(t, in, "/dial", "addr="+addr)

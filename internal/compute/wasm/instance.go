@@ -156,6 +156,12 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 	if mod != nil {
 		mod.Close(context.Background())
 	}
+	return in.answer(ctx, callCtx, err, stdout, stderr)
+}
+
+// answer turns the end of a call, err and what the module wrote, into the
+// call's result.
+func (in *instance) answer(ctx, callCtx context.Context, err error, stdout *limitedBuffer, stderr *stderrWriter) (*compute.Response, error) {
 	stderr.flush()
 	if in.isStopped() {
 		return nil, errStopped

@@ -168,17 +168,7 @@ func (in *instance) callReactor(ctx, callCtx context.Context, s *compute.Scope) 
 	// A trap leaves the instance in no known state, an exit or the end
 	// of callCtx closed it: only a call that returned is kept.
 	in.pool.put(r, err == nil)
-	stderr.flush()
-	if in.isStopped() {
-		return nil, errStopped
-	}
-	if err != nil {
-		return nil, in.callError(ctx, callCtx, err, stderr)
-	}
-	if stdout.exceeded {
-		return nil, fmt.Errorf("%w: more than %d bytes", ErrBadResponse, stdout.max)
-	}
-	return parseResponse(stdout.buf.Bytes())
+	return in.answer(ctx, callCtx, err, stdout, stderr)
 }
 
 // warm makes the pool's first instance with callCtx (ctx bounded by the

@@ -58,20 +58,7 @@ func TestReactorEcho(t *testing.T) {
 	in := startReactor(t, compute.Spec{ProgramHash: "abc", Timeout: 10 * time.Second,
 		Variables: map[string]string{"GREETING": "hello", "GATEWAY_INTERFACE": "lie"}})
 	resp, err := in.Call(context.Background(), echoScope)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Status != 200 {
-		t.Errorf("status %d", resp.Status)
-	}
-	want := [][2]string{{"content-type", "application/json"}, {"x-echo", "1"}}
-	if len(resp.Headers) != 2 || resp.Headers[0] != want[0] || resp.Headers[1] != want[1] {
-		t.Errorf("headers %q, want %q", resp.Headers, want)
-	}
-	var e wasmtest.Echo
-	if err := json.Unmarshal(resp.Body, &e); err != nil {
-		t.Fatalf("%v: %q", err, resp.Body)
-	}
+	e := echoOf(t, resp, err)
 	if e.Method != "POST" || e.Path != "/some/pa th" || e.Query != "a=1&b=%20x" || e.Body != "the body" {
 		t.Errorf("request %s %q ? %q, body %q", e.Method, e.Path, e.Query, e.Body)
 	}
@@ -272,23 +259,7 @@ func TestReactorStop(t *testing.T) {
 	ctx := context.Background()
 	in := startReactor(t, compute.Spec{Timeout: time.Minute})
 	count(t, in, "")
-	errc := make(chan error, 1)
-	go func() {
-		_, err := in.Call(ctx, get("/loop", ""))
-		errc <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := in.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, compute.ErrExited) {
-			t.Errorf("call in flight: %v, want ErrExited", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("call in flight still running after Stop")
-	}
+	stopDuringCall(t, in)
 	if n := len(in.(*instance).pool.idle); n != 0 {
 		t.Errorf("%d idle instances after Stop", n)
 	}

@@ -42,6 +42,51 @@ var (
 	guestCommand = built(wasmtest.BuildGuestCommand)
 )
 
+// echoOf checks that a call of the wasmtest program succeeded with its
+// echo answer (status 200, its two headers) and returns the echo.
+func echoOf(t *testing.T, resp *compute.Response, err error) wasmtest.Echo {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Status != 200 {
+		t.Errorf("status %d", resp.Status)
+	}
+	want := [][2]string{{"content-type", "application/json"}, {"x-echo", "1"}}
+	if len(resp.Headers) != 2 || resp.Headers[0] != want[0] || resp.Headers[1] != want[1] {
+		t.Errorf("headers %q, want %q", resp.Headers, want)
+	}
+	var e wasmtest.Echo
+	if err := json.Unmarshal(resp.Body, &e); err != nil {
+		t.Fatalf("%v: %q", err, resp.Body)
+	}
+	return e
+}
+
+// stopDuringCall stops in while a call of the test program's /loop runs,
+// and checks that the call then ends with ErrExited.
+func stopDuringCall(t *testing.T, in compute.Instance) {
+	t.Helper()
+	ctx := context.Background()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := in.Call(ctx, get("/loop", ""))
+		errc <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let the call start
+	if err := in.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, compute.ErrExited) {
+			t.Errorf("call in flight: %v, want ErrExited", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("call in flight still running after Stop")
+	}
+}
+
 // compileCacheDir keeps compiled modules between test runs: compiling
 // the Go test program takes seconds under the race detector.
 func compileCacheDir(t testing.TB) string {
@@ -108,20 +153,7 @@ func TestEcho(t *testing.T) {
 		},
 		Body: []byte("the body"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Status != 200 {
-		t.Errorf("status %d", resp.Status)
-	}
-	wantHeaders := [][2]string{{"content-type", "application/json"}, {"x-echo", "1"}}
-	if len(resp.Headers) != 2 || resp.Headers[0] != wantHeaders[0] || resp.Headers[1] != wantHeaders[1] {
-		t.Errorf("headers %q, want %q", resp.Headers, wantHeaders)
-	}
-	var e wasmtest.Echo
-	if err := json.Unmarshal(resp.Body, &e); err != nil {
-		t.Fatalf("%v: %q", err, resp.Body)
-	}
+	e := echoOf(t, resp, err)
 	for k, want := range map[string]string{
 		"REQUEST_METHOD": "POST", "PATH_INFO": "/some/path", "QUERY_STRING": "a=1&b=2",
 		"CONTENT_LENGTH": "8", "CONTENT_TYPE": "text/plain", "SERVER_PROTOCOL": "HTTP/1.1",
@@ -300,27 +332,11 @@ func TestConcurrentCalls(t *testing.T) {
 func TestStop(t *testing.T) {
 	ctx := context.Background()
 	in := start(t, sharedBackend(t), compute.Spec{Timeout: time.Minute})
-	errc := make(chan error, 1)
-	go func() {
-		_, err := in.Call(ctx, get("/loop", ""))
-		errc <- err
-	}()
-	time.Sleep(100 * time.Millisecond)
-	if err := in.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
+	stopDuringCall(t, in)
 	select {
 	case <-in.Done():
 	default:
 		t.Fatal("Done not closed after Stop")
-	}
-	select {
-	case err := <-errc:
-		if !errors.Is(err, compute.ErrExited) {
-			t.Errorf("call in flight: %v, want ErrExited", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("call in flight still running after Stop")
 	}
 	if _, err := in.Call(ctx, get("/", "")); !errors.Is(err, compute.ErrExited) {
 		t.Errorf("call after Stop: %v", err)
