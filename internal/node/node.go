@@ -24,6 +24,7 @@ import (
 	_ "github.com/goaleph/goaleph/chain/sol" // registers the SOL verifiers
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
+	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/storeurl"
 	"github.com/goaleph/goaleph/message"
@@ -54,6 +55,8 @@ type Config struct {
 	VerifyWorkers int
 	// Limits are the API upload limits. Default api.DefaultLimits.
 	Limits api.Limits
+	// HTTP are the API server's connection limits. Zero fields: httplimit.Defaults.
+	HTTP httplimit.Config
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
 	Pprof bool
 	// Fetcher fetches content and STORE files missing locally from peers
@@ -202,10 +205,10 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 		mux.Handle("/", n.api)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := n.cfg.HTTP.Server(handler, nil)
 	g.Go(func() error {
 		n.log.Info("API listening", "addr", ln.Addr().String())
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := n.cfg.HTTP.Serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

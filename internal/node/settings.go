@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/internal/api"
+	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/settings"
 )
 
@@ -26,7 +27,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 	db := settings.String(&n.DatabaseURL, "database-url", "database.url", "",
 		"database: sqlite:///path/aleph.db or postgres://user@host/db (default <data-dir>/aleph.db)")
 	db.Env, db.Secret = "ALEPH_DATABASE_URL", true
-	return settings.New("ALEPH_",
+	return settings.New("ALEPH_", append([]*settings.Setting{
 		settings.String(&n.DataDir, "data-dir", "data_dir", DefaultDataDir, "directory of the database, the file store and the p2p identity key"),
 		db,
 		settings.String(&n.Listen, "listen", "api.listen", DefaultListen, "address of the HTTP API"),
@@ -44,5 +45,5 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Strings(&p.TrustedPeers, "trusted-peer", "p2p.trusted_peers", nil, "peer IDs whose alive messages are trusted besides the bootstrap peers (default: all)"),
 		settings.String(&p.APIURL, "announce-url", "p2p.announce_url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)"),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
-	)
+	}, n.HTTP.Settings(httplimit.Defaults)...)...)
 }
