@@ -55,6 +55,9 @@ type Config struct {
 	VerifyWorkers int
 	// Limits are the API upload limits. Default api.DefaultLimits.
 	Limits api.Limits
+	// MaxWebsockets caps the open /api/ws0 connections. Default
+	// api.DefaultMaxWebsockets.
+	MaxWebsockets int
 	// HTTP are the API server's connection limits. Zero fields: httplimit.Defaults.
 	HTTP httplimit.Config
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
@@ -165,7 +168,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 		message.TypeProgram:   executables{},
 		message.TypeInstance:  executables{},
 	}
-	n.api = api.New(api.Config{Node: n, Store: db, Files: fs, Limits: cfg.Limits, Version: Version,
+	n.api = api.New(api.Config{Node: n, Store: db, Files: fs, Limits: cfg.Limits, MaxWebsockets: cfg.MaxWebsockets, Version: Version,
 		Registry: n.metrics.registry, Logger: cfg.Logger})
 	return n
 }
