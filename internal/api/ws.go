@@ -29,9 +29,9 @@ const (
 	// wsHistoryLoads is how many connections may read their history at
 	// once: with maxWSHistoryBytes, it bounds the memory a crowd of new
 	// connections takes.
-	wsHistoryLoads   = 8
-	wsPingInterval   = 30 * time.Second
-	wsWriteTimeout   = 10 * time.Second
+	wsHistoryLoads = 8
+	wsPingInterval = 30 * time.Second
+	wsWriteTimeout = 10 * time.Second
 	// wsBuffer is how many live messages a slow client may lag behind
 	// before it loses messages.
 	wsBuffer = 64
