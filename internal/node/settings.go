@@ -37,7 +37,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Int64(&n.Limits.MaxFileSize, "max-file-size", "api.max_file_size", api.DefaultLimits.MaxFileSize, "largest authenticated upload on the storage engine, in bytes"),
 		settings.Int64(&n.Limits.MaxUnauthenticatedSize, "max-unauthenticated-upload-size", "api.max_unauthenticated_upload_size", api.DefaultLimits.MaxUnauthenticatedSize, "largest upload without a signed STORE message, in bytes"),
 		settings.Int64(&n.Limits.MaxIPFSFileSize, "max-ipfs-file-size", "api.max_ipfs_file_size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes"),
-		settings.Int(&n.MaxWebsockets, "max-websockets", "api.max_websockets", api.DefaultMaxWebsockets, "open /api/ws0 connections at once; more get 503"),
+		settings.Int(&n.MaxWebsockets, "max-websockets", "api.max_websockets", api.DefaultMaxWebsockets, "open /api/ws0 connections at once; more are closed with 1013"),
 		settings.Bool(&n.Pprof, "pprof", "api.pprof", false, "serve Go's profiler under /debug/pprof/"),
 		settings.InvertedBool(&c.NoP2P, "no-p2p", "p2p.enabled", "do not join the peer-to-peer network"),
 		settings.Strings(&p.ListenAddrs, "p2p-listen", "p2p.listen", nil, "libp2p listen multiaddrs, repeatable or comma-separated (default /ip4/127.0.0.1/tcp/4025 and /ip4/127.0.0.1/udp/4025/quic-v1)"),
