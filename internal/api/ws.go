@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -42,7 +43,22 @@ type wsHub struct {
 	conns atomic.Int64
 	max   int64
 	loads chan struct{}
+
+	mu       sync.Mutex
+	peak     int64       // most connections open since the last release
+	lastFree time.Time   // of the last release to the OS
+	freeing  *time.Timer // a release planned, nil if none
 }
+
+// After a crowd of sockets leaves, the memory that served them is garbage
+// that an idle node would only collect at its next forced GC (every two
+// minutes) and return to the OS later still. When the open count falls to
+// half a peak of at least wsFreePeak, the hub returns it at once, a second
+// later and at most once per wsFreeEvery.
+const (
+	wsFreePeak  = 256
+	wsFreeEvery = 10 * time.Second
+)
 
 func newWSHub(max int) *wsHub {
 	if max <= 0 {
@@ -53,14 +69,35 @@ func newWSHub(max int) *wsHub {
 
 // acquire takes a connection slot; false when all are taken.
 func (h *wsHub) acquire() bool {
-	if h.conns.Add(1) > h.max {
+	n := h.conns.Add(1)
+	if n > h.max {
 		h.conns.Add(-1)
 		return false
+	}
+	if n >= wsFreePeak {
+		h.mu.Lock()
+		h.peak = max(h.peak, n)
+		h.mu.Unlock()
 	}
 	return true
 }
 
-func (h *wsHub) release() { h.conns.Add(-1) }
+func (h *wsHub) release() {
+	n := h.conns.Add(-1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.peak < wsFreePeak || n > h.peak/2 || h.freeing != nil {
+		return
+	}
+	h.peak = 0
+	wait := max(time.Second, wsFreeEvery-time.Since(h.lastFree))
+	h.freeing = time.AfterFunc(wait, func() {
+		debug.FreeOSMemory()
+		h.mu.Lock()
+		h.freeing, h.lastFree = nil, time.Now()
+		h.mu.Unlock()
+	})
+}
 
 // wsOptions are the query parameters of /api/ws0/messages.
 type wsOptions struct {

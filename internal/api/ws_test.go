@@ -242,3 +242,45 @@ func TestWebSocketHistoryPagesAndBytes(t *testing.T) {
 		t.Errorf("%d frames, %d bytes: not the most that fit in %d", len(got), size, maxWSHistoryBytes)
 	}
 }
+
+// When a crowd of sockets leaves, the hub plans one release of memory to
+// the OS, and none for a small crowd.
+func TestWSHubFreesAfterCrowd(t *testing.T) {
+	h := newWSHub(0)
+	planned := func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.freeing != nil
+	}
+	for range 10 {
+		h.acquire()
+	}
+	for range 10 {
+		h.release()
+	}
+	if planned() {
+		t.Fatal("release planned after 10 sockets")
+	}
+	for range wsFreePeak {
+		if !h.acquire() {
+			t.Fatal("acquire refused under the cap")
+		}
+	}
+	for range wsFreePeak/2 - 1 {
+		h.release()
+	}
+	if planned() {
+		t.Fatal("release planned above half the peak")
+	}
+	h.release()
+	if !planned() {
+		t.Fatal("no release planned at half the peak")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for planned() {
+		if time.Now().After(deadline) {
+			t.Fatal("planned release never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
