@@ -145,7 +145,13 @@ func (c Config) Handler(h http.Handler) http.Handler {
 			}
 		}
 		if c.MinBodyRate > 0 && c.BodyRateWindow > 0 {
-			r.Body = newRateBody(r.Body, rc, c)
+			// A shallow copy: the server keeps seeing its own body, so
+			// that a large body the handler left unread closes the
+			// connection instead of being drained before the answer.
+			r2 := new(http.Request)
+			*r2 = *r
+			r2.Body = newRateBody(r.Body, rc, c)
+			r = r2
 		}
 		h.ServeHTTP(w, r)
 	})

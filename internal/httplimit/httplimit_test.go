@@ -312,3 +312,28 @@ func TestMaxConnsPerIP(t *testing.T) {
 		}
 	}
 }
+
+// A handler that refuses a large body without reading it answers at once.
+func TestUnreadBodyAnsweredAtOnce(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	})
+	addr := serve(t, Config{}, h)
+	for _, size := range []int{300 << 10, 10 << 20} {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		conn.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			t.Fatalf("body of %d unread: %v", size, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestEntityTooLarge {
+			t.Errorf("status %d", resp.StatusCode)
+		}
+	}
+}
