@@ -48,6 +48,7 @@ type config struct {
 	pid                 int
 	rows                string
 	quick, json         bool
+	nodeArgs            string
 
 	r1N, r1Sender  int
 	r2Bytes, r2Par int
@@ -74,6 +75,7 @@ func main() {
 	flag.IntVar(&cfg.pid, "pid", 0, "pid of the attached node")
 	flag.StringVar(&cfg.dataDir, "data-dir", "", "data dir of the attached node")
 	flag.StringVar(&cfg.rows, "rows", "1,2,3,4,5,6,7,8", "rows to run, comma-separated")
+	flag.StringVar(&cfg.nodeArgs, "node-args", "", "extra flags for aleph node run, space-separated (-quick: shorter body-rate window and idle timeout, to fit -r5-wait)")
 	flag.BoolVar(&cfg.quick, "quick", false, "small sizes (about 1/10) for a smoke test under a minute")
 	flag.BoolVar(&cfg.json, "json", false, "print JSON instead of tables")
 	flag.IntVar(&cfg.r1N, "r1-n", 100, "row 1: POSTs")
@@ -135,6 +137,9 @@ func quick(cfg *config) {
 	def("r7-seed", &cfg.r7Posts, 1_000)
 	if !set["r5-wait"] {
 		cfg.r5Wait = 8 * time.Second
+	}
+	if !set["node-args"] {
+		cfg.nodeArgs = "--http-body-rate-window=3s --http-idle-timeout=3s"
 	}
 	if !set["r6-after"] {
 		cfg.r6After = 3 * time.Second
@@ -254,7 +259,7 @@ func run(ctx context.Context, cfg config, rows []int) error {
 		var n *node
 		var err error
 		if cfg.url == "" {
-			n, err = startNode(ctx, bin, tmp)
+			n, err = startNode(ctx, bin, tmp, strings.Fields(cfg.nodeArgs)...)
 		} else {
 			n, err = attachNode(ctx, cfg.url, cfg.pid, cfg.dataDir)
 		}

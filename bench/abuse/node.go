@@ -53,8 +53,9 @@ func freePort() (int, error) {
 }
 
 // startNode runs `aleph node run --no-p2p` on a random loopback port with a
-// fresh data dir under tmp, and waits until it answers.
-func startNode(ctx context.Context, bin, tmp string) (*node, error) {
+// fresh data dir under tmp and the extra flags, and waits until it
+// answers.
+func startNode(ctx context.Context, bin, tmp string, extra ...string) (*node, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -64,7 +65,8 @@ func startNode(ctx context.Context, bin, tmp string) (*node, error) {
 		return nil, err
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	cmd := exec.Command(bin, "node", "run", "--no-p2p", "--data-dir", dir, "--listen", addr)
+	args := append([]string{"node", "run", "--no-p2p", "--data-dir", dir, "--listen", addr}, extra...)
+	cmd := exec.Command(bin, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	// The node logs to stdout or stderr: both are captured, line by line.
 	stderr, pw, err := os.Pipe()

@@ -38,7 +38,7 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	p := newParams(r)
 	mq := parseMessageQuery(p)
-	pagination := p.int("pagination", defaultPagination, 0, -1)
+	pagination := p.pageSize(defaultPagination)
 	if !fromPath {
 		page = p.int("page", 1, 1, -1)
 	}

@@ -17,7 +17,12 @@ var addressStatKeys = []string{"messages", "aggregate", "forget", "instance", "p
 // {"data": {address: {messages, aggregate, forget, instance, post,
 // program, store}}}.
 func (s *Server) addressStats(w http.ResponseWriter, r *http.Request) {
-	addrs := listParam(r, "addresses")
+	p := newParams(r)
+	addrs := p.list("addresses")
+	if p.err != nil {
+		s.failQuery(w, r, p.err)
+		return
+	}
 	stats, err := s.cfg.Store.AddressStats(r.Context(), addrs)
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
@@ -51,7 +56,7 @@ func (s *Server) addressStats(w http.ResponseWriter, r *http.Request) {
 func (s *Server) addressFiles(w http.ResponseWriter, r *http.Request) {
 	address := r.PathValue("address")
 	p := newParams(r)
-	pagination := p.int("pagination", 100, 0, -1)
+	pagination := p.pageSize(100)
 	page := p.int("page", 1, 1, -1)
 	asc := false
 	switch v, _ := p.get("sort_order"); strings.TrimSpace(v) {

@@ -42,7 +42,39 @@ func (p *params) get(name string) (string, bool) {
 	return v[0], true
 }
 
-func (p *params) list(name string) []string { return listParam(p.r, name) }
+// Query limits. The reference node has none (its HTTP server refuses a
+// request line over 8 KiB, which bounds lists by accident); these keep a
+// query within what SQLite binds (32,766 variables) and a page within a
+// few megabytes. See docs/design/0008-hostile-input.md.
+const (
+	// MaxListValues is the most values one list parameter (addresses,
+	// tags, hashes, refs, channels, …) may hold.
+	MaxListValues = 1000
+	// MaxPageSize is the largest page of a page-numbered list;
+	// pagination=0 (the reference's "no limit") means this size.
+	MaxPageSize = 1000
+)
+
+// list reads a comma-separated list parameter of at most MaxListValues
+// values.
+func (p *params) list(name string) []string {
+	l := listParam(p.r, name)
+	if len(l) > MaxListValues {
+		p.fail("%s: %d values, the limit is %d", name, len(l), MaxListValues)
+		return nil
+	}
+	return l
+}
+
+// pageSize reads pagination: 0 (no limit at the reference) is
+// MaxPageSize, larger values are refused with the limit named.
+func (p *params) pageSize(def int) int {
+	n := p.int("pagination", def, 0, MaxPageSize)
+	if n == 0 {
+		return MaxPageSize
+	}
+	return n
+}
 
 // int reads an integer in [lo, hi] (hi < lo: no upper bound).
 func (p *params) int(name string, def, lo, hi int) int {

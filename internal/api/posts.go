@@ -21,7 +21,7 @@ func parsePostQuery(w http.ResponseWriter, r *http.Request, s *Server) (f store.
 	f.Tags = p.list("tags")
 	f.Channels = p.list("channels")
 	f.StartDate, f.EndDate = p.dates()
-	f.Pagination = p.int("pagination", defaultPagination, 0, -1)
+	f.Pagination = p.pageSize(defaultPagination)
 	f.Page = p.int("page", 1, 1, -1)
 	if fromPath {
 		f.Page = page

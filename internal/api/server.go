@@ -63,6 +63,9 @@ type Config struct {
 	Version  string
 	Registry *prometheus.Registry // served at /metrics; nil for none
 	Logger   *slog.Logger
+	// MaxWebsockets caps the open /api/ws0 connections (0:
+	// DefaultMaxWebsockets).
+	MaxWebsockets int
 }
 
 // Server is the HTTP API. It implements http.Handler.
@@ -83,7 +86,7 @@ func New(cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, ws: newWSHub(),
+	s := &Server{cfg: cfg, mux: http.NewServeMux(), log: cfg.Logger, ws: newWSHub(cfg.MaxWebsockets),
 		jsonSlots: make(chan struct{}, maxConcurrentJSON)}
 	s.routes()
 	return s

@@ -3,8 +3,8 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -15,43 +15,111 @@ import (
 	"github.com/goaleph/goaleph/internal/store"
 )
 
-// WebSocket limits (reference node config websocket.*).
+// WebSocket limits. The reference node has a count cap on history (fewer
+// than 200) and none on connections; the others are ours (see
+// docs/design/0008-hostile-input.md).
 const (
-	maxWSConnections = 10000
-	wsPingInterval   = 30 * time.Second
-	wsWriteTimeout   = 10 * time.Second
+	// DefaultMaxWebsockets is the default cap on open /api/ws0
+	// connections (Config.MaxWebsockets).
+	DefaultMaxWebsockets = 10000
+	// maxWSHistoryBytes bounds the history of one connection, as encoded
+	// frames: the newest messages that fit are sent.
+	maxWSHistoryBytes = 1 << 20
+	// wsHistoryPage is how many history records are read at a time.
+	wsHistoryPage = 20
+	// wsHistoryLoads is how many connections may read their history at
+	// once: with maxWSHistoryBytes, it bounds the memory a crowd of new
+	// connections takes.
+	wsHistoryLoads = 8
+	wsPingInterval = 30 * time.Second
+	wsWriteTimeout = 10 * time.Second
 	// wsBuffer is how many live messages a slow client may lag behind
 	// before it loses messages.
-	wsBuffer = 256
+	wsBuffer = 64
 )
 
-// wsHub counts the open WebSocket connections.
+// wsHub counts the open WebSocket connections and the history loads.
 type wsHub struct {
 	conns atomic.Int64
 	max   int64
+	loads chan struct{}
+
+	mu       sync.Mutex
+	peak     int64       // most connections open since the last release
+	lastFree time.Time   // of the last release to the OS
+	freeing  *time.Timer // a release planned, nil if none
 }
 
-func newWSHub() *wsHub { return &wsHub{max: maxWSConnections} }
+// After a crowd of sockets leaves, the memory that served them is garbage
+// that an idle node would only collect at its next forced GC (every two
+// minutes) and return to the OS later still. When the open count falls to
+// half a peak of at least wsFreePeak, the hub returns it at once, a second
+// later and at most once per wsFreeEvery.
+const (
+	wsFreePeak  = 256
+	wsFreeEvery = 10 * time.Second
+)
+
+func newWSHub(max int) *wsHub {
+	if max <= 0 {
+		max = DefaultMaxWebsockets
+	}
+	return &wsHub{max: int64(max), loads: make(chan struct{}, wsHistoryLoads)}
+}
 
 // acquire takes a connection slot; false when all are taken.
 func (h *wsHub) acquire() bool {
-	if h.conns.Add(1) > h.max {
+	n := h.conns.Add(1)
+	if n > h.max {
 		h.conns.Add(-1)
 		return false
+	}
+	if n >= wsFreePeak {
+		h.mu.Lock()
+		h.peak = max(h.peak, n)
+		h.mu.Unlock()
 	}
 	return true
 }
 
-func (h *wsHub) release() { h.conns.Add(-1) }
+func (h *wsHub) release() {
+	n := h.conns.Add(-1)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.peak < wsFreePeak || n > h.peak/2 || h.freeing != nil {
+		return
+	}
+	h.peak = 0
+	wait := max(time.Second, wsFreeEvery-time.Since(h.lastFree))
+	h.freeing = time.AfterFunc(wait, func() {
+		debug.FreeOSMemory()
+		h.mu.Lock()
+		h.freeing, h.lastFree = nil, time.Now()
+		h.mu.Unlock()
+	})
+}
+
+// wsOptions are the query parameters of /api/ws0/messages.
+type wsOptions struct {
+	mq      *messageQuery
+	history int
+}
+
+// parseWSOptions reads the filters of messages.json and history.
+func parseWSOptions(p *params) wsOptions {
+	mq := parseMessageQuery(p)
+	return wsOptions{mq: mq, history: p.int("history", defaultWSHistory, 0, maxWSHistory)}
+}
 
 // wsMessages is GET /api/ws0/messages: the last `history` messages that
-// match the filters of messages.json (oldest first), then every newly
-// processed message that matches, one JSON text frame each, in the
-// messages.json item shape. Frames from the client are ignored.
+// match the filters of messages.json (oldest first, at most
+// maxWSHistoryBytes of them), then every newly processed message that
+// matches, one JSON text frame each, in the messages.json item shape.
+// Frames from the client are ignored. Beyond the connection cap the socket
+// is closed with 1013 (try again later).
 func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	p := newParams(r)
-	mq := parseMessageQuery(p)
-	history := p.int("history", defaultWSHistory, 0, maxWSHistory)
+	opts := parseWSOptions(p)
 	if p.err != nil {
 		s.failQuery(w, r, p.err)
 		return
@@ -62,6 +130,8 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 		return // Accept has answered
 	}
 	defer c.CloseNow()
+	// Over the cap, a close code a browser can see (it cannot read an
+	// HTTP status of a failed handshake).
 	if !s.ws.acquire() {
 		c.Close(websocket.StatusTryAgainLater, "Too many connections")
 		return
@@ -116,31 +186,27 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 		defer wcancel()
 		return c.Write(wctx, websocket.MessageText, b)
 	}
-	sent := map[string]bool{}
-	if history > 0 && !mq.none {
-		f := mq.filter
-		f.Pagination, f.Page = history, 1
-		res, err := s.cfg.Store.ListMessages(ctx, f)
+	mq := opts.mq
+	var sent map[string]bool
+	if opts.history > 0 && !mq.none {
+		frames, hashes, err := s.wsHistory(ctx, mq, opts.history)
 		if err != nil {
+			if ctx.Err() != nil {
+				s.log.Debug("websocket closed during its history", "err", err)
+				return
+			}
 			s.log.Error("websocket history", "err", err)
 			c.Close(websocket.StatusInternalError, "")
 			return
 		}
-		for i := len(res.Records) - 1; i >= 0; i-- {
-			var out jsonw
-			writeListedMessage(&out, &res.Records[i], mq.format)
-			if send(out.Bytes()) != nil {
+		for i := len(frames) - 1; i >= 0; i-- {
+			if err := send(frames[i]); err != nil {
+				s.log.Debug("websocket write", "err", err)
 				return
 			}
-			sent[res.Records[i].ItemHash] = true
+			frames[i] = nil
 		}
-		for i := len(res.Forgotten) - 1; i >= 0; i-- {
-			var out jsonw
-			writeForgottenMessage(&out, &res.Forgotten[i])
-			if send(out.Bytes()) != nil {
-				return
-			}
-		}
+		sent = hashes
 	}
 	for {
 		select {
@@ -157,11 +223,62 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 			var out jsonw
 			writeListedMessage(&out, rec, mq.format)
 			if err := send(out.Bytes()); err != nil {
-				if !errors.Is(err, context.Canceled) {
-					s.log.Debug("websocket write", "err", err)
-				}
+				s.log.Debug("websocket write", "err", err)
 				return
 			}
+		}
+	}
+}
+
+// wsHistory reads the newest `history` messages matching mq, a page at a
+// time, as encoded frames of at most maxWSHistoryBytes in all, with the
+// hashes of the messages sent. Frames are newest first, forgotten
+// skeletons before messages: sent from the end, the messages go oldest
+// first, then the skeletons, as in one messages.json page.
+func (s *Server) wsHistory(ctx context.Context, mq *messageQuery, history int) ([][]byte, map[string]bool, error) {
+	select {
+	case s.ws.loads <- struct{}{}:
+		defer func() { <-s.ws.loads }()
+	case <-ctx.Done():
+		return nil, nil, ctx.Err()
+	}
+	var records, forgotten [][]byte
+	hashes := map[string]bool{}
+	size := 0
+	f := mq.filter
+	f.Pagination = min(history, wsHistoryPage)
+	for f.Page = 1; ; f.Page++ {
+		res, err := s.cfg.Store.ListMessages(ctx, f)
+		if err != nil {
+			return nil, nil, err
+		}
+		want := history - (f.Page-1)*f.Pagination // still wanted, this page included
+		recs, fgs := res.Records, res.Forgotten
+		for i := range recs {
+			if i >= want {
+				break
+			}
+			var out jsonw
+			writeListedMessage(&out, &recs[i], mq.format)
+			if size += out.Len(); size > maxWSHistoryBytes {
+				return append(forgotten, records...), hashes, nil
+			}
+			records = append(records, out.Bytes())
+			hashes[recs[i].ItemHash] = true
+		}
+		for i := range fgs {
+			if i >= want {
+				break
+			}
+			var out jsonw
+			writeForgottenMessage(&out, &fgs[i])
+			if size += out.Len(); size > maxWSHistoryBytes {
+				return append(forgotten, records...), hashes, nil
+			}
+			forgotten = append(forgotten, out.Bytes())
+		}
+		if want <= f.Pagination || len(recs)+len(fgs) < f.Pagination {
+			return append(forgotten, records...), hashes, nil
 		}
 	}
 }

@@ -179,3 +179,108 @@ func TestWebSocketConnectionCap(t *testing.T) {
 	waitSubscribers(t, e.node, 1)
 	c3.Close(websocket.StatusNormalClosure, "")
 }
+
+// The history is read a page at a time and sent oldest first; it stops at
+// maxWSHistoryBytes, keeping the newest messages.
+func TestWebSocketHistoryPagesAndBytes(t *testing.T) {
+	e := newEnv(t)
+	var hashes []string // oldest first
+	for i := range 45 {
+		r := newRec(rec{sender: "0xA", time: float64(100 + i), ptype: "t", salt: fmt.Sprint(i)})
+		e.insert(r)
+		hashes = append(hashes, r.ItemHash)
+	}
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	c, _, err := dialWS(t, ts, "history=43")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range hashes[2:] {
+		if got := readHash(t, c); got != want {
+			t.Fatalf("history frame %d: %s, want %s", i, got, want)
+		}
+	}
+	c.Close(websocket.StatusNormalClosure, "")
+
+	// Big messages: only the newest that fit in maxWSHistoryBytes.
+	big := strings.Repeat("x", 150_000)
+	var bigHashes []string
+	for i := range 12 {
+		r := newRec(rec{sender: "0xB", time: float64(200 + i), ptype: "big", salt: fmt.Sprint(i), content: fmt.Sprintf(`{"body":"%s","n":%d}`, big, i)})
+		e.insert(r)
+		bigHashes = append(bigHashes, r.ItemHash)
+	}
+	c, _, err = dialWS(t, ts, "history=100&addresses=0xB")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadLimit(4 << 20)
+	var got []string
+	size, frame := 0, 0
+	for {
+		wait := 500 * time.Millisecond
+		if len(got) == 0 {
+			wait = 10 * time.Second
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), wait)
+		_, b, err := c.Read(ctx)
+		cancel()
+		if err != nil {
+			break
+		}
+		size, frame = size+len(b), len(b)
+		got = append(got, str(t, field(t, b, "item_hash")))
+	}
+	if len(got) == 0 || len(got) == len(bigHashes) {
+		t.Fatalf("%d frames of %d: the byte bound did not apply", len(got), len(bigHashes))
+	}
+	if want := bigHashes[len(bigHashes)-len(got):]; strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("frames %v, want the newest %v", got, want)
+	}
+	if size > maxWSHistoryBytes || size+frame <= maxWSHistoryBytes {
+		t.Errorf("%d frames, %d bytes: not the most that fit in %d", len(got), size, maxWSHistoryBytes)
+	}
+}
+
+// When a crowd of sockets leaves, the hub plans one release of memory to
+// the OS, and none for a small crowd.
+func TestWSHubFreesAfterCrowd(t *testing.T) {
+	h := newWSHub(0)
+	planned := func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.freeing != nil
+	}
+	for range 10 {
+		h.acquire()
+	}
+	for range 10 {
+		h.release()
+	}
+	if planned() {
+		t.Fatal("release planned after 10 sockets")
+	}
+	for range wsFreePeak {
+		if !h.acquire() {
+			t.Fatal("acquire refused under the cap")
+		}
+	}
+	for range wsFreePeak/2 - 1 {
+		h.release()
+	}
+	if planned() {
+		t.Fatal("release planned above half the peak")
+	}
+	h.release()
+	if !planned() {
+		t.Fatal("no release planned at half the peak")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for planned() {
+		if time.Now().After(deadline) {
+			t.Fatal("planned release never ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

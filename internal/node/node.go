@@ -29,6 +29,7 @@ import (
 	_ "github.com/goaleph/goaleph/chain/tezos" // registers the TEZOS verifier
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/files"
+	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/storeurl"
 	"github.com/goaleph/goaleph/message"
@@ -60,6 +61,11 @@ type Config struct {
 	VerifyWorkers int
 	// Limits are the API upload limits. Default api.DefaultLimits.
 	Limits api.Limits
+	// MaxWebsockets caps the open /api/ws0 connections. Default
+	// api.DefaultMaxWebsockets.
+	MaxWebsockets int
+	// HTTP are the API server's connection limits. Zero fields: httplimit.Defaults.
+	HTTP httplimit.Config
 	// Pprof serves Go's profiler under /debug/pprof/ on the API address.
 	Pprof bool
 	// Fetcher fetches content and STORE files missing locally from peers
@@ -175,7 +181,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 		message.TypeProgram:   executables{},
 		message.TypeInstance:  executables{},
 	}
-	n.api = api.New(api.Config{Node: n, Store: db, Files: fs, Limits: cfg.Limits, Version: Version,
+	n.api = api.New(api.Config{Node: n, Store: db, Files: fs, Limits: cfg.Limits, MaxWebsockets: cfg.MaxWebsockets, Version: Version,
 		Registry: n.metrics.registry, Logger: cfg.Logger})
 	return n
 }
@@ -233,10 +239,10 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 		mux.Handle("/", n.api)
 		handler = mux
 	}
-	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := n.cfg.HTTP.Server(handler, nil)
 	g.Go(func() error {
 		n.log.Info("API listening", "addr", ln.Addr().String())
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := n.cfg.HTTP.Serve(srv, ln); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/internal/api"
+	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/settings"
 )
 
@@ -30,7 +31,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 	db := settings.String(&n.DatabaseURL, "database-url", "database.url", "",
 		"database: sqlite:///path/aleph.db or postgres://user@host/db (default <data-dir>/aleph.db)")
 	db.Env, db.Secret = "ALEPH_DATABASE_URL", true
-	return settings.New("ALEPH_",
+	return settings.New("ALEPH_", append([]*settings.Setting{
 		settings.String(&n.DataDir, "data-dir", "data_dir", DefaultDataDir, "directory of the database, the file store and the p2p identity key"),
 		db,
 		settings.String(&n.Listen, "listen", "api.listen", DefaultListen, "address of the HTTP API"),
@@ -42,6 +43,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Int64(&n.Limits.MaxFileSize, "max-file-size", "api.max_file_size", api.DefaultLimits.MaxFileSize, "largest authenticated upload on the storage engine, in bytes"),
 		settings.Int64(&n.Limits.MaxUnauthenticatedSize, "max-unauthenticated-upload-size", "api.max_unauthenticated_upload_size", api.DefaultLimits.MaxUnauthenticatedSize, "largest upload without a signed STORE message, in bytes"),
 		settings.Int64(&n.Limits.MaxIPFSFileSize, "max-ipfs-file-size", "api.max_ipfs_file_size", api.DefaultLimits.MaxIPFSFileSize, "largest authenticated upload on the IPFS engine, in bytes"),
+		settings.Int(&n.MaxWebsockets, "max-websockets", "api.max_websockets", api.DefaultMaxWebsockets, "open /api/ws0 connections at once; more are closed with 1013"),
 		settings.Bool(&n.Pprof, "pprof", "api.pprof", false, "serve Go's profiler under /debug/pprof/"),
 		settings.InvertedBool(&c.NoP2P, "no-p2p", "p2p.enabled", "do not join the peer-to-peer network"),
 		settings.Strings(&p.ListenAddrs, "p2p-listen", "p2p.listen", nil, "libp2p listen multiaddrs, repeatable or comma-separated (default /ip4/127.0.0.1/tcp/4025 and /ip4/127.0.0.1/udp/4025/quic-v1)"),
@@ -50,5 +52,5 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Strings(&p.TrustedPeers, "trusted-peer", "p2p.trusted_peers", nil, "peer IDs whose alive messages are trusted besides the bootstrap peers (default: all)"),
 		settings.String(&p.APIURL, "announce-url", "p2p.announce_url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)"),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
-	)
+	}, n.HTTP.Settings(httplimit.Defaults)...)...)
 }

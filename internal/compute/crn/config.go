@@ -11,6 +11,7 @@ import (
 
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/httplimit"
 )
 
 // Defaults of Config.
@@ -93,6 +94,8 @@ type Config struct {
 	VCPUs     int
 	// MaxBodyBytes bounds a request body (413 beyond).
 	MaxBodyBytes int64
+	// HTTP are the server's connection limits. Zero fields: DefaultHTTP.
+	HTTP httplimit.Config
 	// MaxFileBytes bounds one download.
 	MaxFileBytes int64
 	// Resolver answers the _aleph-id TXT lookups (default net.DefaultResolver).
@@ -135,6 +138,12 @@ func (c *Config) defaults() {
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.HTTP.ReadHeaderTimeout == 0 {
+		c.HTTP.ReadHeaderTimeout = DefaultHTTP.ReadHeaderTimeout
+	}
+	if c.HTTP.WriteTimeout == 0 {
+		c.HTTP.WriteTimeout = DefaultHTTP.WriteTimeout
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrainTimeout

@@ -78,8 +78,7 @@ func New(cfg Config) (*Server, error) {
 // while those in flight finish (for up to Config.DrainTimeout), and every
 // execution is stopped.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 30 * time.Second,
-		BaseContext: func(net.Listener) context.Context { return context.WithoutCancel(ctx) }}
+	srv := s.cfg.HTTP.Server(s, context.WithoutCancel(ctx))
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -89,7 +88,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
+	go func() { served <- s.cfg.HTTP.Serve(srv, ln) }()
 	s.announce.start(listenURL(ln))
 	s.log.Info("compute node serving", "addr", ln.Addr().String(), "core", s.cfg.Client.BaseURL(), "domain", s.cfg.Domain)
 

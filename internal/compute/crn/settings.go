@@ -1,6 +1,11 @@
 package crn
 
-import "github.com/goaleph/goaleph/internal/settings"
+import (
+	"time"
+
+	"github.com/goaleph/goaleph/internal/httplimit"
+	"github.com/goaleph/goaleph/internal/settings"
+)
 
 // Defaults of the compute node role, used by its settings table.
 const (
@@ -9,12 +14,22 @@ const (
 	DefaultLogLevel = "info"
 )
 
+// DefaultHTTP are the compute node's connection limits: httplimit's,
+// with more time for headers and for a response, since a program's answer
+// may wait for its VM to boot.
+var DefaultHTTP = func() httplimit.Config {
+	c := httplimit.Defaults
+	c.ReadHeaderTimeout = 30 * time.Second
+	c.WriteTimeout = 5 * time.Minute
+	return c
+}()
+
 // Settings is the settings table of the compute node role bound to c:
 // every flag of aleph compute run, its key in the configuration file and
 // its environment variable (ALEPH_CRN_ and the flag's name).
 func (c *RoleConfig) Settings() *settings.Table {
 	n := &c.CRN
-	return settings.New("ALEPH_CRN_",
+	return settings.New("ALEPH_CRN_", append([]*settings.Setting{
 		settings.String(&n.CoreURL, "core-url", "core_url", DefaultCoreURL, "API URL of the core node to read messages and files from"),
 		settings.String(&c.Listen, "listen", "api.listen", DefaultListen, "address of the HTTP server"),
 		settings.String(&n.CacheDir, "cache-dir", "cache_dir", "", "directory of downloaded files, unpacked code, volumes and compiled modules (default <user cache dir>/goaleph/crn)"),
@@ -40,5 +55,5 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.String(&n.SettingsAddress, "allocation-settings-address", "allocations.settings_address", DefaultSettingsAddress,
 			`address whose "settings" aggregate lists the allocation signers (authorized_allocation_signers)`),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
-	)
+	}, n.HTTP.Settings(DefaultHTTP)...)...)
 }
