@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -99,7 +100,7 @@ func TestGCRemovesOrphans(t *testing.T) {
 func TestPruneRejected(t *testing.T) {
 	n := testNode(t, Config{Rejected: RejectedConfig{Retention: time.Hour, Max: 3}})
 	ctx := context.Background()
-	a := account(t)
+	a := ethtest.Account(t)
 	var valid []*message.Message
 	for i := range 5 {
 		m := post(t, a, "chat", map[string]any{"i": i}, "")
