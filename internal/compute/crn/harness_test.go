@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -154,7 +155,7 @@ type node struct {
 
 func startCRN(t testing.TB, k *core, o crnOpts) *node {
 	t.Helper()
-	wb, err := wasm.New(wasm.Config{})
+	wb, err := wasm.New(wasm.Config{CacheDir: compileCacheDir(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +196,17 @@ func startCRN(t testing.TB, k *core, o crnOpts) *node {
 	}
 	t.Cleanup(n.stop)
 	return n
+}
+
+// compileCacheDir is where the tests' wasm backends keep compiled modules,
+// outside the repository, so that each test and each run compiles the
+// test programs once (a Go module takes seconds to compile under -race).
+func compileCacheDir(t testing.TB) string {
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		return t.TempDir()
+	}
+	return filepath.Join(dir, "goaleph", "crn-test-compiled")
 }
 
 // do sends a request to the node and returns the response and its body.

@@ -88,6 +88,12 @@ func TestMessageTriggered(t *testing.T) {
 		return nil
 	}
 	eventually(t, 10*time.Second, func() error { return known(early) })
+	// The first call prepares the program (compiling the module takes
+	// seconds under -race), so that the events below measure only the
+	// reactor.
+	if resp, _ := n.get(t, "/vm/"+early+"/"); resp.StatusCode != 200 {
+		t.Fatalf("warm-up call: %d", resp.StatusCode)
+	}
 	late := k.program(t, code, programOpts{on: map[string]any{"http": true,
 		"message": []any{map[string]any{"channel": "LATE"}}}})
 	eventually(t, 10*time.Second, func() error { return known(late) })

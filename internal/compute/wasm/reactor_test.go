@@ -203,7 +203,9 @@ func TestReactorTrap(t *testing.T) {
 }
 
 func TestReactorTimeout(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	// Long enough that a fresh module instance (made after each timeout)
+	// starts within it under -race on two loaded cores: 300 ms was not.
+	const timeout = 2 * time.Second
 	in := startReactor(t, compute.Spec{Timeout: timeout})
 	for _, path := range []string{"/loop", "/sleep"} {
 		if n0, n := count(t, in, ""), count(t, in, ""); n != n0+1 {

@@ -187,7 +187,9 @@ func TestStatusAndRepeatedHeaders(t *testing.T) {
 }
 
 func TestTimeout(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	// Long enough that a fresh module instance (made after each timeout)
+	// starts within it under -race on two loaded cores: 300 ms was not.
+	const timeout = 2 * time.Second
 	in := start(t, sharedBackend(t), compute.Spec{Timeout: timeout})
 	for _, path := range []string{"/loop", "/sleep"} {
 		t0 := time.Now()
