@@ -38,7 +38,9 @@ type Config struct {
 	// converges fast.
 	AlivePeriod, ProbePeriod, ReconnectDelay, SyncPeriod time.Duration
 	// ReadyTimeout bounds the wait for the nodes to see each other on the
-	// message topic. Default 30 s.
+	// message topic. Default 2 min: a gossip mesh whose first graft was
+	// pruned forms only after gossipsub's one-minute prune backoff, which
+	// happens on loaded machines; a ready network returns at once.
 	ReadyTimeout time.Duration
 	// NodeConfig, if set, adjusts each node's configuration before it is
 	// created.
@@ -96,7 +98,7 @@ func (c *Config) defaults() {
 		c.SyncPeriod = 10 * time.Second
 	}
 	if c.ReadyTimeout == 0 {
-		c.ReadyTimeout = 30 * time.Second
+		c.ReadyTimeout = 2 * time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -28,7 +28,7 @@ import (
 
 // waitTimeout bounds every wait of these tests (CI runs them with -race on
 // two cores, next to other packages).
-const waitTimeout = 30 * time.Second
+const waitTimeout = time.Minute
 
 func start(t *testing.T, cfg Config) *Network {
 	t.Helper()
