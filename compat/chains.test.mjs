@@ -7,7 +7,11 @@
 // @aleph-sdk/avalanche is not either: AvalancheAccount extends EVMAccount, and
 // buildMessage in @aleph-sdk/message 1.7.x then sends its messages with chain
 // "ETH" and a 0x sender but a CB58 signature, which neither pyaleph nor this
-// node accepts (the node answers 422, as it should).
+// node accepts (the node answers 422, as it should); and its X-chain
+// accounts' addresses have an empty bech32 prefix ("X-1…", from the
+// avalanche 3.16 package's default network), which no node accepts as a
+// sender either. Its signatures themselves equal the Go SDK's
+// (internal/compat TestSameSignatures).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 
