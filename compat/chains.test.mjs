@@ -2,8 +2,11 @@
 // chains: each account signs a POST, an AGGREGATE and a STORE through the
 // official client, and the node must process all three.
 //
-// @aleph-sdk/substrate is not here: its dependency @polkadot/api-augment
-// 17.0.1 is not served by the registry this suite installs from.
+// @aleph-sdk/substrate's peer dependency @polkadot/extension-dapp takes any
+// @polkadot/api; the latest (17.0.1) needs @polkadot/api-augment 17.0.1,
+// which the registry this suite installs from does not serve, so
+// package.json pins @polkadot/api 10.13.1 (the line
+// @polkadot/extension-inject 0.46 asks for).
 // @aleph-sdk/avalanche is not either: AvalancheAccount extends EVMAccount, and
 // buildMessage in @aleph-sdk/message 1.7.x then sends its messages with chain
 // "ETH" and a 0x sender but a CB58 signature, which neither pyaleph nor this
@@ -18,6 +21,7 @@ import { describe, it } from 'node:test';
 import { AuthenticatedAlephHttpClient } from '@aleph-sdk/client';
 import * as cosmos from '@aleph-sdk/cosmos';
 import * as nuls2 from '@aleph-sdk/nuls2';
+import * as substrate from '@aleph-sdk/substrate';
 import * as tezos from '@aleph-sdk/tezos';
 
 import { API_URL, TEST_TIMEOUT, messageStatus, sha256hex, uniqueChannel } from './helpers.mjs';
@@ -25,6 +29,7 @@ import { API_URL, TEST_TIMEOUT, messageStatus, sha256hex, uniqueChannel } from '
 const ACCOUNTS = [
   { chain: 'NULS2', make: async () => (await nuls2.newAccount()).account },
   { chain: 'CSDK', make: async () => (await cosmos.newAccount()).account },
+  { chain: 'DOT', make: async () => (await substrate.newAccount()).account },
   // The SDK's Micheline signature embeds new Date(time).toISOString() of the
   // envelope time in seconds (a 1970 date): chain/tezos accepts that stamp
   // besides pyaleph's (see its package doc).
