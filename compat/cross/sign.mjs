@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import * as avalanche from '@aleph-sdk/avalanche';
 import * as cosmos from '@aleph-sdk/cosmos';
 import * as nuls2 from '@aleph-sdk/nuls2';
+import * as substrate from '@aleph-sdk/substrate';
 import * as tezos from '@aleph-sdk/tezos';
 import aleph from 'aleph-js';
 
@@ -17,9 +18,11 @@ const IMPORT = {
   '@aleph-sdk/cosmos CSDK': (c) => cosmos.importAccountFromMnemonic(c.secret),
   '@aleph-sdk/avalanche AVAX': (c) => avalanche.importAccountFromPrivateKey(c.secret, avalanche.ChainType.X_CHAIN),
   '@aleph-sdk/tezos TEZOS': (c) => tezos.importAccountFromPrivateKey(c.secret),
+  '@aleph-sdk/substrate DOT': (c) => substrate.importAccountFromMnemonic(c.secret),
   'aleph-js NULS2': (c) => aleph.nuls2.import_account({ private_key: c.secret }),
   'aleph-js CSDK': (c) => aleph.cosmos.import_account({ mnemonics: c.secret }),
   'aleph-js AVAX': (c) => aleph.avalanche.import_account({ private_key: c.secret }),
+  'aleph-js DOT': (c) => aleph.substrate.import_account({ mnemonics: c.secret }),
 };
 
 /** The message as the SDKs' sign functions take it. */
@@ -37,7 +40,7 @@ async function sign(c) {
   const msg = signable(c.message);
   let signature;
   if (c.sdk === 'aleph-js') {
-    const mod = { NULS2: aleph.nuls2, CSDK: aleph.cosmos, AVAX: aleph.avalanche }[c.kind];
+    const mod = { NULS2: aleph.nuls2, CSDK: aleph.cosmos, AVAX: aleph.avalanche, DOT: aleph.substrate }[c.kind];
     // aleph-js logs while it signs AVAX messages; stdout carries the result.
     const log = console.log;
     console.log = () => {};

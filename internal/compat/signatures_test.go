@@ -18,6 +18,7 @@ import (
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/avax"
 	"github.com/goaleph/goaleph/chain/csdk"
+	"github.com/goaleph/goaleph/chain/dot"
 	"github.com/goaleph/goaleph/chain/nuls2"
 	"github.com/goaleph/goaleph/chain/tezos"
 	"github.com/goaleph/goaleph/client"
@@ -47,7 +48,8 @@ type goSigner struct {
 	secret string
 	// sdks are the JavaScript SDKs that sign with this kind of key.
 	sdks []string
-	// want is the signature field the JavaScript SDKs must produce for m.
+	// want is the signature field the JavaScript SDKs must produce for m;
+	// nil for a randomized scheme, whose SDK signature must verify instead.
 	want func(m *message.Message) (string, error)
 }
 
@@ -55,9 +57,9 @@ type goSigner struct {
 // of a message (which the node processed) equals the one the official
 // JavaScript SDKs make for the same key and message: @aleph-sdk/nuls2,
 // cosmos, avalanche (X-chain) and tezos (tz1, its Micheline form) 1.7, and
-// aleph-js 0.5.3's NULS2, CSDK and AVAX accounts. DOT is not here: the only
-// JavaScript SDK installed that signs DOT (aleph-js) uses sr25519, whose
-// signatures are randomized.
+// aleph-js 0.5.3's NULS2, CSDK and AVAX accounts. For DOT, whose SDKs sign
+// with sr25519 (randomized), @aleph-sdk/substrate's and aleph-js's address
+// for the same mnemonic is the Go SDK's and their signatures verify.
 func TestSameSignatures(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the official SDKs (-short given)")
@@ -89,9 +91,11 @@ func TestSameSignatures(t *testing.T) {
 		if res.Status != client.StatusProcessed {
 			t.Fatalf("%s: Go client post: status %q, want processed", s.kind, res.Status)
 		}
-		want, err := s.want(res.Message)
-		if err != nil {
-			t.Fatal(err)
+		want := ""
+		if s.want != nil {
+			if want, err = s.want(res.Message); err != nil {
+				t.Fatal(err)
+			}
 		}
 		for _, sdk := range s.sdks {
 			wants[sdk+" "+s.kind] = want
@@ -135,7 +139,16 @@ func TestSameSignatures(t *testing.T) {
 			if got.Address != wantAddr {
 				t.Errorf("the SDK's address for the key is %s, want %s (the Go SDK's: %s)", got.Address, wantAddr, cs.Message.Sender)
 			}
+			m := cs.Message
+			buf := chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash)
 			want := wants[cs.SDK+" "+cs.Kind]
+			if want == "" {
+				// Randomized (sr25519): the SDK's own signature must verify.
+				if err := chain.VerifyMessage(m.Chain, m.Sender, buf, got.Signature, m.Time); err != nil {
+					t.Errorf("the node's verifier refuses the SDK's signature %s: %v", got.Signature, err)
+				}
+				return
+			}
 			if cs.SDK == "aleph-js" && cs.Kind == "CSDK" {
 				// cosmosjs writes more members, in another order.
 				got.Signature, want = cosmosCore(t, got.Signature), cosmosCore(t, want)
@@ -143,9 +156,7 @@ func TestSameSignatures(t *testing.T) {
 			if got.Signature != want {
 				t.Errorf("signature differs:\n the SDK: %s\n Go:      %s", got.Signature, want)
 			}
-			m := cs.Message
-			buf := chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash)
-			if err := chain.VerifyMessage(m.Chain, m.Sender, buf, wants[cs.SDK+" "+cs.Kind], m.Time); err != nil {
+			if err := chain.VerifyMessage(m.Chain, m.Sender, buf, want, m.Time); err != nil {
 				t.Errorf("the node's verifier refuses the signature: %v", err)
 			}
 		})
@@ -181,6 +192,18 @@ func goSigners(t *testing.T) []goSigner {
 	if err != nil {
 		t.Fatal(err)
 	}
+	dotEntropy, err := bip39.NewEntropy(256) // 24 words, as @aleph-sdk/substrate makes
+	if err != nil {
+		t.Fatal(err)
+	}
+	dotMnemonic, err := bip39.NewMnemonic(dotEntropy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dt, err := dot.AccountFromSecret(dotMnemonic)
+	if err != nil {
+		t.Fatal(err)
+	}
 	avaxKey, err := avax.DecodeCB58(strings.TrimPrefix(av.Secret(), "PrivateKey-"))
 	if err != nil {
 		t.Fatal(err)
@@ -195,6 +218,9 @@ func goSigners(t *testing.T) []goSigner {
 		{kind: "TEZOS", acc: tz, secret: tz.Secret(), sdks: []string{"@aleph-sdk/tezos"}, want: func(m *message.Message) (string, error) {
 			return tz.SignAtSDK(m.VerificationBuffer(), m.Time)
 		}},
+		// sr25519 signatures are randomized: the SDKs' must verify, and
+		// their address for the mnemonic must be the Go SDK's.
+		{kind: "DOT", acc: dt, secret: dotMnemonic, sdks: []string{"@aleph-sdk/substrate", "aleph-js"}},
 	}
 }
 
