@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +20,7 @@ import (
 	"github.com/goaleph/goaleph/chain/dot"
 	"github.com/goaleph/goaleph/chain/nuls2"
 	"github.com/goaleph/goaleph/chain/tezos"
+
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/message"
 )
@@ -61,22 +61,7 @@ type goSigner struct {
 // with sr25519 (randomized), @aleph-sdk/substrate's and aleph-js's address
 // for the same mnemonic is the Go SDK's and their signatures verify.
 func TestSameSignatures(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the official SDKs (-short given)")
-	}
-	dir := compatDir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "aleph-js")); err != nil {
-		t.Fatalf("the SDKs are not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
-	}
-	trackInputs(t, dir)
-	if _, err := os.ReadFile(filepath.Join(dir, "cross", "sign.mjs")); err != nil {
-		t.Fatal(err)
-	}
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("Node.js is not installed (%v): run `make test`", err)
-	}
-	addr := startCrossNode(t)
+	nodeBin, dir, addr := crossSetup(t, "sign.mjs")
 	c := client.New("http://" + addr)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -168,46 +153,14 @@ func goSigners(t *testing.T) []goSigner {
 	t.Helper()
 	// sent: the Go client's own signature field is the one to match.
 	sent := func(m *message.Message) (string, error) { return m.Signature, nil }
-	n, err := nuls2.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	entropy, err := bip39.NewEntropy(128)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mnemonic, err := bip39.NewMnemonic(entropy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := csdk.AccountFromSecret(mnemonic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	av, err := avax.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	tz, err := tezos.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dotEntropy, err := bip39.NewEntropy(256) // 24 words, as @aleph-sdk/substrate makes
-	if err != nil {
-		t.Fatal(err)
-	}
-	dotMnemonic, err := bip39.NewMnemonic(dotEntropy)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dt, err := dot.AccountFromSecret(dotMnemonic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	avaxKey, err := avax.DecodeCB58(strings.TrimPrefix(av.Secret(), "PrivateKey-"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := must(nuls2.NewAccount())(t)
+	mnemonic := newMnemonic(t, 128)
+	cs := must(csdk.AccountFromSecret(mnemonic))(t)
+	av := must(avax.NewAccount())(t)
+	avaxKey := must(avax.DecodeCB58(strings.TrimPrefix(av.Secret(), "PrivateKey-")))(t)
+	tz := must(tezos.NewAccount())(t)
+	dotMnemonic := newMnemonic(t, 256) // 24 words, as @aleph-sdk/substrate makes
+	dt := must(dot.AccountFromSecret(dotMnemonic))(t)
 	return []goSigner{
 		{kind: "NULS2", acc: n, secret: n.Secret(), sdks: []string{"@aleph-sdk/nuls2", "aleph-js"}, want: sent},
 		{kind: "CSDK", acc: cs, secret: mnemonic, sdks: []string{"@aleph-sdk/cosmos", "aleph-js"}, want: sent},
@@ -222,6 +175,24 @@ func goSigners(t *testing.T) []goSigner {
 		// their address for the mnemonic must be the Go SDK's.
 		{kind: "DOT", acc: dt, secret: dotMnemonic, sdks: []string{"@aleph-sdk/substrate", "aleph-js"}},
 	}
+}
+
+// must returns a function that fails its test on a non-nil err and
+// otherwise returns v: must(f())(t).
+func must[T any](v T, err error) func(*testing.T) T {
+	return func(t *testing.T) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
+// newMnemonic returns a fresh BIP-39 mnemonic of the given entropy bits.
+func newMnemonic(t *testing.T, bits int) string {
+	t.Helper()
+	return must(bip39.NewMnemonic(must(bip39.NewEntropy(bits))(t)))(t)
 }
 
 // emptyHRPAddress returns the X-chain address @aleph-sdk/avalanche 1.7.4
