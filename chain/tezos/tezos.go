@@ -297,9 +297,10 @@ func verify(sender string, buffer []byte, signature string, t float64) error {
 			return err
 		}
 	}
-	// signed is what pyaleph reconstructs; sdkSigned, for the Micheline
-	// form only, is what the TypeScript SDK signs (see sdkTime).
-	var signed, sdkSigned []byte
+	// signed is what pyaleph reconstructs; for the Micheline form, what the
+	// TypeScript SDK signs (see sdkTime) is tried when that fails.
+	var signed []byte
+	micheline := false
 	switch signingType {
 	case "raw":
 		signed = buffer
@@ -312,7 +313,7 @@ func verify(sender string, buffer []byte, signature string, t float64) error {
 			return err
 		}
 		signed = MichelinePayload(buffer, stamp, dAppURL)
-		sdkSigned = MichelinePayload(buffer, sdkTime(t), dAppURL)
+		micheline = true
 	default:
 		return fmt.Errorf("unsupported signingType %q", signingType)
 	}
@@ -328,10 +329,8 @@ func verify(sender string, buffer []byte, signature string, t float64) error {
 		return fmt.Errorf("signature: %v", err)
 	}
 	err = key.verify(signed, sig)
-	if err != nil && sdkSigned != nil {
-		if key.verify(sdkSigned, sig) == nil {
-			return nil
-		}
+	if err != nil && micheline && key.verify(MichelinePayload(buffer, sdkTime(t), dAppURL), sig) == nil {
+		return nil
 	}
 	return err
 }
