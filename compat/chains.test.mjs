@@ -7,14 +7,16 @@
 // which the registry this suite installs from does not serve, so
 // package.json pins @polkadot/api 10.13.1 (the line
 // @polkadot/extension-inject 0.46 asks for).
-// @aleph-sdk/avalanche is not either: AvalancheAccount extends EVMAccount, and
-// buildMessage in @aleph-sdk/message 1.7.x then sends its messages with chain
-// "ETH" and a 0x sender but a CB58 signature, which neither pyaleph nor this
-// node accepts (the node answers 422, as it should); and its X-chain
-// accounts' addresses have an empty bech32 prefix ("X-1…", from the
-// avalanche 3.16 package's default network), which no node accepts as a
-// sender either. Its signatures themselves equal the Go SDK's
-// (internal/compat TestSameSignatures).
+// @aleph-sdk/avalanche is not here either, for two faults of its own: every
+// AvalancheAccount extends EVMAccount, and buildMessage in
+// @aleph-sdk/message 1.7.x sends the messages of any EVMAccount with chain
+// "ETH", whatever the account's getChain() says, so they carry chain "ETH"
+// and a CB58 signature, which neither pyaleph nor this node accepts (422);
+// and its X-chain key chain is built with new AvalancheCore(), whose bech32
+// prefix is empty in every avalanche 3.x, so its X-chain addresses read
+// "X-1…" instead of "X-avax1…", a sender no node accepts either. Its
+// signatures themselves equal the Go SDK's (internal/compat
+// TestSameSignatures).
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 

@@ -197,9 +197,8 @@ func newMnemonic(t *testing.T, bits int) string {
 
 // emptyHRPAddress returns the X-chain address @aleph-sdk/avalanche 1.7.4
 // reports for the key of the Go SDK's X-avax1… address: the same key hash,
-// but in bech32 with an empty human-readable part ("X-1…"), since the
-// avalanche 3.16 package it builds its key chain with (new Avalanche() with
-// no network) has the HRP "".
+// but in bech32 with an empty human-readable part ("X-1…"), since it
+// builds its key chain with new AvalancheCore(), whose HRP is "".
 func emptyHRPAddress(t *testing.T, goAddr string) string {
 	t.Helper()
 	hrp, data, err := bech32.Decode(strings.TrimPrefix(goAddr, "X-"))
