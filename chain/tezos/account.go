@@ -141,9 +141,9 @@ func (a *Account) Sign(buffer []byte) (string, error) {
 	return `{"publicKey": "` + a.PublicKey() + `", "signature": "` + sig + `"}`, nil
 }
 
-// SignAt returns the Micheline-form signature field the TypeScript SDK and
-// Beacon wallets send for a message whose envelope time is t (Unix
-// seconds), naming dAppURL (StandardDAppURL when empty):
+// SignAt returns the Micheline-form signature field Beacon wallets send for
+// a message whose envelope time is t (Unix seconds), with the time stamp
+// pyaleph reconstructs, naming dAppURL (StandardDAppURL when empty):
 // {"signature":"…","publicKey":"…","signingType":"micheline","dAppUrl":"…"}.
 func (a *Account) SignAt(buffer []byte, t float64, dAppURL string) (string, error) {
 	if dAppURL == "" {
@@ -157,8 +157,36 @@ func (a *Account) SignAt(buffer []byte, t float64, dAppURL string) (string, erro
 	if err != nil {
 		return "", err
 	}
-	return `{"signature":"` + sig + `","publicKey":"` + a.PublicKey() +
-		`","signingType":"micheline","dAppUrl":` + jsonString(dAppURL) + `}`, nil
+	return michelineField(sig, a.PublicKey(), dAppURL), nil
+}
+
+// SignAtSDK returns, byte for byte, the signature field the TypeScript SDK
+// (@aleph-sdk/tezos 1.7, taquito's InMemorySigner) writes for a message
+// whose envelope time is t: the Micheline form with that SDK's time stamp
+// (the seconds read as milliseconds, see the package doc), the dApp URL
+// StandardDAppURL and the generic sig… signature encoding. pyaleph refuses
+// it; this node accepts it. Use SignAt (or Sign) for messages meant for
+// any node.
+func (a *Account) SignAtSDK(buffer []byte, t float64) (string, error) {
+	if _, err := isoTime(t); err != nil {
+		return "", fmt.Errorf("tezos: %w", err)
+	}
+	sig, err := a.signBytes(MichelinePayload(buffer, sdkTime(t), StandardDAppURL))
+	if err != nil {
+		return "", err
+	}
+	raw, err := decode(sig, keyEncodings[a.curve].sig)
+	if err != nil {
+		return "", fmt.Errorf("tezos: %w", err)
+	}
+	return michelineField(encode(raw, sigGeneric), a.PublicKey(), StandardDAppURL), nil
+}
+
+// michelineField writes a Micheline-form signature field in the member
+// order the TypeScript SDK uses.
+func michelineField(sig, publicKey, dAppURL string) string {
+	return `{"signature":"` + sig + `","publicKey":"` + publicKey +
+		`","signingType":"micheline","dAppUrl":` + jsonString(dAppURL) + `}`
 }
 
 // signBytes signs the BLAKE2b-256 digest of msg and returns the

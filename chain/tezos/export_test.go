@@ -26,3 +26,6 @@ func NegateS(t interface{ Fatal(...any) }, s string) string {
 	sc.PutBytesUnchecked(out[32:])
 	return encode(out, spsig)
 }
+
+// SDKTime exposes sdkTime.
+var SDKTime = sdkTime

@@ -16,6 +16,13 @@
 //     the envelope time in ISO 8601 with milliseconds and a Z
 //     (2022-09-23T14:41:19.029Z). Only VerifyAt, which is given the time,
 //     accepts this form.
+//   - Deliberately more than pyaleph accepts: the Micheline form with the
+//     time stamp the TypeScript SDK (@aleph-sdk/tezos 1.7) writes, which
+//     formats the envelope's seconds as if they were milliseconds
+//     (1796642618.717 → 1970-01-21T19:04:02.618Z). pyaleph refuses every
+//     message that SDK signs; this node accepts them. That stamp keeps only
+//     the whole seconds of the time, so the signature does not pin the
+//     envelope time's fraction of a second.
 //   - The key and signature are base58check with their Tezos prefix, at the
 //     exact encoded length. A curve-specific signature must match the key's
 //     curve; a generic "sig…" signature goes with any key.
@@ -290,7 +297,10 @@ func verify(sender string, buffer []byte, signature string, t float64) error {
 			return err
 		}
 	}
+	// signed is what pyaleph reconstructs; for the Micheline form, what the
+	// TypeScript SDK signs (see sdkTime) is tried when that fails.
 	var signed []byte
+	micheline := false
 	switch signingType {
 	case "raw":
 		signed = buffer
@@ -303,6 +313,7 @@ func verify(sender string, buffer []byte, signature string, t float64) error {
 			return err
 		}
 		signed = MichelinePayload(buffer, stamp, dAppURL)
+		micheline = true
 	default:
 		return fmt.Errorf("unsupported signingType %q", signingType)
 	}
@@ -317,7 +328,11 @@ func verify(sender string, buffer []byte, signature string, t float64) error {
 	if err != nil {
 		return fmt.Errorf("signature: %v", err)
 	}
-	return key.verify(signed, sig)
+	err = key.verify(signed, sig)
+	if err != nil && micheline && key.verify(MichelinePayload(buffer, sdkTime(t), dAppURL), sig) == nil {
+		return nil
+	}
+	return err
 }
 
 // MichelinePayload returns the bytes a Beacon wallet signs for buffer at
@@ -353,6 +368,17 @@ func isoTime(t float64) (string, error) {
 	}
 	tm := time.Unix(int64(sec), int64(us)*1000).UTC()
 	return fmt.Sprintf("%sT%02d:%02d:%02d.%03dZ", tm.Format("2006-01-02"), tm.Hour(), tm.Minute(), tm.Second(), int(us)/1000), nil
+}
+
+// sdkTime formats Unix seconds t as the TypeScript SDK (@aleph-sdk/tezos
+// 1.7) writes it in the Micheline payload: new Date(t).toISOString(), which
+// reads the seconds as milliseconds, so that 1796642618.717 gives
+// "1970-01-21T19:04:02.618Z" (JavaScript's Date truncates the number toward
+// zero). t must be a date isoTime accepts, so it is within JavaScript's
+// four-digit years.
+func sdkTime(t float64) string {
+	tm := time.UnixMilli(int64(math.Trunc(t))).UTC()
+	return tm.Format("2006-01-02T15:04:05.000Z")
 }
 
 // stringField returns the JSON string member name of fields.

@@ -92,24 +92,7 @@ func envelopeOf(m *message.Message) crossEnvelope {
 // compat/cross/read.mjs reads with the SDK, then compat/cross/write.mjs
 // writes with the SDK and Go reads.
 func TestCrossSDK(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the official SDK against a node (-short given)")
-	}
-	dir := compatDir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@aleph-sdk", "client")); err != nil {
-		t.Fatalf("the official SDK is not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
-	}
-	trackInputs(t, dir)
-	for _, f := range []string{"read.mjs", "write.mjs"} {
-		if _, err := os.ReadFile(filepath.Join(dir, "cross", f)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("Node.js is not installed (%v): run `make test`", err)
-	}
-	addr := startCrossNode(t)
+	nodeBin, dir, addr := crossSetup(t, "read.mjs", "write.mjs")
 	c := client.New("http://" + addr)
 
 	t.Run("GoWritesTypeScriptReads", func(t *testing.T) {
@@ -164,6 +147,34 @@ func TestCrossSDK(t *testing.T) {
 			t.Run(acc.Kind, func(t *testing.T) { goRead(t, c, acc) })
 		}
 	})
+}
+
+// crossSetup skips under -short, checks that the SDKs and Node.js are
+// installed, reads the compat/cross scripts the test runs (so that go
+// test's cache keys on them), and starts a node. It returns the node
+// binary, the compat directory and the node's host:port.
+func crossSetup(t *testing.T, scripts ...string) (nodeBin, dir, addr string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the official SDKs against a node (-short given)")
+	}
+	dir = compatDir(t)
+	for _, pkg := range []string{filepath.Join("@aleph-sdk", "client"), "aleph-js"} {
+		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
+			t.Fatalf("the official SDKs are not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
+		}
+	}
+	trackInputs(t, dir)
+	for _, f := range scripts {
+		if _, err := os.ReadFile(filepath.Join(dir, "cross", f)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nodeBin, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("Node.js is not installed (%v): run `make test`", err)
+	}
+	return nodeBin, dir, startCrossNode(t)
 }
 
 // goWrite writes with the Go client, signed by acc, what cross/read.mjs
