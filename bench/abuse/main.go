@@ -89,7 +89,7 @@ func main() {
 	flag.IntVar(&cfg.r5Idle, "r5-idle", 500, "row 5: idle keep-alive connections")
 	flag.DurationVar(&cfg.r5Wait, "r5-wait", 60*time.Second, "row 5: longest wait for the node to close them")
 	flag.IntVar(&cfg.r6N, "r6-n", 2000, "row 6: websockets")
-	flag.DurationVar(&cfg.r6After, "r6-after", 10*time.Second, "row 6: RSS sampling after the sockets close")
+	flag.DurationVar(&cfg.r6After, "r6-after", 30*time.Second, "row 6: longest wait for RSS to settle (move < 1 % over 3 s) after the sockets open and after they close")
 	flag.Float64Var(&cfg.wsMiBPerSocket, "r6-bound", 1.0, "row 6: memory bound, MiB per open websocket")
 	flag.IntVar(&cfg.r6History, "r6-seed", 50, "row 6: posts stored first, so that history=50 has something to send")
 	flag.IntVar(&cfg.r7N, "r7-n", 11_000, "row 7: addresses / tags in one query")
@@ -142,7 +142,7 @@ func quick(cfg *config) {
 		cfg.nodeArgs = "--http-body-rate-window=3s --http-idle-timeout=3s"
 	}
 	if !set["r6-after"] {
-		cfg.r6After = 3 * time.Second
+		cfg.r6After = 10 * time.Second
 	}
 }
 
