@@ -57,6 +57,7 @@ type config struct {
 	anonLimit      int
 	r5Slow, r5Idle int
 	r5Wait         time.Duration
+	r5Quiet        time.Duration
 	r6N            int
 	r6After        time.Duration
 	r7N            int
@@ -88,6 +89,7 @@ func main() {
 	flag.IntVar(&cfg.r5Slow, "r5-slow", 500, "row 5: slow-body connections")
 	flag.IntVar(&cfg.r5Idle, "r5-idle", 500, "row 5: idle keep-alive connections")
 	flag.DurationVar(&cfg.r5Wait, "r5-wait", 60*time.Second, "row 5: longest wait for the node to close them")
+	flag.DurationVar(&cfg.r5Quiet, "r5-quiet", 10*time.Second, "row 5: how long the well-behaved client polls alone first")
 	flag.IntVar(&cfg.r6N, "r6-n", 2000, "row 6: websockets")
 	flag.DurationVar(&cfg.r6After, "r6-after", 30*time.Second, "row 6: longest wait for RSS to settle (move < 1 % over 3 s) after the sockets open and after they close")
 	flag.Float64Var(&cfg.wsMiBPerSocket, "r6-bound", 1.0, "row 6: memory bound, MiB per open websocket")
@@ -140,6 +142,9 @@ func quick(cfg *config) {
 	}
 	if !set["node-args"] {
 		cfg.nodeArgs = "--http-body-rate-window=3s --http-idle-timeout=3s"
+	}
+	if !set["r5-quiet"] {
+		cfg.r5Quiet = 3 * time.Second
 	}
 	if !set["r6-after"] {
 		cfg.r6After = 10 * time.Second

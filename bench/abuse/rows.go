@@ -247,6 +247,10 @@ func row4(ctx context.Context, cfg config, n *node, r *result) error {
 // row5: slow bodies and idle keep-alives, with a well-behaved client.
 func row5(ctx context.Context, cfg config, n *node, r *result) error {
 	addr := strings.TrimPrefix(n.url, "http://")
+	// The same client first alone, so that the machine's own noise shows
+	// apart from what the attack costs.
+	logStart := n.logCount()
+	quiet, quietErrs := probe(ctx, n.url, time.Now().Add(cfg.r5Quiet), func() bool { return false }, nil)
 	start := time.Now()
 	deadline := start.Add(cfg.r5Wait)
 	type conn struct {
@@ -340,9 +344,6 @@ func row5(ctx context.Context, cfg config, n *node, r *result) error {
 		}(c)
 	}
 	// The well-behaved client, every 100 ms, until all are closed or the cap.
-	var lat []time.Duration
-	var probeErrs int
-	pc := &http.Client{Timeout: 5 * time.Second}
 	allClosed := func(cs []*conn) bool {
 		for _, c := range cs {
 			if c.closed.Load() == 0 {
@@ -351,19 +352,7 @@ func row5(ctx context.Context, cfg config, n *node, r *result) error {
 		}
 		return true
 	}
-	for time.Now().Before(deadline) && ctx.Err() == nil && !(allClosed(slow) && allClosed(idle)) {
-		t0 := time.Now()
-		resp, err := pc.Get(n.url + "/api/v0/version")
-		if err != nil {
-			probeErrs++
-		} else {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			lat = append(lat, time.Since(t0))
-			r.status(resp.StatusCode, nil)
-		}
-		time.Sleep(max(0, 100*time.Millisecond-time.Since(t0)))
-	}
+	lat, probeErrs := probe(ctx, n.url, deadline, func() bool { return allClosed(slow) && allClosed(idle) }, r)
 	close(stopWriters)
 	wwg.Wait()
 	for _, c := range append(append([]*conn{}, slow...), idle...) {
@@ -384,26 +373,61 @@ func row5(ctx context.Context, cfg config, n *node, r *result) error {
 	}
 	sc, sl := summarize(slow)
 	ic, il := summarize(idle)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
+	pct := percentiles(lat)
+	qpct := percentiles(quiet)
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
 	r.line("what", "opened", "closed by node", "last close after", "")
 	r.line("slow bodies", strconv.Itoa(len(slow)), strconv.Itoa(sc), sl.Round(time.Millisecond).String(), "")
 	r.line("idle keep-alives", strconv.Itoa(len(idle)), strconv.Itoa(ic), il.Round(time.Millisecond).String(), "")
 	r.line("socket fds with all open", strconv.Itoa(opened), "", "", "")
 	r.line("dial/handshake errors", strconv.Itoa(dialErrs), "", "", "")
-	r.line("probe", "n", "p50", "p99", "max")
-	r.line("GET /api/v0/version", strconv.Itoa(len(lat)), ms(pct(0.5)), ms(pct(0.99)), ms(pct(1)))
-	r.line("probe errors", strconv.Itoa(probeErrs), "", "", "")
-	r.Summary = fmt.Sprintf("closed %d/%d slow, %d/%d idle in %s; probe p99 %s", sc, len(slow), ic, len(idle), cfg.r5Wait, ms(pct(0.99)))
+	r.line("probe GET /api/v0/version", "n", "p50", "p99", "max")
+	r.line(fmt.Sprintf("alone, %s before", cfg.r5Quiet), strconv.Itoa(len(quiet)), ms(qpct(0.5)), ms(qpct(0.99)), ms(qpct(1)))
+	r.line("during the attack", strconv.Itoa(len(lat)), ms(pct(0.5)), ms(pct(0.99)), ms(pct(1)))
+	r.line("probe errors (alone, during)", fmt.Sprintf("%d, %d", quietErrs, probeErrs), "", "", "")
+	r.line("node log lines during the row", strconv.Itoa(len(n.logsSince(logStart))), "", "", "")
+	r.Summary = fmt.Sprintf("closed %d/%d slow, %d/%d idle in %s; probe p50 %s, p99 %s (alone: p50 %s, p99 %s)",
+		sc, len(slow), ic, len(idle), cfg.r5Wait, ms(pct(0.5)), ms(pct(0.99)), ms(qpct(0.5)), ms(qpct(0.99)))
 	r.Bound = fmt.Sprintf("all closed within %s, p99 < %s", cfg.r5Wait, cfg.probeP99Limit)
 	r.Verdict = verdict(sc == len(slow) && ic == len(idle) && pct(0.99) < cfg.probeP99Limit && probeErrs == 0)
 	return nil
+}
+
+// probe GETs /api/v0/version every 100 ms until deadline or done, and
+// returns the latencies and the number of failures; r, if not nil,
+// counts the statuses.
+func probe(ctx context.Context, url string, deadline time.Time, done func() bool, r *result) ([]time.Duration, int) {
+	var lat []time.Duration
+	var errs int
+	pc := &http.Client{Timeout: 5 * time.Second}
+	for time.Now().Before(deadline) && ctx.Err() == nil && !done() {
+		t0 := time.Now()
+		resp, err := pc.Get(url + "/api/v0/version")
+		if err != nil {
+			errs++
+		} else {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			lat = append(lat, time.Since(t0))
+			if r != nil {
+				r.status(resp.StatusCode, nil)
+			}
+		}
+		time.Sleep(max(0, 100*time.Millisecond-time.Since(t0))) // the polling period
+	}
+	pc.CloseIdleConnections()
+	return lat, errs
+}
+
+// percentiles sorts lat and returns its p-quantile function.
+func percentiles(lat []time.Duration) func(p float64) time.Duration {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
 }
 
 // row6: many websockets with history=50, then closed; twice, so that
