@@ -523,7 +523,7 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 		r.line("(attached node: its log is not captured)", "")
 	}
 	memLines(r, []string{"before", "round 1 open", "round 1 closed", "round 2 closed"}, parts)
-	r.Summary = fmt.Sprintf("RSS %s → open %s → closed %s (+%.0f%%), after a 2nd round %s (+%.0f%% on the 1st); %d ERROR lines",
+	r.Summary = fmt.Sprintf("RSS %s → open %s → closed %s (%+.0f%%), after a 2nd round %s (%+.0f%% on the 1st); %d ERROR lines",
 		mib(base), mib(during), mib(after[0]), pctOver(after[0], base), mib(after[1]), pctOver(after[1], after[0]), errLines)
 	r.Bound = fmt.Sprintf("≤ %.1f MiB/socket, back within 10%%, no ERROR", cfg.wsMiBPerSocket)
 	r.Verdict = verdict(during <= bound && float64(after[0]) <= 1.1*float64(base) && errLines == 0)
