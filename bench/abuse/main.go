@@ -133,7 +133,7 @@ func quick(cfg *config) {
 	def("r4-bytes", &cfg.r4Bytes, 30_000_000)
 	def("r5-slow", &cfg.r5Slow, 50)
 	def("r5-idle", &cfg.r5Idle, 50)
-	def("r6-n", &cfg.r6N, 200)
+	def("r6-n", &cfg.r6N, 400) // over the hub's release threshold (256): a smaller crowd's garbage waits for the next GC
 	def("r7-n", &cfg.r7N, 1_100)
 	def("r8-chain", &cfg.r8Chain, 50_000)
 	def("r7-seed", &cfg.r7Posts, 1_000)
