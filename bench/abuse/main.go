@@ -57,6 +57,7 @@ type config struct {
 	anonLimit      int
 	r5Slow, r5Idle int
 	r5Wait         time.Duration
+	r5Quiet        time.Duration
 	r6N            int
 	r6After        time.Duration
 	r7N            int
@@ -88,8 +89,9 @@ func main() {
 	flag.IntVar(&cfg.r5Slow, "r5-slow", 500, "row 5: slow-body connections")
 	flag.IntVar(&cfg.r5Idle, "r5-idle", 500, "row 5: idle keep-alive connections")
 	flag.DurationVar(&cfg.r5Wait, "r5-wait", 60*time.Second, "row 5: longest wait for the node to close them")
+	flag.DurationVar(&cfg.r5Quiet, "r5-quiet", 10*time.Second, "row 5: how long the well-behaved client polls alone first")
 	flag.IntVar(&cfg.r6N, "r6-n", 2000, "row 6: websockets")
-	flag.DurationVar(&cfg.r6After, "r6-after", 10*time.Second, "row 6: RSS sampling after the sockets close")
+	flag.DurationVar(&cfg.r6After, "r6-after", 30*time.Second, "row 6: longest wait for RSS to settle (move < 1 % over 3 s) after the sockets open and after they close")
 	flag.Float64Var(&cfg.wsMiBPerSocket, "r6-bound", 1.0, "row 6: memory bound, MiB per open websocket")
 	flag.IntVar(&cfg.r6History, "r6-seed", 50, "row 6: posts stored first, so that history=50 has something to send")
 	flag.IntVar(&cfg.r7N, "r7-n", 11_000, "row 7: addresses / tags in one query")
@@ -131,7 +133,7 @@ func quick(cfg *config) {
 	def("r4-bytes", &cfg.r4Bytes, 30_000_000)
 	def("r5-slow", &cfg.r5Slow, 50)
 	def("r5-idle", &cfg.r5Idle, 50)
-	def("r6-n", &cfg.r6N, 200)
+	def("r6-n", &cfg.r6N, 400) // over the hub's release threshold (256): a smaller crowd's garbage waits for the next GC
 	def("r7-n", &cfg.r7N, 1_100)
 	def("r8-chain", &cfg.r8Chain, 50_000)
 	def("r7-seed", &cfg.r7Posts, 1_000)
@@ -141,8 +143,11 @@ func quick(cfg *config) {
 	if !set["node-args"] {
 		cfg.nodeArgs = "--http-body-rate-window=3s --http-idle-timeout=3s"
 	}
+	if !set["r5-quiet"] {
+		cfg.r5Quiet = 3 * time.Second
+	}
 	if !set["r6-after"] {
-		cfg.r6After = 3 * time.Second
+		cfg.r6After = 10 * time.Second
 	}
 }
 

@@ -247,6 +247,10 @@ func row4(ctx context.Context, cfg config, n *node, r *result) error {
 // row5: slow bodies and idle keep-alives, with a well-behaved client.
 func row5(ctx context.Context, cfg config, n *node, r *result) error {
 	addr := strings.TrimPrefix(n.url, "http://")
+	// The same client first alone, so that the machine's own noise shows
+	// apart from what the attack costs.
+	logStart := n.logCount()
+	quiet, quietErrs := probe(ctx, n.url, time.Now().Add(cfg.r5Quiet), func() bool { return false }, nil)
 	start := time.Now()
 	deadline := start.Add(cfg.r5Wait)
 	type conn struct {
@@ -340,9 +344,6 @@ func row5(ctx context.Context, cfg config, n *node, r *result) error {
 		}(c)
 	}
 	// The well-behaved client, every 100 ms, until all are closed or the cap.
-	var lat []time.Duration
-	var probeErrs int
-	pc := &http.Client{Timeout: 5 * time.Second}
 	allClosed := func(cs []*conn) bool {
 		for _, c := range cs {
 			if c.closed.Load() == 0 {
@@ -351,19 +352,7 @@ func row5(ctx context.Context, cfg config, n *node, r *result) error {
 		}
 		return true
 	}
-	for time.Now().Before(deadline) && ctx.Err() == nil && !(allClosed(slow) && allClosed(idle)) {
-		t0 := time.Now()
-		resp, err := pc.Get(n.url + "/api/v0/version")
-		if err != nil {
-			probeErrs++
-		} else {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			lat = append(lat, time.Since(t0))
-			r.status(resp.StatusCode, nil)
-		}
-		time.Sleep(max(0, 100*time.Millisecond-time.Since(t0)))
-	}
+	lat, probeErrs := probe(ctx, n.url, deadline, func() bool { return allClosed(slow) && allClosed(idle) }, r)
 	close(stopWriters)
 	wwg.Wait()
 	for _, c := range append(append([]*conn{}, slow...), idle...) {
@@ -384,93 +373,102 @@ func row5(ctx context.Context, cfg config, n *node, r *result) error {
 	}
 	sc, sl := summarize(slow)
 	ic, il := summarize(idle)
-	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
-	}
+	pct := percentiles(lat)
+	qpct := percentiles(quiet)
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
 	r.line("what", "opened", "closed by node", "last close after", "")
 	r.line("slow bodies", strconv.Itoa(len(slow)), strconv.Itoa(sc), sl.Round(time.Millisecond).String(), "")
 	r.line("idle keep-alives", strconv.Itoa(len(idle)), strconv.Itoa(ic), il.Round(time.Millisecond).String(), "")
 	r.line("socket fds with all open", strconv.Itoa(opened), "", "", "")
 	r.line("dial/handshake errors", strconv.Itoa(dialErrs), "", "", "")
-	r.line("probe", "n", "p50", "p99", "max")
-	r.line("GET /api/v0/version", strconv.Itoa(len(lat)), ms(pct(0.5)), ms(pct(0.99)), ms(pct(1)))
-	r.line("probe errors", strconv.Itoa(probeErrs), "", "", "")
-	r.Summary = fmt.Sprintf("closed %d/%d slow, %d/%d idle in %s; probe p99 %s", sc, len(slow), ic, len(idle), cfg.r5Wait, ms(pct(0.99)))
+	r.line("probe GET /api/v0/version", "n", "p50", "p99", "max")
+	r.line(fmt.Sprintf("alone, %s before", cfg.r5Quiet), strconv.Itoa(len(quiet)), ms(qpct(0.5)), ms(qpct(0.99)), ms(qpct(1)))
+	r.line("during the attack", strconv.Itoa(len(lat)), ms(pct(0.5)), ms(pct(0.99)), ms(pct(1)))
+	r.line("probe errors (alone, during)", fmt.Sprintf("%d, %d", quietErrs, probeErrs), "", "", "")
+	r.line("node log lines during the row", strconv.Itoa(len(n.logsSince(logStart))), "", "", "")
+	r.Summary = fmt.Sprintf("closed %d/%d slow, %d/%d idle in %s; probe p50 %s, p99 %s (alone: p50 %s, p99 %s)",
+		sc, len(slow), ic, len(idle), cfg.r5Wait, ms(pct(0.5)), ms(pct(0.99)), ms(qpct(0.5)), ms(qpct(0.99)))
 	r.Bound = fmt.Sprintf("all closed within %s, p99 < %s", cfg.r5Wait, cfg.probeP99Limit)
 	r.Verdict = verdict(sc == len(slow) && ic == len(idle) && pct(0.99) < cfg.probeP99Limit && probeErrs == 0)
 	return nil
 }
 
-// row6: many websockets with history=50, then closed.
+// probe GETs /api/v0/version every 100 ms until deadline or done, and
+// returns the latencies and the number of failures; r, if not nil,
+// counts the statuses.
+func probe(ctx context.Context, url string, deadline time.Time, done func() bool, r *result) ([]time.Duration, int) {
+	var lat []time.Duration
+	var errs int
+	pc := &http.Client{Timeout: 5 * time.Second}
+	for time.Now().Before(deadline) && ctx.Err() == nil && !done() {
+		t0 := time.Now()
+		resp, err := pc.Get(url + "/api/v0/version")
+		if err != nil {
+			errs++
+		} else {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			lat = append(lat, time.Since(t0))
+			if r != nil {
+				r.status(resp.StatusCode, nil)
+			}
+		}
+		time.Sleep(max(0, 100*time.Millisecond-time.Since(t0))) // the polling period
+	}
+	pc.CloseIdleConnections()
+	return lat, errs
+}
+
+// percentiles sorts lat and returns its p-quantile function.
+func percentiles(lat []time.Duration) func(p float64) time.Duration {
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		return lat[min(len(lat)-1, int(p*float64(len(lat))))]
+	}
+}
+
+// row6: many websockets with history=50, then closed; twice, so that
+// memory the node keeps for good (the first round's) shows apart from
+// memory it keeps per round (a leak).
 func row6(ctx context.Context, cfg config, n *node, r *result) error {
 	logStart := n.logCount()
 	wsURL := "ws" + strings.TrimPrefix(n.url, "http") + "/api/ws0/messages?history=50"
-	conns := make([]*websocket.Conn, cfg.r6N)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	jobs := make(chan int)
-	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range jobs {
-				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				c, resp, err := websocket.Dial(dctx, wsURL, nil)
-				cancel()
-				mu.Lock()
-				if resp != nil {
-					r.status(resp.StatusCode, nil)
-				} else {
-					r.status(0, err)
-				}
-				if err == nil {
-					conns[i] = c
-				}
-				mu.Unlock()
-				if err == nil {
-					// Read (and drop) what the node sends so that its writes
-					// do not block; ends when the socket closes.
-					go func() {
-						for {
-							if _, _, err := c.Read(context.Background()); err != nil {
-								return
-							}
-						}
-					}()
-				}
+	parts := []memParts{readMemParts(ctx, n.url, n.pid)}
+	var open, fdsOpen int
+	var during, afterPeak int64
+	var after []int64
+	var waits []string
+	for round := 0; round < 2 && ctx.Err() == nil; round++ {
+		conns := openSockets(ctx, wsURL, cfg.r6N, r)
+		o := 0
+		for _, c := range conns {
+			if c != nil {
+				o++
 			}
-		}()
-	}
-	for i := 0; i < cfg.r6N && ctx.Err() == nil; i++ {
-		jobs <- i
-	}
-	close(jobs)
-	wg.Wait()
-	open := 0
-	for _, c := range conns {
-		if c != nil {
-			open++
 		}
-	}
-	time.Sleep(time.Second) // let the node's handlers reach their steady state
-	during, _, _ := procMem(n.pid)
-	fdsOpen := socketFDs(n.pid)
-	for _, c := range conns {
-		if c != nil {
-			c.CloseNow()
+		// While open: the node is still sending histories, so the
+		// peak of the settle wait is the figure.
+		_, peak, _, _ := waitRSSSettled(ctx, n.pid, cfg.r6After)
+		if round == 0 {
+			open, fdsOpen, during = o, socketFDs(n.pid), peak
+			parts = append(parts, readMemParts(ctx, n.url, n.pid))
 		}
+		for _, c := range conns {
+			if c != nil {
+				c.CloseNow()
+			}
+		}
+		last, peak, took, settled := waitRSSSettled(ctx, n.pid, cfg.r6After)
+		afterPeak = max(afterPeak, peak)
+		after = append(after, last)
+		waits = append(waits, settledText(took, settled, cfg.r6After))
+		parts = append(parts, readMemParts(ctx, n.url, n.pid))
 	}
-	closedAt := time.Now()
-	var afterPeak, last int64
-	for time.Since(closedAt) < cfg.r6After && ctx.Err() == nil {
-		last, _, _ = procMem(n.pid)
-		afterPeak = max(afterPeak, last)
-		time.Sleep(50 * time.Millisecond)
+	if len(after) < 2 {
+		return ctx.Err()
 	}
 	// Then a burst of sockets closed right after the handshake, while the
 	// node may still be sending their history.
@@ -511,9 +509,10 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 	r.line("what", "value")
 	r.line("websockets open", strconv.Itoa(open))
 	r.line("socket fds while open", strconv.Itoa(fdsOpen))
-	r.line("RSS while open", mib(during))
-	r.line(fmt.Sprintf("RSS peak in the %s after closing", cfg.r6After), mib(afterPeak))
-	r.line(fmt.Sprintf("RSS %s after closing", cfg.r6After), mib(last))
+	r.line("RSS peak while open", mib(during))
+	r.line("RSS peak after closing", mib(afterPeak))
+	r.line("RSS after round 1 closed ("+waits[0]+")", mib(after[0]))
+	r.line("RSS after round 2 closed ("+waits[1]+")", mib(after[1]))
 	r.line("then dialed and closed at once", strconv.Itoa(burst))
 	r.line("log lines during the row", strconv.Itoa(len(logs)))
 	r.line("ERROR log lines (context canceled)", fmt.Sprintf("%d (%d)", errLines, ctxLines))
@@ -523,10 +522,59 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 	if n.cmd == nil {
 		r.line("(attached node: its log is not captured)", "")
 	}
-	r.Summary = fmt.Sprintf("RSS %s → open %s → closed %s; %d ERROR lines", mib(base), mib(during), mib(last), errLines)
+	memLines(r, []string{"before", "round 1 open", "round 1 closed", "round 2 closed"}, parts)
+	r.Summary = fmt.Sprintf("RSS %s → open %s → closed %s (%+.0f%%), after a 2nd round %s (%+.0f%% on the 1st); %d ERROR lines",
+		mib(base), mib(during), mib(after[0]), pctOver(after[0], base), mib(after[1]), pctOver(after[1], after[0]), errLines)
 	r.Bound = fmt.Sprintf("≤ %.1f MiB/socket, back within 10%%, no ERROR", cfg.wsMiBPerSocket)
-	r.Verdict = verdict(during <= bound && float64(last) <= 1.1*float64(base) && errLines == 0)
+	r.Verdict = verdict(during <= bound && float64(after[0]) <= 1.1*float64(base) && errLines == 0)
 	return nil
+}
+
+// pctOver is how many percent a is above b.
+func pctOver(a, b int64) float64 { return 100 * (float64(a) - float64(b)) / float64(max(1, b)) }
+
+// openSockets dials k websockets to u, 32 at a time, and reads (and drops)
+// what each receives, so that the node's writes do not block. A failed
+// dial leaves a nil.
+func openSockets(ctx context.Context, u string, k int, r *result) []*websocket.Conn {
+	conns := make([]*websocket.Conn, k)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				c, resp, err := websocket.Dial(dctx, u, nil)
+				cancel()
+				mu.Lock()
+				if resp != nil {
+					r.status(resp.StatusCode, nil)
+				} else {
+					r.status(0, err)
+				}
+				conns[i] = c
+				mu.Unlock()
+				if err == nil {
+					go func() {
+						for {
+							if _, _, err := c.Read(context.Background()); err != nil {
+								return
+							}
+						}
+					}()
+				}
+			}
+		}()
+	}
+	for i := 0; i < k && ctx.Err() == nil; i++ {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	return conns
 }
 
 // countPosts reads a whole posts.json answer and counts its posts.

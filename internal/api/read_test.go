@@ -24,8 +24,9 @@ import (
 // fakeNode stands in for the core node in read tests: the read endpoints
 // only use Subscribe (WebSocket live feed), which tests drive by hand.
 type fakeNode struct {
-	mu   sync.Mutex
-	subs map[chan *store.Record]bool
+	mu        sync.Mutex
+	subs      map[chan *store.Record]bool
+	published uint64
 }
 
 func (n *fakeNode) Submit(ctx context.Context, m *message.Message, origin string, wait bool) (store.Status, error) {
@@ -58,9 +59,17 @@ func (n *fakeNode) Subscribe(buffer int) (<-chan *store.Record, func()) {
 func (n *fakeNode) publish(r *store.Record) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.published++
 	for ch := range n.subs {
 		ch <- r
 	}
+}
+
+// Published counts publish calls, as the node does.
+func (n *fakeNode) Published() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.published
 }
 
 func (n *fakeNode) subscribers() int {

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"hash/maphash"
 	"net/http"
 	"runtime/debug"
 	"slices"
@@ -48,6 +49,9 @@ type wsHub struct {
 	peak     int64       // most connections open since the last release
 	lastFree time.Time   // of the last release to the OS
 	freeing  *time.Timer // a release planned, nil if none
+	history  map[string]*wsHistoryEntry
+	// historyAge is wsHistoryCacheAge (tests lengthen it).
+	historyAge time.Duration
 }
 
 // After a crowd of sockets leaves, the memory that served them is garbage
@@ -64,7 +68,7 @@ func newWSHub(max int) *wsHub {
 	if max <= 0 {
 		max = DefaultMaxWebsockets
 	}
-	return &wsHub{max: int64(max), loads: make(chan struct{}, wsHistoryLoads)}
+	return &wsHub{max: int64(max), loads: make(chan struct{}, wsHistoryLoads), historyAge: wsHistoryCacheAge}
 }
 
 // acquire takes a connection slot; false when all are taken.
@@ -150,33 +154,15 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	defer unsubscribe()
 
 	// The reader discards client frames and answers control frames (pongs
-	// included); it ends the connection when the client goes away.
-	wg.Add(2)
+	// included); it ends the connection when the client goes away. Pings
+	// go from the loop below: one goroutine per socket fewer.
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer cancel()
 		for {
 			if _, _, err := c.Read(ctx); err != nil {
 				return
-			}
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		t := time.NewTicker(wsPingInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				pctx, pcancel := context.WithTimeout(ctx, wsPingInterval)
-				err := c.Ping(pctx)
-				pcancel()
-				if err != nil {
-					return
-				}
 			}
 		}
 	}()
@@ -187,9 +173,9 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 		return c.Write(wctx, websocket.MessageText, b)
 	}
 	mq := opts.mq
-	var sent map[string]bool
+	var sent hashSet
 	if opts.history > 0 && !mq.none {
-		frames, hashes, err := s.wsHistory(ctx, mq, opts.history)
+		frames, hashes, err := s.wsHistory(ctx, r.URL.RawQuery, mq, opts.history)
 		if err != nil {
 			if ctx.Err() != nil {
 				s.log.Debug("websocket closed during its history", "err", err)
@@ -204,20 +190,30 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 				s.log.Debug("websocket write", "err", err)
 				return
 			}
-			frames[i] = nil
 		}
 		sent = hashes
 	}
+	ping := time.NewTicker(wsPingInterval)
+	defer ping.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-ping.C:
+			// A pong comes back through the reader; a client that does
+			// not answer within the interval is dropped.
+			pctx, pcancel := context.WithTimeout(ctx, wsPingInterval)
+			err := c.Ping(pctx)
+			pcancel()
+			if err != nil {
+				return
+			}
 		case rec, ok := <-live:
 			if !ok {
 				c.Close(websocket.StatusGoingAway, "node shutting down")
 				return
 			}
-			if sent[rec.ItemHash] || !mq.matches(rec) {
+			if sent.has(rec.ItemHash) || !mq.matches(rec) {
 				continue
 			}
 			var out jsonw
@@ -230,20 +226,124 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// wsHistory reads the newest `history` messages matching mq, a page at a
-// time, as encoded frames of at most maxWSHistoryBytes in all, with the
-// hashes of the messages sent. Frames are newest first, forgotten
-// skeletons before messages: sent from the end, the messages go oldest
-// first, then the skeletons, as in one messages.json page.
-func (s *Server) wsHistory(ctx context.Context, mq *messageQuery, history int) ([][]byte, map[string]bool, error) {
+// wsHistory is the history of a socket opened with the query key: read
+// by loadWSHistory, at most wsHistoryLoads at once, or shared with the
+// sockets that opened with the same query since the last processed
+// message (and within wsHistoryCacheAge). A crowd of identical sockets
+// then costs one query and one set of frames instead of one each: less
+// CPU, and a heap that does not grow by the garbage of 2,000 histories
+// (the runtime keeps metadata sized by its peak heap for good).
+//
+// Sharing is safe because the caller subscribed before calling: if no
+// message was published since the shared read began, that read holds
+// everything the socket's own read would have (an unpublished change,
+// such as a rejection, shows at most wsHistoryCacheAge late).
+func (s *Server) wsHistory(ctx context.Context, key string, mq *messageQuery, history int) ([][]byte, hashSet, error) {
+	pc, _ := s.cfg.Node.(publishCounter)
+	if pc == nil {
+		key = "" // no cache without a publish counter
+	}
+	if e := s.ws.cached(key, pc); e != nil {
+		return e.frames, e.hashes, nil
+	}
 	select {
 	case s.ws.loads <- struct{}{}:
 		defer func() { <-s.ws.loads }()
 	case <-ctx.Done():
 		return nil, nil, ctx.Err()
 	}
+	// Those that queued behind the first read of a crowd find it here.
+	if e := s.ws.cached(key, pc); e != nil {
+		return e.frames, e.hashes, nil
+	}
+	var gen uint64
+	if pc != nil {
+		gen = pc.Published() // before the read: a publish during it invalidates
+	}
+	at := time.Now()
+	frames, hashes, err := s.loadWSHistory(ctx, mq, history)
+	if err == nil && key != "" {
+		s.ws.store(key, &wsHistoryEntry{frames: frames, hashes: hashes, gen: gen, at: at})
+	}
+	return frames, hashes, err
+}
+
+// publishCounter is implemented by a Node that counts what it has
+// published to subscribers; the websocket history cache needs it.
+type publishCounter interface {
+	// Published is the number of messages published so far.
+	Published() uint64
+}
+
+// History cache limits: entries live wsHistoryCacheAge at most, and at
+// most wsHistoryCacheEntries of them (each at most maxWSHistoryBytes).
+const (
+	wsHistoryCacheAge     = time.Second
+	wsHistoryCacheEntries = 16
+)
+
+// wsHistoryEntry is one shared history; its frames and hashes are never
+// modified once stored.
+type wsHistoryEntry struct {
+	frames [][]byte
+	hashes hashSet
+	gen    uint64
+	at     time.Time
+}
+
+// cached returns the entry for key if nothing was published since it was
+// read and it is young enough.
+func (h *wsHub) cached(key string, pc publishCounter) *wsHistoryEntry {
+	if key == "" {
+		return nil
+	}
+	h.mu.Lock()
+	e := h.history[key]
+	h.mu.Unlock()
+	if e == nil || time.Since(e.at) > h.historyAge || pc.Published() != e.gen {
+		return nil
+	}
+	return e
+}
+
+// store keeps e for key, dropping stale entries first and, if still
+// full, any one.
+func (h *wsHub) store(key string, e *wsHistoryEntry) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.history == nil {
+		h.history = map[string]*wsHistoryEntry{}
+	}
+	for k, old := range h.history {
+		if time.Since(old.at) > h.historyAge || old.gen != e.gen {
+			delete(h.history, k)
+		}
+	}
+	for k := range h.history {
+		if len(h.history) < wsHistoryCacheEntries {
+			break
+		}
+		delete(h.history, k)
+	}
+	h.history[key] = e
+	// Nothing holds an entry past its age.
+	time.AfterFunc(h.historyAge, func() {
+		h.mu.Lock()
+		if h.history[key] == e {
+			delete(h.history, key)
+		}
+		h.mu.Unlock()
+	})
+}
+
+// loadWSHistory reads the newest `history` messages matching mq, a page at a
+// time, as encoded frames of at most maxWSHistoryBytes in all, with the
+// hashes of the messages sent. Frames are newest first, forgotten
+// skeletons before messages: sent from the end, the messages go oldest
+// first, then the skeletons, as in one messages.json page.
+func (s *Server) loadWSHistory(ctx context.Context, mq *messageQuery, history int) ([][]byte, hashSet, error) {
 	var records, forgotten [][]byte
-	hashes := map[string]bool{}
+	var hashes hashSet
 	size := 0
 	f := mq.filter
 	f.Pagination = min(history, wsHistoryPage)
@@ -261,10 +361,10 @@ func (s *Server) wsHistory(ctx context.Context, mq *messageQuery, history int) (
 			var out jsonw
 			writeListedMessage(&out, &recs[i], mq.format)
 			if size += out.Len(); size > maxWSHistoryBytes {
-				return append(forgotten, records...), hashes, nil
+				return append(forgotten, records...), hashes.done(), nil
 			}
 			records = append(records, out.Bytes())
-			hashes[recs[i].ItemHash] = true
+			hashes.add(recs[i].ItemHash)
 		}
 		for i := range fgs {
 			if i >= want {
@@ -273,14 +373,40 @@ func (s *Server) wsHistory(ctx context.Context, mq *messageQuery, history int) (
 			var out jsonw
 			writeForgottenMessage(&out, &fgs[i])
 			if size += out.Len(); size > maxWSHistoryBytes {
-				return append(forgotten, records...), hashes, nil
+				return append(forgotten, records...), hashes.done(), nil
 			}
 			forgotten = append(forgotten, out.Bytes())
 		}
 		if want <= f.Pagination || len(recs)+len(fgs) < f.Pagination {
-			return append(forgotten, records...), hashes, nil
+			return append(forgotten, records...), hashes.done(), nil
 		}
 	}
+}
+
+// hashSet is the set of item hashes a socket's history sent, kept for
+// the socket's life to skip them in the live stream. It holds 8 bytes a
+// hash (a seeded 64-bit hash of it, sorted) rather than the strings and a
+// map: 2,000 sockets with history=50 keep 0.8 MB instead of about 10 MB.
+// A collision would skip a live message: with at most 199 entries, the
+// odds are about 2^-56 a message.
+type hashSet []uint64
+
+var hashSeed = maphash.MakeSeed()
+
+func (h *hashSet) add(s string) { *h = append(*h, maphash.String(hashSeed, s)) }
+
+// done sorts the set (and trims its spare capacity) for has.
+func (h hashSet) done() hashSet {
+	slices.Sort(h)
+	return slices.Clip(h)
+}
+
+func (h hashSet) has(s string) bool {
+	if len(h) == 0 {
+		return false
+	}
+	_, ok := slices.BinarySearch(h, maphash.String(hashSeed, s))
+	return ok
 }
 
 // matches tells whether a newly processed message passes the filters.

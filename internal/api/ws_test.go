@@ -243,6 +243,54 @@ func TestWebSocketHistoryPagesAndBytes(t *testing.T) {
 	}
 }
 
+// Sockets opened with the same query share one history read until a
+// message is published; the next socket then reads again.
+func TestWebSocketSharedHistory(t *testing.T) {
+	e := newEnv(t)
+	e.srv.ws.historyAge = time.Hour // no expiry by age during the test
+	a := newRec(rec{sender: "0xA", time: 100, ptype: "t", salt: "a"})
+	e.insert(a)
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	// open reads a socket's frames: the history, then the live ones that
+	// publish sends, and closes it.
+	open := func(want []string, publish ...*store.Record) {
+		t.Helper()
+		c, _, err := dialWS(t, ts, "history=5")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, w := range want {
+			if i == len(want)-len(publish) {
+				waitSubscribers(t, e.node, 1)
+				for _, p := range publish {
+					e.node.publish(p)
+				}
+			}
+			if got := readHash(t, c); got != w {
+				t.Fatalf("frame %d: %s, want %s (all: %v)", i, got, w, want)
+			}
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+		waitSubscribers(t, e.node, 0)
+	}
+	open([]string{a.ItemHash})
+	e.srv.ws.mu.Lock()
+	entries := len(e.srv.ws.history)
+	e.srv.ws.mu.Unlock()
+	if entries != 1 {
+		t.Fatalf("%d shared histories after one socket, want 1", entries)
+	}
+	// Stored but not published (the cache cannot tell): the second socket
+	// gets the shared history, then the live marker; b is not in it.
+	b := newRec(rec{sender: "0xA", time: 101, ptype: "t", salt: "b"})
+	e.insert(b)
+	marker := newRec(rec{sender: "0xA", time: 102, ptype: "t", salt: "marker"})
+	open([]string{a.ItemHash, marker.ItemHash}, marker)
+	// The marker was published, so the next socket reads again and sees b.
+	open([]string{a.ItemHash, b.ItemHash})
+}
+
 // When a crowd of sockets leaves, the hub plans one release of memory to
 // the OS, and none for a small crowd.
 func TestWSHubFreesAfterCrowd(t *testing.T) {

@@ -138,6 +138,10 @@ func (c Config) Handler(h http.Handler) http.Handler {
 			case slots <- struct{}{}:
 				defer func() { <-slots }()
 			default:
+				// The server would drain up to 256 KiB of the unread
+				// body after the answer, as slowly as the client sends
+				// it: a read deadline in the past ends that at once.
+				_ = rc.SetReadDeadline(time.Now())
 				w.Header().Set("Connection", "close")
 				w.Header().Set("Retry-After", "1")
 				http.Error(w, `{"error":"too many uploads in progress, retry later"}`, http.StatusServiceUnavailable)

@@ -337,3 +337,51 @@ func TestUnreadBodyAnsweredAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A slow body refused because the slots are full gets its 503 and its
+// connection closed at once: the server must not wait to drain it.
+func TestRefusedSlowBodyClosed(t *testing.T) {
+	entered, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+		io.Copy(io.Discard, r.Body)
+	})
+	addr := serve(t, Config{MaxBodies: 1}, h)
+	defer close(release)
+	go func() {
+		resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader("body"))
+		if err == nil {
+			resp.Body.Close()
+		}
+	}()
+	<-entered
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// A body of 100,000 bytes that never comes: only its first byte.
+	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+	br := bufio.NewReader(conn)
+	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503", resp.StatusCode)
+	}
+	if d := waitClosed(t, &bufConn{conn, br}, 5*time.Second); d > 2*time.Second {
+		t.Errorf("closed after %v", d)
+	}
+}
+
+// bufConn reads through br (which may hold bytes read past a response).
+type bufConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func (c *bufConn) Read(p []byte) (int, error) { return c.br.Read(p) }

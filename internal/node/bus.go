@@ -2,6 +2,7 @@ package node
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/goaleph/goaleph/internal/store"
 )
@@ -13,6 +14,9 @@ type bus struct {
 	mu     sync.Mutex
 	subs   map[chan *store.Record]struct{}
 	closed bool
+	// published counts publish calls; it moves before any subscriber
+	// can see the message.
+	published atomic.Uint64
 }
 
 func newBus() *bus { return &bus{subs: map[chan *store.Record]struct{}{}} }
@@ -43,6 +47,7 @@ func (b *bus) subscribe(buffer int) (<-chan *store.Record, func()) {
 func (b *bus) publish(r *store.Record) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	b.published.Add(1)
 	for ch := range b.subs {
 		select {
 		case ch <- r:

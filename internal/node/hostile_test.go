@@ -215,3 +215,34 @@ func TestAwkwardContentThroughBothRoutes(t *testing.T) {
 		}
 	}
 }
+
+// A signed message rejected for something else than its signature keeps
+// its whole envelope only when that is small: a large one is kept without
+// item_content, so a record costs a few KB whoever sends it.
+func TestRejectedRecordBounded(t *testing.T) {
+	n := testNode(t, Config{})
+	owner, other := ethtest.Account(t), ethtest.Account(t)
+	for _, size := range []int{100, 150000} {
+		// Signed by other for owner's address: permission denied.
+		c := map[string]any{"type": "chat", "content": map[string]any{"body": strings.Repeat("x", size)}, "address": owner.Address()}
+		m := sign(t, other, message.TypePost, c)
+		if st, err := submit(t, n, m, true); st != store.StatusRejected || message.CodeOf(err) != message.CodePermissionDenied {
+			t.Fatalf("%d-byte body: %s %v, want rejected with permission denied", size, st, err)
+		}
+		rej := waitStatus(t, n, m.ItemHash, store.StatusRejected).Rejected
+		var env map[string]any
+		if err := json.Unmarshal(rej.Message, &env); err != nil {
+			t.Fatal(err)
+		}
+		if env["item_hash"] != m.ItemHash || env["sender"] != m.Sender || env["signature"] != m.Signature {
+			t.Fatalf("%d-byte body: record %.300s", size, rej.Message)
+		}
+		if len(rej.Message) > maxRejectedEnvelope || len(rej.Details) > maxRejectedDetails {
+			t.Fatalf("%d-byte body: record of %d + %d bytes", size, len(rej.Message), len(rej.Details))
+		}
+		kept, _ := env["item_content"].(string)
+		if whole := size < maxRejectedEnvelope; whole != (kept == m.ItemContent) || !whole && kept != "" {
+			t.Fatalf("%d-byte body: item_content of %d bytes kept (sent %d)", size, len(kept), len(m.ItemContent))
+		}
+	}
+}

@@ -374,6 +374,12 @@ func (n *Node) VerifySignature(m *message.Message) error {
 // Subscribe returns processed messages as they are applied.
 func (n *Node) Subscribe(buffer int) (<-chan *store.Record, func()) { return n.bus.subscribe(buffer) }
 
+// Published is how many processed messages have been handed to
+// subscribers so far. A subscriber that reads it after subscribing and
+// finds it unchanged since an earlier moment has missed nothing published
+// in between (the API shares websocket histories on this).
+func (n *Node) Published() uint64 { return n.bus.published.Load() }
+
 // PinUpload records an unauthenticated upload with a grace-period pin and
 // wakes messages waiting for that file.
 func (n *Node) PinUpload(ctx context.Context, f files.Info) error {

@@ -448,20 +448,7 @@ func (n *Node) retryOrReject(tx store.Tx, it *item, err error) (outcome, error) 
 		}
 		return outcome{kind: outRetry, err: err, retryAt: at, wait: missingHash(err)}, nil
 	}
-	kept := it.msg
-	if code == message.CodeInvalidSignature {
-		// Anyone can send an unsigned envelope: keep a bounded record of
-		// it (hash, sender prefix, error), not the stranger's content.
-		kept = signatureFailureRecord(it.msg)
-	}
-	env, _ := json.Marshal(kept)
-	var details json.RawMessage
-	var me *message.Error
-	if errors.As(err, &me) && me.Details != nil {
-		details, _ = json.Marshal(me.Details)
-	} else {
-		details, _ = json.Marshal(map[string]any{"errors": []string{truncateError(err.Error())}})
-	}
+	env, details := rejectedRecord(it.msg, err)
 	if err := tx.Reject(&store.Rejected{ItemHash: it.msg.ItemHash, Message: env, ErrorCode: code,
 		Details: details, ReceptionTime: it.p.ReceptionTime}); err != nil {
 		return outcome{}, err
@@ -570,6 +557,44 @@ func truncateError(s string) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// Bounds of what a rejected record keeps of a message that passed its
+// signature check (see docs/design/0008-hostile-input.md).
+const (
+	// maxRejectedEnvelope is the largest envelope kept whole (JSON
+	// bytes); a larger one is kept without its item_content.
+	maxRejectedEnvelope = 4096
+	// maxRejectedDetails is the largest details object kept; larger
+	// details become the truncated error text.
+	maxRejectedDetails = 1024
+)
+
+// rejectedRecord is the envelope and details a rejected record keeps of m,
+// rejected with err. Both are bounded whatever the sender sent: a
+// signature failure keeps signatureFailureRecord; another rejection the
+// whole envelope if it is at most maxRejectedEnvelope bytes, else the
+// envelope without item_content (its other fields are capped on ingest,
+// so about 5 KB at most); details over maxRejectedDetails become the
+// error text, cut to maxRejectedError.
+func rejectedRecord(m *message.Message, err error) (env, details json.RawMessage) {
+	if message.CodeOf(err) == message.CodeInvalidSignature {
+		// Anyone can send an unsigned envelope: keep a bounded record of
+		// it (hash, sender prefix, error), not the stranger's content.
+		env, _ = json.Marshal(signatureFailureRecord(m))
+	} else if env, _ = json.Marshal(m); len(env) > maxRejectedEnvelope {
+		c := *m
+		c.ItemContent = ""
+		env, _ = json.Marshal(&c)
+	}
+	var me *message.Error
+	if errors.As(err, &me) && me.Details != nil {
+		details, _ = json.Marshal(me.Details)
+	}
+	if details == nil || len(details) > maxRejectedDetails {
+		details, _ = json.Marshal(map[string]any{"errors": []string{truncateError(err.Error())}})
+	}
+	return env, details
 }
 
 // signatureFailureRecord is what a node keeps of a message whose signature
