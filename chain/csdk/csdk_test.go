@@ -11,6 +11,7 @@ import (
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/csdk"
+	"github.com/goaleph/goaleph/internal/vectors"
 )
 
 const testKey = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -158,39 +159,17 @@ func TestMalformed(t *testing.T) {
 
 func FuzzVerify(f *testing.F) {
 	a := account(f)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
-	good, _ := a.Sign(buf)
-	f.Add(a.Address(), []byte("h"), good)
+	good := vectors.SignTriple(f, a, "h")
+	f.Add(a.Address(), []byte("h"), good.Signature)
 	f.Add("cosmos1rq3rcux05yftlh307gw8khh6xj43nv40mq27f5", []byte("x"), `{"signature":"","pub_key":{"value":""}}`)
-	f.Fuzz(func(t *testing.T, sender string, buffer []byte, sig string) {
-		if err := (csdk.Verifier{}).Verify(sender, buffer, sig); err != nil && !errors.Is(err, chain.ErrInvalidSignature) {
-			t.Fatalf("error %v does not wrap ErrInvalidSignature", err)
-		}
-	})
+	vectors.FuzzVerifier(f, csdk.Verifier{}, []vectors.Triple{good}, nil)
 }
 
 func BenchmarkVerify(b *testing.B) {
-	a := account(b)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", strings.Repeat("ab", 32))
-	sig, _ := a.Sign(buf)
-	v := csdk.Verifier{}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(a.Address(), buf, sig); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchVerifyTriple(b, csdk.Verifier{}, vectors.SignTriple(b, account(b), strings.Repeat("ab", 32)))
 }
 
-func BenchmarkSign(b *testing.B) {
-	a := account(b)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", strings.Repeat("ab", 32))
-	for b.Loop() {
-		if _, err := a.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkSign(b *testing.B) { vectors.BenchSignHash(b, account(b), strings.Repeat("ab", 32)) }
 
 // highS returns the base64 r‖s signature with S replaced by n-S.
 func highS(t *testing.T, sigB64 string) string {
