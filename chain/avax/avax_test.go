@@ -99,10 +99,7 @@ func TestRoundTrip(t *testing.T) {
 // with a 0x sender, which chain/eth accepts and the AVAX verifier refuses,
 // as pyaleph does.
 func TestEVM(t *testing.T) {
-	acc, err := avax.AccountFromSecret(strings.Repeat("11", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	acc := fixedAccount(t)
 	evm, err := acc.EVM()
 	if err != nil {
 		t.Fatal(err)
@@ -172,14 +169,16 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-func BenchmarkVerify(b *testing.B) {
-	vectors.BenchVerifyTriple(b, avax.Verifier{}, vectors.TripleOf(vectors.References(b, "AVAX")[0].Message))
-}
+func BenchmarkVerify(b *testing.B) { vectors.BenchReference(b, "AVAX", avax.Verifier{}) }
 
-func BenchmarkSign(b *testing.B) {
+func BenchmarkSign(b *testing.B) { vectors.BenchSignHash(b, fixedAccount(b), strings.Repeat("ab", 32)) }
+
+// fixedAccount returns the account of the private key 0x1111….
+func fixedAccount(t testing.TB) *avax.Account {
+	t.Helper()
 	acc, err := avax.AccountFromSecret(strings.Repeat("11", 32))
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	vectors.BenchSignHash(b, acc, strings.Repeat("ab", 32))
+	return acc
 }

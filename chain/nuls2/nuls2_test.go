@@ -179,9 +179,7 @@ func FuzzVerify(f *testing.F) {
 	})
 }
 
-func BenchmarkVerify(b *testing.B) {
-	vectors.BenchVerifyTriple(b, nuls2.Verifier{}, vectors.TripleOf(vectors.References(b, "NULS2")[0].Message))
-}
+func BenchmarkVerify(b *testing.B) { vectors.BenchReference(b, "NULS2", nuls2.Verifier{}) }
 
 func BenchmarkSign(b *testing.B) {
 	acc, err := nuls2.AccountFromSecret(strings.Repeat("11", 32))

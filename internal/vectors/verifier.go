@@ -72,6 +72,12 @@ func BenchVerifyTriple(b *testing.B, v chain.Verifier, in Triple) {
 	}
 }
 
+// BenchReference measures v verifying the first reference vector of
+// chainName.
+func BenchReference(b *testing.B, chainName string, v chain.Verifier) {
+	BenchVerifyTriple(b, v, TripleOf(References(b, chainName)[0].Message))
+}
+
 // BenchSignHash measures acc signing the buffer of a POST with itemHash.
 func BenchSignHash(b *testing.B, acc Signer, itemHash string) {
 	buf := chain.Buffer(acc.Chain(), acc.Address(), "POST", itemHash)
