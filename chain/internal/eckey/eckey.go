@@ -40,3 +40,19 @@ func FromBytes(name string, b []byte) (*ecdsa.PrivateKey, error) {
 	}
 	return key, nil
 }
+
+// Recover returns the compressed public key that made the 65-byte
+// signature r‖s‖recovery id of digest.
+func Recover(digest, sig []byte) ([]byte, error) {
+	if len(sig) != 65 {
+		return nil, fmt.Errorf("signature is %d bytes, want 65", len(sig))
+	}
+	if sig[64] > 3 {
+		return nil, fmt.Errorf("recovery id %d is not 0 to 3", sig[64])
+	}
+	pub, err := crypto.SigToPub(digest, sig)
+	if err != nil {
+		return nil, fmt.Errorf("recover: %v", err)
+	}
+	return crypto.CompressPubkey(pub), nil
+}
