@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
@@ -61,29 +62,14 @@ var Defaults = Config{
 	MaxBodies:         256,
 }
 
-// withDefaults fills the zero fields from Defaults.
+// withDefaults fills the zero fields from Defaults (every field is a
+// number whose zero means "the default").
 func (c Config) withDefaults() Config {
-	d := Defaults
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = d.ReadHeaderTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = d.WriteTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = d.IdleTimeout
-	}
-	if c.MinBodyRate == 0 {
-		c.MinBodyRate = d.MinBodyRate
-	}
-	if c.BodyRateWindow == 0 {
-		c.BodyRateWindow = d.BodyRateWindow
-	}
-	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = d.MaxHeaderBytes
-	}
-	if c.MaxBodies == 0 {
-		c.MaxBodies = d.MaxBodies
+	v, d := reflect.ValueOf(&c).Elem(), reflect.ValueOf(Defaults)
+	for i := range v.NumField() {
+		if f := v.Field(i); f.IsZero() {
+			f.Set(d.Field(i))
+		}
 	}
 	return c
 }
