@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/internal/store/postgres"
 )
@@ -65,42 +63,16 @@ func runOfficialSDK(t *testing.T, dbURL string) {
 		t.Fatalf("Node.js is not installed (%v): run `make test` (scripts/install-deps.sh installs it)", err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), DatabaseURL: dbURL, Listen: "127.0.0.1:0", Logger: logger})
-	if err != nil {
-		cancel()
-		t.Fatalf("node.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("node.Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("node did not stop within 30 s of cancellation")
-		}
-	}()
-	addr := ln.Addr().String()
+	n, addr := startNode(t, dbURL, slog.LevelInfo)
 	if _, isPG := n.Store().(*postgres.DB); isPG != (dbURL != "") {
 		t.Fatalf("node store is %T, want PostgreSQL: %v", n.Store(), dbURL != "")
 	}
-	t.Logf("node listening on %s (store %T)", addr, n.Store())
 
 	budget := sdkTimeout
 	if d, ok := t.Deadline(); ok && time.Until(d)-time.Minute < budget {
 		budget = time.Until(d) - time.Minute
 	}
-	rctx, rcancel := context.WithTimeout(ctx, budget)
+	rctx, rcancel := context.WithTimeout(context.Background(), budget)
 	defer rcancel()
 	args := []string{"--test", "--test-reporter=spec"}
 	if nodeAtLeast(t, nodeBin, 20, 10) {

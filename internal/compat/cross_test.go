@@ -377,10 +377,19 @@ func randHex(t *testing.T, n int) string {
 // startCrossNode starts a node on a loopback port with a fresh data dir,
 // stopped when the test ends, and returns its host:port.
 func startCrossNode(t *testing.T) string {
+	_, addr := startNode(t, "", slog.LevelWarn)
+	return addr
+}
+
+// startNode starts a node on a loopback port with a fresh data dir and the
+// database dbURL ("" = SQLite in the data dir), logging at level to the
+// test log, stopped when the test ends. It returns the node and its
+// host:port.
+func startNode(t *testing.T, dbURL string, level slog.Level) (*node.Node, string) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: logger})
+	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
+	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), DatabaseURL: dbURL, Listen: "127.0.0.1:0", Logger: logger})
 	if err != nil {
 		cancel()
 		t.Fatalf("node.New: %v", err)
@@ -403,8 +412,8 @@ func startCrossNode(t *testing.T) string {
 			t.Errorf("node did not stop within 30 s of cancellation")
 		}
 	})
-	t.Logf("node listening on %s", ln.Addr())
-	return ln.Addr().String()
+	t.Logf("node listening on %s (store %T)", ln.Addr(), n.Store())
+	return n, ln.Addr().String()
 }
 
 // runNode runs Node.js in dir against the node at addr and returns its
