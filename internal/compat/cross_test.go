@@ -8,11 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +26,7 @@ import (
 	"github.com/goaleph/goaleph/chain/sol"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/node/nodetest"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -387,33 +386,10 @@ func startCrossNode(t *testing.T) string {
 // host:port.
 func startNode(t *testing.T, dbURL string, level slog.Level) (*node.Node, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), DatabaseURL: dbURL, Listen: "127.0.0.1:0", Logger: logger})
-	if err != nil {
-		cancel()
-		t.Fatalf("node.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("node.Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("node did not stop within 30 s of cancellation")
-		}
-	})
-	t.Logf("node listening on %s (store %T)", ln.Addr(), n.Store())
-	return n, ln.Addr().String()
+	n, addr := nodetest.Start(t, node.Config{DatabaseURL: dbURL, Logger: logger})
+	t.Logf("node listening on %s (store %T)", addr, n.Store())
+	return n, addr
 }
 
 // runNode runs Node.js in dir against the node at addr and returns its
