@@ -66,13 +66,7 @@ func TestReferenceTampered(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	acc, err := avax.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(acc.Address(), "X-avax1") {
-		t.Fatalf("address %q does not start with X-avax1", acc.Address())
-	}
+	acc := vectors.CheckNew(t, avax.NewAccount, "X-avax1")
 	vectors.CheckLengths(t, acc, 0, 1, 300, 0x10000)
 	for _, secret := range []string{acc.Secret(), hexSecret(t, acc.Secret())} {
 		again, err := avax.AccountFromSecret(secret)
@@ -140,19 +134,9 @@ func hexSecret(t testing.TB, secret string) string {
 }
 
 func FuzzVerify(f *testing.F) {
-	var valid []vectors.Triple
-	for _, vec := range vectors.References(f, "AVAX") {
-		v := vectors.TripleOf(vec.Message)
-		valid = append(valid, v)
-		f.Add(v.Sender, v.Buffer, v.Signature[:40])
-		f.Add("P"+v.Sender[1:], v.Buffer, v.Signature)
-	}
 	f.Add("-1", []byte{}, "")
 	f.Add("X-", []byte("x"), "1111")
-	vectors.FuzzVerifier(f, avax.Verifier{}, valid, func(t *testing.T, in vectors.Triple, err error) {
-		if err != nil {
-			return
-		}
+	vectors.FuzzReferences(f, "AVAX", avax.Verifier{}, func(s string) string { return "P" + s[1:] }, func(t *testing.T, in vectors.Triple) {
 		// Anything accepted must recover to sender's key.
 		sig, derr := avax.DecodeCB58(strings.TrimRight(in.Signature, " \t\n\r\v\f"))
 		if derr != nil {

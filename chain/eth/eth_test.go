@@ -257,9 +257,7 @@ func TestAccount(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AccountFromHex(PrivateKeyHex()): %v", err)
 	}
-	if again.Address() != acc.Address() {
-		t.Fatalf("round trip address %s != %s", again.Address(), acc.Address())
-	}
+	vectors.CheckSameSigner(t, acc, again)
 	buf := chain.Buffer("ETH", acc.Address(), "POST", strings.Repeat("ab", 32))
 	sig, err := acc.Sign(buf)
 	if err != nil {

@@ -286,9 +286,7 @@ func TestAccount(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AccountFromBase58(SecretBase58()): %v", err)
 	}
-	if again.Address() != acc.Address() {
-		t.Fatalf("round trip address %s != %s", again.Address(), acc.Address())
-	}
+	vectors.CheckSameSigner(t, acc, again)
 	buf := chain.Buffer("SOL", acc.Address(), "POST", strings.Repeat("ab", 32))
 	s1, _ := acc.Sign(buf)
 	s2, _ := again.Sign(buf)

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/crypto"
@@ -58,6 +59,25 @@ func FuzzVerifier(f *testing.F, v chain.Verifier, valid []Triple, check func(t *
 		}
 		if check != nil {
 			check(t, Triple{sender, buffer, signature}, err)
+		}
+	})
+}
+
+// FuzzReferences is FuzzVerifier seeded with chainName's reference
+// vectors, each also with its signature cut to 40 characters and with the
+// sender other(sender); accepted, when not nil, sees every input v
+// accepts.
+func FuzzReferences(f *testing.F, chainName string, v chain.Verifier, other func(sender string) string, accepted func(t *testing.T, in Triple)) {
+	var valid []Triple
+	for _, vec := range References(f, chainName) {
+		in := TripleOf(vec.Message)
+		valid = append(valid, in)
+		f.Add(in.Sender, in.Buffer, in.Signature[:40])
+		f.Add(other(in.Sender), in.Buffer, in.Signature)
+	}
+	FuzzVerifier(f, v, valid, func(t *testing.T, in Triple, err error) {
+		if err == nil && accepted != nil {
+			accepted(t, in)
 		}
 	})
 }
@@ -140,6 +160,20 @@ func CheckTampered(t *testing.T, prefix string, m Message, cases []Tamper) {
 			}
 		})
 	}
+}
+
+// CheckNew returns a fresh account from create and checks that its address
+// starts with prefix.
+func CheckNew[A Signer](t *testing.T, create func() (A, error), prefix string) A {
+	t.Helper()
+	acc, err := create()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(acc.Address(), prefix) {
+		t.Fatalf("address %q does not start with %s", acc.Address(), prefix)
+	}
+	return acc
 }
 
 // CheckLengths checks that acc's signatures of buffers of each length
