@@ -15,8 +15,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -47,13 +45,12 @@ func TestOfficialSDK(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) { runOfficialSDK(t, pgtest.Start(t)) })
 }
 
-// runOfficialSDK runs the suite against a node on dbURL ("" = SQLite in
-// the data dir).
-func runOfficialSDK(t *testing.T, dbURL string) {
-	if testing.Short() {
-		t.Skip("runs the SDK suite, which takes tens of seconds (-short given)")
-	}
-	dir := compatDir(t)
+// requireSDK returns the compat directory, its inputs tracked by the test
+// cache, and the Node.js binary; it fails the test when the official SDK or
+// Node.js is not installed.
+func requireSDK(t *testing.T) (dir, nodeBin string) {
+	t.Helper()
+	dir = compatDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@aleph-sdk", "client")); err != nil {
 		t.Fatalf("the official SDK is not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
 	}
@@ -62,6 +59,16 @@ func runOfficialSDK(t *testing.T, dbURL string) {
 	if err != nil {
 		t.Fatalf("Node.js is not installed (%v): run `make test` (scripts/install-deps.sh installs it)", err)
 	}
+	return dir, nodeBin
+}
+
+// runOfficialSDK runs the suite against a node on dbURL ("" = SQLite in
+// the data dir).
+func runOfficialSDK(t *testing.T, dbURL string) {
+	if testing.Short() {
+		t.Skip("runs the SDK suite, which takes tens of seconds (-short given)")
+	}
+	dir, nodeBin := requireSDK(t)
 
 	n, addr := startNode(t, dbURL, slog.LevelInfo)
 	if _, isPG := n.Store().(*postgres.DB); isPG != (dbURL != "") {
@@ -84,29 +91,7 @@ func runOfficialSDK(t *testing.T, dbURL string) {
 		// COMPAT_FILES=posts.test.mjs,… runs a subset.
 		args = append(args, strings.Split(files, ",")...)
 	}
-	cmd := exec.CommandContext(rctx, nodeBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"ALEPH_API_URL=http://"+addr,
-		"ALEPH_WS_URL=ws://"+addr,
-		"NO_COLOR=1",
-	)
-	// node --test runs each file in a child process: on timeout, kill the
-	// whole process group, and stop waiting for output soon after.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		logLines(t, pr)
-	}()
-	err = cmd.Run()
-	pw.Close()
-	wg.Wait()
+	err := runLogged(t, nodeCommand(rctx, nodeBin, dir, addr, nil, args...))
 	if err != nil {
 		if rctx.Err() != nil {
 			t.Fatalf("the SDK suite did not finish within %s", budget.Round(time.Second))

@@ -94,19 +94,11 @@ func TestCrossSDK(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the official SDK against a node (-short given)")
 	}
-	dir := compatDir(t)
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@aleph-sdk", "client")); err != nil {
-		t.Fatalf("the official SDK is not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
-	}
-	trackInputs(t, dir)
+	dir, nodeBin := requireSDK(t)
 	for _, f := range []string{"read.mjs", "write.mjs"} {
 		if _, err := os.ReadFile(filepath.Join(dir, "cross", f)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("Node.js is not installed (%v): run `make test`", err)
 	}
 	addr := startCrossNode(t)
 	c := client.New("http://" + addr)
@@ -399,6 +391,21 @@ func runNode(t *testing.T, nodeBin, dir, addr string, env []string, args ...stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), crossTimeout)
 	defer cancel()
+	var stdout bytes.Buffer
+	cmd := nodeCommand(ctx, nodeBin, dir, addr, env, args...)
+	cmd.Stdout = &stdout
+	err := runLogged(t, cmd)
+	if ctx.Err() != nil {
+		err = fmt.Errorf("node %s did not finish within %s: %w", strings.Join(args, " "), crossTimeout, err)
+	}
+	return stdout.Bytes(), err
+}
+
+// nodeCommand returns Node.js running args in dir against the node at addr,
+// with env added to the environment. On cancellation it kills the whole
+// process group (node --test runs each file in a child process) and stops
+// waiting for output 10 s later.
+func nodeCommand(ctx context.Context, nodeBin, dir, addr string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, nodeBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(),
@@ -409,21 +416,21 @@ func runNode(t *testing.T, nodeBin, dir, addr string, env []string, args ...stri
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
+	return cmd
+}
+
+// runLogged runs cmd with its stderr, and its stdout unless cmd has one,
+// streamed line by line to the test log.
+func runLogged(t *testing.T, cmd *exec.Cmd) error {
 	pr, pw := io.Pipe()
+	if cmd.Stdout == nil {
+		cmd.Stdout = pw
+	}
 	cmd.Stderr = pw
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		logLines(t, pr)
-	}()
+	wg.Go(func() { logLines(t, pr) })
 	err := cmd.Run()
 	pw.Close()
 	wg.Wait()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("node %s did not finish within %s: %w", strings.Join(args, " "), crossTimeout, err)
-	}
-	return stdout.Bytes(), err
+	return err
 }
