@@ -17,10 +17,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"reflect"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/goaleph/goaleph/internal/settings"
 )
 
 // Config holds the limits. The zero value of a field means its default
@@ -62,15 +63,9 @@ var Defaults = Config{
 	MaxBodies:         256,
 }
 
-// withDefaults fills the zero fields from Defaults (every field is a
-// number whose zero means "the default").
+// withDefaults fills the zero fields from Defaults.
 func (c Config) withDefaults() Config {
-	v, d := reflect.ValueOf(&c).Elem(), reflect.ValueOf(Defaults)
-	for i := range v.NumField() {
-		if f := v.Field(i); f.IsZero() {
-			f.Set(d.Field(i))
-		}
-	}
+	settings.FillZero(&c, Defaults)
 	return c
 }
 
