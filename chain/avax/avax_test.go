@@ -38,14 +38,9 @@ func TestReferenceTampered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		flip := func(i int) string {
-			b := bytes.Clone(sig)
-			b[i] ^= 0x01
-			return avax.EncodeCB58(b)
-		}
+		flip := func(i int) string { return avax.EncodeCB58(vectors.Flip(sig, i)) }
 		raw, _ := base58.Decode(m.Signature)
-		badSum := bytes.Clone(raw)
-		badSum[len(badSum)-1] ^= 0x01
+		badSum := vectors.Flip(raw, len(raw)-1)
 		other, _ := avax.NewAccount()
 		vectors.CheckTampered(t, vec.Name, m, []vectors.Tamper{
 			{"item hash changed", m.Sender, strings.Replace(m.ItemHash, "3", "4", 1), m.Signature},

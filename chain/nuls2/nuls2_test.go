@@ -30,11 +30,7 @@ func TestReferenceTampered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		flip := func(i int) string {
-			b := bytes.Clone(raw)
-			b[i] ^= 0x01
-			return base64.StdEncoding.EncodeToString(b)
-		}
+		flip := func(i int) string { return base64.StdEncoding.EncodeToString(vectors.Flip(raw, i)) }
 		other, _ := nuls2.NewAccount()
 		vectors.CheckTampered(t, vec.Name, m, []vectors.Tamper{
 			{"item hash changed", m.Sender, strings.Replace(m.ItemHash, "4", "5", 1), m.Signature},

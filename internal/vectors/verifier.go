@@ -148,6 +148,13 @@ func CheckReferences(t *testing.T, chainName string, more func(t *testing.T, m M
 // cases can leave the field names out.
 type Tamper = struct{ Name, Sender, Hash, Sig string }
 
+// Flip returns a copy of b with the lowest bit of byte i flipped.
+func Flip(b []byte, i int) []byte {
+	c := bytes.Clone(b)
+	c[i] ^= 0x01
+	return c
+}
+
 // CheckTampered checks, in a subtest per case named prefix/case, that the
 // copies of m in cases are refused with chain.ErrInvalidSignature.
 func CheckTampered(t *testing.T, prefix string, m Message, cases []Tamper) {
