@@ -31,20 +31,13 @@ type accountKind struct {
 // them. Each chain package offers NewAccount, a secret reader and a writer;
 // the table only names them.
 var accountKinds = []accountKind{
-	kind("ETH", "64 hex digits, optionally 0x-prefixed",
-		eth.NewAccount, eth.AccountFromHex, (*eth.Account).PrivateKeyHex),
-	kind("SOL", "base58 64-byte secret key (Phantom, solana-keygen)",
-		sol.NewAccount, sol.AccountFromBase58, (*sol.Account).SecretBase58),
-	kind("NULS2", "64 hex digits (NULS wallet private key)",
-		nuls2.NewAccount, nuls2.AccountFromSecret, (*nuls2.Account).Secret),
-	kind("AVAX", "PrivateKey-<cb58> (Avalanche wallet export) or 64 hex digits",
-		avax.NewAccount, avax.AccountFromSecret, (*avax.Account).Secret),
-	kind("TEZOS", "unencrypted secret key: edsk… (tz1), spsk… (tz2) or p2sk… (tz3)",
-		tezos.NewAccount, tezos.AccountFromSecret, (*tezos.Account).Secret),
-	kind("DOT", "BIP-39 mnemonic (polkadot.js) or 0x and a 32-byte hex mini secret",
-		dot.NewAccount, dot.AccountFromSecret, (*dot.Account).Secret),
-	kind("CSDK", "64 hex digits (gaiad keys export --unarmored-hex), cosmos1… address",
-		csdk.NewAccount, csdk.AccountFromSecret, (*csdk.Account).Secret),
+	kind("ETH", "64 hex digits, optionally 0x-prefixed", eth.NewAccount, eth.AccountFromHex, (*eth.Account).PrivateKeyHex),
+	kind("SOL", "base58 64-byte secret key (Phantom, solana-keygen)", sol.NewAccount, sol.AccountFromBase58, (*sol.Account).SecretBase58),
+	kind("NULS2", "64 hex digits (NULS wallet private key)", nuls2.NewAccount, nuls2.AccountFromSecret, (*nuls2.Account).Secret),
+	kind("AVAX", "PrivateKey-<cb58> (Avalanche wallet export) or 64 hex digits", avax.NewAccount, avax.AccountFromSecret, (*avax.Account).Secret),
+	kind("TEZOS", "unencrypted secret key: edsk… (tz1), spsk… (tz2) or p2sk… (tz3)", tezos.NewAccount, tezos.AccountFromSecret, (*tezos.Account).Secret),
+	kind("DOT", "BIP-39 mnemonic (polkadot.js) or 0x and a 32-byte hex mini secret", dot.NewAccount, dot.AccountFromSecret, (*dot.Account).Secret),
+	kind("CSDK", "64 hex digits (gaiad keys export --unarmored-hex), cosmos1… address", csdk.NewAccount, csdk.AccountFromSecret, (*csdk.Account).Secret),
 }
 
 // kind returns the account kind of chain from its package's constructors:
