@@ -157,7 +157,7 @@ func TestBitswapFetchMissing(t *testing.T) {
 func TestBitswapFetchStalls(t *testing.T) {
 	const timeout = time.Second
 	_, afs, b, _ := runPair(t, timeout)
-	data := randomBytes(1<<20)
+	data := randomBytes(1 << 20)
 	info, err := afs.Add(t.Context(), files.IPFS, bytes.NewReader(data), files.AddOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -199,7 +199,7 @@ func TestBitswapFetchStalls(t *testing.T) {
 // loopback and reads it to the end.
 func BenchmarkBitswapFetch(b *testing.B) {
 	_, afs, c, _ := runPair(b, 5*time.Second)
-	data := randomBytes(16<<20)
+	data := randomBytes(16 << 20)
 	info, err := afs.Add(b.Context(), files.IPFS, bytes.NewReader(data), files.AddOptions{})
 	if err != nil {
 		b.Fatal(err)
