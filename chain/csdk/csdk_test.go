@@ -103,12 +103,20 @@ func TestOtherPrefix(t *testing.T) {
 	}
 }
 
+// signedFields returns the test account, the buffer of a POST it signed,
+// the signature and the signature's JSON members.
+func signedFields(t *testing.T) (a *csdk.Account, buf []byte, sig string, f map[string]any) {
+	t.Helper()
+	a = account(t)
+	in := vectors.SignTriple(t, a, "h")
+	if err := json.Unmarshal([]byte(in.Signature), &f); err != nil {
+		t.Fatal(err)
+	}
+	return a, in.Buffer, in.Signature, f
+}
+
 func TestMalformed(t *testing.T) {
-	a := account(t)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
-	good, _ := a.Sign(buf)
-	var f map[string]any
-	_ = json.Unmarshal([]byte(good), &f)
+	a, buf, good, f := signedFields(t)
 	with := func(k string, v any) string {
 		g := map[string]any{}
 		for kk, vv := range f {
@@ -185,11 +193,7 @@ func highS(t *testing.T, sigB64 string) string {
 }
 
 func TestHighS(t *testing.T) {
-	a := account(t)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
-	good, _ := a.Sign(buf)
-	var f map[string]any
-	_ = json.Unmarshal([]byte(good), &f)
+	a, buf, _, f := signedFields(t)
 	f["signature"] = highS(t, f["signature"].(string))
 	b, _ := json.Marshal(f)
 	// python-ecdsa, which the reference verifies with, accepts either S.
