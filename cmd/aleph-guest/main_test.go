@@ -261,10 +261,8 @@ func TestExecutable(t *testing.T) {
 	const n = 50
 	pids := make(chan int, n)
 	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i := range n {
+		wg.Go(func() {
 			resp, e, want, ok := r.callNumbered(ctx, t, "POST", "/p", "i", i)
 			if !ok {
 				return
@@ -274,7 +272,7 @@ func TestExecutable(t *testing.T) {
 				t.Errorf("call %d: %d %+v %v", i, resp.Status, e, resp.Headers)
 			}
 			pids <- e.PID
-		}()
+		})
 	}
 	wg.Wait()
 	close(pids)
@@ -415,10 +413,8 @@ func TestASGI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	for i := range 20 {
+		wg.Go(func() {
 			resp, e, want, ok := r.callNumbered(ctx, t, "PUT", "/a", "q", i)
 			if !ok {
 				return
@@ -426,7 +422,7 @@ func TestASGI(t *testing.T) {
 			if resp.Status != 202 || e != want || header(resp, "x-app") != "asgi" {
 				t.Errorf("call %d: %d %+v %v", i, resp.Status, e, resp.Headers)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	resp, err := r.client.Call(ctx, &compute.Scope{Type: "http", Method: "GET", Path: "/fail"})
