@@ -133,14 +133,12 @@ func row2(ctx context.Context, cfg config, n *node, r *result) error {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	for i := 0; i < cfg.r2Par; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			code, _, _, err := do(ctx, "POST", n.url+"/api/v0/storage/add_json", "application/json", jsonArray(cfg.r2Bytes))
 			mu.Lock()
 			r.status(code, err)
 			mu.Unlock()
-		}()
+		})
 	}
 	wg.Wait()
 	peakN, _, _ := s.end()
@@ -415,9 +413,7 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 	var wg sync.WaitGroup
 	jobs := make(chan int)
 	for w := 0; w < 32; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for i := range jobs {
 				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				c, resp, err := websocket.Dial(dctx, wsURL, nil)
@@ -444,7 +440,7 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 					}()
 				}
 			}
-		}()
+		})
 	}
 	for i := 0; i < cfg.r6N && ctx.Err() == nil; i++ {
 		jobs <- i
@@ -477,9 +473,7 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 	burst := cfg.r6N / 4
 	var bwg sync.WaitGroup
 	for w := 0; w < 16; w++ {
-		bwg.Add(1)
-		go func() {
-			defer bwg.Done()
+		bwg.Go(func() {
 			for i := w; i < burst && ctx.Err() == nil; i += 16 {
 				dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				c, _, err := websocket.Dial(dctx, wsURL, nil)
@@ -488,7 +482,7 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 					c.CloseNow()
 				}
 			}
-		}()
+		})
 	}
 	bwg.Wait()
 	time.Sleep(time.Second) // let the node log what the closes caused

@@ -75,9 +75,7 @@ func TestSlowBodyClosed(t *testing.T) {
 	// One byte now and then: far under 1000 bytes/s.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -90,7 +88,7 @@ func TestSlowBodyClosed(t *testing.T) {
 				}
 			}
 		}
-	}()
+	})
 	fastGet(t, addr)
 	for _, conn := range conns {
 		waitClosed(t, conn, 10*time.Second)
@@ -165,14 +163,12 @@ func TestBodySlotsFull(t *testing.T) {
 	addr := serve(t, Config{MaxBodies: 2}, h)
 	var wg sync.WaitGroup
 	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader("body"))
 			if err == nil {
 				resp.Body.Close()
 			}
-		}()
+		})
 	}
 	<-entered
 	<-entered
