@@ -111,9 +111,7 @@ func TestConcurrentUse(t *testing.T) {
 	chain.Register(fixed("c"), "TEST-CONC")
 	var wg sync.WaitGroup
 	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			if i == 0 {
 				chain.Register(fixed("d"), "TEST-CONC-LATE")
 			}
@@ -121,7 +119,7 @@ func TestConcurrentUse(t *testing.T) {
 				_ = chain.Verify("TEST-CONC", "", nil, "c")
 				_ = chain.Chains()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 }

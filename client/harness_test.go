@@ -1,13 +1,11 @@
 package client_test
 
 import (
-	"context"
-	"log/slog"
-	"net"
 	"os"
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/node/nodetest"
 )
 
 // runNode starts an in-process core node on a random loopback port and
@@ -21,31 +19,18 @@ func runNode(cfg node.Config) (string, func() error, error) {
 		}
 		cfg.DataDir, dir = d, d
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := node.New(ctx, cfg)
+	_, addr, stopNode, err := nodetest.Run(cfg)
 	if err != nil {
-		cancel()
 		return "", nil, err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		return "", nil, err
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, ln) }()
 	stop := func() error {
-		cancel()
-		err := <-done
+		err := stopNode()
 		if dir != "" {
 			os.RemoveAll(dir)
 		}
 		return err
 	}
-	return "http://" + ln.Addr().String(), stop, nil
+	return "http://" + addr, stop, nil
 }
 
 // startNode runs a node until the test ends.

@@ -35,9 +35,7 @@ func seedPosts(ctx context.Context, n *node, count int) error {
 	var failed atomic.Int64
 	var wg sync.WaitGroup
 	for w := 0; w < 8; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
 				if i >= count {
@@ -74,7 +72,7 @@ func seedPosts(ctx context.Context, n *node, count int) error {
 					failed.Add(1)
 				}
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if f := failed.Load(); f > 0 {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -111,7 +110,7 @@ func nodeSubjects(wasmModule, reactorModule, prog []byte) []nodeSubject {
 		{
 			name: "sandbox", sandbox: true, method: http.MethodPost, path: "/echo?a=1", body: echoBody,
 			code: func(nonce string) ([]byte, programOpts) {
-				return execZip(prog, nonce), programOpts{encoding: "zip", entrypoint: "bin/server", memory: 128}
+				return sandboxtest.ExecZip(prog, nonce), programOpts{encoding: "zip", entrypoint: "bin/server", memory: 128}
 			},
 			direct: func(ctx context.Context, b *bench) ([]directCall, func(), error) {
 				url, err := directServer(ctx)
@@ -128,7 +127,7 @@ func nodeSubjects(wasmModule, reactorModule, prog []byte) []nodeSubject {
 			// the runtime's Python.
 			name: "asgi", sandbox: true, method: http.MethodGet, path: "/",
 			code: func(nonce string) ([]byte, programOpts) {
-				return zipOf(map[string][]byte{"main.py": []byte(fastAPIApp + "# " + nonce + "\n")}),
+				return sandboxtest.Zip(map[string][]byte{"main.py": []byte(fastAPIApp + "# " + nonce + "\n")}),
 					programOpts{encoding: "zip", entrypoint: "main:app", memory: 256}
 			},
 		},
@@ -243,33 +242,6 @@ func appendULEB(b []byte, v uint64) []byte {
 		}
 		return append(b, c)
 	}
-}
-
-// execZip returns a zip holding prog as bin/server, executable, and extra
-// (making the archive distinct).
-func execZip(prog []byte, extra string) []byte {
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	h := &zip.FileHeader{Name: "bin/server", Method: zip.Store}
-	h.SetMode(0o755)
-	w, _ := zw.CreateHeader(h) // writing to memory: no error
-	w.Write(prog)
-	w, _ = zw.Create("extra.txt")
-	w.Write([]byte(extra))
-	zw.Close()
-	return b.Bytes()
-}
-
-// zipOf returns a zip archive holding files.
-func zipOf(files map[string][]byte) []byte {
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for name, data := range files {
-		w, _ := zw.Create(name)
-		w.Write(data)
-	}
-	zw.Close()
-	return b.Bytes()
 }
 
 // bench is the network under measurement: a core node, an account

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/eth"
+	"github.com/goaleph/goaleph/chain/internal/eckey"
 )
 
 // secretPrefix opens the private keys Avalanche wallets export
@@ -28,13 +29,7 @@ type Account struct {
 var _ chain.Signer = (*Account)(nil)
 
 // NewAccount returns an account with a fresh random key.
-func NewAccount() (*Account, error) {
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		return nil, fmt.Errorf("avax: generate key: %w", err)
-	}
-	return newAccount(key)
-}
+func NewAccount() (*Account, error) { return newAccount(eckey.New("avax")) }
 
 // AccountFromSecret returns the account of a private key written as the
 // wallets export it ("PrivateKey-" and CB58) or as 64 hex digits, with or
@@ -53,14 +48,13 @@ func AccountFromSecret(secret string) (*Account, error) {
 			return nil, fmt.Errorf("avax: private key is neither PrivateKey-<cb58> nor hex: %w", err)
 		}
 	}
-	key, err := crypto.ToECDSA(b)
-	if err != nil {
-		return nil, fmt.Errorf("avax: private key: %w", err)
-	}
-	return newAccount(key)
+	return newAccount(eckey.FromBytes("avax", b))
 }
 
-func newAccount(key *ecdsa.PrivateKey) (*Account, error) {
+func newAccount(key *ecdsa.PrivateKey, err error) (*Account, error) {
+	if err != nil {
+		return nil, err
+	}
 	addr, err := Address("X", crypto.CompressPubkey(&key.PublicKey))
 	if err != nil {
 		return nil, fmt.Errorf("avax: %w", err)

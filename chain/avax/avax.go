@@ -34,11 +34,11 @@ import (
 	"unicode"
 
 	"github.com/decred/dcrd/bech32"
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/mr-tron/base58"
 	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // Avalanche addresses are defined with RIPEMD-160
 
 	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/chain/internal/eckey"
 )
 
 // Name is the chain name of Avalanche X/P-chain messages.
@@ -51,9 +51,6 @@ const HRP = "avax"
 func init() {
 	chain.Register(Verifier{}, Name)
 }
-
-// signatureLength is the byte length of r‖s‖recovery id.
-const signatureLength = 65
 
 // checksumLength is the length of the CB58 checksum.
 const checksumLength = 4
@@ -70,30 +67,28 @@ var _ chain.Verifier = Verifier{}
 // Verify returns nil when signature is sender's Avalanche signature of
 // buffer, and an error wrapping chain.ErrInvalidSignature otherwise.
 func (Verifier) Verify(sender string, buffer []byte, signature string) error {
+	return chain.Invalid(verify(sender, buffer, signature))
+}
+
+func verify(sender string, buffer []byte, signature string) error {
 	chainID, rest, ok := strings.Cut(sender, "-")
 	if !ok || !strings.Contains(rest, "1") {
-		return fmt.Errorf("%w: sender is not <chain>-<bech32 address>", chain.ErrInvalidSignature)
+		return errors.New("sender is not <chain>-<bech32 address>")
 	}
 	sig, err := DecodeCB58(strings.TrimRightFunc(signature, isPythonSpace))
 	if err != nil {
-		return fmt.Errorf("%w: %v", chain.ErrInvalidSignature, err)
+		return err
 	}
-	if len(sig) != signatureLength {
-		return fmt.Errorf("%w: signature is %d bytes, want %d", chain.ErrInvalidSignature, len(sig), signatureLength)
-	}
-	if sig[64] > 3 {
-		return fmt.Errorf("%w: recovery id %d is not 0 to 3", chain.ErrInvalidSignature, sig[64])
-	}
-	pub, err := crypto.SigToPub(Digest(buffer), sig)
+	pub, err := eckey.Recover(Digest(buffer), sig)
 	if err != nil {
-		return fmt.Errorf("%w: recover: %v", chain.ErrInvalidSignature, err)
+		return err
 	}
-	addr, err := Address(chainID, crypto.CompressPubkey(pub))
+	addr, err := Address(chainID, pub)
 	if err != nil {
-		return fmt.Errorf("%w: %v", chain.ErrInvalidSignature, err)
+		return err
 	}
 	if addr != sender {
-		return fmt.Errorf("%w: signed by %s, not by sender", chain.ErrInvalidSignature, addr)
+		return fmt.Errorf("signed by %s, not by sender", addr)
 	}
 	return nil
 }

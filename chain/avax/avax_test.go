@@ -2,8 +2,6 @@ package avax_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -20,32 +18,15 @@ import (
 
 func buffer(m vectors.Message) []byte { return chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash) }
 
-func TestRegistered(t *testing.T) {
-	v, ok := chain.Lookup("AVAX")
-	if !ok {
-		t.Fatal("AVAX: no verifier registered")
-	}
-	if _, is := v.(avax.Verifier); !is {
-		t.Errorf("AVAX: registered verifier is %T", v)
-	}
-}
+func TestRegistered(t *testing.T) { vectors.CheckRegistered(t, "AVAX", avax.Verifier{}) }
 
 func TestReferenceVectors(t *testing.T) {
-	for _, vec := range vectors.References(t, "AVAX") {
-		t.Run(vec.Name, func(t *testing.T) {
-			m := vec.Message
-			if sum := sha256.Sum256([]byte(m.ItemContent)); hex.EncodeToString(sum[:]) != m.ItemHash {
-				t.Fatalf("item_content does not hash to item_hash")
-			}
-			if err := chain.Verify(m.Chain, m.Sender, buffer(m), m.Signature); err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-			// Trailing white space is stripped by the reference's base58.
-			if err := chain.Verify(m.Chain, m.Sender, buffer(m), m.Signature+" \n"); err != nil {
-				t.Fatalf("Verify with trailing space: %v", err)
-			}
-		})
-	}
+	vectors.CheckReferences(t, "AVAX", func(t *testing.T, m vectors.Message) {
+		// Trailing white space is stripped by the reference's base58.
+		if err := chain.Verify(m.Chain, m.Sender, buffer(m), m.Signature+" \n"); err != nil {
+			t.Fatalf("Verify with trailing space: %v", err)
+		}
+	})
 }
 
 // TestReferenceTampered changes the buffer, the sender and the signature of
@@ -57,16 +38,11 @@ func TestReferenceTampered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		flip := func(i int) string {
-			b := bytes.Clone(sig)
-			b[i] ^= 0x01
-			return avax.EncodeCB58(b)
-		}
+		flip := func(i int) string { return avax.EncodeCB58(vectors.Flip(sig, i)) }
 		raw, _ := base58.Decode(m.Signature)
-		badSum := bytes.Clone(raw)
-		badSum[len(badSum)-1] ^= 0x01
+		badSum := vectors.Flip(raw, len(raw)-1)
 		other, _ := avax.NewAccount()
-		cases := []struct{ name, sender, hash, sig string }{
+		vectors.CheckTampered(t, vec.Name, m, []vectors.Tamper{
 			{"item hash changed", m.Sender, strings.Replace(m.ItemHash, "3", "4", 1), m.Signature},
 			{"r changed", m.Sender, m.ItemHash, flip(3)},
 			{"s changed", m.Sender, m.ItemHash, flip(40)},
@@ -80,57 +56,23 @@ func TestReferenceTampered(t *testing.T) {
 			{"sender without chain", strings.TrimPrefix(m.Sender, "X-"), m.ItemHash, m.Signature},
 			{"bad base58 (pyaleph's case)", m.Sender, m.ItemHash, "baba"},
 			{"empty", m.Sender, m.ItemHash, ""},
-		}
-		for _, c := range cases {
-			t.Run(vec.Name+"/"+c.name, func(t *testing.T) {
-				err := chain.Verify("AVAX", c.sender, chain.Buffer("AVAX", c.sender, m.Type, c.hash), c.sig)
-				if !errors.Is(err, chain.ErrInvalidSignature) {
-					t.Fatalf("Verify = %v, want ErrInvalidSignature", err)
-				}
-			})
-		}
+		})
 	}
 }
 
 func TestRoundTrip(t *testing.T) {
-	acc, err := avax.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(acc.Address(), "X-avax1") {
-		t.Fatalf("address %q does not start with X-avax1", acc.Address())
-	}
-	for _, n := range []int{0, 1, 300, 0x10000} {
-		buf := bytes.Repeat([]byte{'a'}, n)
-		sig, err := acc.Sign(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := chain.Verify("AVAX", acc.Address(), buf, sig); err != nil {
-			t.Fatalf("len %d: Verify: %v", n, err)
-		}
-		if err := chain.Verify("AVAX", acc.Address(), append(buf, 'b'), sig); err == nil {
-			t.Fatalf("len %d: signature verifies over another buffer", n)
-		}
-	}
+	acc := vectors.CheckNew(t, avax.NewAccount, "X-avax1")
+	vectors.CheckLengths(t, acc, 0, 1, 300, 0x10000)
 	for _, secret := range []string{acc.Secret(), hexSecret(t, acc.Secret())} {
 		again, err := avax.AccountFromSecret(secret)
 		if err != nil {
 			t.Fatalf("AccountFromSecret(%q): %v", secret, err)
 		}
-		if again.Address() != acc.Address() {
-			t.Fatalf("AccountFromSecret address %s, want %s", again.Address(), acc.Address())
-		}
-		buf := chain.Buffer("AVAX", acc.Address(), "POST", strings.Repeat("ab", 32))
-		s1, _ := acc.Sign(buf)
-		s2, _ := again.Sign(buf)
-		if s1 != s2 {
-			t.Fatalf("signatures are not deterministic: %s vs %s", s1, s2)
-		}
+		vectors.CheckSameSigner(t, acc, again)
 	}
 	// A P-chain address of the same key verifies too: the chain part is
 	// taken from the sender.
-	pub := crypto.CompressPubkey(&mustKey(t, hexSecret(t, acc.Secret())).PublicKey)
+	pub := crypto.CompressPubkey(&vectors.Secp256k1Key(t, hexSecret(t, acc.Secret())).PublicKey)
 	p, err := avax.Address("P", pub)
 	if err != nil {
 		t.Fatal(err)
@@ -146,10 +88,7 @@ func TestRoundTrip(t *testing.T) {
 // with a 0x sender, which chain/eth accepts and the AVAX verifier refuses,
 // as pyaleph does.
 func TestEVM(t *testing.T) {
-	acc, err := avax.AccountFromSecret(strings.Repeat("11", 32))
-	if err != nil {
-		t.Fatal(err)
-	}
+	acc := fixedAccount(t)
 	evm, err := acc.EVM()
 	if err != nil {
 		t.Fatal(err)
@@ -189,84 +128,36 @@ func hexSecret(t testing.TB, secret string) string {
 	return hex.EncodeToString(b)
 }
 
-func mustKey(t testing.TB, h string) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := crypto.HexToECDSA(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func FuzzVerify(f *testing.F) {
-	type triple struct {
-		sender    string
-		buffer    []byte
-		signature string
-	}
-	var valid []triple
-	for _, vec := range vectors.References(f, "AVAX") {
-		valid = append(valid, triple{vec.Message.Sender, buffer(vec.Message), vec.Message.Signature})
-	}
-	for _, v := range valid {
-		f.Add(v.sender, v.buffer, v.signature)
-		f.Add(v.sender, v.buffer, v.signature[:40])
-		f.Add("P"+v.sender[1:], v.buffer, v.signature)
-	}
 	f.Add("-1", []byte{}, "")
 	f.Add("X-", []byte("x"), "1111")
-	var verifier avax.Verifier
-	f.Fuzz(func(t *testing.T, sender string, buffer []byte, signature string) {
-		err := verifier.Verify(sender, buffer, signature)
-		if err != nil && !errors.Is(err, chain.ErrInvalidSignature) {
-			t.Fatalf("error does not wrap ErrInvalidSignature: %v", err)
-		}
-		for _, v := range valid {
-			if sender == v.sender && bytes.Equal(buffer, v.buffer) && signature == v.signature && err != nil {
-				t.Fatalf("valid vector rejected: %v", err)
-			}
-		}
-		if err != nil {
-			return
-		}
+	vectors.FuzzReferences(f, "AVAX", avax.Verifier{}, func(s string) string { return "P" + s[1:] }, func(t *testing.T, in vectors.Triple) {
 		// Anything accepted must recover to sender's key.
-		sig, derr := avax.DecodeCB58(strings.TrimRight(signature, " \t\n\r\v\f"))
+		sig, derr := avax.DecodeCB58(strings.TrimRight(in.Signature, " \t\n\r\v\f"))
 		if derr != nil {
 			return // Unicode trailing space: covered by the verifier's own trim
 		}
-		pub, rerr := crypto.SigToPub(avax.Digest(buffer), sig)
+		pub, rerr := crypto.SigToPub(avax.Digest(in.Buffer), sig)
 		if rerr != nil {
 			t.Fatalf("accepted a signature that does not recover: %v", rerr)
 		}
-		chainID, _, _ := strings.Cut(sender, "-")
-		if addr, _ := avax.Address(chainID, crypto.CompressPubkey(pub)); addr != sender {
-			t.Fatalf("accepted a signature by another key for %q", sender)
+		chainID, _, _ := strings.Cut(in.Sender, "-")
+		if addr, _ := avax.Address(chainID, crypto.CompressPubkey(pub)); addr != in.Sender {
+			t.Fatalf("accepted a signature by another key for %q", in.Sender)
 		}
 	})
 }
 
-func BenchmarkVerify(b *testing.B) {
-	m := vectors.References(b, "AVAX")[0].Message
-	buf := buffer(m)
-	var v avax.Verifier
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(m.Sender, buf, m.Signature); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkVerify(b *testing.B) { vectors.BenchReference(b, "AVAX", avax.Verifier{}) }
 
-func BenchmarkSign(b *testing.B) {
+func BenchmarkSign(b *testing.B) { vectors.BenchSignHash(b, fixedAccount(b), strings.Repeat("ab", 32)) }
+
+// fixedAccount returns the account of the private key 0x1111….
+func fixedAccount(t testing.TB) *avax.Account {
+	t.Helper()
 	acc, err := avax.AccountFromSecret(strings.Repeat("11", 32))
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
-	buf := chain.Buffer("AVAX", acc.Address(), "POST", strings.Repeat("ab", 32))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := acc.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	return acc
 }

@@ -67,17 +67,10 @@ var _ chain.Verifier = Verifier{}
 // Verify returns nil when signature is sender's signature of buffer, and an
 // error wrapping chain.ErrInvalidSignature otherwise.
 func (Verifier) Verify(sender string, buffer []byte, signature string) error {
-	if err := verify(sender, buffer, signature); err != nil {
-		return fmt.Errorf("%w: %v", chain.ErrInvalidSignature, err)
-	}
-	return nil
+	return chain.VerifyFields(sender, buffer, signature, verify)
 }
 
-func verify(sender string, buffer []byte, signature string) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(signature), &fields); err != nil {
-		return errors.New("signature is not a JSON object")
-	}
+func verify(sender string, buffer []byte, fields chain.Fields) error {
 	var pubKey map[string]json.RawMessage
 	if err := json.Unmarshal(fields["pub_key"], &pubKey); err != nil || pubKey == nil {
 		return errors.New(`"pub_key" is not an object`)

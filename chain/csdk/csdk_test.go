@@ -11,6 +11,7 @@ import (
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/csdk"
+	"github.com/goaleph/goaleph/internal/vectors"
 )
 
 const testKey = "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -102,12 +103,20 @@ func TestOtherPrefix(t *testing.T) {
 	}
 }
 
+// signedFields returns the test account, the buffer of a POST it signed,
+// the signature and the signature's JSON members.
+func signedFields(t *testing.T) (a *csdk.Account, buf []byte, sig string, f map[string]any) {
+	t.Helper()
+	a = account(t)
+	in := vectors.SignTriple(t, a, "h")
+	if err := json.Unmarshal([]byte(in.Signature), &f); err != nil {
+		t.Fatal(err)
+	}
+	return a, in.Buffer, in.Signature, f
+}
+
 func TestMalformed(t *testing.T) {
-	a := account(t)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
-	good, _ := a.Sign(buf)
-	var f map[string]any
-	_ = json.Unmarshal([]byte(good), &f)
+	a, buf, good, f := signedFields(t)
 	with := func(k string, v any) string {
 		g := map[string]any{}
 		for kk, vv := range f {
@@ -158,39 +167,17 @@ func TestMalformed(t *testing.T) {
 
 func FuzzVerify(f *testing.F) {
 	a := account(f)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
-	good, _ := a.Sign(buf)
-	f.Add(a.Address(), []byte("h"), good)
+	good := vectors.SignTriple(f, a, "h")
+	f.Add(a.Address(), []byte("h"), good.Signature)
 	f.Add("cosmos1rq3rcux05yftlh307gw8khh6xj43nv40mq27f5", []byte("x"), `{"signature":"","pub_key":{"value":""}}`)
-	f.Fuzz(func(t *testing.T, sender string, buffer []byte, sig string) {
-		if err := (csdk.Verifier{}).Verify(sender, buffer, sig); err != nil && !errors.Is(err, chain.ErrInvalidSignature) {
-			t.Fatalf("error %v does not wrap ErrInvalidSignature", err)
-		}
-	})
+	vectors.FuzzVerifier(f, csdk.Verifier{}, []vectors.Triple{good}, nil)
 }
 
 func BenchmarkVerify(b *testing.B) {
-	a := account(b)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", strings.Repeat("ab", 32))
-	sig, _ := a.Sign(buf)
-	v := csdk.Verifier{}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(a.Address(), buf, sig); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchVerifyTriple(b, csdk.Verifier{}, vectors.SignTriple(b, account(b), strings.Repeat("ab", 32)))
 }
 
-func BenchmarkSign(b *testing.B) {
-	a := account(b)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", strings.Repeat("ab", 32))
-	for b.Loop() {
-		if _, err := a.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkSign(b *testing.B) { vectors.BenchSignHash(b, account(b), strings.Repeat("ab", 32)) }
 
 // highS returns the base64 r‖s signature with S replaced by n-S.
 func highS(t *testing.T, sigB64 string) string {
@@ -206,11 +193,7 @@ func highS(t *testing.T, sigB64 string) string {
 }
 
 func TestHighS(t *testing.T) {
-	a := account(t)
-	buf := chain.Buffer("CSDK", a.Address(), "POST", "h")
-	good, _ := a.Sign(buf)
-	var f map[string]any
-	_ = json.Unmarshal([]byte(good), &f)
+	a, buf, _, f := signedFields(t)
 	f["signature"] = highS(t, f["signature"].(string))
 	b, _ := json.Marshal(f)
 	// python-ecdsa, which the reference verifies with, accepts either S.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/dot"
+	"github.com/goaleph/goaleph/internal/vectors"
 )
 
 // The well-known development mnemonic of Substrate (subkey, polkadot.js);
@@ -128,36 +129,16 @@ func TestMalformed(t *testing.T) {
 
 func FuzzVerify(f *testing.F) {
 	a, _ := dot.AccountFromSecret(devPhrase)
-	buf := chain.Buffer("DOT", a.Address(), "POST", "h")
-	good, _ := a.Sign(buf)
-	f.Add(a.Address(), buf, good)
 	f.Add("5CGNMKCscqN2QNcT7Jtuz23ab7JUxh8wTEtXhECZLJn5vCGX", []byte("x"), `{"data":"0x00"}`)
-	f.Fuzz(func(t *testing.T, sender string, buffer []byte, sig string) {
-		if err := (dot.Verifier{}).Verify(sender, buffer, sig); err != nil && !errors.Is(err, chain.ErrInvalidSignature) {
-			t.Fatalf("error %v does not wrap ErrInvalidSignature", err)
-		}
-	})
+	vectors.FuzzVerifier(f, dot.Verifier{}, []vectors.Triple{vectors.SignTriple(f, a, "h")}, nil)
 }
 
 func BenchmarkVerify(b *testing.B) {
 	a, _ := dot.AccountFromSecret(devPhrase)
-	buf := chain.Buffer("DOT", a.Address(), "POST", strings.Repeat("cd", 32))
-	sig, _ := a.Sign(buf)
-	v := dot.Verifier{}
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(a.Address(), buf, sig); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchVerifyTriple(b, dot.Verifier{}, vectors.SignTriple(b, a, strings.Repeat("cd", 32)))
 }
 
 func BenchmarkSign(b *testing.B) {
 	a, _ := dot.AccountFromSecret(devPhrase)
-	buf := chain.Buffer("DOT", a.Address(), "POST", strings.Repeat("cd", 32))
-	for b.Loop() {
-		if _, err := a.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchSignHash(b, a, strings.Repeat("cd", 32))
 }

@@ -4,11 +4,11 @@ import (
 	"crypto/ecdsa"
 	"encoding/hex"
 	"fmt"
-	"strings"
 
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/chain/internal/eckey"
 )
 
 // Account is an Ethereum key pair that signs verification buffers exactly
@@ -22,31 +22,19 @@ type Account struct {
 var _ chain.Signer = (*Account)(nil)
 
 // NewAccount returns an account with a fresh random key.
-func NewAccount() (*Account, error) {
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		return nil, fmt.Errorf("eth: generate key: %w", err)
-	}
-	return newAccount(key), nil
-}
+func NewAccount() (*Account, error) { return newAccount(eckey.New("eth")) }
 
 // AccountFromHex returns the account of a 32-byte private key written in hex,
 // with or without a 0x prefix.
 func AccountFromHex(hexKey string) (*Account, error) {
-	hexKey = strings.TrimPrefix(strings.TrimPrefix(hexKey, "0x"), "0X")
-	b, err := hex.DecodeString(hexKey)
-	if err != nil {
-		return nil, fmt.Errorf("eth: private key is not hex: %w", err)
-	}
-	key, err := crypto.ToECDSA(b)
-	if err != nil {
-		return nil, fmt.Errorf("eth: private key: %w", err)
-	}
-	return newAccount(key), nil
+	return newAccount(eckey.FromHex("eth", hexKey))
 }
 
-func newAccount(key *ecdsa.PrivateKey) *Account {
-	return &Account{key: key, address: crypto.PubkeyToAddress(key.PublicKey).Hex()}
+func newAccount(key *ecdsa.PrivateKey, err error) (*Account, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Account{key: key, address: crypto.PubkeyToAddress(key.PublicKey).Hex()}, nil
 }
 
 // Chain returns "ETH", the chain the SDKs use for every EVM account.

@@ -257,9 +257,7 @@ func TestAccount(t *testing.T) {
 	if err != nil {
 		t.Fatalf("AccountFromHex(PrivateKeyHex()): %v", err)
 	}
-	if again.Address() != acc.Address() {
-		t.Fatalf("round trip address %s != %s", again.Address(), acc.Address())
-	}
+	vectors.CheckSameSigner(t, acc, again)
 	buf := chain.Buffer("ETH", acc.Address(), "POST", strings.Repeat("ab", 32))
 	sig, err := acc.Sign(buf)
 	if err != nil {
@@ -315,44 +313,26 @@ func TestGarbageNeverPanics(t *testing.T) {
 }
 
 func FuzzVerify(f *testing.F) {
-	type triple struct {
-		sender    string
-		buffer    []byte
-		signature string
-	}
-	var valid []triple
+	var valid []vectors.Triple
 	for _, vec := range vectors.Load(f, "eth-*.json") {
-		m := vec.Message
-		valid = append(valid, triple{m.Sender, chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash), m.Signature})
+		valid = append(valid, vectors.TripleOf(vec.Message))
 	}
 	for _, r := range realNetwork {
-		valid = append(valid, triple{r.sender, chain.Buffer("ETH", r.sender, r.msgType, r.itemHash), r.signature})
-	}
-	for _, v := range valid {
-		f.Add(v.sender, v.buffer, v.signature)
+		valid = append(valid, vectors.Triple{Sender: r.sender, Buffer: chain.Buffer("ETH", r.sender, r.msgType, r.itemHash), Signature: r.signature})
 	}
 	for _, c := range vectors.Negatives(f, "ETH") {
-		m := c.Message
-		f.Add(m.Sender, chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash), m.Signature)
+		in := vectors.TripleOf(c.Message)
+		f.Add(in.Sender, in.Buffer, in.Signature)
 	}
 	f.Add("", []byte{}, "")
 	f.Add("0x", []byte("x"), "0x00")
 
 	var verifier eth.Verifier
-	f.Fuzz(func(t *testing.T, sender string, buffer []byte, signature string) {
-		err := verifier.Verify(sender, buffer, signature)
-		if err != nil && !errors.Is(err, chain.ErrInvalidSignature) {
-			t.Fatalf("error does not wrap ErrInvalidSignature: %v", err)
-		}
-		for _, v := range valid {
-			if sender == v.sender && bytes.Equal(buffer, v.buffer) && signature == v.signature && err != nil {
-				t.Fatalf("valid vector rejected: %v", err)
-			}
-		}
+	vectors.FuzzVerifier(f, verifier, valid, func(t *testing.T, in vectors.Triple, err error) {
 		// The sender comparison ignores ASCII case, so the verdict must not
 		// change when the sender is lower-cased.
-		if lower := strings.ToLower(sender); lower != sender && isASCII(sender) {
-			if err2 := verifier.Verify(lower, buffer, signature); (err == nil) != (err2 == nil) {
+		if lower := strings.ToLower(in.Sender); lower != in.Sender && isASCII(in.Sender) {
+			if err2 := verifier.Verify(lower, in.Buffer, in.Signature); (err == nil) != (err2 == nil) {
 				t.Fatalf("verdict changed with sender case: %v vs %v", err, err2)
 			}
 		}

@@ -46,7 +46,7 @@ func AccountFromMnemonic(mnemonic, path string) (*Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("eth: derived key: %w", err)
 	}
-	return newAccount(priv), nil
+	return newAccount(priv, nil)
 }
 
 // derive walks a BIP-32 path ("m/44'/60'/0'/0/0") from a seed and returns

@@ -10,6 +10,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/chain/internal/eckey"
 )
 
 // Account is a NULS2 key pair on the NULS main chain (chain id 1, prefix
@@ -24,33 +25,20 @@ type Account struct {
 var _ chain.Signer = (*Account)(nil)
 
 // NewAccount returns an account with a fresh random key.
-func NewAccount() (*Account, error) {
-	key, err := crypto.GenerateKey()
-	if err != nil {
-		return nil, fmt.Errorf("nuls2: generate key: %w", err)
-	}
-	return newAccount(key), nil
-}
+func NewAccount() (*Account, error) { return newAccount(eckey.New("nuls2")) }
 
 // AccountFromSecret returns the account of a 32-byte private key written
 // as 64 hex digits, with or without a 0x prefix (what NULS wallets export
 // and what the SDKs import).
 func AccountFromSecret(secret string) (*Account, error) {
-	s := strings.TrimSpace(secret)
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("nuls2: private key is not hex: %w", err)
-	}
-	key, err := crypto.ToECDSA(b)
-	if err != nil {
-		return nil, fmt.Errorf("nuls2: private key: %w", err)
-	}
-	return newAccount(key), nil
+	return newAccount(eckey.FromHex("nuls2", strings.TrimSpace(secret)))
 }
 
-func newAccount(key *ecdsa.PrivateKey) *Account {
-	return &Account{key: key, address: Address(crypto.CompressPubkey(&key.PublicKey), MainnetChainID)}
+func newAccount(key *ecdsa.PrivateKey, err error) (*Account, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &Account{key: key, address: Address(crypto.CompressPubkey(&key.PublicKey), MainnetChainID)}, nil
 }
 
 // Chain returns "NULS2".

@@ -26,17 +26,18 @@
 package nuls2
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/mr-tron/base58"
 	"golang.org/x/crypto/ripemd160" //nolint:staticcheck // NULS addresses are defined with RIPEMD-160
 
 	"github.com/goaleph/goaleph/chain"
+	"github.com/goaleph/goaleph/chain/internal/eckey"
 )
 
 // Name is the chain name of NULS2 messages.
@@ -74,34 +75,35 @@ var _ chain.Verifier = Verifier{}
 // Verify returns nil when signature is sender's NULS2 signature of buffer,
 // and an error wrapping chain.ErrInvalidSignature otherwise.
 func (Verifier) Verify(sender string, buffer []byte, signature string) error {
+	return chain.Invalid(verify(sender, buffer, signature))
+}
+
+func verify(sender string, buffer []byte, signature string) error {
 	raw, err := decodeBase64(signature)
 	if err != nil {
-		return fmt.Errorf("%w: signature is not base64: %v", chain.ErrInvalidSignature, err)
+		return fmt.Errorf("signature is not base64: %v", err)
 	}
 	if len(raw) != signatureLength {
-		return fmt.Errorf("%w: signature is %d bytes, want %d", chain.ErrInvalidSignature, len(raw), signatureLength)
+		return fmt.Errorf("signature is %d bytes, want %d", len(raw), signatureLength)
 	}
 	chainID, err := ChainID(sender)
 	if err != nil {
-		return fmt.Errorf("%w: %v", chain.ErrInvalidSignature, err)
+		return err
 	}
 	prefix, ok := prefixes[chainID]
 	if !ok {
-		return fmt.Errorf("%w: unknown NULS chain id %d", chain.ErrInvalidSignature, chainID)
+		return fmt.Errorf("unknown NULS chain id %d", chainID)
 	}
-	recid := int(raw[0]) - 27
-	if recid < 0 || recid > 3 {
-		return fmt.Errorf("%w: signature header %d is not 27 to 30", chain.ErrInvalidSignature, raw[0])
+	if raw[0] < 27 || raw[0] > 30 {
+		return fmt.Errorf("signature header %d is not 27 to 30", raw[0])
 	}
-	var sig [signatureLength]byte
-	copy(sig[:], raw[1:])
-	sig[64] = byte(recid)
-	pub, err := crypto.SigToPub(Digest(buffer), sig[:])
+	// header ‖ r ‖ s → r ‖ s ‖ recovery id
+	pub, err := eckey.Recover(Digest(buffer), append(bytes.Clone(raw[1:]), raw[0]-27))
 	if err != nil {
-		return fmt.Errorf("%w: recover: %v", chain.ErrInvalidSignature, err)
+		return err
 	}
-	if addr := address(crypto.CompressPubkey(pub), chainID, prefix); addr != sender {
-		return fmt.Errorf("%w: signed by %s, not by sender", chain.ErrInvalidSignature, addr)
+	if addr := address(pub, chainID, prefix); addr != sender {
+		return fmt.Errorf("signed by %s, not by sender", addr)
 	}
 	return nil
 }

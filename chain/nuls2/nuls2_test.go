@@ -2,8 +2,6 @@ package nuls2_test
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -19,29 +17,9 @@ import (
 
 func buffer(m vectors.Message) []byte { return chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash) }
 
-func TestRegistered(t *testing.T) {
-	v, ok := chain.Lookup("NULS2")
-	if !ok {
-		t.Fatal("NULS2: no verifier registered")
-	}
-	if _, is := v.(nuls2.Verifier); !is {
-		t.Errorf("NULS2: registered verifier is %T", v)
-	}
-}
+func TestRegistered(t *testing.T) { vectors.CheckRegistered(t, "NULS2", nuls2.Verifier{}) }
 
-func TestReferenceVectors(t *testing.T) {
-	for _, vec := range vectors.References(t, "NULS2") {
-		t.Run(vec.Name, func(t *testing.T) {
-			m := vec.Message
-			if sum := sha256.Sum256([]byte(m.ItemContent)); hex.EncodeToString(sum[:]) != m.ItemHash {
-				t.Fatalf("item_content does not hash to item_hash")
-			}
-			if err := chain.Verify(m.Chain, m.Sender, buffer(m), m.Signature); err != nil {
-				t.Fatalf("Verify: %v", err)
-			}
-		})
-	}
-}
+func TestReferenceVectors(t *testing.T) { vectors.CheckReferences(t, "NULS2", nil) }
 
 // TestReferenceTampered changes the buffer, the sender and the signature of
 // each reference vector in one place; every copy must be refused.
@@ -52,13 +30,9 @@ func TestReferenceTampered(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		flip := func(i int) string {
-			b := bytes.Clone(raw)
-			b[i] ^= 0x01
-			return base64.StdEncoding.EncodeToString(b)
-		}
+		flip := func(i int) string { return base64.StdEncoding.EncodeToString(vectors.Flip(raw, i)) }
 		other, _ := nuls2.NewAccount()
-		cases := []struct{ name, sender, hash, sig string }{
+		vectors.CheckTampered(t, vec.Name, m, []vectors.Tamper{
 			{"item hash changed", m.Sender, strings.Replace(m.ItemHash, "4", "5", 1), m.Signature},
 			{"r changed", m.Sender, m.ItemHash, flip(5)},
 			{"s changed", m.Sender, m.ItemHash, flip(60)},
@@ -68,15 +42,7 @@ func TestReferenceTampered(t *testing.T) {
 			{"truncated", m.Sender, m.ItemHash, base64.StdEncoding.EncodeToString(raw[:64])},
 			{"hex instead of base64", m.Sender, m.ItemHash, hex.EncodeToString(raw)},
 			{"empty", m.Sender, m.ItemHash, ""},
-		}
-		for _, c := range cases {
-			t.Run(vec.Name+"/"+c.name, func(t *testing.T) {
-				err := chain.Verify("NULS2", c.sender, chain.Buffer("NULS2", c.sender, m.Type, c.hash), c.sig)
-				if !errors.Is(err, chain.ErrInvalidSignature) {
-					t.Fatalf("Verify = %v, want ErrInvalidSignature", err)
-				}
-			})
-		}
+		})
 	}
 }
 
@@ -112,39 +78,13 @@ func TestBase64AsPython(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
-	acc, err := nuls2.NewAccount()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(acc.Address(), "NULSd") {
-		t.Fatalf("address %q does not start with NULSd", acc.Address())
-	}
-	for _, n := range []int{0, 1, 252, 253, 300, 0xffff, 0x10000} {
-		buf := bytes.Repeat([]byte{'a'}, n)
-		sig, err := acc.Sign(buf)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := chain.Verify("NULS2", acc.Address(), buf, sig); err != nil {
-			t.Fatalf("len %d: Verify: %v", n, err)
-		}
-		if err := chain.Verify("NULS2", acc.Address(), append(buf, 'b'), sig); err == nil {
-			t.Fatalf("len %d: signature verifies over another buffer", n)
-		}
-	}
+	acc := vectors.CheckNew(t, nuls2.NewAccount, "NULSd")
+	vectors.CheckLengths(t, acc, 0, 1, 252, 253, 300, 0xffff, 0x10000)
 	again, err := nuls2.AccountFromSecret(acc.Secret())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Address() != acc.Address() {
-		t.Fatalf("AccountFromSecret(Secret()) address %s, want %s", again.Address(), acc.Address())
-	}
-	buf := chain.Buffer("NULS2", acc.Address(), "POST", strings.Repeat("ab", 32))
-	s1, _ := acc.Sign(buf)
-	s2, _ := again.Sign(buf)
-	if s1 != s2 {
-		t.Fatalf("signatures are not deterministic: %s vs %s", s1, s2)
-	}
+	vectors.CheckSameSigner(t, acc, again)
 }
 
 // TestKnownKey checks that the account, Address and ChainID agree on a
@@ -156,7 +96,7 @@ func TestKnownKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub := crypto.CompressPubkey(&mustKey(t, strings.Repeat("11", 32)).PublicKey)
+	pub := crypto.CompressPubkey(&vectors.Secp256k1Key(t, strings.Repeat("11", 32)).PublicKey)
 	if got := nuls2.Address(pub, nuls2.MainnetChainID); got != acc.Address() {
 		t.Fatalf("Address = %s, account says %s", got, acc.Address())
 	}
@@ -173,7 +113,7 @@ func TestKnownKey(t *testing.T) {
 }
 
 func TestTestnetSender(t *testing.T) {
-	key := mustKey(t, strings.Repeat("22", 32))
+	key := vectors.Secp256k1Key(t, strings.Repeat("22", 32))
 	addr := nuls2.Address(crypto.CompressPubkey(&key.PublicKey), nuls2.TestnetChainID)
 	buf := chain.Buffer("NULS2", addr, "POST", strings.Repeat("cd", 32))
 	sig, err := crypto.Sign(nuls2.Digest(buf), key)
@@ -198,85 +138,33 @@ func TestAccountFromSecretErrors(t *testing.T) {
 	}
 }
 
-func mustKey(t *testing.T, h string) *ecdsa.PrivateKey {
-	t.Helper()
-	k, err := crypto.HexToECDSA(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func FuzzVerify(f *testing.F) {
-	type triple struct {
-		sender    string
-		buffer    []byte
-		signature string
-	}
-	var valid []triple
-	for _, vec := range vectors.References(f, "NULS2") {
-		valid = append(valid, triple{vec.Message.Sender, buffer(vec.Message), vec.Message.Signature})
-	}
-	for _, v := range valid {
-		f.Add(v.sender, v.buffer, v.signature)
-		f.Add(v.sender, v.buffer, v.signature[:40])
-		f.Add("tNULSe"+v.sender[5:], v.buffer, v.signature)
-	}
 	f.Add("NULS", []byte{}, "")
 	f.Add("tNULS1", []byte("x"), "====")
-	var verifier nuls2.Verifier
-	f.Fuzz(func(t *testing.T, sender string, buffer []byte, signature string) {
-		err := verifier.Verify(sender, buffer, signature)
-		if err != nil && !errors.Is(err, chain.ErrInvalidSignature) {
-			t.Fatalf("error does not wrap ErrInvalidSignature: %v", err)
-		}
-		for _, v := range valid {
-			if sender == v.sender && bytes.Equal(buffer, v.buffer) && signature == v.signature && err != nil {
-				t.Fatalf("valid vector rejected: %v", err)
-			}
-		}
-		if err != nil {
-			return
-		}
+	vectors.FuzzReferences(f, "NULS2", nuls2.Verifier{}, func(s string) string { return "tNULSe" + s[5:] }, func(t *testing.T, in vectors.Triple) {
 		// Anything accepted must recover, with the strict decoder, to sender.
-		raw, derr := base64.StdEncoding.DecodeString(signature)
+		raw, derr := base64.StdEncoding.DecodeString(in.Signature)
 		if derr != nil {
 			return // lenient forms are covered by TestBase64AsPython
 		}
 		sig := append(bytes.Clone(raw[1:]), raw[0]-27)
-		pub, rerr := crypto.SigToPub(nuls2.Digest(buffer), sig)
+		pub, rerr := crypto.SigToPub(nuls2.Digest(in.Buffer), sig)
 		if rerr != nil {
 			t.Fatalf("accepted a signature that does not recover: %v", rerr)
 		}
-		id, _ := nuls2.ChainID(sender)
-		if nuls2.Address(crypto.CompressPubkey(pub), id) != sender {
-			t.Fatalf("accepted a signature by another key for %q", sender)
+		id, _ := nuls2.ChainID(in.Sender)
+		if nuls2.Address(crypto.CompressPubkey(pub), id) != in.Sender {
+			t.Fatalf("accepted a signature by another key for %q", in.Sender)
 		}
 	})
 }
 
-func BenchmarkVerify(b *testing.B) {
-	m := vectors.References(b, "NULS2")[0].Message
-	buf := buffer(m)
-	var v nuls2.Verifier
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(m.Sender, buf, m.Signature); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
+func BenchmarkVerify(b *testing.B) { vectors.BenchReference(b, "NULS2", nuls2.Verifier{}) }
 
 func BenchmarkSign(b *testing.B) {
 	acc, err := nuls2.AccountFromSecret(strings.Repeat("11", 32))
 	if err != nil {
 		b.Fatal(err)
 	}
-	buf := chain.Buffer("NULS2", acc.Address(), "POST", strings.Repeat("ab", 32))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := acc.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	vectors.BenchSignHash(b, acc, strings.Repeat("ab", 32))
 }

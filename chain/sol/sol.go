@@ -56,22 +56,11 @@ var _ chain.Verifier = Verifier{}
 // Verify returns nil when signature is sender's signature of buffer, and an
 // error wrapping chain.ErrInvalidSignature otherwise.
 func (Verifier) Verify(sender string, buffer []byte, signature string) error {
-	if err := verify(sender, buffer, signature); err != nil {
-		return fmt.Errorf("%w: %v", chain.ErrInvalidSignature, err)
-	}
-	return nil
+	return chain.VerifyFields(sender, buffer, signature, verify)
 }
 
-func verify(sender string, buffer []byte, signature string) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(signature), &fields); err != nil {
-		return errors.New("signature is not a JSON object")
-	}
-	sigText, err := stringField(fields, "signature")
-	if err != nil {
-		return err
-	}
-	keyText, err := stringField(fields, "publicKey")
+func verify(sender string, buffer []byte, fields chain.Fields) error {
+	sigText, keyText, err := fields.SignatureKey()
 	if err != nil {
 		return err
 	}
@@ -96,19 +85,6 @@ func verify(sender string, buffer []byte, signature string) error {
 		return errors.New("ed25519 verification failed")
 	}
 	return nil
-}
-
-// stringField returns the JSON string member name of fields.
-func stringField(fields map[string]json.RawMessage, name string) (string, error) {
-	raw, ok := fields[name]
-	if !ok {
-		return "", fmt.Errorf("no %q member", name)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("%q is not a string", name)
-	}
-	return s, nil
 }
 
 // isOne reports whether the JSON value raw compares equal to 1 in Python

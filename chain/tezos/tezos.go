@@ -40,7 +40,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -79,20 +78,13 @@ var _ chain.TimedVerifier = Verifier{}
 // and an error wrapping chain.ErrInvalidSignature otherwise. A Micheline
 // signature needs the message time: use VerifyAt.
 func (Verifier) Verify(sender string, buffer []byte, signature string) error {
-	return wrap(verify(sender, buffer, signature, math.NaN()))
+	return chain.Invalid(verify(sender, buffer, signature, math.NaN()))
 }
 
 // VerifyAt is Verify for a message whose envelope time is t (Unix seconds);
 // it accepts both the raw and the Micheline forms.
 func (Verifier) VerifyAt(sender string, buffer []byte, signature string, t float64) error {
-	return wrap(verify(sender, buffer, signature, t))
-}
-
-func wrap(err error) error {
-	if err != nil {
-		return fmt.Errorf("%w: %v", chain.ErrInvalidSignature, err)
-	}
-	return nil
+	return chain.Invalid(verify(sender, buffer, signature, t))
 }
 
 // curve is a Tezos key kind.
@@ -273,27 +265,23 @@ func parseSignature(s string, k publicKey) ([]byte, error) {
 }
 
 func verify(sender string, buffer []byte, signature string, t float64) error {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(signature), &fields); err != nil {
-		return errors.New("signature is not a JSON object")
-	}
-	sigText, err := stringField(fields, "signature")
+	fields, err := chain.ParseFields(signature)
 	if err != nil {
 		return err
 	}
-	keyText, err := stringField(fields, "publicKey")
+	sigText, keyText, err := fields.SignatureKey()
 	if err != nil {
 		return err
 	}
 	signingType := "raw"
 	if _, ok := fields["signingType"]; ok {
-		if signingType, err = stringField(fields, "signingType"); err != nil {
+		if signingType, err = fields.Text("signingType"); err != nil {
 			return err
 		}
 	}
 	dAppURL := DefaultDAppURL
 	if _, ok := fields["dAppUrl"]; ok {
-		if dAppURL, err = stringField(fields, "dAppUrl"); err != nil {
+		if dAppURL, err = fields.Text("dAppUrl"); err != nil {
 			return err
 		}
 	}
@@ -379,17 +367,4 @@ func isoTime(t float64) (string, error) {
 func sdkTime(t float64) string {
 	tm := time.UnixMilli(int64(math.Trunc(t))).UTC()
 	return tm.Format("2006-01-02T15:04:05.000Z")
-}
-
-// stringField returns the JSON string member name of fields.
-func stringField(fields map[string]json.RawMessage, name string) (string, error) {
-	raw, ok := fields[name]
-	if !ok {
-		return "", fmt.Errorf("no %q member", name)
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", fmt.Errorf("%q is not a string", name)
-	}
-	return s, nil
 }

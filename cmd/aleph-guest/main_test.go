@@ -195,6 +195,19 @@ func numbered(method, path, key string, i int) (*compute.Scope, echoed) {
 		Host: "example.org", Header: "t" + n, Body: "body " + n}
 }
 
+// callNumbered makes call i with the numbered scope of method, path and
+// key, and returns the response, the echo it decodes to and the echo
+// expected; a failed call is reported and gives ok false.
+func (r *running) callNumbered(ctx context.Context, t *testing.T, method, path, key string, i int) (resp *compute.Response, e, want echoed, ok bool) {
+	scope, want := numbered(method, path, key, i)
+	resp, err := r.client.Call(ctx, scope)
+	if err != nil {
+		t.Error(err)
+		return nil, e, want, false
+	}
+	return resp, decodeEcho(t, resp), want, true
+}
+
 func header(r *compute.Response, name string) string {
 	for _, h := range r.Headers {
 		if h[0] == name {
@@ -248,23 +261,18 @@ func TestExecutable(t *testing.T) {
 	const n = 50
 	pids := make(chan int, n)
 	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			scope, want := numbered("POST", "/p", "i", i)
-			resp, err := r.client.Call(ctx, scope)
-			if err != nil {
-				t.Error(err)
+	for i := range n {
+		wg.Go(func() {
+			resp, e, want, ok := r.callNumbered(ctx, t, "POST", "/p", "i", i)
+			if !ok {
 				return
 			}
-			e := decodeEcho(t, resp)
 			want.PID = e.PID
 			if resp.Status != 201 || e != want || header(resp, "x-echo") != "1" {
 				t.Errorf("call %d: %d %+v %v", i, resp.Status, e, resp.Headers)
 			}
 			pids <- e.PID
-		}()
+		})
 	}
 	wg.Wait()
 	close(pids)
@@ -405,21 +413,16 @@ func TestASGI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	for i := 0; i < 20; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			scope, want := numbered("PUT", "/a", "q", i)
-			resp, err := r.client.Call(ctx, scope)
-			if err != nil {
-				t.Error(err)
+	for i := range 20 {
+		wg.Go(func() {
+			resp, e, want, ok := r.callNumbered(ctx, t, "PUT", "/a", "q", i)
+			if !ok {
 				return
 			}
-			e := decodeEcho(t, resp)
 			if resp.Status != 202 || e != want || header(resp, "x-app") != "asgi" {
 				t.Errorf("call %d: %d %+v %v", i, resp.Status, e, resp.Headers)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	resp, err := r.client.Call(ctx, &compute.Scope{Type: "http", Method: "GET", Path: "/fail"})

@@ -12,14 +12,10 @@ import (
 )
 
 func newAccountCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "account",
-		Short: "Create and inspect the accounts (keys) that sign messages",
-		Example: `  aleph account create --chain SOL --name bob --active
+	return group("account", "Create and inspect the accounts (keys) that sign messages",
+		`  aleph account create --chain SOL --name bob --active
   aleph account list`,
-	}
-	cmd.AddCommand(newAccountCreateCmd(g), newAccountListCmd(g), newAccountShowCmd(g), newAccountAddressCmd(g))
-	return cmd
+		newAccountCreateCmd(g), newAccountListCmd(g), newAccountShowCmd(g), newAccountAddressCmd(g))
 }
 
 func newAccountCreateCmd(g *globals) *cobra.Command {

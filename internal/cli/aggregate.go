@@ -13,14 +13,10 @@ import (
 )
 
 func newAggregateCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "aggregate",
-		Short: "Write and read aggregates (per-address key-value documents)",
-		Example: `  aleph aggregate create profile '{"name":"alice"}'
+	return group("aggregate", "Write and read aggregates (per-address key-value documents)",
+		`  aleph aggregate create profile '{"name":"alice"}'
   aleph aggregate get profile`,
-	}
-	cmd.AddCommand(newAggregateCreateCmd(g), newAggregateGetCmd(g), newAggregateListCmd(g), newAggregateForgetCmd(g))
-	return cmd
+		newAggregateCreateCmd(g), newAggregateGetCmd(g), newAggregateListCmd(g), newAggregateForgetCmd(g))
 }
 
 // addressOr returns addr, or the address of the account that signs.

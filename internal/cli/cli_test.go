@@ -3,12 +3,10 @@ package cli
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -21,6 +19,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/node/nodetest"
 )
 
 // alephBin is the aleph binary built once by TestMain.
@@ -47,27 +46,8 @@ func TestMain(m *testing.M) {
 // startNode runs an in-process core node until the test ends and returns
 // its API URL.
 func startNode(t *testing.T) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node: %v", err)
-		}
-	})
-	return "http://" + ln.Addr().String()
+	_, addr := nodetest.Start(t, node.Config{})
+	return "http://" + addr
 }
 
 // env is the environment of one user of the binary.

@@ -12,13 +12,9 @@ import (
 )
 
 func newComputeCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "compute",
-		Short:   "Run a compute node (CRN) that runs PROGRAM messages on demand",
-		Example: `  aleph compute run --core-url http://127.0.0.1:4024`,
-	}
-	cmd.AddCommand(newComputeRunCmd(g))
-	return cmd
+	return group("compute", "Run a compute node (CRN) that runs PROGRAM messages on demand",
+		`  aleph compute run --core-url http://127.0.0.1:4024`,
+		newComputeRunCmd(g))
 }
 
 func newComputeRunCmd(g *globals) *cobra.Command {

@@ -77,16 +77,12 @@ func (p *progressMode) callback(desc string, size int64) (func(done, total int64
 }
 
 func newFileCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "file",
-		Short: "Upload, pin, list, download and forget stored files",
-		Example: `  aleph file upload video.mp4
+	return group("file", "Upload, pin, list, download and forget stored files",
+		`  aleph file upload video.mp4
   aleph file pin QmPZ9gcCEpqKTo6aq61g2nXGUhM4iCL3ewB6LDXZCtioEB
   aleph file list
   aleph file download 9f86d0…0f00a08 --output-path video.mp4`,
-	}
-	cmd.AddCommand(newFileUploadCmd(g), newFilePinCmd(g), newFileListCmd(g), newFileDownloadCmd(g), newFileForgetCmd(g))
-	return cmd
+		newFileUploadCmd(g), newFilePinCmd(g), newFileListCmd(g), newFileDownloadCmd(g), newFileForgetCmd(g))
 }
 
 func newFileUploadCmd(g *globals) *cobra.Command {
@@ -278,20 +274,7 @@ func newFileDownloadCmd(g *globals) *cobra.Command {
 }
 
 func newFileForgetCmd(g *globals) *cobra.Command {
-	var (
-		reason string
-		sync   bool
-	)
-	cmd := &cobra.Command{
-		Use:     "forget <store-message-hash>...",
-		Short:   "Forget STORE messages, so that their files are no longer kept",
-		Example: `  aleph file forget 5c2e…9a1 --reason "old version"`,
-		Args:    cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.forget(cmd, splitList(args), reason, sync)
-		},
-	}
-	cmd.Flags().StringVar(&reason, "reason", "", "why the messages are forgotten")
-	cmd.Flags().BoolVar(&sync, "sync", true, "wait for the node to process the FORGET")
-	return cmd
+	return newForgetCmd(g, "forget <store-message-hash>...",
+		"Forget STORE messages, so that their files are no longer kept",
+		`  aleph file forget 5c2e…9a1 --reason "old version"`)
 }

@@ -31,48 +31,24 @@ type accountKind struct {
 // them. Each chain package offers NewAccount, a secret reader and a writer;
 // the table only names them.
 var accountKinds = []accountKind{
-	{
-		chain: "ETH", format: "64 hex digits, optionally 0x-prefixed",
-		create:     func() (message.Signer, error) { return eth.NewAccount() },
-		fromSecret: func(s string) (message.Signer, error) { return eth.AccountFromHex(s) },
-		secret:     func(s message.Signer) string { return s.(*eth.Account).PrivateKeyHex() },
-	},
-	{
-		chain: "SOL", format: "base58 64-byte secret key (Phantom, solana-keygen)",
-		create:     func() (message.Signer, error) { return sol.NewAccount() },
-		fromSecret: func(s string) (message.Signer, error) { return sol.AccountFromBase58(s) },
-		secret:     func(s message.Signer) string { return s.(*sol.Account).SecretBase58() },
-	},
-	{
-		chain: "NULS2", format: "64 hex digits (NULS wallet private key)",
-		create:     func() (message.Signer, error) { return nuls2.NewAccount() },
-		fromSecret: func(s string) (message.Signer, error) { return nuls2.AccountFromSecret(s) },
-		secret:     func(s message.Signer) string { return s.(*nuls2.Account).Secret() },
-	},
-	{
-		chain: "AVAX", format: "PrivateKey-<cb58> (Avalanche wallet export) or 64 hex digits",
-		create:     func() (message.Signer, error) { return avax.NewAccount() },
-		fromSecret: func(s string) (message.Signer, error) { return avax.AccountFromSecret(s) },
-		secret:     func(s message.Signer) string { return s.(*avax.Account).Secret() },
-	},
-	{
-		chain: "TEZOS", format: "unencrypted secret key: edsk… (tz1), spsk… (tz2) or p2sk… (tz3)",
-		create:     func() (message.Signer, error) { return tezos.NewAccount() },
-		fromSecret: func(s string) (message.Signer, error) { return tezos.AccountFromSecret(s) },
-		secret:     func(s message.Signer) string { return s.(*tezos.Account).Secret() },
-	},
-	{
-		chain: "DOT", format: "BIP-39 mnemonic (polkadot.js) or 0x and a 32-byte hex mini secret",
-		create:     func() (message.Signer, error) { return dot.NewAccount() },
-		fromSecret: func(s string) (message.Signer, error) { return dot.AccountFromSecret(s) },
-		secret:     func(s message.Signer) string { return s.(*dot.Account).Secret() },
-	},
-	{
-		chain: "CSDK", format: "64 hex digits (gaiad keys export --unarmored-hex), cosmos1… address",
-		create:     func() (message.Signer, error) { return csdk.NewAccount() },
-		fromSecret: func(s string) (message.Signer, error) { return csdk.AccountFromSecret(s) },
-		secret:     func(s message.Signer) string { return s.(*csdk.Account).Secret() },
-	},
+	kind("ETH", "64 hex digits, optionally 0x-prefixed", eth.NewAccount, eth.AccountFromHex, (*eth.Account).PrivateKeyHex),
+	kind("SOL", "base58 64-byte secret key (Phantom, solana-keygen)", sol.NewAccount, sol.AccountFromBase58, (*sol.Account).SecretBase58),
+	kind("NULS2", "64 hex digits (NULS wallet private key)", nuls2.NewAccount, nuls2.AccountFromSecret, (*nuls2.Account).Secret),
+	kind("AVAX", "PrivateKey-<cb58> (Avalanche wallet export) or 64 hex digits", avax.NewAccount, avax.AccountFromSecret, (*avax.Account).Secret),
+	kind("TEZOS", "unencrypted secret key: edsk… (tz1), spsk… (tz2) or p2sk… (tz3)", tezos.NewAccount, tezos.AccountFromSecret, (*tezos.Account).Secret),
+	kind("DOT", "BIP-39 mnemonic (polkadot.js) or 0x and a 32-byte hex mini secret", dot.NewAccount, dot.AccountFromSecret, (*dot.Account).Secret),
+	kind("CSDK", "64 hex digits (gaiad keys export --unarmored-hex), cosmos1… address", csdk.NewAccount, csdk.AccountFromSecret, (*csdk.Account).Secret),
+}
+
+// kind returns the account kind of chain from its package's constructors:
+// create, fromSecret and the secret writer of its account type A.
+func kind[A message.Signer](chain, format string, create func() (A, error), fromSecret func(string) (A, error), secret func(A) string) accountKind {
+	return accountKind{
+		chain: chain, format: format,
+		create:     func() (message.Signer, error) { return create() },
+		fromSecret: func(s string) (message.Signer, error) { return fromSecret(s) },
+		secret:     func(s message.Signer) string { return secret(s.(A)) },
+	}
 }
 
 // kindOf returns the account kind of chain (upper case).

@@ -14,15 +14,11 @@ import (
 )
 
 func newMessageCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "message",
-		Short: "Read, find, forget and watch messages",
-		Example: `  aleph message get 3a6b…e1
+	return group("message", "Read, find, forget and watch messages",
+		`  aleph message get 3a6b…e1
   aleph message find --message-types POST --channels TEST`,
-	}
-	cmd.AddCommand(newMessageGetCmd(g), newMessageStatusCmd(g), newMessageFindCmd(g),
+		newMessageGetCmd(g), newMessageStatusCmd(g), newMessageFindCmd(g),
 		newMessageForgetCmd(g), newMessageWatchCmd(g))
-	return cmd
 }
 
 // forget publishes a FORGET of hashes, after checking them locally.
@@ -206,16 +202,23 @@ func newMessageFindCmd(g *globals) *cobra.Command {
 }
 
 func newMessageForgetCmd(g *globals) *cobra.Command {
+	return newForgetCmd(g, "forget <hash>[,<hash>...]", "Publish a FORGET of messages of the account",
+		`  aleph message forget 3a6b…e1
+  aleph message forget 3a6b…e1,9c0d…42 --reason "posted by mistake"`)
+}
+
+// newForgetCmd returns a command that publishes a FORGET of the message
+// hashes in its arguments (each may be a comma-separated list).
+func newForgetCmd(g *globals, use, short, example string) *cobra.Command {
 	var (
 		reason string
 		sync   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "forget <hash>[,<hash>...]",
-		Short: "Publish a FORGET of messages of the account",
-		Example: `  aleph message forget 3a6b…e1
-  aleph message forget 3a6b…e1,9c0d…42 --reason "posted by mistake"`,
-		Args: cobra.MinimumNArgs(1),
+		Use:     use,
+		Short:   short,
+		Example: example,
+		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.forget(cmd, splitList(args), reason, sync)
 		},

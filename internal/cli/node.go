@@ -16,14 +16,10 @@ import (
 )
 
 func newNodeCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "node",
-		Short:   "Run and inspect a core node (CCN)",
-		Example: `  aleph node run --data-dir ./data`,
-	}
-	cmd.AddCommand(newNodeRunCmd())
-	cmd.AddCommand(newNodeDBCmd())
-	return cmd
+	return group("node", "Run and inspect a core node (CCN)",
+		`  aleph node run --data-dir ./data`,
+		newNodeRunCmd(),
+		newNodeDBCmd())
 }
 
 func newNodeRunCmd() *cobra.Command { return nodeRunCmd(new(node.RoleConfig)) }

@@ -16,13 +16,9 @@ import (
 )
 
 func newNodeDBCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "db",
-		Short:   "Manage a core node's database",
-		Example: `  aleph node db copy --from sqlite:///var/lib/aleph/aleph.db --to postgres://aleph@localhost/aleph`,
-	}
-	cmd.AddCommand(newNodeDBCopyCmd())
-	return cmd
+	return group("db", "Manage a core node's database",
+		`  aleph node db copy --from sqlite:///var/lib/aleph/aleph.db --to postgres://aleph@localhost/aleph`,
+		newNodeDBCopyCmd())
 }
 
 func newNodeDBCopyCmd() *cobra.Command {

@@ -81,14 +81,10 @@ func readContent(content, path string, stdin io.Reader) (json.RawMessage, error)
 }
 
 func newPostCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "post",
-		Short: "Publish, amend and read posts",
-		Example: `  aleph post create --type note --content '{"body":"hello"}'
+	return group("post", "Publish, amend and read posts",
+		`  aleph post create --type note --content '{"body":"hello"}'
   aleph post get --types note`,
-	}
-	cmd.AddCommand(newPostCreateCmd(g), newPostAmendCmd(g), newPostGetCmd(g))
-	return cmd
+		newPostCreateCmd(g), newPostAmendCmd(g), newPostGetCmd(g))
 }
 
 func newPostCreateCmd(g *globals) *cobra.Command {

@@ -31,18 +31,15 @@ import (
 const defaultCRNURL = "http://127.0.0.1:4020"
 
 func newProgramCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "program",
-		Short: "Upload, list, update and delete programs (PROGRAM messages run on demand by compute nodes); read their logs, stop and reboot them",
-		Example: `  aleph program upload ./app main:app --runtime 63f07193…
+	return group("program", "Upload, list, update and delete programs (PROGRAM messages run on demand by compute nodes); read their logs, stop and reboot them",
+		`  aleph program upload ./app main:app --runtime 63f07193…
   aleph program upload main.wasm main.wasm --wasm
   aleph program list
   aleph program update 5c2e…9a1 ./app
   aleph program delete 5c2e…9a1 --code
   aleph program logs 5c2e…9a1 --crn-url http://127.0.0.1:4020
   aleph program reboot 5c2e…9a1`,
-	}
-	cmd.AddCommand(newProgramUploadCmd(g), newProgramListCmd(g), newProgramUpdateCmd(g), newProgramDeleteCmd(g),
+		newProgramUploadCmd(g), newProgramListCmd(g), newProgramUpdateCmd(g), newProgramDeleteCmd(g),
 		newProgramLogsCmd(g),
 		newProgramOwnerOpCmd(g, "stop", "Stop a program's execution on a compute node (owner only)",
 			`Stop the program's execution on the compute node, signed by the account,
@@ -51,7 +48,6 @@ it again; a persistent program is no longer kept running by that node.`),
 		newProgramOwnerOpCmd(g, "reboot", "Restart a program's execution on a compute node (owner only)",
 			`Stop the program's execution on the compute node and start a new one,
 signed by the account, which must be the program's owner.`))
-	return cmd
 }
 
 // programContent is the content of a PROGRAM message as upload writes it

@@ -10,18 +10,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/internal/store/postgres"
 )
@@ -49,13 +45,12 @@ func TestOfficialSDK(t *testing.T) {
 	t.Run("postgres", func(t *testing.T) { runOfficialSDK(t, pgtest.Start(t)) })
 }
 
-// runOfficialSDK runs the suite against a node on dbURL ("" = SQLite in
-// the data dir).
-func runOfficialSDK(t *testing.T, dbURL string) {
-	if testing.Short() {
-		t.Skip("runs the SDK suite, which takes tens of seconds (-short given)")
-	}
-	dir := compatDir(t)
+// requireSDK returns the compat directory, its inputs tracked by the test
+// cache, and the Node.js binary; it fails the test when the official SDK or
+// Node.js is not installed.
+func requireSDK(t *testing.T) (dir, nodeBin string) {
+	t.Helper()
+	dir = compatDir(t)
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@aleph-sdk", "client")); err != nil {
 		t.Fatalf("the official SDK is not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
 	}
@@ -64,43 +59,27 @@ func runOfficialSDK(t *testing.T, dbURL string) {
 	if err != nil {
 		t.Fatalf("Node.js is not installed (%v): run `make test` (scripts/install-deps.sh installs it)", err)
 	}
+	return dir, nodeBin
+}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), DatabaseURL: dbURL, Listen: "127.0.0.1:0", Logger: logger})
-	if err != nil {
-		cancel()
-		t.Fatalf("node.New: %v", err)
+// runOfficialSDK runs the suite against a node on dbURL ("" = SQLite in
+// the data dir).
+func runOfficialSDK(t *testing.T, dbURL string) {
+	if testing.Short() {
+		t.Skip("runs the SDK suite, which takes tens of seconds (-short given)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ctx, ln) }()
-	defer func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("node.Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("node did not stop within 30 s of cancellation")
-		}
-	}()
-	addr := ln.Addr().String()
+	dir, nodeBin := requireSDK(t)
+
+	n, addr := startNode(t, dbURL, slog.LevelInfo)
 	if _, isPG := n.Store().(*postgres.DB); isPG != (dbURL != "") {
 		t.Fatalf("node store is %T, want PostgreSQL: %v", n.Store(), dbURL != "")
 	}
-	t.Logf("node listening on %s (store %T)", addr, n.Store())
 
 	budget := sdkTimeout
 	if d, ok := t.Deadline(); ok && time.Until(d)-time.Minute < budget {
 		budget = time.Until(d) - time.Minute
 	}
-	rctx, rcancel := context.WithTimeout(ctx, budget)
+	rctx, rcancel := context.WithTimeout(context.Background(), budget)
 	defer rcancel()
 	args := []string{"--test", "--test-reporter=spec"}
 	if nodeAtLeast(t, nodeBin, 20, 10) {
@@ -112,29 +91,7 @@ func runOfficialSDK(t *testing.T, dbURL string) {
 		// COMPAT_FILES=posts.test.mjs,… runs a subset.
 		args = append(args, strings.Split(files, ",")...)
 	}
-	cmd := exec.CommandContext(rctx, nodeBin, args...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
-		"ALEPH_API_URL=http://"+addr,
-		"ALEPH_WS_URL=ws://"+addr,
-		"NO_COLOR=1",
-	)
-	// node --test runs each file in a child process: on timeout, kill the
-	// whole process group, and stop waiting for output soon after.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = 10 * time.Second
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		logLines(t, pr)
-	}()
-	err = cmd.Run()
-	pw.Close()
-	wg.Wait()
+	err := runLogged(t, nodeCommand(rctx, nodeBin, dir, addr, nil, args...))
 	if err != nil {
 		if rctx.Err() != nil {
 			t.Fatalf("the SDK suite did not finish within %s", budget.Round(time.Second))

@@ -8,11 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +26,7 @@ import (
 	"github.com/goaleph/goaleph/chain/sol"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/node"
+	"github.com/goaleph/goaleph/internal/node/nodetest"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -158,21 +157,14 @@ func crossSetup(t *testing.T, scripts ...string) (nodeBin, dir, addr string) {
 	if testing.Short() {
 		t.Skip("runs the official SDKs against a node (-short given)")
 	}
-	dir = compatDir(t)
-	for _, pkg := range []string{filepath.Join("@aleph-sdk", "client"), "aleph-js"} {
-		if _, err := os.Stat(filepath.Join(dir, "node_modules", pkg)); err != nil {
-			t.Fatalf("the official SDKs are not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
-		}
+	dir, nodeBin = requireSDK(t)
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "aleph-js")); err != nil {
+		t.Fatalf("aleph-js is not installed in %s/node_modules (%v): run `make test` (or `npm ci --prefix compat`)", dir, err)
 	}
-	trackInputs(t, dir)
 	for _, f := range scripts {
 		if _, err := os.ReadFile(filepath.Join(dir, "cross", f)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	nodeBin, err := exec.LookPath("node")
-	if err != nil {
-		t.Fatalf("Node.js is not installed (%v): run `make test`", err)
 	}
 	return nodeBin, dir, startCrossNode(t)
 }
@@ -388,34 +380,20 @@ func randHex(t *testing.T, n int) string {
 // startCrossNode starts a node on a loopback port with a fresh data dir,
 // stopped when the test ends, and returns its host:port.
 func startCrossNode(t *testing.T) string {
+	_, addr := startNode(t, "", slog.LevelWarn)
+	return addr
+}
+
+// startNode starts a node on a loopback port with a fresh data dir and the
+// database dbURL ("" = SQLite in the data dir), logging at level to the
+// test log, stopped when the test ends. It returns the node and its
+// host:port.
+func startNode(t *testing.T, dbURL string, level slog.Level) (*node.Node, string) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0", Logger: logger})
-	if err != nil {
-		cancel()
-		t.Fatalf("node.New: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		t.Fatalf("listen: %v", err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- n.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-served:
-			if err != nil && !errors.Is(err, context.Canceled) {
-				t.Errorf("node.Serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("node did not stop within 30 s of cancellation")
-		}
-	})
-	t.Logf("node listening on %s", ln.Addr())
-	return ln.Addr().String()
+	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
+	n, addr := nodetest.Start(t, node.Config{DatabaseURL: dbURL, Logger: logger})
+	t.Logf("node listening on %s (store %T)", addr, n.Store())
+	return n, addr
 }
 
 // runNode runs Node.js in dir against the node at addr and returns its
@@ -425,6 +403,21 @@ func runNode(t *testing.T, nodeBin, dir, addr string, env []string, args ...stri
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), crossTimeout)
 	defer cancel()
+	var stdout bytes.Buffer
+	cmd := nodeCommand(ctx, nodeBin, dir, addr, env, args...)
+	cmd.Stdout = &stdout
+	err := runLogged(t, cmd)
+	if ctx.Err() != nil {
+		err = fmt.Errorf("node %s did not finish within %s: %w", strings.Join(args, " "), crossTimeout, err)
+	}
+	return stdout.Bytes(), err
+}
+
+// nodeCommand returns Node.js running args in dir against the node at addr,
+// with env added to the environment. On cancellation it kills the whole
+// process group (node --test runs each file in a child process) and stops
+// waiting for output 10 s later.
+func nodeCommand(ctx context.Context, nodeBin, dir, addr string, env []string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, nodeBin, args...)
 	cmd.Dir = dir
 	cmd.Env = append(append(os.Environ(),
@@ -435,21 +428,21 @@ func runNode(t *testing.T, nodeBin, dir, addr string, env []string, args ...stri
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = 10 * time.Second
-	var stdout bytes.Buffer
-	cmd.Stdout = &stdout
+	return cmd
+}
+
+// runLogged runs cmd with its stderr, and its stdout unless cmd has one,
+// streamed line by line to the test log.
+func runLogged(t *testing.T, cmd *exec.Cmd) error {
 	pr, pw := io.Pipe()
+	if cmd.Stdout == nil {
+		cmd.Stdout = pw
+	}
 	cmd.Stderr = pw
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		logLines(t, pr)
-	}()
+	wg.Go(func() { logLines(t, pr) })
 	err := cmd.Run()
 	pw.Close()
 	wg.Wait()
-	if ctx.Err() != nil {
-		err = fmt.Errorf("node %s did not finish within %s: %w", strings.Join(args, " "), crossTimeout, err)
-	}
-	return stdout.Bytes(), err
+	return err
 }

@@ -1,7 +1,6 @@
 package devnet_test
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -285,30 +284,6 @@ func debianRuntime(t *testing.T) (image, prog string) {
 	return filepath.Join(strings.TrimSpace(stdout.String()), "rootfs.squashfs"), prog
 }
 
-func zipOf(t *testing.T, files map[string][]byte, executable ...string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for name, data := range files {
-		h := &zip.FileHeader{Name: name, Method: zip.Deflate}
-		h.SetMode(0o644)
-		for _, x := range executable {
-			if x == name {
-				h.SetMode(0o755)
-			}
-		}
-		w, err := zw.CreateHeader(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
 const fastAPIApp = `import os
 from fastapi import FastAPI
 
@@ -334,7 +309,7 @@ func TestComputeSandbox(t *testing.T) {
 	rt := k.storeFile(t, 0, image)
 
 	// The executable: the static server as bin/server in a zip.
-	execCode := k.store(t, 0, bytes.NewReader(zipOf(t, map[string][]byte{"bin/server": progBin}, "bin/server")))
+	execCode := k.store(t, 0, bytes.NewReader(sandboxtest.Zip(map[string][]byte{"bin/server": progBin}, "bin/server")))
 	executable := func(internet bool, memory, seconds int) string {
 		c := k.programContent(execCode, "zip", "bin/server", rt)
 		c["environment"] = map[string]any{"internet": internet}
@@ -346,7 +321,7 @@ func TestComputeSandbox(t *testing.T) {
 
 	// The ASGI app, published on node 1: it reaches the compute node's
 	// core node by gossip.
-	asgiCode := k.store(t, 1, bytes.NewReader(zipOf(t, map[string][]byte{"main.py": []byte(fastAPIApp)})))
+	asgiCode := k.store(t, 1, bytes.NewReader(sandboxtest.Zip(map[string][]byte{"main.py": []byte(fastAPIApp)})))
 	ac := k.programContent(asgiCode, "zip", "main:app", rt)
 	ac["resources"] = map[string]any{"vcpus": 1, "memory": 256, "seconds": 30}
 	ac["variables"] = map[string]string{"GREETING": "hi"}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
+	"github.com/goaleph/goaleph/internal/settings"
 )
 
 // Config configures a network. The zero value of a field means its default.
@@ -81,29 +82,16 @@ func RegisterCompute(f func(context.Context, ComputeConfig) (ComputeServer, erro
 	newCompute = f
 }
 
-func (c *Config) defaults() {
-	if c.Nodes == 0 {
-		c.Nodes = 3
-	}
-	if c.AlivePeriod == 0 {
-		c.AlivePeriod = 10 * time.Second
-	}
-	if c.ProbePeriod == 0 {
-		c.ProbePeriod = 5 * time.Second
-	}
-	if c.ReconnectDelay == 0 {
-		c.ReconnectDelay = 5 * time.Second
-	}
-	if c.SyncPeriod == 0 {
-		c.SyncPeriod = 10 * time.Second
-	}
-	if c.ReadyTimeout == 0 {
-		c.ReadyTimeout = 2 * time.Minute
-	}
-	if c.Logger == nil {
-		c.Logger = slog.New(slog.DiscardHandler)
-	}
+// defaultConfig holds the defaults of Config's fields.
+var defaultConfig = Config{
+	Nodes:       3,
+	AlivePeriod: 10 * time.Second, ProbePeriod: 5 * time.Second, ReconnectDelay: 5 * time.Second,
+	SyncPeriod:   10 * time.Second,
+	ReadyTimeout: 2 * time.Minute,
+	Logger:       slog.New(slog.DiscardHandler),
 }
+
+func (c *Config) defaults() { settings.FillZero(c, defaultConfig) }
 
 // Network is a running devnet.
 type Network struct {

@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/goaleph/goaleph/internal/settings"
 )
 
 // Config holds the limits. The zero value of a field means its default
@@ -63,28 +65,7 @@ var Defaults = Config{
 
 // withDefaults fills the zero fields from Defaults.
 func (c Config) withDefaults() Config {
-	d := Defaults
-	if c.ReadHeaderTimeout == 0 {
-		c.ReadHeaderTimeout = d.ReadHeaderTimeout
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = d.WriteTimeout
-	}
-	if c.IdleTimeout == 0 {
-		c.IdleTimeout = d.IdleTimeout
-	}
-	if c.MinBodyRate == 0 {
-		c.MinBodyRate = d.MinBodyRate
-	}
-	if c.BodyRateWindow == 0 {
-		c.BodyRateWindow = d.BodyRateWindow
-	}
-	if c.MaxHeaderBytes == 0 {
-		c.MaxHeaderBytes = d.MaxHeaderBytes
-	}
-	if c.MaxBodies == 0 {
-		c.MaxBodies = d.MaxBodies
-	}
+	settings.FillZero(&c, Defaults)
 	return c
 }
 

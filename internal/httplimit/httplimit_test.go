@@ -69,20 +69,13 @@ func TestSlowBodyClosed(t *testing.T) {
 	addr := serve(t, c, echoLen)
 	var conns []net.Conn
 	for range 20 {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
+		conn := dial(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nab")
 		conns = append(conns, conn)
 	}
 	// One byte now and then: far under 1000 bytes/s.
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	wg.Go(func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
@@ -95,7 +88,7 @@ func TestSlowBodyClosed(t *testing.T) {
 				}
 			}
 		}
-	}()
+	})
 	fastGet(t, addr)
 	for _, conn := range conns {
 		waitClosed(t, conn, 10*time.Second)
@@ -107,22 +100,19 @@ func TestSlowBodyClosed(t *testing.T) {
 
 func TestStalledBodyClosed(t *testing.T) {
 	addr := serve(t, Config{BodyRateWindow: 300 * time.Millisecond}, echoLen)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
+	conn := dial(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n")
 	if d := waitClosed(t, conn, 10*time.Second); d < 250*time.Millisecond {
 		t.Errorf("closed after %v, before the window", d)
 	}
 }
 
 func TestSteadyUploadPasses(t *testing.T) {
-	// 2 MB at about 4 MB/s over several windows of 100 ms, with a
-	// minimum of 1 MB/s.
-	addr := serve(t, Config{MinBodyRate: 1 << 20, BodyRateWindow: 100 * time.Millisecond}, echoLen)
-	const size = 2 << 20
+	// 8 MB at about 4 MB/s (40 KB every 10 ms) over several windows of
+	// 500 ms, with a minimum of 64 KiB/s: a window fails only if the
+	// sender stalls for a whole window (100 ms windows at 1 MB/s failed
+	// on two loaded cores).
+	addr := serve(t, Config{MinBodyRate: 64 << 10, BodyRateWindow: 500 * time.Millisecond}, echoLen)
+	const size = 8 << 20
 	pr, pw := io.Pipe()
 	go func() {
 		chunk := bytes.Repeat([]byte("a"), 40<<10)
@@ -149,12 +139,7 @@ func TestIdleKeepAliveClosed(t *testing.T) {
 	addr := serve(t, Config{IdleTimeout: 300 * time.Millisecond}, echoLen)
 	var conns []net.Conn
 	for range 50 {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
-		fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+		conn := dial(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
 		if err != nil {
 			t.Fatal(err)
@@ -180,14 +165,12 @@ func TestBodySlotsFull(t *testing.T) {
 	addr := serve(t, Config{MaxBodies: 2}, h)
 	var wg sync.WaitGroup
 	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			resp, err := http.Post("http://"+addr+"/", "text/plain", strings.NewReader("body"))
 			if err == nil {
 				resp.Body.Close()
 			}
-		}()
+		})
 	}
 	<-entered
 	<-entered
@@ -232,12 +215,7 @@ func TestWriteTimeoutSparesUpgrades(t *testing.T) {
 		}
 	})
 	addr := serve(t, Config{WriteTimeout: 200 * time.Millisecond}, h)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
+	conn := dial(t, addr, "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n")
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	b, _ := io.ReadAll(conn)
 	if !strings.Contains(string(b), "frame 5") {
@@ -255,12 +233,7 @@ func TestWriteTimeout(t *testing.T) {
 		}
 	})
 	addr := serve(t, Config{WriteTimeout: 200 * time.Millisecond}, h)
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	conn := dial(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	// The client never reads: the server's writes block, then time out.
 	time.Sleep(50 * time.Millisecond) // let the buffers fill
 	waitClosed(t, conn, 10*time.Second)
@@ -270,11 +243,7 @@ func TestMaxConnsPerIP(t *testing.T) {
 	addr := serve(t, Config{MaxConnsPerIP: 3, IdleTimeout: time.Minute}, echoLen)
 	var conns []net.Conn
 	for range 3 {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dial(t, addr, "")
 		conns = append(conns, conn)
 	}
 	// Make sure the three were accepted.
@@ -286,11 +255,7 @@ func TestMaxConnsPerIP(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	extra, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer extra.Close()
+	extra := dial(t, addr, "")
 	waitClosed(t, extra, 10*time.Second)
 	conns[0].Close()
 	// The slot comes back once the server sees the close.
@@ -320,11 +285,7 @@ func TestUnreadBodyAnsweredAtOnce(t *testing.T) {
 	})
 	addr := serve(t, Config{}, h)
 	for _, size := range []int{300 << 10, 10 << 20} {
-		conn, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer conn.Close()
+		conn := dial(t, addr, "")
 		conn.SetDeadline(time.Now().Add(5 * time.Second))
 		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", size)
 		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -356,13 +317,8 @@ func TestRefusedSlowBodyClosed(t *testing.T) {
 		}
 	}()
 	<-entered
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	// A body of 100,000 bytes that never comes: only its first byte.
-	fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
+	conn := dial(t, addr, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{")
 	br := bufio.NewReader(conn)
 	conn.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(br, nil)
@@ -385,3 +341,20 @@ type bufConn struct {
 }
 
 func (c *bufConn) Read(p []byte) (int, error) { return c.br.Read(p) }
+
+// dial opens a connection to addr, closed when the test ends, and writes
+// request on it unless it is empty.
+func dial(t *testing.T, addr, request string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if request != "" {
+		if _, err := io.WriteString(conn, request); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conn
+}

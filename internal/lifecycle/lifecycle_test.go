@@ -83,6 +83,14 @@ func equal(a, b []string) bool {
 	return strings.Join(a, ",") == strings.Join(b, ",")
 }
 
+// expect fails t unless the events so far are want.
+func (l *log) expect(t *testing.T, want ...string) {
+	t.Helper()
+	if got := l.get(); !equal(got, want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
 func runGroup(g *Group, ctx context.Context) chan error {
 	ch := make(chan error, 1)
 	go func() { ch <- g.Run(ctx) }()
@@ -125,10 +133,7 @@ func TestOrderAndReadiness(t *testing.T) {
 	if err := result(t, ch); err != nil {
 		t.Fatalf("clean stop: %v", err)
 	}
-	want := []string{"start a", "start b", "start c", "stop c", "stop b", "stop a"}
-	if got := l.get(); !equal(got, want) {
-		t.Fatalf("events %v, want %v", got, want)
-	}
+	l.expect(t, "start a", "start b", "start c", "stop c", "stop b", "stop a")
 }
 
 func TestFailureStopsTheRest(t *testing.T) {
@@ -147,10 +152,7 @@ func TestFailureStopsTheRest(t *testing.T) {
 	if !errors.Is(err, boom) || !strings.HasPrefix(err.Error(), "b: ") {
 		t.Fatalf("err = %v, want b: boom", err)
 	}
-	want := []string{"start a", "start b", "start c", "fail b", "stop c", "stop a"}
-	if got := l.get(); !equal(got, want) {
-		t.Fatalf("events %v, want %v", got, want)
-	}
+	l.expect(t, "start a", "start b", "start c", "fail b", "stop c", "stop a")
 }
 
 func TestUnexpectedNilStop(t *testing.T) {

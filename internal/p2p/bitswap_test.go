@@ -81,9 +81,7 @@ func connect(t testing.TB, a, b *Service) {
 }
 
 func TestBitswapFetch(t *testing.T) {
-	a, afs := runService(t, 5*time.Second)
-	b, bfs := runService(t, 5*time.Second)
-	connect(t, b, a)
+	_, afs, b, bfs := runPair(t, 5*time.Second)
 
 	// A 1 MiB file (a tree of 4 chunks, CIDv0) and a one-block file with a
 	// raw leaf (CIDv1).
@@ -91,8 +89,7 @@ func TestBitswapFetch(t *testing.T) {
 		size    int
 		version int
 	}{{1 << 20, 0}, {1000, 1}} {
-		data := make([]byte, tc.size)
-		rand.Read(data)
+		data := randomBytes(tc.size)
 		info, err := afs.Add(t.Context(), files.IPFS, bytes.NewReader(data), files.AddOptions{CIDVersion: tc.version})
 		if err != nil {
 			t.Fatal(err)
@@ -127,11 +124,8 @@ func TestBitswapFetch(t *testing.T) {
 // with ErrNotFound once the fetch timeout has passed, not later.
 func TestBitswapFetchMissing(t *testing.T) {
 	const timeout = time.Second
-	a, _ := runService(t, timeout)
-	b, _ := runService(t, timeout)
-	connect(t, b, a)
-	data := make([]byte, 100)
-	rand.Read(data)
+	_, _, b, _ := runPair(t, timeout)
+	data := randomBytes(100)
 	hash, err := files.CID(bytes.NewReader(data), 0)
 	if err != nil {
 		t.Fatal(err)
@@ -162,11 +156,8 @@ func TestBitswapFetchMissing(t *testing.T) {
 // no block came for the fetch timeout, instead of hanging.
 func TestBitswapFetchStalls(t *testing.T) {
 	const timeout = time.Second
-	a, afs := runService(t, timeout)
-	b, _ := runService(t, timeout)
-	connect(t, b, a)
-	data := make([]byte, 1<<20)
-	rand.Read(data)
+	_, afs, b, _ := runPair(t, timeout)
+	data := randomBytes(1 << 20)
 	info, err := afs.Add(t.Context(), files.IPFS, bytes.NewReader(data), files.AddOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -207,11 +198,8 @@ func TestBitswapFetchStalls(t *testing.T) {
 // BenchmarkBitswapFetch fetches a 16 MiB file (CIDv0) from a peer on
 // loopback and reads it to the end.
 func BenchmarkBitswapFetch(b *testing.B) {
-	a, afs := runService(b, 5*time.Second)
-	c, _ := runService(b, 5*time.Second)
-	connect(b, c, a)
-	data := make([]byte, 16<<20)
-	rand.Read(data)
+	_, afs, c, _ := runPair(b, 5*time.Second)
+	data := randomBytes(16 << 20)
 	info, err := afs.Add(b.Context(), files.IPFS, bytes.NewReader(data), files.AddOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -228,4 +216,21 @@ func BenchmarkBitswapFetch(b *testing.B) {
 			b.Fatalf("read %d bytes: %v", n, err)
 		}
 	}
+}
+
+// runPair runs two services with fetchTimeout, b connected to a, and
+// returns them with their file stores.
+func runPair(t testing.TB, fetchTimeout time.Duration) (a *Service, afs *files.Store, b *Service, bfs *files.Store) {
+	t.Helper()
+	a, afs = runService(t, fetchTimeout)
+	b, bfs = runService(t, fetchTimeout)
+	connect(t, b, a)
+	return a, afs, b, bfs
+}
+
+// randomBytes returns n random bytes.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
 }

@@ -88,26 +88,13 @@ func CheckNegatives(t *testing.T, chainName string) {
 
 // BenchVerify measures v verifying the message of the vector file name.
 func BenchVerify(b *testing.B, name string, v chain.Verifier) {
-	m := Load(b, name)[0].Message
-	buf := chain.Buffer(m.Chain, m.Sender, m.Type, m.ItemHash)
-	b.ReportAllocs()
-	for b.Loop() {
-		if err := v.Verify(m.Sender, buf, m.Signature); err != nil {
-			b.Fatal(err)
-		}
-	}
+	BenchVerifyTriple(b, v, TripleOf(Load(b, name)[0].Message))
 }
 
 // BenchSign measures acc signing the buffer of a POST with the item hash
 // of the vector file name.
 func BenchSign(b *testing.B, name string, acc Signer) {
-	buf := chain.Buffer(acc.Chain(), acc.Address(), "POST", Load(b, name)[0].Message.ItemHash)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := acc.Sign(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
+	BenchSignHash(b, acc, Load(b, name)[0].Message.ItemHash)
 }
 
 // CheckVerify checks that v accepts signature by sender over buf when ok,

@@ -1,27 +1,19 @@
 package ethcontracts_test
 
 import (
-	"context"
 	"math/big"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 
-	"github.com/goaleph/goaleph/internal/chain/devchain"
+	"github.com/goaleph/goaleph/internal/chain/devchain/devchaintest"
 	"github.com/goaleph/goaleph/internal/chain/ethcontracts"
 )
 
 // The generated bindings drive the token on a real chain: mint, transfer,
 // and the balances and Transfer event they should produce.
 func TestTokenBindings(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := devchain.New(devchain.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ctx := devchaintest.Start(t)
 	addr, err := c.DeployToken(ctx)
 	if err != nil {
 		t.Fatal(err)

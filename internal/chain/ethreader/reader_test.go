@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/accounts/abi"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/goaleph/goaleph/contracts"
 	"github.com/goaleph/goaleph/internal/chain/devchain"
+	"github.com/goaleph/goaleph/internal/chain/devchain/devchaintest"
 )
 
 // limitedSource wraps a real chain client and refuses ranges wider than
@@ -70,13 +70,7 @@ func send(t *testing.T, ctx context.Context, c *devchain.Chain, from int, to com
 }
 
 func TestReaderOnDevChain(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	c, err := devchain.New(devchain.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c, ctx := devchaintest.Start(t)
 	sync, err := c.DeploySync(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
 )
 
 // TestTinyModule runs the hand-written module through the wasm backend
@@ -175,7 +177,7 @@ func TestUpdate(t *testing.T) {
 func TestMalformed(t *testing.T) {
 	k := startCore(t)
 	module := cgiModule("zipped", false)
-	archive := k.store(t, zipOf(t, map[string][]byte{"app/main.wasm": module}), "")
+	archive := k.store(t, sandboxtest.Zip(map[string][]byte{"app/main.wasm": module}), "")
 	good := k.program(t, archive, programOpts{encoding: "zip", entrypoint: "app/main.wasm"})
 	badEntry := k.program(t, archive, programOpts{encoding: "zip", entrypoint: "app/missing.wasm"})
 	notMarker := k.store(t, []byte("a squashfs root file system, say"), "")

@@ -1,7 +1,6 @@
 package crn
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -270,24 +269,6 @@ func wasmtestProgram(t testing.TB) []byte {
 
 // cgiModule is wasmtest.CGIModule: a hand-written module answering text.
 func cgiModule(text string, loop bool) []byte { return wasmtest.CGIModule(text, loop) }
-
-// zipOf returns a zip archive holding files.
-func zipOf(t testing.TB, files map[string][]byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	for name, data := range files {
-		w, err := zw.Create(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		w.Write(data)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // eventually retries f until it returns nil or the deadline passes.
 func eventually(t *testing.T, d time.Duration, f func() error) {

@@ -1,7 +1,6 @@
 package crn
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -122,27 +121,7 @@ def item(n: int, q: str = ""):
 // asgiCode returns a zip of the FastAPI app as main.py, with a comment
 // making it distinct.
 func asgiCode(t testing.TB, comment string) []byte {
-	return zipOf(t, map[string][]byte{"main.py": []byte(fastAPIApp + "# " + comment + "\n")})
-}
-
-// execZip returns a zip holding prog as bin/server, executable.
-func execZip(t testing.TB, prog []byte, extra string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	h := &zip.FileHeader{Name: "bin/server", Method: zip.Store}
-	h.SetMode(0o755)
-	w, err := zw.CreateHeader(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(prog)
-	w, _ = zw.Create("extra.txt")
-	w.Write([]byte(extra))
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
+	return sandboxtest.Zip(map[string][]byte{"main.py": []byte(fastAPIApp + "# " + comment + "\n")})
 }
 
 // TestSandboxPrograms deploys a Python ASGI app (FastAPI, zip) and an
@@ -201,7 +180,7 @@ func TestSandboxPrograms(t *testing.T) {
 	}
 
 	// Executable, zip: the entrypoint is a path in the archive.
-	zipRef := k.store(t, execZip(t, prog, "zip"), "")
+	zipRef := k.store(t, sandboxtest.ExecZip(prog, "zip"), "")
 	zipped := k.program(t, zipRef, programOpts{encoding: "zip", entrypoint: "bin/server", runtime: rt, seconds: 10})
 	if resp, body = n.get(t, "/vm/"+zipped+"/env?name=ALEPH_HTTP_ADDR"); resp.StatusCode != 200 {
 		t.Errorf("zip executable: %d %s", resp.StatusCode, body)
@@ -242,7 +221,7 @@ func BenchmarkSandbox(b *testing.B) {
 		code func(i int) (data []byte, o programOpts)
 	}{
 		{"executable", func(i int) ([]byte, programOpts) {
-			return execZip(b, prog, fmt.Sprint(time.Now().UnixNano(), i)),
+			return sandboxtest.ExecZip(prog, fmt.Sprint(time.Now().UnixNano(), i)),
 				programOpts{encoding: "zip", entrypoint: "bin/server", runtime: rt, seconds: 10}
 		}},
 		{"asgi", func(i int) ([]byte, programOpts) {

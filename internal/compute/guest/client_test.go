@@ -137,9 +137,7 @@ func TestClientServer(t *testing.T) {
 
 	var wg sync.WaitGroup
 	for i := 0; i < 100; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			body := []byte("body " + strconv.Itoa(i))
 			r, err := c.Call(ctx, &compute.Scope{Type: "http", Method: "POST", Path: fmt.Sprintf("/p%d", i), Body: body})
 			if err != nil {
@@ -149,7 +147,7 @@ func TestClientServer(t *testing.T) {
 			if r.Status != 200 || string(r.Body) != string(body) || r.Headers[0][1] != fmt.Sprintf("/p%d", i) {
 				t.Errorf("call %d: %+v", i, r)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 

@@ -47,22 +47,14 @@ func normalize(m *Message) *Message {
 	c := *m
 	if c.Response != nil {
 		r := *c.Response
-		if len(r.Headers) == 0 {
-			r.Headers = nil
-		}
-		if len(r.Body) == 0 {
-			r.Body = nil
-		}
+		emptyNil(&r.Headers)
+		emptyNil(&r.Body)
 		c.Response = &r
 	}
 	if c.Scope != nil {
 		s := *c.Scope
-		if len(s.Headers) == 0 {
-			s.Headers = nil
-		}
-		if len(s.Body) == 0 {
-			s.Body = nil
-		}
+		emptyNil(&s.Headers)
+		emptyNil(&s.Body)
 		c.Scope = &s
 	}
 	if c.Log != nil {
@@ -72,18 +64,19 @@ func normalize(m *Message) *Message {
 	}
 	if c.Config != nil {
 		cfg := *c.Config
-		if len(cfg.Volumes) == 0 {
-			cfg.Volumes = nil
-		}
-		if len(cfg.Code) == 0 {
-			cfg.Code = nil
-		}
-		if len(cfg.InputData) == 0 {
-			cfg.InputData = nil
-		}
+		emptyNil(&cfg.Volumes)
+		emptyNil(&cfg.Code)
+		emptyNil(&cfg.InputData)
 		c.Config = &cfg
 	}
 	return &c
+}
+
+// emptyNil sets *s to nil when it is empty.
+func emptyNil[S ~[]E, E any](s *S) {
+	if len(*s) == 0 {
+		*s = nil
+	}
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -156,16 +156,14 @@ func TestReactorPool(t *testing.T) {
 	var wg sync.WaitGroup
 	counts := make([]int, 5)
 	for i := range counts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			resp, err := in.Call(context.Background(), get("/count", "ms=300"))
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			fmt.Sscanf(string(resp.Body), "count %d", &counts[i])
-		}()
+		})
 	}
 	wg.Wait()
 	sort.Ints(counts)

@@ -302,9 +302,7 @@ func TestConcurrentCalls(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 16)
 	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			path := "/"
 			if i%4 == 3 {
 				path = "/alloc" // fails beside the others
@@ -322,7 +320,7 @@ func TestConcurrentCalls(t *testing.T) {
 			} else if !errors.Is(err, compute.ErrExited) {
 				errs <- err
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	close(errs)
@@ -426,9 +424,7 @@ func TestCompileOnce(t *testing.T) {
 	in.Stop(ctx)
 	var wg sync.WaitGroup
 	for range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			in, err := b.Prepare(ctx, spec)
 			if err != nil {
 				t.Error(err)
@@ -441,7 +437,7 @@ func TestCompileOnce(t *testing.T) {
 			if _, err := in.Call(ctx, get("/", "")); err != nil {
 				t.Error(err)
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	if n := b.compilations.Load(); n != 1 {
