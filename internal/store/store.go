@@ -248,6 +248,32 @@ type Reader interface {
 	// Unpinned returns files without any pin (after dropping grace pins expired at now).
 	Unpinned(ctx context.Context, now float64, limit int) ([]File, error)
 	Counts(ctx context.Context) (Counts, error)
+	// ChainSync returns how far the reader of chain has read;
+	// ErrNotFound when it has read nothing yet.
+	ChainSync(ctx context.Context, chain string) (*ChainSync, error)
+	// Confirmations returns the confirmations of the given messages, by
+	// item hash, each list by chain, height and transaction hash. Hashes
+	// without any are absent from the map.
+	Confirmations(ctx context.Context, hashes []string) (map[string][]Confirmation, error)
+}
+
+// ChainSync is the progress of a chain reader: every block up to Height
+// (whose hash was BlockHash, "" when not known) has been read.
+type ChainSync struct {
+	Chain     string
+	Height    uint64
+	BlockHash string
+}
+
+// Confirmation records that a chain transaction carries a message (spec
+// core-node §7.2): the message is anchored on that chain.
+type Confirmation struct {
+	ItemHash  string
+	Chain     string // the chain read, e.g. "ETH"
+	TxHash    string
+	Height    uint64
+	BlockHash string
+	Time      float64 // block time, unix seconds
 }
 
 // Counts are gauges for metrics.
@@ -316,6 +342,16 @@ type Tx interface {
 	DeleteFile(hash string) error
 	UpsertTag(t *FileTag) error
 	Tag(tag string) (*FileTag, error)
+
+	// SetChainSync records the progress of a chain reader.
+	SetChainSync(c *ChainSync) error
+	// AddConfirmations records confirmations; one already recorded (same
+	// item hash, chain and transaction) is left as it is.
+	AddConfirmations(cs ...Confirmation) error
+	// DeleteConfirmations removes the confirmations of chain in blocks at
+	// or above height (blocks a reorganisation dropped) and returns how
+	// many it removed.
+	DeleteConfirmations(chain string, fromHeight uint64) (int, error)
 
 	InsertVM(v *VM) error
 	VM(hash string) (*VM, error)

@@ -251,8 +251,8 @@ func (r *Reader) Decode(l *types.Log) (Event, error) {
 }
 
 // MemHeights is an in-memory HeightStore, for tests and for nodes that
-// re-read the chain on every start. (The store-backed one comes with the
-// chains_sync_status tables.)
+// re-read the chain on every start. StoreHeights keeps them in the node's
+// database.
 type MemHeights struct {
 	mu sync.Mutex
 	m  map[string]uint64
