@@ -73,10 +73,6 @@ func writeEnvelope(w *jsonw, m *message.Message, keys []string, field func(key s
 			w.time(m.Time)
 		case "channel":
 			w.strOrNull(m.Channel)
-		case "confirmed":
-			w.WriteString("false")
-		case "confirmations":
-			w.WriteString("[]")
 		default:
 			panic("api: envelope key " + k + " has no writer")
 		}
@@ -102,10 +98,43 @@ func writeListedMessage(w *jsonw, rec *store.Record, format contentFormat) {
 		case "size":
 			w.int(rec.Size)
 		default:
-			return false
+			return writeConfirmations(w, k, rec.Confirmations)
 		}
 		return true
 	})
+}
+
+// writeConfirmations writes the value of the key confirmed or
+// confirmations of a message confirmed by confs, as the reference node
+// does: confirmed is whether any chain carries the message, confirmations
+// is [{chain, hash, height}]. It reports false for any other key.
+func writeConfirmations(w *jsonw, key string, confs []store.Confirmation) bool {
+	switch key {
+	case "confirmed":
+		if len(confs) > 0 {
+			w.WriteString("true")
+		} else {
+			w.WriteString("false")
+		}
+	case "confirmations":
+		w.WriteByte('[')
+		for i, c := range confs {
+			if i > 0 {
+				w.WriteByte(',')
+			}
+			w.WriteString(`{"chain":`)
+			w.str(c.Chain)
+			w.key("hash")
+			w.str(c.TxHash)
+			w.key("height")
+			w.int(int64(c.Height))
+			w.WriteByte('}')
+		}
+		w.WriteByte(']')
+	default:
+		return false
+	}
+	return true
 }
 
 // writeContentHeaders writes the identifying fields of a content:
@@ -143,7 +172,7 @@ func writeProcessedMessage(w *jsonw, rec *store.Record) {
 			w.raw(rec.Content)
 			return true
 		}
-		return false
+		return writeConfirmations(w, k, rec.Confirmations)
 	})
 }
 

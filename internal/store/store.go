@@ -66,6 +66,10 @@ type Record struct {
 	ContentKey      string // AGGREGATE content.key
 	ContentItemHash string // STORE content.item_hash
 	PaymentType     string
+	// Confirmations are the chain transactions carrying the message. The
+	// store's queries leave them nil; readers that serve them fill them
+	// with Reader.Confirmations.
+	Confirmations []Confirmation
 }
 
 // Rejected is a message the node refused after ingestion.

@@ -1,0 +1,76 @@
+package chainsync
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// metrics are the service's Prometheus collectors, labelled by chain.
+type metrics struct {
+	s          *Service
+	head       *prometheus.GaugeVec
+	synced     *prometheus.GaugeVec
+	lag        *prometheus.GaugeVec
+	events     *prometheus.CounterVec
+	messages   *prometheus.CounterVec
+	archives   *prometheus.CounterVec
+	pollErrors prometheus.Counter
+}
+
+func newMetrics(s *Service) *metrics {
+	chain := prometheus.Labels{"chain": Chain}
+	return &metrics{
+		s: s,
+		head: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_chain_head_height",
+			Help: "Height of the chain's head at the last poll."}, []string{"chain"}),
+		synced: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_chain_synced_height",
+			Help: "Last block of the chain read and handled."}, []string{"chain"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_chain_lag_blocks",
+			Help: "Blocks between the chain's head and the synced height."}, []string{"chain"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_chain_events_total",
+			Help: "AlephSync events handled, by kind (aleph, aleph-offchain, smart-contract, unknown) and outcome."}, []string{"chain", "kind", "outcome"}),
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_chain_messages_total",
+			Help: "Messages read from the chain, by outcome (accepted, rejected, invalid)."}, []string{"chain", "outcome"}),
+		archives: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_chain_archives_total",
+			Help: "Attempts to fetch an archive by CID, by outcome (fetched, failed)."}, []string{"chain", "outcome"}),
+		pollErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_chain_poll_errors_total",
+			Help: "Polls of the chain that failed (RPC errors, node unavailable).", ConstLabels: chain}),
+	}
+}
+
+// Register adds the service's metrics to reg (the node's registry).
+func (s *Service) Register(reg prometheus.Registerer) error {
+	m := s.metrics
+	chain := prometheus.Labels{"chain": Chain}
+	for _, c := range []prometheus.Collector{m.head, m.synced, m.lag, m.events, m.messages, m.archives, m.pollErrors,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_chain_archives_pending", ConstLabels: chain,
+			Help: "Archives that could not be fetched yet, waiting for their next attempt."},
+			func() float64 { return float64(s.pendingArchives()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aleph_chain_rpc_errors_total", ConstLabels: chain,
+			Help: "Failed JSON-RPC calls to the chain."},
+			func() float64 { return float64(s.reader.Stats().RPCErrors) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aleph_chain_events_ignored_total", ConstLabels: chain,
+			Help: "SyncEvents from emitters that are not authorised."},
+			func() float64 { return float64(s.reader.Stats().Ignored) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "aleph_chain_logs_malformed_total", ConstLabels: chain,
+			Help: "Logs of the sync contract that do not decode."},
+			func() float64 { return float64(s.reader.Stats().Malformed) }),
+	} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// observe updates the height gauges after a poll.
+func (m *metrics) observe() {
+	st := m.s.reader.Stats()
+	if st.Head == 0 {
+		return
+	}
+	m.head.WithLabelValues(Chain).Set(float64(st.Head))
+	if st.SyncHeight > 0 {
+		m.synced.WithLabelValues(Chain).Set(float64(st.SyncHeight))
+		m.lag.WithLabelValues(Chain).Set(float64(st.Head - min(st.SyncHeight, st.Head)))
+	}
+}
+
+func (m *metrics) event(kind, outcome string) { m.events.WithLabelValues(Chain, kind, outcome).Inc() }
