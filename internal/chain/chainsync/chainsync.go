@@ -56,6 +56,10 @@ type Service struct {
 	reader  *ethreader.Reader
 	metrics *metrics
 
+	// handled holds the blocks whose events the current poll handled
+	// (Run's goroutine only).
+	handled map[uint64]common.Hash
+
 	mu      sync.Mutex
 	retries []*archiveRetry // archives not fetched yet, by due time
 }
@@ -124,7 +128,14 @@ func (s *Service) Run(ctx context.Context) error {
 	defer s.client.Close()
 	failures := 0
 	for {
-		err := s.reader.Poll(ctx, s.handle)
+		s.handled = map[uint64]common.Hash{}
+		err := s.checkReorg(ctx)
+		if err == nil {
+			err = s.reader.Poll(ctx, s.handle)
+		}
+		if err == nil {
+			err = s.recordTip(ctx, s.handled)
+		}
 		s.metrics.observe()
 		if ctx.Err() != nil {
 			return nil
@@ -158,6 +169,7 @@ func (s *Service) Run(ctx context.Context) error {
 func (s *Service) handle(ctx context.Context, events []ethreader.Event) error {
 	for i := range events {
 		ev := &events[i]
+		s.handled[ev.Height] = ev.BlockHash
 		switch ev.Kind {
 		case ethreader.SyncEvent:
 			if err := s.syncEvent(ctx, ev); err != nil {

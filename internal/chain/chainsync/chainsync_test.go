@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"strings"
@@ -43,6 +44,7 @@ type harness struct {
 type tx struct {
 	hash   string
 	height uint64
+	block  common.Hash
 }
 
 func newHarness(t *testing.T) *harness {
@@ -114,7 +116,7 @@ func (h *harness) emit(from int, payload string) tx {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return tx{hash: r.TxHash.Hex(), height: r.BlockNumber.Uint64()}
+	return tx{hash: r.TxHash.Hex(), height: r.BlockNumber.Uint64(), block: r.BlockHash}
 }
 
 // payload is the JSON of an inline payload or archive holding msgs.
@@ -308,4 +310,61 @@ func TestSyncFromChain(t *testing.T) {
 	}
 	h.waitConfirmed(map[string]tx{m4.ItemHash: tx3})
 	h.waitFor("no archive pending", func() bool { return h.metric(`aleph_chain_archives_pending{chain="ETH"} 0`) })
+}
+
+// TestReorgDropsConfirmations: a reorganisation that drops the block of a
+// confirmed message removes that confirmation (the message stays
+// processed); if the new chain holds the transaction again, it is
+// confirmed again at its new block.
+func TestReorgDropsConfirmations(t *testing.T) {
+	h := newHarness(t)
+	a := ethtest.Account(t)
+	kept := post(t, a, "before the fork")
+	txKept := h.emit(0, payload(t, kept))
+	m := post(t, a, "in a dropped block")
+	txm := h.emit(0, payload(t, m))
+	h.chain.Commit()
+	h.waitConfirmed(map[string]tx{kept.ItemHash: txKept, m.ItemHash: txm})
+	db := h.role.Node().Store()
+	h.waitFor("the synced block's hash recorded", func() bool {
+		cs, err := db.ChainSync(h.ctx, chainsync.Chain)
+		return err == nil && cs.Height >= txm.height && cs.BlockHash != ""
+	})
+
+	parent, err := h.chain.Client().HeaderByNumber(h.ctx, new(big.Int).SetUint64(txm.height-1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.chain.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		h.chain.Commit()
+	}
+	h.waitFor("the dropped block's confirmation removed", func() bool {
+		confs, err := db.Confirmations(h.ctx, []string{m.ItemHash})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range confs[m.ItemHash] {
+			if c.BlockHash == txm.block.Hex() {
+				return false
+			}
+			// Sealed again: the confirmation must name a canonical block.
+			hdr, err := h.chain.Client().HeaderByNumber(h.ctx, new(big.Int).SetUint64(c.Height))
+			if err != nil || hdr.Hash().Hex() != c.BlockHash {
+				return false
+			}
+		}
+		return true
+	})
+	if !h.metric(`aleph_chain_reorgs_total{chain="ETH"}`) || h.metric(`aleph_chain_reorgs_total{chain="ETH"} 0`) {
+		t.Errorf("/metrics counts no reorganisation")
+	}
+	if st := h.status(m.ItemHash); st != "processed" {
+		t.Errorf("message of the dropped block: status %q, want processed", st)
+	}
+	if got := h.messages(kept.ItemHash)[kept.ItemHash]; !got.Confirmed || got.Confirmations[0].Hash != txKept.hash {
+		t.Errorf("message before the fork: %+v, want still confirmed by %s", got, txKept.hash)
+	}
 }

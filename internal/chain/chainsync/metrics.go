@@ -12,6 +12,7 @@ type metrics struct {
 	messages   *prometheus.CounterVec
 	archives   *prometheus.CounterVec
 	pollErrors prometheus.Counter
+	reorgs     prometheus.Counter
 }
 
 func newMetrics(s *Service) *metrics {
@@ -32,6 +33,8 @@ func newMetrics(s *Service) *metrics {
 			Help: "Attempts to fetch an archive by CID, by outcome (fetched, failed)."}, []string{"chain", "outcome"}),
 		pollErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_chain_poll_errors_total",
 			Help: "Polls of the chain that failed (RPC errors, node unavailable).", ConstLabels: chain}),
+		reorgs: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_chain_reorgs_total",
+			Help: "Reorganisations that dropped blocks already read (their confirmations were removed).", ConstLabels: chain}),
 	}
 }
 
@@ -39,7 +42,7 @@ func newMetrics(s *Service) *metrics {
 func (s *Service) Register(reg prometheus.Registerer) error {
 	m := s.metrics
 	chain := prometheus.Labels{"chain": Chain}
-	for _, c := range []prometheus.Collector{m.head, m.synced, m.lag, m.events, m.messages, m.archives, m.pollErrors,
+	for _, c := range []prometheus.Collector{m.head, m.synced, m.lag, m.events, m.messages, m.archives, m.pollErrors, m.reorgs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_chain_archives_pending", ConstLabels: chain,
 			Help: "Archives that could not be fetched yet, waiting for their next attempt."},
 			func() float64 { return float64(s.pendingArchives()) }),
