@@ -41,12 +41,6 @@ const (
 	StatusRemoved   Status = "removed"
 )
 
-// OriginSmartContract is the origin of the synthetic messages a node makes
-// of smart-contract events (spec core-node §7.2). They carry no signature:
-// the chain authenticated their sender, so the pipeline verifies none.
-// Only the node's own chain reader submits with it.
-const OriginSmartContract = "smart-contract"
-
 // Pending is a message accepted by ingestion and not yet processed.
 type Pending struct {
 	ID            int64 // assigned by AddPending
@@ -56,6 +50,12 @@ type Pending struct {
 	NextAttempt   float64 // unix seconds
 	Origin        string  // "http", "p2p", "chain", …
 }
+
+// OriginSmartContract is the origin of the synthetic messages a node makes
+// of smart-contract events (spec core-node §7.2). They carry no signature:
+// the chain authenticated their sender, so the pipeline verifies none.
+// Only the node's own chain reader submits with it.
+const OriginSmartContract = "smart-contract"
 
 // Record is a processed (or removing) message with its content.
 type Record struct {

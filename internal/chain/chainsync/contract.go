@@ -2,12 +2,11 @@ package chainsync
 
 import (
 	"encoding/json"
-	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/goaleph/goaleph/internal/chain/ethreader"
+	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -47,38 +46,10 @@ func storeIPFSContent(sender string, ts uint64, cid string) string {
 		`, "item_type": "ipfs", "item_hash": ` + pyString(cid) + `}`
 }
 
-// pyString writes s as Python's json.dumps does by default (ensure_ascii):
-// every character outside printable ASCII is a \u escape (UTF-16 pairs
-// beyond the BMP), and only '"' and '\' are escaped besides.
+// pyString writes s as Python's json.dumps does.
 func pyString(s string) string {
 	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"':
-			b.WriteString(`\"`)
-		case r == '\\':
-			b.WriteString(`\\`)
-		case r == '\n':
-			b.WriteString(`\n`)
-		case r == '\r':
-			b.WriteString(`\r`)
-		case r == '\t':
-			b.WriteString(`\t`)
-		case r == '\b':
-			b.WriteString(`\b`)
-		case r == '\f':
-			b.WriteString(`\f`)
-		case r >= 0x20 && r < 0x7f:
-			b.WriteRune(r)
-		case r > 0xffff:
-			hi, lo := utf16.EncodeRune(r)
-			fmt.Fprintf(&b, `\u%04x\u%04x`, hi, lo)
-		default:
-			fmt.Fprintf(&b, `\u%04x`, r)
-		}
-	}
-	b.WriteByte('"')
+	store.PyQuote(&b, s)
 	return b.String()
 }
 
