@@ -396,7 +396,12 @@ type MessageFilter struct {
 	Statuses  []Status
 	StartDate float64 // inclusive, 0 = none
 	EndDate   float64 // exclusive, 0 = none
-	SortAsc   bool    // default newest first
+	// StartBlock (inclusive) and EndBlock (exclusive) select messages by
+	// the height of their first confirmation, on any chain; 0 = none.
+	// Either leaves out unconfirmed messages.
+	StartBlock uint64
+	EndBlock   uint64
+	SortAsc    bool // default newest first
 	// Pagination is the page size; 0 means no limit (offset mode only).
 	Pagination int
 	Page       int // 1-based, offset mode
