@@ -358,6 +358,11 @@ func (s *Service) schedule(r *archiveRetry) {
 	r.due = time.Now().Add(min(s.cfg.RetryBase<<min(r.attempts-1, 20), s.cfg.MaxBackoff))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, q := range s.retries {
+		if q.ev.TxHash == r.ev.TxHash && q.ev.LogIndex == r.ev.LogIndex {
+			return // read again (a rewind): already queued
+		}
+	}
 	i := len(s.retries)
 	for i > 0 && s.retries[i-1].due.After(r.due) {
 		i--
