@@ -73,10 +73,6 @@ func writeEnvelope(w *jsonw, m *message.Message, keys []string, field func(key s
 			w.time(m.Time)
 		case "channel":
 			w.strOrNull(m.Channel)
-		case "confirmed":
-			w.WriteString("false")
-		case "confirmations":
-			w.WriteString("[]")
 		default:
 			panic("api: envelope key " + k + " has no writer")
 		}
@@ -102,10 +98,42 @@ func writeListedMessage(w *jsonw, rec *store.Record, format contentFormat) {
 		case "size":
 			w.int(rec.Size)
 		default:
-			return false
+			return writeConfirmations(w, k, rec.Confirmations)
 		}
 		return true
 	})
+}
+
+// confirmationJSON is one item of a message's confirmations.
+type confirmationJSON struct {
+	Chain  string `json:"chain"`
+	Hash   string `json:"hash"`
+	Height uint64 `json:"height"`
+}
+
+// writeConfirmations writes the value of the key confirmed or
+// confirmations of a message confirmed by confs, as the reference node
+// does: confirmed is whether any chain carries the message, confirmations
+// is [{chain, hash, height}]. It reports false for any other key.
+func writeConfirmations(w *jsonw, key string, confs []store.Confirmation) bool {
+	switch key {
+	case "confirmed":
+		if len(confs) > 0 {
+			w.WriteString("true")
+		} else {
+			w.WriteString("false")
+		}
+	case "confirmations":
+		list := make([]confirmationJSON, len(confs))
+		for i, c := range confs {
+			list[i] = confirmationJSON{Chain: c.Chain, Hash: c.TxHash, Height: c.Height}
+		}
+		b, _ := json.Marshal(list) // strings and numbers only: cannot fail
+		w.Write(b)
+	default:
+		return false
+	}
+	return true
 }
 
 // writeContentHeaders writes the identifying fields of a content:
@@ -143,7 +171,7 @@ func writeProcessedMessage(w *jsonw, rec *store.Record) {
 			w.raw(rec.Content)
 			return true
 		}
-		return false
+		return writeConfirmations(w, k, rec.Confirmations)
 	})
 }
 

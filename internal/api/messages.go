@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,6 +69,14 @@ func (s *Server) listMessages(w http.ResponseWriter, r *http.Request) {
 			s.failStore(w, r, err)
 			return
 		}
+	}
+	recs := make([]*store.Record, len(res.Records))
+	for i := range res.Records {
+		recs[i] = &res.Records[i]
+	}
+	if err := s.fillConfirmations(r.Context(), recs...); err != nil {
+		s.failStore(w, r, err)
+		return
 	}
 	var out jsonw
 	out.WriteString(`{"messages":[`)
@@ -145,6 +154,10 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 	statusHeader(&out, st)
 	switch st.Status {
 	case store.StatusProcessed, store.StatusRemoving:
+		if err := s.fillConfirmations(r.Context(), st.Record); err != nil {
+			s.failStore(w, r, err)
+			return
+		}
 		out.key("message")
 		writeProcessedMessage(&out, st.Record)
 		if st.Status == store.StatusRemoving {
@@ -225,4 +238,23 @@ func (s *Server) getMessageContent(w http.ResponseWriter, r *http.Request) {
 	var out jsonw
 	out.raw(body)
 	out.send(w, http.StatusOK)
+}
+
+// fillConfirmations sets the confirmations of records, in one query.
+func (s *Server) fillConfirmations(ctx context.Context, recs ...*store.Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	hashes := make([]string, len(recs))
+	for i, rec := range recs {
+		hashes[i] = rec.ItemHash
+	}
+	confs, err := s.cfg.Store.Confirmations(ctx, hashes)
+	if err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		rec.Confirmations = confs[rec.ItemHash]
+	}
+	return nil
 }

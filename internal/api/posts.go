@@ -52,8 +52,9 @@ func parsePostQuery(w http.ResponseWriter, r *http.Request, s *Server) (f store.
 	return f, cursor, true
 }
 
-// listPosts answers a posts list with item writing each post.
-func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, item func(*jsonw, *store.MergedPost)) {
+// listPosts answers a posts list, each item written by item; with
+// confirmations, the records item writes carry their confirmations.
+func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, item func(*jsonw, *store.MergedPost), confirmations bool) {
 	f, cursor, ok := parsePostQuery(w, r, s)
 	if !ok {
 		return
@@ -62,6 +63,16 @@ func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, item func(*js
 	if err != nil {
 		s.failStore(w, r, err)
 		return
+	}
+	if confirmations {
+		recs := make([]*store.Record, len(res.Posts))
+		for i := range res.Posts {
+			recs[i], _ = latest(&res.Posts[i])
+		}
+		if err := s.fillConfirmations(r.Context(), recs...); err != nil {
+			s.failStore(w, r, err)
+			return
+		}
 	}
 	var out jsonw
 	out.WriteString(`{"posts":[`)
@@ -84,12 +95,12 @@ func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, item func(*js
 // listPostsV0 is GET /api/v0/posts.json: originals merged with their
 // latest amend, in the legacy message-like shape the SDKs read.
 func (s *Server) listPostsV0(w http.ResponseWriter, r *http.Request) {
-	s.listPosts(w, r, writePostV0)
+	s.listPosts(w, r, writePostV0, true)
 }
 
 // listPostsV1 is GET /api/v1/posts.json.
 func (s *Server) listPostsV1(w http.ResponseWriter, r *http.Request) {
-	s.listPosts(w, r, writePostV1)
+	s.listPosts(w, r, writePostV1, false)
 }
 
 // latest returns the version of a post that is served: its latest amend,
@@ -133,7 +144,7 @@ func writePostV0(w *jsonw, mp *store.MergedPost) {
 		case "ref":
 			w.strOrNull(mp.Post.Ref)
 		default:
-			return false
+			return writeConfirmations(w, k, rec.Confirmations)
 		}
 		return true
 	})

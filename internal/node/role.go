@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/goaleph/goaleph/internal/chain/chainsync"
 	"github.com/goaleph/goaleph/internal/lifecycle"
 	"github.com/goaleph/goaleph/internal/p2p"
 )
@@ -20,6 +21,9 @@ type RoleConfig struct {
 	P2P p2p.Config
 	// NoP2P runs the node alone.
 	NoP2P bool
+	// Chain configures the chain sync service, run when Chain.RPC is set;
+	// its Logger is Node's when empty.
+	Chain chainsync.Config
 	// LogLevel is debug, info, warn or error (used by the CLI to build
 	// Node.Logger).
 	LogLevel string
@@ -29,11 +33,13 @@ type RoleConfig struct {
 }
 
 // Role is the core node role built by NewRole: the core node and, unless
-// RoleConfig.NoP2P, its p2p service, run together in one lifecycle.Group.
+// RoleConfig.NoP2P, its p2p service, and, when RoleConfig.Chain has an
+// RPC, its chain sync service, run together in one lifecycle.Group.
 // It satisfies lifecycle.Service, lifecycle.Readier and io.Closer.
 type Role struct {
 	node  *Node
 	p2p   *p2p.Service
+	chain *chainsync.Service
 	ln    net.Listener
 	group lifecycle.Group
 	ready chan struct{}
@@ -101,6 +107,21 @@ func NewRole(ctx context.Context, rc RoleConfig) (_ *Role, err error) {
 		// to a closing node.
 		r.group.Add("p2p", r.p2p)
 	}
+	if rc.Chain.Enabled() {
+		cc := rc.Chain
+		if cc.Logger == nil {
+			cc.Logger = cfg.Logger
+		}
+		if r.chain, err = chainsync.New(ctx, cc, r.node); err != nil {
+			return nil, err
+		}
+		if err := r.chain.Register(r.node.Registry()); err != nil {
+			return nil, err
+		}
+		// Started last: it feeds the node what it reads, and its archives
+		// come through the node's peers.
+		r.group.Add("chain", r.chain)
+	}
 	return r, nil
 }
 
@@ -144,9 +165,12 @@ func (r *Role) Run(ctx context.Context) error {
 	return r.group.Run(ctx)
 }
 
-// Close releases a role that is never run: the listener, the node's stores
-// and the p2p host. After Run it does nothing.
+// Close releases a role that is never run: the listener, the node's stores,
+// the p2p host and the chain client. After Run it does nothing.
 func (r *Role) Close() error {
+	if r.chain != nil {
+		r.chain.Close()
+	}
 	if r.node != nil {
 		r.node.Close()
 	} else if r.ln != nil {

@@ -51,6 +51,12 @@ type Pending struct {
 	Origin        string  // "http", "p2p", "chain", …
 }
 
+// OriginSmartContract is the origin of the synthetic messages a node makes
+// of smart-contract events (spec core-node §7.2). They carry no signature:
+// the chain authenticated their sender, so the pipeline verifies none.
+// Only the node's own chain reader submits with it.
+const OriginSmartContract = "smart-contract"
+
 // Record is a processed (or removing) message with its content.
 type Record struct {
 	message.Message
@@ -66,6 +72,10 @@ type Record struct {
 	ContentKey      string // AGGREGATE content.key
 	ContentItemHash string // STORE content.item_hash
 	PaymentType     string
+	// Confirmations are the chain transactions carrying the message. The
+	// store's queries leave them nil; readers that serve them fill them
+	// with Reader.Confirmations.
+	Confirmations []Confirmation
 }
 
 // Rejected is a message the node refused after ingestion.
@@ -248,6 +258,32 @@ type Reader interface {
 	// Unpinned returns files without any pin (after dropping grace pins expired at now).
 	Unpinned(ctx context.Context, now float64, limit int) ([]File, error)
 	Counts(ctx context.Context) (Counts, error)
+	// ChainSync returns how far the reader of chain has read;
+	// ErrNotFound when it has read nothing yet.
+	ChainSync(ctx context.Context, chain string) (*ChainSync, error)
+	// Confirmations returns the confirmations of the given messages, by
+	// item hash, each list by chain, height and transaction hash. Hashes
+	// without any are absent from the map.
+	Confirmations(ctx context.Context, hashes []string) (map[string][]Confirmation, error)
+}
+
+// ChainSync is the progress of a chain reader: every block up to Height
+// (whose hash was BlockHash, "" when not known) has been read.
+type ChainSync struct {
+	Chain     string
+	Height    uint64
+	BlockHash string
+}
+
+// Confirmation records that a chain transaction carries a message (spec
+// core-node §7.2): the message is anchored on that chain.
+type Confirmation struct {
+	ItemHash  string
+	Chain     string // the chain read, e.g. "ETH"
+	TxHash    string
+	Height    uint64
+	BlockHash string
+	Time      float64 // block time, unix seconds
 }
 
 // Counts are gauges for metrics.
@@ -317,6 +353,16 @@ type Tx interface {
 	UpsertTag(t *FileTag) error
 	Tag(tag string) (*FileTag, error)
 
+	// SetChainSync records the progress of a chain reader.
+	SetChainSync(c *ChainSync) error
+	// AddConfirmations records confirmations; one already recorded (same
+	// item hash, chain and transaction) is left as it is.
+	AddConfirmations(cs ...Confirmation) error
+	// DeleteConfirmations removes the confirmations of chain in blocks at
+	// or above height (blocks a reorganisation dropped) and returns how
+	// many it removed.
+	DeleteConfirmations(chain string, fromHeight uint64) (int, error)
+
 	InsertVM(v *VM) error
 	VM(hash string) (*VM, error)
 	DeleteVM(hash string) error
@@ -350,7 +396,12 @@ type MessageFilter struct {
 	Statuses  []Status
 	StartDate float64 // inclusive, 0 = none
 	EndDate   float64 // exclusive, 0 = none
-	SortAsc   bool    // default newest first
+	// StartBlock (inclusive) and EndBlock (exclusive) select messages by
+	// the height of their first confirmation, on any chain; 0 = none.
+	// Either leaves out unconfirmed messages.
+	StartBlock uint64
+	EndBlock   uint64
+	SortAsc    bool // default newest first
 	// Pagination is the page size; 0 means no limit (offset mode only).
 	Pagination int
 	Page       int // 1-based, offset mode

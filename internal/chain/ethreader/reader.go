@@ -81,6 +81,7 @@ type Stats struct {
 	RPCErrors  uint64 // failed eth_getLogs / eth_blockNumber calls
 	LastRange  uint64 // block range size in use
 	SyncHeight uint64
+	Head       uint64 // the chain's head at the last poll
 }
 
 // Reader reads AlephSync events. One Reader per chain; Poll must not be
@@ -151,6 +152,7 @@ func (r *Reader) Poll(ctx context.Context, handle func(context.Context, []Event)
 		r.count(func(s *Stats) { s.RPCErrors++ })
 		return fmt.Errorf("ethreader: %s head: %w", r.cfg.Chain, err)
 	}
+	r.count(func(s *Stats) { s.Head = head })
 	if head < r.cfg.Confirmations {
 		return nil
 	}
@@ -160,6 +162,7 @@ func (r *Reader) Poll(ctx context.Context, handle func(context.Context, []Event)
 		return fmt.Errorf("ethreader: %s sync height: %w", r.cfg.Chain, err)
 	} else if ok {
 		from = h + 1
+		r.count(func(s *Stats) { s.SyncHeight = h })
 	}
 	for from <= safe {
 		to := min(from+r.span-1, safe)
@@ -251,8 +254,8 @@ func (r *Reader) Decode(l *types.Log) (Event, error) {
 }
 
 // MemHeights is an in-memory HeightStore, for tests and for nodes that
-// re-read the chain on every start. (The store-backed one comes with the
-// chains_sync_status tables.)
+// re-read the chain on every start. StoreHeights keeps them in the node's
+// database.
 type MemHeights struct {
 	mu sync.Mutex
 	m  map[string]uint64

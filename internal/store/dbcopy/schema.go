@@ -70,6 +70,8 @@ var tables = []table{
 	{name: "file_pins", serial: "id", cols: cols(`id:i file_hash type owner item_hash ref created:f delete_by:f`)},
 	{name: "file_tags", cols: cols(`tag owner file_hash last_updated:f`)},
 	{name: "vms", cols: cols(`item_hash owner type allow_amend:b replaces payment_type`)},
+	{name: "chains_sync_status", cols: cols(`chain height:i block_hash`)},
+	{name: "message_confirmations", cols: cols(`item_hash chain tx_hash height:i block_hash time:f`)},
 	{name: "vm_volumes", serial: "id", pgOnly: []string{"id"}, ordered: true, cols: cols(`vm_hash ref`)},
 }
 

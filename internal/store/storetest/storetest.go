@@ -65,6 +65,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Counts", testCounts},
 		{"Hashes", testHashes},
 		{"InsertForgotten", testInsertForgotten},
+		{"ChainSync", testChainSync},
+		{"Confirmations", testConfirmations},
+		{"ListMessagesByBlock", testListMessagesByBlock},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
