@@ -248,6 +248,7 @@ type Reader interface {
 	// Unpinned returns files without any pin (after dropping grace pins expired at now).
 	Unpinned(ctx context.Context, now float64, limit int) ([]File, error)
 	Counts(ctx context.Context) (Counts, error)
+	BalanceReader
 }
 
 // Counts are gauges for metrics.
@@ -261,6 +262,7 @@ type Counts struct {
 // Tx is a write transaction of the processing pipeline.
 type Tx interface {
 	Reader
+	BalanceWriter
 
 	// Seen tells whether hash is already processed (with the signature of
 	// the stored copy) or forgotten: one probe for the pipeline's

@@ -71,6 +71,8 @@ var tables = []table{
 	{name: "file_tags", cols: cols(`tag owner file_hash last_updated:f`)},
 	{name: "vms", cols: cols(`item_hash owner type allow_amend:b replaces payment_type`)},
 	{name: "vm_volumes", serial: "id", pgOnly: []string{"id"}, ordered: true, cols: cols(`vm_hash ref`)},
+	{name: "balances", cols: cols(`address chain dapp balance height:i`)},
+	{name: "token_sync", cols: cols(`chain token height:i block_hash`)},
 }
 
 // Tables returns the names of the copied tables, in copy order.

@@ -65,6 +65,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Counts", testCounts},
 		{"Hashes", testHashes},
 		{"InsertForgotten", testInsertForgotten},
+		{"Balances", testBalances},
+		{"TokenSync", testTokenSync},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
