@@ -18,7 +18,7 @@ func newAccountCmd(g *globals) *cobra.Command {
 		Example: `  aleph account create --chain SOL --name bob --active
   aleph account list`,
 	}
-	cmd.AddCommand(newAccountCreateCmd(g), newAccountListCmd(g), newAccountShowCmd(g), newAccountAddressCmd(g))
+	cmd.AddCommand(newAccountCreateCmd(g), newAccountListCmd(g), newAccountShowCmd(g), newAccountAddressCmd(g), newAccountBalanceCmd(g))
 	return cmd
 }
 

@@ -46,10 +46,15 @@ func TestMain(m *testing.M) {
 
 // startNode runs an in-process core node until the test ends and returns
 // its API URL.
-func startNode(t *testing.T) string {
+func startNode(t *testing.T) string { return startNodeWith(t, node.Config{}) }
+
+// startNodeWith is startNode with a configuration (its data directory and
+// logger are the test's).
+func startNodeWith(t *testing.T, cfg node.Config) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	n, err := node.New(ctx, node.Config{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	cfg.DataDir, cfg.Logger = t.TempDir(), slog.New(slog.DiscardHandler)
+	n, err := node.New(ctx, cfg)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
