@@ -9,14 +9,12 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum"
-	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/goaleph/goaleph/internal/chain/devchain"
 	"github.com/goaleph/goaleph/internal/chain/erc20"
-	"github.com/goaleph/goaleph/internal/chain/ethcontracts"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/sqlite"
 )
@@ -31,7 +29,6 @@ type world struct {
 	ctx   context.Context
 	chain *devchain.Chain
 	token common.Address
-	tok   *ethcontracts.AlephToken
 	db    store.Store
 	rpc   *ethclient.Client
 }
@@ -59,19 +56,23 @@ func newWorld(t *testing.T) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(rpc.Close)
-	return &world{ctx: ctx, chain: c, token: addr, tok: ethcontracts.NewAlephToken(), db: db, rpc: rpc}
+	return &world{ctx: ctx, chain: c, token: addr, db: db, rpc: rpc}
 }
 
 func (w *world) account(i int) common.Address { return w.chain.Accounts()[i].Address }
 
-// send sends a token call from account i and seals it in a block.
-func (w *world) send(t *testing.T, from int, data []byte) *types.Receipt {
+func (w *world) mint(t *testing.T, to common.Address, amount *big.Int) *types.Receipt {
 	t.Helper()
-	tx, err := bind.Transact(w.tok.Instance(w.chain.Client(), w.token), w.chain.Transactor(from), data)
+	r, err := w.chain.Mint(w.ctx, w.token, to, amount)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, err := w.chain.Mined(w.ctx, tx)
+	return r
+}
+
+func (w *world) transfer(t *testing.T, from int, to common.Address, amount *big.Int) *types.Receipt {
+	t.Helper()
+	r, err := w.chain.Transfer(w.ctx, w.token, from, to, amount)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,8 +109,8 @@ func (w *world) wantBalance(t *testing.T, a common.Address, want *big.Int) {
 func TestFollowTransfers(t *testing.T) {
 	w := newWorld(t)
 	a, b, c := w.account(1), w.account(2), w.account(3)
-	w.send(t, 0, w.tok.PackMint(a, tokens(1000)))
-	w.send(t, 1, w.tok.PackTransfer(b, new(big.Int).Add(tokens(250), big.NewInt(1)))) // 250.000000000000000001
+	w.mint(t, a, tokens(1000))
+	w.transfer(t, 1, b, new(big.Int).Add(tokens(250), big.NewInt(1))) // 250.000000000000000001
 	f := w.follower(0)
 	if err := f.Poll(w.ctx); err != nil {
 		t.Fatal(err)
@@ -120,7 +121,7 @@ func TestFollowTransfers(t *testing.T) {
 
 	// Later transfers add to what is stored, also after a restart (a new
 	// follower on the same store resumes from the stored position).
-	r := w.send(t, 2, w.tok.PackTransfer(c, tokens(50)))
+	r := w.transfer(t, 2, c, tokens(50))
 	if err := w.follower(0).Poll(w.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +145,7 @@ func TestReorgWithinDepth(t *testing.T) {
 	w := newWorld(t)
 	a, b := w.account(1), w.account(2)
 	f := w.follower(2)
-	w.send(t, 0, w.tok.PackMint(a, tokens(10)))
+	w.mint(t, a, tokens(10))
 	w.chain.Commit()
 	w.chain.Commit() // the mint has 2 confirmations
 	if err := f.Poll(w.ctx); err != nil {
@@ -156,7 +157,7 @@ func TestReorgWithinDepth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dropped := w.send(t, 0, w.tok.PackMint(b, tokens(99)))
+	dropped := w.mint(t, b, tokens(99))
 	w.chain.Commit() // one confirmation only
 	if err := f.Poll(w.ctx); err != nil {
 		t.Fatal(err)
@@ -167,7 +168,7 @@ func TestReorgWithinDepth(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.chain.Rollback() // the dropped mint does not come back
-	w.send(t, 0, w.tok.PackMint(b, tokens(3)))
+	w.mint(t, b, tokens(3))
 	w.chain.Commit()
 	w.chain.Commit()
 	w.chain.Commit()
@@ -190,7 +191,7 @@ func TestReorgBelowDepth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.send(t, 0, w.tok.PackMint(a, tokens(5)))
+	w.mint(t, a, tokens(5))
 	if err := f.Poll(w.ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -227,7 +228,7 @@ func TestRangeHalves(t *testing.T) {
 	w := newWorld(t)
 	a := w.account(1)
 	for i := range 4 {
-		w.send(t, 0, w.tok.PackMint(a, tokens(int64(i+1))))
+		w.mint(t, a, tokens(int64(i+1)))
 	}
 	src := &narrowRPC{Client: w.rpc, max: 2}
 	f := erc20.New(erc20.Config{Token: w.token, MaxBlockRange: 16}, src, w.db, nil)
@@ -237,7 +238,7 @@ func TestRangeHalves(t *testing.T) {
 	w.wantBalance(t, a, tokens(10))
 	// A range of one block that still fails is an error, not a skip.
 	src.max = 0
-	w.send(t, 0, w.tok.PackMint(a, tokens(1)))
+	w.mint(t, a, tokens(1))
 	if err := f.Poll(w.ctx); err == nil {
 		t.Fatal("Poll skipped a block it could not read")
 	}
