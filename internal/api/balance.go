@@ -1,11 +1,13 @@
 package api
 
 import (
+	"math/big"
 	"net/http"
 	"slices"
 
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/internal/balances"
+	"github.com/goaleph/goaleph/internal/store"
 )
 
 // addressBalance is GET /api/v0/addresses/{address}/balance?chain: the
@@ -27,17 +29,26 @@ func (s *Server) addressBalance(w http.ResponseWriter, r *http.Request) {
 	if _, ok := chain.Lookup(onChain); onChain != "" && !ok {
 		p.fail("chain: %q is not a known chain", onChain)
 	}
-	if p.err != nil {
+	var rows []store.Balance
+	err := p.err
+	if err == nil {
+		rows, err = s.cfg.Store.Balances(r.Context(), address)
+	}
+	switch {
+	case p.err != nil:
 		s.failQuery(w, r, p.err)
-		return
-	}
-	rows, err := s.cfg.Store.Balances(r.Context(), address)
-	if err != nil {
+	case err != nil:
 		s.fail(w, r, http.StatusInternalServerError, err)
-		return
+	default:
+		total, byChain := balances.Totals(rows, onChain)
+		out := balanceJSON(address, total, byChain)
+		out.send(w, http.StatusOK)
 	}
-	total, byChain := balances.Totals(rows, onChain)
-	var out jsonw
+}
+
+// balanceJSON writes the balance document.
+func balanceJSON(address string, total *big.Int, byChain map[string]*big.Int) *jsonw {
+	out := new(jsonw)
 	out.WriteByte('{')
 	out.key("address")
 	out.str(address)
@@ -54,13 +65,6 @@ func (s *Server) addressBalance(w http.ResponseWriter, r *http.Request) {
 		out.key(c)
 		out.WriteString(balances.FormatAmount(byChain[c]))
 	}
-	out.WriteByte('}')
-	out.key("locked_amount")
-	out.WriteString("0.0")
-	out.key("credit_balance")
-	out.int(0)
-	out.key("credit_balance_details")
-	out.WriteString("null")
-	out.WriteByte('}')
-	out.send(w, http.StatusOK)
+	out.WriteString(`},"locked_amount":0.0,"credit_balance":0,"credit_balance_details":null}`)
+	return out
 }

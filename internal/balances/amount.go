@@ -17,14 +17,18 @@ const Decimals = 18
 // ErrBadAmount is returned for an amount that is not a decimal number.
 var ErrBadAmount = errors.New("invalid amount")
 
-// maxAmountLen bounds the text of one amount, and maxExponent its exponent,
-// so that hostile input cannot make a huge number.
+// maxAmountLen bounds the text of one amount, maxExponent its exponent and
+// maxUnits its value (10⁴² tokens, far beyond any supply), so that hostile
+// input cannot make a huge number.
 const (
 	maxAmountLen = 100
 	maxExponent  = 80
 )
 
-var ten = big.NewInt(10)
+var (
+	ten      = big.NewInt(10)
+	maxUnits = pow10(60)
+)
 
 func pow10(n int) *big.Int { return new(big.Int).Exp(ten, big.NewInt(int64(n)), nil) }
 
@@ -57,6 +61,9 @@ func ParseAmount(s string) (*big.Int, error) {
 		v.Mul(v, pow10(shift))
 	} else {
 		v.Quo(v, pow10(-shift))
+	}
+	if v.Cmp(maxUnits) > 0 {
+		return nil, ErrBadAmount
 	}
 	if neg {
 		v.Neg(v)

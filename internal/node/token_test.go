@@ -1,36 +1,23 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
 	"io"
-	"math/big"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/goaleph/goaleph/internal/chain/devchain"
+	"github.com/goaleph/goaleph/internal/chain/devchain/chaintest"
 )
 
 // TestTokenFollowerBalance: tokens minted and transferred on the dev chain
 // appear in /balance once the node's follower has polled, and its height
 // is in /metrics.
 func TestTokenFollowerBalance(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	c, err := devchain.New(devchain.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	token, err := c.DeployToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c, token := chaintest.Token(t)
 	a, b := c.Accounts()[1].Address, c.Accounts()[2].Address
-	whole := new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil)
-	if _, err := c.Mint(ctx, token, a, new(big.Int).Mul(big.NewInt(100), whole)); err != nil {
+	if _, err := c.Mint(ctx, token, a, chaintest.Tokens(100, 0)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -50,8 +37,7 @@ func TestTokenFollowerBalance(t *testing.T) {
 	}()
 
 	// 12.000000000000000001 tokens from a to b (exact beyond a float64).
-	amount := new(big.Int).Add(new(big.Int).Mul(big.NewInt(12), whole), big.NewInt(1))
-	rcpt, err := c.Transfer(ctx, token, 1, b, amount)
+	rcpt, err := c.Transfer(ctx, token, 1, b, chaintest.Tokens(12, 1))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"math/big"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -14,15 +13,14 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/goaleph/goaleph/internal/chain/devchain"
+	"github.com/goaleph/goaleph/internal/chain/devchain/chaintest"
 	"github.com/goaleph/goaleph/internal/chain/erc20"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/sqlite"
 )
 
 // tokens returns n whole tokens in base units.
-func tokens(n int64) *big.Int {
-	return new(big.Int).Mul(big.NewInt(n), new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil))
-}
+func tokens(n int64) *big.Int { return chaintest.Tokens(n, 0) }
 
 // world is a dev chain with the token deployed and an SQLite store.
 type world struct {
@@ -35,17 +33,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	t.Cleanup(cancel)
-	c, err := devchain.New(devchain.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	addr, err := c.DeployToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, c, addr := chaintest.Token(t)
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "a.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -61,22 +49,23 @@ func newWorld(t *testing.T) *world {
 
 func (w *world) account(i int) common.Address { return w.chain.Accounts()[i].Address }
 
-func (w *world) mint(t *testing.T, to common.Address, amount *big.Int) *types.Receipt {
-	t.Helper()
-	r, err := w.chain.Mint(w.ctx, w.token, to, amount)
-	if err != nil {
-		t.Fatal(err)
+// mined fails the test when a token call failed.
+func mined(t *testing.T) func(*types.Receipt, error) *types.Receipt {
+	return func(r *types.Receipt, err error) *types.Receipt {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
 	}
-	return r
+}
+
+func (w *world) mint(t *testing.T, to common.Address, amount *big.Int) *types.Receipt {
+	return mined(t)(w.chain.Mint(w.ctx, w.token, to, amount))
 }
 
 func (w *world) transfer(t *testing.T, from int, to common.Address, amount *big.Int) *types.Receipt {
-	t.Helper()
-	r, err := w.chain.Transfer(w.ctx, w.token, from, to, amount)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return mined(t)(w.chain.Transfer(w.ctx, w.token, from, to, amount))
 }
 
 func (w *world) follower(conf uint64) *erc20.Follower {
@@ -110,13 +99,13 @@ func TestFollowTransfers(t *testing.T) {
 	w := newWorld(t)
 	a, b, c := w.account(1), w.account(2), w.account(3)
 	w.mint(t, a, tokens(1000))
-	w.transfer(t, 1, b, new(big.Int).Add(tokens(250), big.NewInt(1))) // 250.000000000000000001
+	w.transfer(t, 1, b, chaintest.Tokens(250, 1)) // 250.000000000000000001
 	f := w.follower(0)
 	if err := f.Poll(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.wantBalance(t, a, new(big.Int).Sub(tokens(750), big.NewInt(1)))
-	w.wantBalance(t, b, new(big.Int).Add(tokens(250), big.NewInt(1)))
+	w.wantBalance(t, a, chaintest.Tokens(749, 1e18-1))
+	w.wantBalance(t, b, chaintest.Tokens(250, 1))
 	w.wantBalance(t, common.Address{}, nil) // mints do not make the zero address negative
 
 	// Later transfers add to what is stored, also after a restart (a new
@@ -125,7 +114,7 @@ func TestFollowTransfers(t *testing.T) {
 	if err := w.follower(0).Poll(w.ctx); err != nil {
 		t.Fatal(err)
 	}
-	w.wantBalance(t, b, new(big.Int).Add(tokens(200), big.NewInt(1)))
+	w.wantBalance(t, b, chaintest.Tokens(200, 1))
 	w.wantBalance(t, c, tokens(50))
 	rows, _ := w.db.Balances(w.ctx, c.Hex())
 	if rows[0].Height != int64(r.BlockNumber.Uint64()) {

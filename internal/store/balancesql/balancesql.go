@@ -17,8 +17,31 @@ import (
 type Conn interface {
 	// Exec runs a statement and returns the number of rows it changed.
 	Exec(query string, args ...any) (int64, error)
-	// Query calls row for each result row with a function that scans it.
-	Query(query string, args []any, row func(scan func(dest ...any) error) error) error
+	// Query runs a query; the caller closes its rows.
+	Query(query string, args ...any) (Rows, error)
+}
+
+// Rows are the rows of a query (*sql.Rows is one).
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+	Close() error
+}
+
+// each calls row for every row of query.
+func each(c Conn, query string, args []any, row func(scan func(dest ...any) error) error) error {
+	rows, err := c.Query(query, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := row(rows.Scan); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
 }
 
 // SQLite rewrites $n placeholders to SQLite's ?n.
@@ -40,7 +63,7 @@ const (
 // Balances implements store.BalanceReader.Balances.
 func Balances(c Conn, address string) ([]store.Balance, error) {
 	var out []store.Balance
-	err := c.Query(selectBalances, []any{address}, func(scan func(...any) error) error {
+	err := each(c, selectBalances, []any{address}, func(scan func(...any) error) error {
 		var b store.Balance
 		var amount string
 		if err := scan(&b.Address, &b.Chain, &b.Dapp, &amount, &b.Height); err != nil {
@@ -87,7 +110,7 @@ func Set(c Conn, bs []store.Balance) error {
 func Sync(c Conn, chain, token string) (store.TokenSync, error) {
 	s := store.TokenSync{Chain: chain, Token: token}
 	found := false
-	err := c.Query(selectSync, []any{chain, token}, func(scan func(...any) error) error {
+	err := each(c, selectSync, []any{chain, token}, func(scan func(...any) error) error {
 		found = true
 		return scan(&s.Height, &s.BlockHash)
 	})

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/balancesql"
 )
@@ -18,18 +20,20 @@ func (c pgBalances) Exec(query string, args ...any) (int64, error) {
 	return tag.RowsAffected(), err
 }
 
-func (c pgBalances) Query(query string, args []any, each func(scan func(...any) error) error) error {
+func (c pgBalances) Query(query string, args ...any) (balancesql.Rows, error) {
 	rs, err := c.q.Query(c.ctx, query, args...)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rs.Close()
-	for rs.Next() {
-		if err := each(rs.Scan); err != nil {
-			return err
-		}
-	}
-	return rs.Err()
+	return pgRows{rs}, nil
+}
+
+// pgRows gives pgx's rows the Close of database/sql.
+type pgRows struct{ pgx.Rows }
+
+func (r pgRows) Close() error {
+	r.Rows.Close()
+	return nil
 }
 
 func (r reader) Balances(ctx context.Context, address string) ([]store.Balance, error) {

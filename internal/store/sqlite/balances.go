@@ -21,18 +21,8 @@ func (c balanceConn) Exec(query string, args ...any) (int64, error) {
 	return res.RowsAffected()
 }
 
-func (c balanceConn) Query(query string, args []any, row func(scan func(...any) error) error) error {
-	rows, err := c.q.QueryContext(c.ctx, balancesql.SQLite(query), args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		if err := row(rows.Scan); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+func (c balanceConn) Query(query string, args ...any) (balancesql.Rows, error) {
+	return c.q.QueryContext(c.ctx, balancesql.SQLite(query), args...)
 }
 
 func (r reader) Balances(ctx context.Context, address string) ([]store.Balance, error) {
