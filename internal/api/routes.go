@@ -47,6 +47,7 @@ func (s *Server) routes() {
 	// misc
 	m.HandleFunc("GET /api/v0/addresses/stats.json", s.addressStats)
 	m.HandleFunc("GET /api/v0/addresses/{address}/files", s.addressFiles)
+	m.HandleFunc("GET /api/v0/addresses/{address}/balance", s.addressBalance)
 	m.HandleFunc("GET /api/v0/authorizations/granted/{address}", s.authorizationsGranted)
 	m.HandleFunc("GET /api/v0/authorizations/received/{address}", s.authorizationsReceived)
 	m.HandleFunc("GET /api/v0/channels/list.json", s.channels)

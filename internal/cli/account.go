@@ -15,7 +15,7 @@ func newAccountCmd(g *globals) *cobra.Command {
 	return group("account", "Create and inspect the accounts (keys) that sign messages",
 		`  aleph account create --chain SOL --name bob --active
   aleph account list`,
-		newAccountCreateCmd(g), newAccountListCmd(g), newAccountShowCmd(g), newAccountAddressCmd(g))
+		newAccountCreateCmd(g), newAccountListCmd(g), newAccountShowCmd(g), newAccountAddressCmd(g), newAccountBalanceCmd(g))
 }
 
 func newAccountCreateCmd(g *globals) *cobra.Command {

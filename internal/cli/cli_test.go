@@ -45,8 +45,12 @@ func TestMain(m *testing.M) {
 
 // startNode runs an in-process core node until the test ends and returns
 // its API URL.
-func startNode(t *testing.T) string {
-	_, addr := nodetest.Start(t, node.Config{})
+func startNode(t *testing.T) string { return startNodeWith(t, node.Config{}) }
+
+// startNodeWith is startNode with a configuration.
+func startNodeWith(t *testing.T, cfg node.Config) string {
+	t.Helper()
+	_, addr := nodetest.Start(t, cfg)
 	return "http://" + addr
 }
 

@@ -71,7 +71,9 @@ type Config struct {
 	// Fetcher fetches content and STORE files missing locally from peers
 	// (see fetch.go). Nil: messages wait until the file is uploaded here.
 	Fetcher Fetcher
-	Logger  *slog.Logger
+	// Balances selects the posts that update token balances (balances.go).
+	Balances BalancesConfig
+	Logger   *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -174,7 +176,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 	}
 	n.metrics = newMetrics(n)
 	n.handlers = map[message.Type]handler{
-		message.TypePost:      posts{},
+		message.TypePost:      posts{balances: newBalanceUpdates(cfg.Balances, n.metrics.registry)},
 		message.TypeAggregate: aggregates{},
 		message.TypeStore:     stores{n: n},
 		message.TypeForget:    forgets{n: n},

@@ -8,13 +8,18 @@ import (
 	"github.com/goaleph/goaleph/message"
 )
 
-// posts processes POST messages and their amends.
-type posts struct{}
+// posts processes POST messages and their amends, and the balances-update
+// posts among them.
+type posts struct{ balances *balanceUpdates }
 
-func (posts) check(ctx context.Context, tx store.Tx, it *item) error {
+func (h posts) check(ctx context.Context, tx store.Tx, it *item) error {
 	p := it.content.Post
 	if !p.IsAmend() {
-		return checkPermission(ctx, tx, it.msg.Sender, it.target())
+		if err := checkPermission(ctx, tx, it.msg.Sender, it.target()); err != nil {
+			return err
+		}
+		_, err := h.balances.update(it)
+		return err
 	}
 	if p.Ref == "" {
 		return message.Errorf(message.CodePostAmendNoTarget, "amend without ref")
@@ -40,7 +45,7 @@ func (posts) check(ctx context.Context, tx store.Tx, it *item) error {
 	return checkPermission(ctx, tx, it.msg.Sender, targetOf(rec))
 }
 
-func (posts) apply(ctx context.Context, tx store.Tx, it *item) error {
+func (h posts) apply(ctx context.Context, tx store.Tx, it *item) error {
 	p := it.content.Post
 	row := &store.Post{
 		ItemHash:     it.msg.ItemHash,
@@ -60,7 +65,7 @@ func (posts) apply(ctx context.Context, tx store.Tx, it *item) error {
 	if p.IsAmend() {
 		return refreshLatestAmend(tx, p.Ref)
 	}
-	return nil
+	return h.balances.apply(tx, it)
 }
 
 // refreshLatestAmend points the original at its amend with the greatest

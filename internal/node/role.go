@@ -30,6 +30,9 @@ type RoleConfig struct {
 	// Listener, when set, is the API listener, served instead of listening
 	// on Node.Listen. The role owns it: NewRole closes it when it fails.
 	Listener net.Listener
+	// Token configures the ERC-20 token follower (token.go); off unless
+	// Token.Enabled.
+	Token TokenConfig
 }
 
 // Role is the core node role built by NewRole: the core node and, unless
@@ -121,6 +124,13 @@ func NewRole(ctx context.Context, rc RoleConfig) (_ *Role, err error) {
 		// Started last: it feeds the node what it reads, and its archives
 		// come through the node's peers.
 		r.group.Add("chain", r.chain)
+	}
+	if rc.Token.Enabled {
+		f, err := newTokenFollower(ctx, rc.Token, r.node)
+		if err != nil {
+			return nil, fmt.Errorf("token follower: %w", err)
+		}
+		r.group.Add("token", f) // writes balances through the node's store: stops before it
 	}
 	return r, nil
 }

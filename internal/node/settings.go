@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/internal/api"
+	"github.com/goaleph/goaleph/internal/balances"
 	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/settings"
 )
@@ -51,6 +52,8 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Strings(&p.HTTPPeers, "http-peer", "p2p.http_peers", nil, "API base URLs of peers to fetch missing files from (repeatable)"),
 		settings.Strings(&p.TrustedPeers, "trusted-peer", "p2p.trusted_peers", nil, "peer IDs whose alive messages are trusted besides the bootstrap peers (default: all)"),
 		settings.String(&p.APIURL, "announce-url", "p2p.announce_url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)"),
+		settings.Strings(&n.Balances.Addresses, "balances-address", "balances.addresses", balances.TrustedSenders, "content addresses whose balances-update posts set token balances (repeatable)"),
+		settings.String(&n.Balances.PostType, "balances-post-type", "balances.post_type", balances.PostType, "post type of the balance updates"),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
-	}, append(n.HTTP.Settings(httplimit.Defaults), c.Chain.Settings()...)...)...)
+	}, append(n.HTTP.Settings(httplimit.Defaults), append(c.Chain.Settings(), c.Token.settings()...)...)...)...)
 }

@@ -265,6 +265,7 @@ type Reader interface {
 	// item hash, each list by chain, height and transaction hash. Hashes
 	// without any are absent from the map.
 	Confirmations(ctx context.Context, hashes []string) (map[string][]Confirmation, error)
+	BalanceReader
 }
 
 // ChainSync is the progress of a chain reader: every block up to Height
@@ -297,6 +298,7 @@ type Counts struct {
 // Tx is a write transaction of the processing pipeline.
 type Tx interface {
 	Reader
+	BalanceWriter
 
 	// Seen tells whether hash is already processed (with the signature of
 	// the stored copy) or forgotten: one probe for the pipeline's

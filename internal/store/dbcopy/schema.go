@@ -73,6 +73,8 @@ var tables = []table{
 	{name: "chains_sync_status", cols: cols(`chain height:i block_hash`)},
 	{name: "message_confirmations", cols: cols(`item_hash chain tx_hash height:i block_hash time:f`)},
 	{name: "vm_volumes", serial: "id", pgOnly: []string{"id"}, ordered: true, cols: cols(`vm_hash ref`)},
+	{name: "balances", cols: cols(`address chain dapp balance height:i`)},
+	{name: "token_sync", cols: cols(`chain token height:i block_hash`)},
 }
 
 // Tables returns the names of the copied tables, in copy order.

@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ChainSync", testChainSync},
 		{"Confirmations", testConfirmations},
 		{"ListMessagesByBlock", testListMessagesByBlock},
+		{"Balances", testBalances},
+		{"TokenSync", testTokenSync},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+	"math/big"
+)
+
+// Balance is the token balance of one address on one chain, for one dApp
+// or none (the reference's balances table: one row per address, chain and
+// dApp).
+type Balance struct {
+	Address string
+	Chain   string
+	// Dapp is empty for the address's own holdings; a dApp's rows (e.g.
+	// SABLIER streams) count for staking but not for quotas.
+	Dapp string
+	// Amount is exact, in base units (10⁻¹⁸ token for an 18-decimal token).
+	Amount *big.Int
+	// Height is the chain height the amount was last updated at.
+	Height int64
+}
+
+// TokenSync is how far a token follower has read a chain: every block up
+// to Height (whose hash is BlockHash) is reflected in the balances.
+type TokenSync struct {
+	Chain     string
+	Token     string // the token contract, lower-case hex
+	Height    int64
+	BlockHash string
+}
+
+// BalanceReader reads balances. It is part of Reader.
+type BalanceReader interface {
+	// Balances returns the rows of address, matched case-insensitively,
+	// ordered by chain then dApp.
+	Balances(ctx context.Context, address string) ([]Balance, error)
+}
+
+// BalanceWriter writes balances. It is part of Tx.
+type BalanceWriter interface {
+	// UpdateBalances stores balances the way a balances-update post does:
+	// a row already stored at the same or a greater height keeps its value
+	// (the newer height wins). It returns the number of rows written.
+	UpdateBalances(bs []Balance) (int, error)
+	// SetBalances stores balances whatever the stored heights (the token
+	// follower, which owns its rows).
+	SetBalances(bs []Balance) error
+	// TokenSync returns the follower position of (chain, token);
+	// ErrNotFound when it never ran.
+	TokenSync(chain, token string) (TokenSync, error)
+	// SetTokenSync records the follower position.
+	SetTokenSync(s TokenSync) error
+}

@@ -1,0 +1,60 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/internal/store/balancesql"
+)
+
+// pgBalances runs the shared balance SQL on a querier.
+type pgBalances struct {
+	ctx context.Context
+	q   querier
+}
+
+func (c pgBalances) Exec(query string, args ...any) (int64, error) {
+	tag, err := c.q.Exec(c.ctx, query, args...)
+	return tag.RowsAffected(), err
+}
+
+func (c pgBalances) Query(query string, args ...any) (balancesql.Rows, error) {
+	rs, err := c.q.Query(c.ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgRows{rs}, nil
+}
+
+// pgRows gives pgx's rows the Close of database/sql.
+type pgRows struct{ pgx.Rows }
+
+func (r pgRows) Close() error {
+	r.Rows.Close()
+	return nil
+}
+
+func (r reader) Balances(ctx context.Context, address string) ([]store.Balance, error) {
+	return balancesql.Balances(pgBalances{ctx, r.q}, address)
+}
+
+// The writes run at once (after the queued ones): UpdateBalances needs
+// its row counts, and balances are rare next to messages.
+
+func (t *tx) UpdateBalances(bs []store.Balance) (int, error) {
+	return balancesql.Update(pgBalances{t.ctx, t.q}, bs)
+}
+
+func (t *tx) SetBalances(bs []store.Balance) error {
+	return balancesql.Set(pgBalances{t.ctx, t.q}, bs)
+}
+
+func (t *tx) TokenSync(chain, token string) (store.TokenSync, error) {
+	return balancesql.Sync(pgBalances{t.ctx, t.q}, chain, token)
+}
+
+func (t *tx) SetTokenSync(s store.TokenSync) error {
+	return balancesql.SetSync(pgBalances{t.ctx, t.q}, s)
+}
