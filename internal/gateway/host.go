@@ -49,7 +49,9 @@ func parseHost(host, zone string) (parsedHost, error) {
 	case zone != "" && strings.HasSuffix(name, "."+zone):
 		label := strings.TrimSuffix(name, "."+zone)
 		hash, ok := crn.HashFromLabel(label)
-		if !ok {
+		if canon, _ := crn.HostLabel(hash); !ok || canon != label {
+			// Not canonical base32 (trailing bits set): one program has
+			// one name, so a flood of aliases cannot order certificates.
 			return parsedHost{}, errBadHost
 		}
 		p.kind, p.hash = hostHash, hash
