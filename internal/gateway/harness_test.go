@@ -90,6 +90,15 @@ func startUpstream(t testing.TB, name string) *upstream {
 // startGateway runs a gateway role until the test ends.
 func startGateway(t testing.TB, rc RoleConfig) *Role {
 	t.Helper()
+	r, stop := runGateway(t, rc)
+	t.Cleanup(stop)
+	return r
+}
+
+// runGateway runs a gateway role (test defaults for what rc leaves
+// empty) until stop is called.
+func runGateway(t testing.TB, rc RoleConfig) (*Role, func()) {
+	t.Helper()
 	if rc.Listen == "" {
 		rc.Listen = "127.0.0.1:0"
 	}
@@ -109,18 +118,21 @@ func startGateway(t testing.TB, rc RoleConfig) *Role {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("gateway: %v", err)
-		}
-	})
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("gateway: %v", err)
+			}
+		})
+	}
 	select {
 	case <-r.Ready():
 	case err := <-done:
 		t.Fatalf("gateway: %v", err)
 	}
-	return r
+	return r, stop
 }
 
 // waitUpstreams waits until the gateway's directory lists n nodes for

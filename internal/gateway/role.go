@@ -101,6 +101,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	}
 	r.proxy = &Proxy{zone: rc.Zone, dir: r.dir, txt: txt, transport: newTransport(rc.DialTimeout), ejectFor: rc.EjectFor,
 		metrics: m, log: rc.Logger, now: time.Now}
+	errorLog := slog.NewLogLogger(rc.Logger.Handler(), slog.LevelDebug)
 	var err error
 	if r.httpLn, err = r.listen(rc.Listener, rc.Listen); err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		if r.tlsLn, err = r.listen(rc.TLSListener, rc.TLSListen); err != nil {
 			return nil, err
 		}
-		if r.tls, err = newTLSManager(ctx, rc, r.proxy, m); err != nil {
+		if r.tls, err = newTLSManager(rc, r.httpLn.Addr(), r.proxy, m); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -122,6 +123,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	r.group.Add("directory", serviceFunc(r.dir.Run))
 	if r.tls != nil {
 		srv := rc.HTTP.Server(r.proxy, context.WithoutCancel(ctx))
+		srv.ErrorLog = errorLog // handshakes refused for unknown names
 		srv.TLSConfig = r.tls.tlsConfig()
 		r.group.Add("https", serviceFunc(func(ctx context.Context) error {
 			return serve(ctx, srv, tls.NewListener(rc.HTTP.Listener(r.tlsLn), srv.TLSConfig))
@@ -132,6 +134,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		plain = r.tls.httpHandler(r.proxy, !rc.NoRedirect, portOf(r.tlsLn))
 	}
 	httpSrv := rc.HTTP.Server(plain, context.WithoutCancel(ctx))
+	httpSrv.ErrorLog = errorLog
 	r.group.Add("http", serviceFunc(func(ctx context.Context) error {
 		r.once.Do(func() { close(r.ready) })
 		return serve(ctx, httpSrv, rc.HTTP.Listener(r.httpLn))

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 
 	"github.com/caddyserver/certmagic"
@@ -29,7 +30,9 @@ type tlsManager struct {
 	issuer *certmagic.ACMEIssuer
 }
 
-func newTLSManager(ctx context.Context, rc RoleConfig, p *Proxy, m *metrics) (*tlsManager, error) {
+// newTLSManager builds the manager of rc; httpAddr is the gateway's HTTP
+// listener, where the HTTP-01 challenges are answered.
+func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tlsManager, error) {
 	if rc.CertDir == "" {
 		return nil, errors.New("gateway: TLS needs a certificate directory (--cert-dir)")
 	}
@@ -44,8 +47,21 @@ func newTLSManager(ctx context.Context, rc RoleConfig, p *Proxy, m *metrics) (*t
 			return nil, fmt.Errorf("gateway: ACME CA roots: no certificate in %s", rc.ACMECARoots)
 		}
 	}
+	host, port, err := net.SplitHostPort(httpAddr.String())
+	if err != nil {
+		return nil, err
+	}
+	httpPort, err := strconv.Atoi(port)
+	if err != nil {
+		return nil, err
+	}
 	t := &tlsManager{}
 	logger := zap.NewNop()
+	if rc.LogLevel == "debug" { // certmagic logs with zap: its own lines on stderr
+		if l, err := zap.NewDevelopment(); err == nil {
+			logger = l
+		}
+	}
 	t.cache = certmagic.NewCache(certmagic.CacheOptions{
 		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return t.cfg, nil },
 		Logger:           logger,
@@ -53,6 +69,7 @@ func newTLSManager(ctx context.Context, rc RoleConfig, p *Proxy, m *metrics) (*t
 	t.cfg = certmagic.New(t.cache, certmagic.Config{
 		Storage: &certmagic.FileStorage{Path: rc.CertDir},
 		Logger:  logger,
+		OCSP:    certmagic.OCSPConfig{DisableStapling: true},
 		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: func(ctx context.Context, name string) error {
 			if err := p.allow(ctx, name); err != nil {
 				m.certificates.WithLabelValues("denied").Inc()
@@ -76,9 +93,10 @@ func newTLSManager(ctx context.Context, rc RoleConfig, p *Proxy, m *metrics) (*t
 	})
 	t.issuer = certmagic.NewACMEIssuer(t.cfg, certmagic.ACMEIssuer{
 		CA: rc.ACMECA, TestCA: rc.ACMECA, Email: rc.ACMEEmail, Agreed: true, TrustedRoots: roots,
-		// HTTP-01 on the gateway's own HTTP listener (httpHandler); the
-		// TLS-ALPN-01 challenge would need port 443 to be this listener.
-		DisableTLSALPNChallenge: true, Logger: logger,
+		// HTTP-01 on the gateway's own HTTP listener (httpHandler): naming
+		// its address keeps certmagic from binding a solver of its own.
+		// TLS-ALPN-01 is off: it would need port 443 to be this listener.
+		ListenHost: host, AltHTTPPort: httpPort, DisableTLSALPNChallenge: true, Logger: logger,
 	})
 	t.cfg.Issuers = []certmagic.Issuer{t.issuer}
 	return t, nil

@@ -1,0 +1,127 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// httpsClient dials addr for every host, checking certificates against
+// roots.
+func httpsClient(addr string, roots *x509.CertPool) *http.Client {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	return &http.Client{Timeout: 60 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots},
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return d.DialContext(ctx, network, addr)
+			},
+		}}
+}
+
+// TestHTTPS: a custom domain whose TXT record names a program gets a
+// certificate from a real ACME server (pebble) at its first HTTPS request,
+// verified against pebble's root; hosts without the proof fail the
+// handshake and make no ACME order; HTTP redirects to HTTPS; a restarted
+// gateway serves the stored certificate without a new order.
+func TestHTTPS(t *testing.T) {
+	core := startCore(t)
+	a := startUpstream(t, "A")
+	announce(t, core, a.base, testHash)
+	d := startDNS(t)
+	d.setTXT("app.example.test", testHash)
+
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, httpPort, _ := net.SplitHostPort(httpLn.Addr().String())
+	p := startPebble(t, d.addr, httpPort)
+	certDir := t.TempDir()
+	rc := RoleConfig{CoreURL: core, DNSServer: d.addr, Listener: httpLn, TLSListener: tlsLn,
+		ACMECA: p.dir, ACMECARoots: p.caFile, CertDir: certDir, ACMEEmail: "test@example.test"}
+	gw, stop := runGateway(t, rc)
+	defer stop()
+	waitUpstreams(t, gw, testHash, 1)
+	c := httpsClient(tlsLn.Addr().String(), p.root(t))
+
+	res, err := c.Get("https://app.example.test/hello")
+	if err != nil {
+		t.Fatalf("first HTTPS request: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(string(body), "A /vm/"+testHash+"/hello ") {
+		t.Fatalf("HTTPS: %d %q", res.StatusCode, body)
+	}
+	if n := p.orders.Load(); n != 1 {
+		t.Fatalf("%d ACME orders after the first request, want 1", n)
+	}
+	m := gw.proxy.metrics.certificates
+	if testutil.ToFloat64(m.WithLabelValues("obtained")) != 1 {
+		t.Errorf("certificates obtained: %v", testutil.ToFloat64(m.WithLabelValues("obtained")))
+	}
+
+	// No proof, no order: the handshake fails.
+	for _, host := range []string{"evil.example.test", "nothash.gw.test", hostOf(t, strings.Repeat("cd", 32), "gw.test")} {
+		if res, err := c.Get("https://" + host + "/"); err == nil {
+			res.Body.Close()
+			t.Errorf("%s: HTTPS answered %d, want a TLS failure", host, res.StatusCode)
+		}
+	}
+	if n := p.orders.Load(); n != 1 {
+		t.Errorf("%d ACME orders after hosts without proof, want 1", n)
+	}
+	// The program's zone name is routed, so it gets a certificate too.
+	res, err = c.Get("https://" + hostOf(t, testHash, "gw.test") + "/")
+	if err != nil {
+		t.Fatalf("zone host over HTTPS: %v", err)
+	}
+	res.Body.Close()
+	if n := p.orders.Load(); n != 2 {
+		t.Errorf("%d ACME orders, want 2", n)
+	}
+
+	// HTTP redirects to HTTPS.
+	_, tlsPort, _ := net.SplitHostPort(tlsLn.Addr().String())
+	req, _ := http.NewRequest(http.MethodGet, "http://"+httpLn.Addr().String()+"/x?y=1", nil)
+	req.Host = "app.example.test"
+	plain := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err = plain.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if want := "https://app.example.test:" + tlsPort + "/x?y=1"; res.StatusCode != http.StatusPermanentRedirect || res.Header.Get("Location") != want {
+		t.Errorf("redirect: %d %q, want 308 %q", res.StatusCode, res.Header.Get("Location"), want)
+	}
+
+	// A new gateway on the same certificate directory serves the stored
+	// certificate: no order.
+	stop()
+	rc.Listener, rc.TLSListener = nil, nil
+	rc.Listen, rc.TLSListen = "127.0.0.1:0", "127.0.0.1:0"
+	gw2 := startGateway(t, rc)
+	waitUpstreams(t, gw2, testHash, 1)
+	res, err = httpsClient(gw2.TLSAddr().String(), p.root(t)).Get("https://app.example.test/again")
+	if err != nil {
+		t.Fatalf("after a restart: %v", err)
+	}
+	res.Body.Close()
+	if n := p.orders.Load(); res.StatusCode != 200 || n != 2 {
+		t.Errorf("after a restart: %d, %d ACME orders, want 200 and 2", res.StatusCode, n)
+	}
+}
