@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/goaleph/goaleph/internal/compute/crn"
 	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/lifecycle"
 )
@@ -86,6 +87,14 @@ var (
 // Close releases it when it is never run.
 func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	rc = withDefaults(rc)
+	if !validName(rc.Zone) {
+		return nil, fmt.Errorf("gateway: zone %q is not a domain name of two labels or more", rc.Zone)
+	}
+	for _, a := range rc.TrustedNodes {
+		if !crn.IsETHAddress(a) {
+			return nil, fmt.Errorf("gateway: trusted node %q is not an ETH address (0x and 40 hex digits)", a)
+		}
+	}
 	r := &Role{rc: rc, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
 	m := newMetrics(r.reg)
 	r.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
