@@ -12,13 +12,8 @@ import (
 )
 
 func newComputeCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "compute",
-		Short:   "Run a compute node (CRN) that runs PROGRAM messages on demand",
-		Example: `  aleph compute run --core-url http://127.0.0.1:4024`,
-	}
-	cmd.AddCommand(newComputeRunCmd(g))
-	return cmd
+	return roleGroupCmd("compute", "Run a compute node (CRN) that runs PROGRAM messages on demand",
+		`  aleph compute run --core-url http://127.0.0.1:4024`, newComputeRunCmd(g))
 }
 
 func newComputeRunCmd(g *globals) *cobra.Command {
@@ -85,10 +80,7 @@ prints the effective settings and where each came from.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t := rc.Settings()
-			if err := t.Load(cmd.Flags(), configPath, os.Environ()); err != nil {
-				return err
-			}
-			log, err := newLogger(rc.LogLevel)
+			log, err := loadRoleSettings(cmd, t, configPath, &rc.LogLevel)
 			if err != nil {
 				return err
 			}
@@ -136,9 +128,6 @@ prints the effective settings and where each came from.`,
 			return r.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	table.Register(f)
-	f.StringVar(&configPath, "config", "", "YAML configuration file (flags and the environment win over it)")
-	f.BoolVar(&printConfig, "print-config", false, "print the effective settings and their sources, then exit")
+	registerRoleFlags(cmd.Flags(), table, &configPath, &printConfig)
 	return cmd
 }

@@ -2,21 +2,27 @@ package cli
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/goaleph/goaleph/internal/gateway"
+	"github.com/goaleph/goaleph/internal/settings"
 )
 
 func newGatewayCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
-		Use:     "gateway",
-		Short:   "Run a gateway: programs at their own domains, over TLS, balanced across compute nodes",
-		Example: `  aleph gateway run --core-url http://127.0.0.1:4024 --zone gw.example.org`,
-	}
-	cmd.AddCommand(newGatewayRunCmd(g))
+	return roleGroupCmd("gateway", "Run a gateway: programs at their own domains, over TLS, balanced across compute nodes",
+		`  aleph gateway run --core-url http://127.0.0.1:4024 --zone gw.example.org`, newGatewayRunCmd(g))
+}
+
+// roleGroupCmd is the command "aleph <use>" of a role, holding its run
+// command.
+func roleGroupCmd(use, short, example string, run *cobra.Command) *cobra.Command {
+	cmd := &cobra.Command{Use: use, Short: short, Example: example}
+	cmd.AddCommand(run)
 	return cmd
 }
 
@@ -58,16 +64,11 @@ flag's name, e.g. ALEPH_GATEWAY_CORE_URL), then the YAML file given with
       --acme-email ops@example.org --cert-dir /var/lib/aleph/gateway
   curl -H 'Host: <base32 hash>.gw.example.org' http://127.0.0.1:4080/`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			t := rc.Settings()
-			if err := t.Load(cmd.Flags(), configPath, os.Environ()); err != nil {
+			if rc.Logger, err = loadRoleSettings(cmd, t, configPath, &rc.LogLevel); err != nil {
 				return err
 			}
-			log, err := newLogger(rc.LogLevel)
-			if err != nil {
-				return err
-			}
-			rc.Logger = log
 			if rc.CertDir == "" && rc.TLSListen != "" {
 				dir, err := os.UserConfigDir()
 				if err != nil {
@@ -92,9 +93,24 @@ flag's name, e.g. ALEPH_GATEWAY_CORE_URL), then the YAML file given with
 			return r.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	table.Register(f)
-	f.StringVar(&configPath, "config", "", "YAML configuration file (flags and the environment win over it)")
-	f.BoolVar(&printConfig, "print-config", false, "print the effective settings and their sources, then exit")
+	registerRoleFlags(cmd.Flags(), table, &configPath, &printConfig)
 	return cmd
+}
+
+// loadRoleSettings applies the flags, the environment and the file at
+// configPath to a role's settings table, then returns the logger at the
+// level *level they set.
+func loadRoleSettings(cmd *cobra.Command, t *settings.Table, configPath string, level *string) (*slog.Logger, error) {
+	if err := t.Load(cmd.Flags(), configPath, os.Environ()); err != nil {
+		return nil, err
+	}
+	return newLogger(*level)
+}
+
+// registerRoleFlags registers the flags of a role's run command: its
+// settings table, --config and --print-config.
+func registerRoleFlags(f *pflag.FlagSet, table *settings.Table, configPath *string, printConfig *bool) {
+	table.Register(f)
+	f.StringVar(configPath, "config", "", "YAML configuration file (flags and the environment win over it)")
+	f.BoolVar(printConfig, "print-config", false, "print the effective settings and their sources, then exit")
 }

@@ -17,23 +17,14 @@ import (
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute/crn"
-	"github.com/goaleph/goaleph/internal/devnet"
+	"github.com/goaleph/goaleph/internal/devnet/devnettest"
 )
 
 // startCore starts a real core node (a one-node devnet) and returns its
 // API URL.
 func startCore(t testing.TB) string {
 	t.Helper()
-	nw, err := devnet.Start(t.Context(), devnet.Config{Nodes: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := nw.Stop(); err != nil {
-			t.Errorf("devnet stop: %v", err)
-		}
-	})
-	return nw.Nodes()[0].APIURL()
+	return devnettest.Core(t).APIURL()
 }
 
 // announce publishes, as a new compute node, that it runs hash at
@@ -51,6 +42,23 @@ func announce(t testing.TB, coreURL, base, hash string) {
 	if res.Status != client.StatusProcessed {
 		t.Fatalf("announcement %s", res.Status)
 	}
+}
+
+// program is the setting of most tests: a core node, a compute node A
+// (a real HTTP server) announcing testHash, and a DNS server where
+// app.example.test names testHash.
+type program struct {
+	core string
+	a    *upstream
+	dns  *testDNS
+}
+
+func startProgram(t testing.TB) program {
+	t.Helper()
+	p := program{core: startCore(t), a: startUpstream(t, "A"), dns: startDNS(t)}
+	announce(t, p.core, p.a.base, testHash)
+	p.dns.setTXT("app.example.test", testHash)
+	return p
 }
 
 // upstream is a real HTTP server standing for a compute node: it answers
@@ -99,18 +107,10 @@ func startGateway(t testing.TB, rc RoleConfig) *Role {
 // empty) until stop is called.
 func runGateway(t testing.TB, rc RoleConfig) (*Role, func()) {
 	t.Helper()
-	if rc.Listen == "" {
-		rc.Listen = "127.0.0.1:0"
-	}
-	if rc.MetricsListen == "" {
-		rc.MetricsListen = "127.0.0.1:0"
-	}
-	if rc.Zone == "" {
-		rc.Zone = "gw.test"
-	}
-	if rc.RefreshInterval == 0 {
-		rc.RefreshInterval = 200 * time.Millisecond
-	}
+	orDefault(&rc.Listen, "127.0.0.1:0")
+	orDefault(&rc.MetricsListen, "127.0.0.1:0")
+	orDefault(&rc.Zone, "gw.test")
+	orDefault(&rc.RefreshInterval, 200*time.Millisecond)
 	r, err := NewRole(t.Context(), rc)
 	if err != nil {
 		t.Fatal(err)

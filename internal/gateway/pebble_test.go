@@ -84,15 +84,20 @@ type pebble struct {
 	logLines []string
 }
 
-// freePort returns a port of 127.0.0.1 free at the call.
-func freePort(t testing.TB) string {
+// freeAddrs returns n addresses of 127.0.0.1 free at the call (pebble
+// takes addresses, not listeners).
+func freeAddrs(t testing.TB, n int) []string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var addrs []string
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		addrs = append(addrs, ln.Addr().String())
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs
 }
 
 // startPebble runs pebble, validating challenges against httpPort of the
@@ -103,7 +108,8 @@ func startPebble(t testing.TB, dnsServer, httpPort string) *pebble {
 	dir := t.TempDir()
 	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	writeSelfSigned(t, certFile, keyFile)
-	listen, mgmt := freePort(t), freePort(t)
+	addrs := freeAddrs(t, 2)
+	listen, mgmt := addrs[0], addrs[1]
 	cfg := map[string]any{"pebble": map[string]any{
 		"listenAddress": listen, "managementListenAddress": mgmt,
 		"certificate": certFile, "privateKey": keyFile, "httpPort": mustAtoi(t, httpPort), "tlsPort": 5001,

@@ -13,12 +13,9 @@ import (
 // unknown host gets 404 without a DNS query, and so does a custom domain
 // without a record, once.
 func TestRouting(t *testing.T) {
-	core := startCore(t)
-	a := startUpstream(t, "A")
-	announce(t, core, a.base, testHash)
-	d := startDNS(t)
-	d.setTXT("app.example.test", testHash)
-	gw := startGateway(t, RoleConfig{CoreURL: core, DNSServer: d.addr})
+	p := startProgram(t)
+	d := p.dns
+	gw := startGateway(t, RoleConfig{CoreURL: p.core, DNSServer: d.addr})
 	waitUpstreams(t, gw, testHash, 1)
 	c := &http.Client{Timeout: 30 * time.Second}
 	for _, host := range []string{hostOf(t, testHash, "gw.test"), "app.example.test", "APP.example.test:80"} {

@@ -156,25 +156,13 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 }
 
 func withDefaults(rc RoleConfig) RoleConfig {
-	if rc.CoreURL == "" {
-		rc.CoreURL = DefaultCoreURL
-	}
-	if rc.Zone == "" {
-		rc.Zone = DefaultZone
-	}
+	orDefault(&rc.CoreURL, DefaultCoreURL)
+	orDefault(&rc.Zone, DefaultZone)
 	rc.Zone = strings.TrimSuffix(strings.ToLower(rc.Zone), ".")
-	if rc.EjectFor == 0 {
-		rc.EjectFor = DefaultEjectFor
-	}
-	if rc.DialTimeout == 0 {
-		rc.DialTimeout = DefaultDialTimeout
-	}
-	if rc.ACMECA == "" {
-		rc.ACMECA = DefaultACMECA
-	}
-	if rc.HTTP.WriteTimeout == 0 {
-		rc.HTTP.WriteTimeout = DefaultHTTP.WriteTimeout
-	}
+	orDefault(&rc.EjectFor, DefaultEjectFor)
+	orDefault(&rc.DialTimeout, DefaultDialTimeout)
+	orDefault(&rc.ACMECA, DefaultACMECA)
+	orDefault(&rc.HTTP.WriteTimeout, DefaultHTTP.WriteTimeout)
 	if rc.Logger == nil {
 		rc.Logger = slog.New(slog.DiscardHandler)
 	}

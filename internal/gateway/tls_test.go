@@ -34,11 +34,8 @@ func httpsClient(addr string, roots *x509.CertPool) *http.Client {
 // handshake and make no ACME order; HTTP redirects to HTTPS; a restarted
 // gateway serves the stored certificate without a new order.
 func TestHTTPS(t *testing.T) {
-	core := startCore(t)
-	a := startUpstream(t, "A")
-	announce(t, core, a.base, testHash)
-	d := startDNS(t)
-	d.setTXT("app.example.test", testHash)
+	prog := startProgram(t)
+	d := prog.dns
 
 	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -51,7 +48,7 @@ func TestHTTPS(t *testing.T) {
 	_, httpPort, _ := net.SplitHostPort(httpLn.Addr().String())
 	p := startPebble(t, d.addr, httpPort)
 	certDir := t.TempDir()
-	rc := RoleConfig{CoreURL: core, DNSServer: d.addr, Listener: httpLn, TLSListener: tlsLn,
+	rc := RoleConfig{CoreURL: prog.core, DNSServer: d.addr, Listener: httpLn, TLSListener: tlsLn,
 		ACMECA: p.dir, ACMECARoots: p.caFile, CertDir: certDir, ACMEEmail: "test@example.test"}
 	gw, stop := runGateway(t, rc)
 	defer stop()

@@ -62,26 +62,22 @@ func NewTXTResolver(cfg TXTResolverConfig) *TXTResolver {
 	if cfg.Server == "" {
 		cfg.Server = systemNameserver()
 	}
-	if cfg.MinTTL == 0 {
-		cfg.MinTTL = DefaultMinTTL
-	}
-	if cfg.MaxTTL == 0 {
-		cfg.MaxTTL = DefaultMaxTTL
-	}
-	if cfg.NegativeTTL == 0 {
-		cfg.NegativeTTL = DefaultNegativeTTL
-	}
-	if cfg.ErrorTTL == 0 {
-		cfg.ErrorTTL = DefaultErrorTTL
-	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = DefaultCacheSize
-	}
-	if cfg.Timeout == 0 {
-		cfg.Timeout = DefaultDNSTimeout
-	}
+	orDefault(&cfg.MinTTL, DefaultMinTTL)
+	orDefault(&cfg.MaxTTL, DefaultMaxTTL)
+	orDefault(&cfg.NegativeTTL, DefaultNegativeTTL)
+	orDefault(&cfg.ErrorTTL, DefaultErrorTTL)
+	orDefault(&cfg.CacheSize, DefaultCacheSize)
+	orDefault(&cfg.Timeout, DefaultDNSTimeout)
 	return &TXTResolver{cfg: cfg, client: &dns.Client{Timeout: cfg.Timeout},
 		pos: newTTLCache[string](cfg.CacheSize), neg: newTTLCache[struct{}](cfg.CacheSize), now: time.Now}
+}
+
+// orDefault sets *p to def when it is the zero value.
+func orDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
 }
 
 func systemNameserver() string {
