@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/goaleph/goaleph/internal/compute/crn"
 )
 
@@ -146,4 +148,34 @@ func TestTXTResolverServerDown(t *testing.T) {
 	if _, err := r.Program(context.Background(), "app.example.test"); !errors.Is(err, ErrNoProgram) {
 		t.Fatalf("%v, want ErrNoProgram", err)
 	}
+}
+
+// FuzzTXTAnswer: any DNS reply gives a hash of 64 hex digits or
+// ErrNoProgram, and a TTL within the bounds.
+func FuzzTXTAnswer(f *testing.F) {
+	for _, txt := range []string{testHash, "junk", ""} {
+		m := new(dns.Msg)
+		m.SetQuestion("_aleph-id.app.example.test.", dns.TypeTXT)
+		m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: m.Question[0].Name, Rrtype: dns.TypeTXT,
+			Class: dns.ClassINET, Ttl: 60}, Txt: []string{txt}})
+		b, _ := m.Pack()
+		f.Add(b)
+	}
+	r := NewTXTResolver(TXTResolverConfig{Server: "127.0.0.1:1"})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m := new(dns.Msg)
+		if m.Unpack(b) != nil {
+			return
+		}
+		hash, ttl, err := r.answer("_aleph-id.app.example.test", m)
+		if ttl < r.cfg.MinTTL && ttl != r.cfg.ErrorTTL || ttl > r.cfg.MaxTTL {
+			t.Fatalf("ttl %v out of bounds", ttl)
+		}
+		if err == nil && !isHexHash(hash) {
+			t.Fatalf("hash %q", hash)
+		}
+		if err != nil && !errors.Is(err, ErrNoProgram) {
+			t.Fatalf("error %v", err)
+		}
+	})
 }

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,5 +112,30 @@ func TestFailover(t *testing.T) {
 	}
 	if testutil.ToFloat64(gw.proxy.metrics.ejections.WithLabelValues(b.base, "502")) != 1 {
 		t.Errorf("B not ejected once for its 502")
+	}
+}
+
+// TestSlowClient: a client that never finishes its headers is cut after
+// the header timeout.
+func TestSlowClient(t *testing.T) {
+	rc := RoleConfig{CoreURL: "http://127.0.0.1:1", DNSServer: "127.0.0.1:1"}
+	rc.HTTP.ReadHeaderTimeout = 300 * time.Millisecond
+	gw := startGateway(t, rc)
+	conn, err := net.Dial("tcp", gw.HTTPAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: app.example.test\r\nX-Slow: ")); err != nil {
+		t.Fatal(err)
+	}
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	b, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("the connection was not closed: %v (read %q)", err, b)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("closed after %v, before the header timeout", d)
 	}
 }

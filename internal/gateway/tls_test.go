@@ -4,10 +4,15 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -49,11 +54,12 @@ func TestHTTPS(t *testing.T) {
 	p := startPebble(t, d.addr, httpPort)
 	certDir := t.TempDir()
 	rc := RoleConfig{CoreURL: prog.core, DNSServer: d.addr, Listener: httpLn, TLSListener: tlsLn,
-		ACMECA: p.dir, ACMECARoots: p.caFile, CertDir: certDir, ACMEEmail: "test@example.test"}
+		ACMECA: p.dir, ACMECARoots: p.caFile, CertDir: certDir, ACMEEmail: "test@example.test", DNSCacheSize: 50}
 	gw, stop := runGateway(t, rc)
 	defer stop()
 	waitUpstreams(t, gw, testHash, 1)
-	c := httpsClient(tlsLn.Addr().String(), p.root(t))
+	root := p.root(t)
+	c := httpsClient(tlsLn.Addr().String(), root)
 
 	res, err := c.Get("https://app.example.test/hello")
 	if err != nil {
@@ -79,8 +85,33 @@ func TestHTTPS(t *testing.T) {
 			t.Errorf("%s: HTTPS answered %d, want a TLS failure", host, res.StatusCode)
 		}
 	}
+	// A flood of random names, custom and in the zone: no order, and the
+	// miss cache stays within its bound.
+	var wg sync.WaitGroup
+	for i := range 200 {
+		name := fmt.Sprintf("r%d-%x.example.test", i, rand.Uint64())
+		if i%2 == 1 {
+			var h [32]byte
+			binary.LittleEndian.PutUint64(h[:], rand.Uint64())
+			name = hostOf(t, hex.EncodeToString(h[:]), "gw.test")
+		}
+		wg.Go(func() {
+			conn, err := tls.Dial("tcp", tlsLn.Addr().String(), &tls.Config{ServerName: name, RootCAs: root})
+			if err == nil {
+				conn.Close()
+				t.Errorf("%s: handshake succeeded", name)
+			}
+		})
+		if i%20 == 19 {
+			wg.Wait()
+		}
+	}
+	wg.Wait()
 	if n := p.orders.Load(); n != 1 {
 		t.Errorf("%d ACME orders after hosts without proof, want 1", n)
+	}
+	if n := gw.proxy.txt.neg.len(); n > rc.DNSCacheSize {
+		t.Errorf("%d cached misses, bound %d", n, rc.DNSCacheSize)
 	}
 	// The program's zone name is routed, so it gets a certificate too.
 	res, err = c.Get("https://" + hostOf(t, testHash, "gw.test") + "/")
