@@ -101,8 +101,9 @@ func freeAddrs(t testing.TB, n int) []string {
 }
 
 // startPebble runs pebble, validating challenges against httpPort of the
-// names dnsServer resolves.
-func startPebble(t testing.TB, dnsServer, httpPort string) *pebble {
+// names dnsServer resolves, issuing certificates valid for validity
+// seconds.
+func startPebble(t testing.TB, dnsServer, httpPort string, validity int) *pebble {
 	t.Helper()
 	bin := pebbleBinary(t)
 	dir := t.TempDir()
@@ -115,7 +116,7 @@ func startPebble(t testing.TB, dnsServer, httpPort string) *pebble {
 		"certificate": certFile, "privateKey": keyFile, "httpPort": mustAtoi(t, httpPort), "tlsPort": 5001,
 		"ocspResponderURL": "", "externalAccountBindingRequired": false,
 		"retryAfter": map[string]int{"authz": 1, "order": 1},
-		"profiles":   map[string]any{"default": map[string]any{"description": "test", "validityPeriod": 7776000}},
+		"profiles":   map[string]any{"default": map[string]any{"description": "test", "validityPeriod": validity}},
 	}}
 	b, _ := json.Marshal(cfg)
 	cfgFile := filepath.Join(dir, "pebble.json")

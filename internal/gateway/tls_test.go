@@ -19,6 +19,67 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
+// tlsGateway is the setting of the TLS tests: a program (startProgram),
+// a pebble issuing certificates valid for the given seconds, and the
+// configuration of a gateway using it, with its listeners bound.
+type tlsGateway struct {
+	prog          program
+	pebble        *pebble
+	rc            RoleConfig
+	httpLn, tlsLn net.Listener
+	root          *x509.CertPool
+}
+
+func startTLSGateway(t *testing.T, validity int) tlsGateway {
+	t.Helper()
+	g := tlsGateway{prog: startProgram(t)}
+	var err error
+	if g.httpLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	if g.tlsLn, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	_, httpPort, _ := net.SplitHostPort(g.httpLn.Addr().String())
+	g.pebble = startPebble(t, g.prog.dns.addr, httpPort, validity)
+	g.rc = RoleConfig{CoreURL: g.prog.core, DNSServer: g.prog.dns.addr, Listener: g.httpLn, TLSListener: g.tlsLn,
+		ACMECA: g.pebble.dir, ACMECARoots: g.pebble.caFile, CertDir: t.TempDir(), ACMEEmail: "test@example.test", DNSCacheSize: 50}
+	g.root = g.pebble.root(t)
+	return g
+}
+
+// TestRenewal: a short-lived certificate (30 s) is renewed before it
+// expires, at a handshake in its renewal window.
+func TestRenewal(t *testing.T) {
+	tg := startTLSGateway(t, 30)
+	// A name of its own: certmagic waits on obtains of a name
+	// process-wide, and this test's last renewal may outlive its pebble.
+	tg.prog.dns.setTXT("renew.example.test", testHash)
+	gw := startGateway(t, tg.rc)
+	waitUpstreams(t, gw, testHash, 1)
+	serial := func() string {
+		conn, err := tls.Dial("tcp", tg.tlsLn.Addr().String(), &tls.Config{ServerName: "renew.example.test", RootCAs: tg.root})
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		defer conn.Close()
+		return conn.ConnectionState().PeerCertificates[0].SerialNumber.String()
+	}
+	first := serial()
+	deadline := time.Now().Add(2 * time.Minute)
+	for serial() == first {
+		if time.Now().After(deadline) {
+			t.Fatalf("the certificate was not renewed (%d orders)", tg.pebble.orders.Load())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	m := gw.proxy.metrics.certificates
+	t.Logf("renewed after %d ACME orders, %v renewals", tg.pebble.orders.Load(), testutil.ToFloat64(m.WithLabelValues("renewed")))
+	if r := testutil.ToFloat64(m.WithLabelValues("renewed")); r < 1 || tg.pebble.orders.Load() < 2 {
+		t.Errorf("renewed %v, %d orders", r, tg.pebble.orders.Load())
+	}
+}
+
 // httpsClient dials addr for every host, checking certificates against
 // roots.
 func httpsClient(addr string, roots *x509.CertPool) *http.Client {
@@ -39,26 +100,11 @@ func httpsClient(addr string, roots *x509.CertPool) *http.Client {
 // handshake and make no ACME order; HTTP redirects to HTTPS; a restarted
 // gateway serves the stored certificate without a new order.
 func TestHTTPS(t *testing.T) {
-	prog := startProgram(t)
-	d := prog.dns
-
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, httpPort, _ := net.SplitHostPort(httpLn.Addr().String())
-	p := startPebble(t, d.addr, httpPort)
-	certDir := t.TempDir()
-	rc := RoleConfig{CoreURL: prog.core, DNSServer: d.addr, Listener: httpLn, TLSListener: tlsLn,
-		ACMECA: p.dir, ACMECARoots: p.caFile, CertDir: certDir, ACMEEmail: "test@example.test", DNSCacheSize: 50}
+	tg := startTLSGateway(t, 7776000)
+	p, rc, tlsLn, httpLn, root := tg.pebble, tg.rc, tg.tlsLn, tg.httpLn, tg.root
 	gw, stop := runGateway(t, rc)
 	defer stop()
 	waitUpstreams(t, gw, testHash, 1)
-	root := p.root(t)
 	c := httpsClient(tlsLn.Addr().String(), root)
 
 	res, err := c.Get("https://app.example.test/hello")
