@@ -29,12 +29,19 @@ func startCore(t testing.TB) string {
 
 // announce publishes, as a new compute node, that it runs hash at
 // base+"/vm/"+hash (its executions aggregate, as crn's announcer writes
-// it).
+// it), with a fresh heartbeat.
 func announce(t testing.TB, coreURL, base, hash string) {
 	t.Helper()
 	now := time.Now().Unix()
-	entry := crn.Announcement{Status: crn.StatusRunning, URL: base + "/vm/" + hash, Backend: "wasm", Since: now, Seen: now}
-	res, err := client.New(coreURL).UpdateAggregate(t.Context(), ethtest.Account(t), crn.AnnouncementKey,
+	announceEntry(t, coreURL, hash, crn.Announcement{Status: crn.StatusRunning, URL: base + "/vm/" + hash, Backend: "wasm", Since: now, Seen: now})
+}
+
+// announceEntry publishes entry for hash as a new compute node and
+// returns the node's address.
+func announceEntry(t testing.TB, coreURL, hash string, entry crn.Announcement) string {
+	t.Helper()
+	a := ethtest.Account(t)
+	res, err := client.New(coreURL).UpdateAggregate(t.Context(), a, crn.AnnouncementKey,
 		map[string]crn.Announcement{hash: entry}, client.WriteOptions{Sync: true})
 	if err != nil {
 		t.Fatal(err)
@@ -42,6 +49,7 @@ func announce(t testing.TB, coreURL, base, hash string) {
 	if res.Status != client.StatusProcessed {
 		t.Fatalf("announcement %s", res.Status)
 	}
+	return a.Address()
 }
 
 // program is the setting of most tests: a core node, a compute node A

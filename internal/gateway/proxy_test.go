@@ -2,13 +2,17 @@ package gateway
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/goaleph/goaleph/internal/compute/crn"
 )
 
 // TestRouting: a zone host and a custom domain reach the program, an
@@ -137,5 +141,34 @@ func TestSlowClient(t *testing.T) {
 	}
 	if d := time.Since(start); d < 300*time.Millisecond {
 		t.Errorf("closed after %v, before the header timeout", d)
+	}
+}
+
+// TestDirectory: only running entries with a fresh heartbeat count, and
+// --trusted-node keeps only the nodes named.
+func TestDirectory(t *testing.T) {
+	core := startCore(t)
+	old := time.Now().Add(-time.Hour).Unix()
+	now := time.Now().Unix()
+	url := func(host string) string { return "http://" + host + "/vm/" + testHash }
+	fresh := announceEntry(t, core, testHash, crn.Announcement{Status: crn.StatusRunning, URL: url("10.0.0.1:4020"), Since: old, Seen: now})
+	announceEntry(t, core, testHash, crn.Announcement{Status: crn.StatusRunning, URL: url("10.0.0.2:4020"), Since: old, Seen: old})
+	announceEntry(t, core, testHash, crn.Announcement{Status: crn.StatusStopped, Since: now})
+	announceEntry(t, core, testHash, crn.Announcement{Status: crn.StatusRunning, URL: "ftp://10.0.0.3/vm/" + testHash, Since: now, Seen: now})
+	other := announceEntry(t, core, testHash, crn.Announcement{Status: crn.StatusRunning, URL: url("10.0.0.4:4020"), Since: now, Seen: now})
+
+	d := NewDirectory(core, time.Hour, nil, nil, slog.New(slog.DiscardHandler))
+	if err := d.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Upstreams(testHash); !slices.Equal(got, []string{"http://10.0.0.1:4020", "http://10.0.0.4:4020"}) {
+		t.Errorf("upstreams %v", got)
+	}
+	d = NewDirectory(core, time.Hour, []string{strings.ToUpper(fresh)}, nil, slog.New(slog.DiscardHandler))
+	if err := d.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Upstreams(testHash); !slices.Equal(got, []string{"http://10.0.0.1:4020"}) {
+		t.Errorf("trusting %s only: upstreams %v (not %s)", fresh, got, other)
 	}
 }
