@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -38,22 +39,22 @@ func (u *Upstream) eject(now time.Time, d time.Duration) bool {
 	}
 }
 
-// pick chooses a target among ts for a request, never the upstream
-// avoid (the one that just failed; nil: none): the one with fewer
+// pick chooses a target among ts for a request, never one of the
+// upstreams in avoid (those the request failed on): the one with fewer
 // requests in flight of two random healthy targets (the "power of two
 // choices"). When every target is ejected it chooses among them all
 // rather than fail. ok is false when ts holds nothing but avoid.
-func pick(ts []target, avoid *Upstream, now time.Time) (target, bool) {
+func pick(ts []target, avoid []*Upstream, now time.Time) (target, bool) {
 	var buf [8]target
 	cands := buf[:0]
 	for _, t := range ts {
-		if t.up != avoid && t.up.healthy(now) {
+		if !slices.Contains(avoid, t.up) && t.up.healthy(now) {
 			cands = append(cands, t)
 		}
 	}
 	if len(cands) == 0 {
 		for _, t := range ts {
-			if t.up != avoid {
+			if !slices.Contains(avoid, t.up) {
 				cands = append(cands, t)
 			}
 		}

@@ -80,8 +80,19 @@ func ejectStatus(code int) bool {
 	return code == http.StatusBadGateway || code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout
 }
 
+// maxAttempts bounds the nodes one request is sent to.
+const maxAttempts = 3
+
+// isDialError reports whether err is a failure to connect: the request
+// was not sent.
+func isDialError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "dial"
+}
+
 // forward sends r to a node serving hash, and once more to another one if
-// it fails and may be repeated.
+// it fails and may be repeated (more than once while nodes refuse
+// connections).
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, hash string) {
 	ts := p.dir.targets(hash)
 	if len(ts) == 0 {
@@ -91,9 +102,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, hash string) {
 		return
 	}
 	retry := idempotent(r)
-	var avoid *Upstream
+	var tried []*Upstream
 	for attempt := 0; ; attempt++ {
-		t, ok := pick(ts, avoid, p.now())
+		if attempt > 0 { // the freshest view: a node may have joined meanwhile
+			ts = p.dir.targets(hash)
+		}
+		t, ok := pick(ts, tried, p.now())
 		if !ok {
 			writeError(w, http.StatusBadGateway, "upstream_failed", "the compute node running the program failed")
 			return
@@ -117,13 +131,15 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, hash string) {
 			p.metrics.ejections.WithLabelValues(t.up.base, reason).Inc()
 			p.log.Warn("upstream ejected", "upstream", t.up.base, "reason", reason, "for", p.ejectFor, "err", err)
 		}
-		if attempt == 0 && retry && len(ts) > 1 {
+		tried = append(tried, t.up)
+		// Once after any failure; again while connections are refused
+		// (nothing was sent), up to maxAttempts, if untried nodes remain.
+		if retry && len(tried) < min(len(ts), maxAttempts) && (attempt == 0 || isDialError(err)) {
 			if res != nil {
 				io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 				res.Body.Close()
 			}
 			p.metrics.retries.Inc()
-			avoid = t.up
 			continue
 		}
 		if err != nil {
