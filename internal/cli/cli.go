@@ -41,6 +41,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(newNodeCmd(), newAccountCmd(g), newPostCmd(g), newAggregateCmd(g),
 		newFileCmd(g), newMessageCmd(g), newDevnetCmd(g), newCompletionCmd())
 	root.AddCommand(newComputeCmd(g))
+	root.AddCommand(newGatewayCmd(g))
 	root.AddCommand(newProgramCmd(g))
 	return root
 }

@@ -81,10 +81,7 @@ prints the effective settings and where each came from.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			t := rc.Settings()
-			if err := t.Load(cmd.Flags(), configPath, os.Environ()); err != nil {
-				return err
-			}
-			log, err := newLogger(rc.LogLevel)
+			log, err := loadRoleSettings(cmd, t, configPath, &rc.LogLevel)
 			if err != nil {
 				return err
 			}
@@ -132,9 +129,6 @@ prints the effective settings and where each came from.`,
 			return r.Run(cmd.Context())
 		},
 	}
-	f := cmd.Flags()
-	table.Register(f)
-	f.StringVar(&configPath, "config", "", "YAML configuration file (flags and the environment win over it)")
-	f.BoolVar(&printConfig, "print-config", false, "print the effective settings and their sources, then exit")
+	registerRoleFlags(cmd.Flags(), table, &configPath, &printConfig)
 	return cmd
 }

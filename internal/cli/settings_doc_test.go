@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/compute/crn"
+	"github.com/goaleph/goaleph/internal/gateway"
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/settings"
 )
@@ -17,6 +18,7 @@ func TestSettingsDocs(t *testing.T) {
 	for path, table := range map[string]*settings.Table{
 		"../../docs/running-a-node.md":         new(node.RoleConfig).Settings(),
 		"../../docs/running-a-compute-node.md": new(crn.RoleConfig).Settings(),
+		"../../docs/gateway.md":                new(gateway.RoleConfig).Settings(),
 	} {
 		b, err := os.ReadFile(path)
 		if err != nil {

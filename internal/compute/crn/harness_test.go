@@ -20,7 +20,7 @@ import (
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/wasm"
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
-	"github.com/goaleph/goaleph/internal/devnet"
+	"github.com/goaleph/goaleph/internal/devnet/devnettest"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -35,17 +35,8 @@ type core struct {
 
 func startCore(t testing.TB) *core {
 	t.Helper()
-	nw, err := devnet.Start(t.Context(), devnet.Config{Nodes: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := nw.Stop(); err != nil {
-			t.Errorf("devnet stop: %v", err)
-		}
-	})
 	a := ethtest.Account(t)
-	k := &core{url: nw.Nodes()[0].APIURL(), a: a}
+	k := &core{url: devnettest.Core(t).APIURL(), a: a}
 	k.c = client.New(k.url)
 	k.runtime = k.store(t, []byte(WASMRuntimeMarker), "")
 	return k

@@ -244,6 +244,10 @@ func base32Hash(label string) (string, bool) {
 	return hex.EncodeToString(b), true
 }
 
+// HashFromLabel returns the program hash (hex) that a host label names in
+// base32, the first label of "<label>.<domain>" (the inverse of HostLabel).
+func HashFromLabel(label string) (string, bool) { return base32Hash(label) }
+
 // HostLabel returns the base32 label of a program hash, the first label
 // of its host name "<label>.<domain>".
 func HostLabel(hash string) (string, error) {

@@ -1,0 +1,265 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/goaleph/goaleph/internal/compute/crn"
+	"github.com/goaleph/goaleph/internal/httplimit"
+	"github.com/goaleph/goaleph/internal/lifecycle"
+)
+
+// RoleConfig is the configuration of the gateway role (aleph gateway
+// run). Its settings table (settings.go) describes every key once; zero
+// values take the defaults there.
+type RoleConfig struct {
+	CoreURL string
+	// Zone is the gateway's domain: <base32 hash>.<Zone> names a program.
+	Zone string
+	// Listen, TLSListen and MetricsListen are the listeners' addresses
+	// (TLSListen, MetricsListen empty: none).
+	Listen, TLSListen, MetricsListen string
+	// DNSServer is asked for _aleph-id TXT records (host:port).
+	DNSServer    string
+	DNSCacheSize int
+	NegativeTTL  time.Duration
+	// RefreshInterval is how often the announcements are read.
+	RefreshInterval time.Duration
+	// TrustedNodes are the compute node addresses followed (empty: all).
+	TrustedNodes []string
+	// EjectFor is how long a failing compute node gets no traffic.
+	EjectFor    time.Duration
+	DialTimeout time.Duration
+	// ACMECA is the ACME directory; ACMECARoots a PEM file of roots the
+	// ACME server's TLS is checked against (default the system's).
+	ACMECA, ACMEEmail, ACMECARoots string
+	// CertDir holds certificates and ACME accounts (certmagic's file
+	// storage). Required with TLSListen.
+	CertDir string
+	// NoRedirect serves plain HTTP instead of redirecting it to HTTPS.
+	NoRedirect bool
+	HTTP       httplimit.Config
+	LogLevel   string
+	Logger     *slog.Logger
+
+	// Listener, TLSListener and MetricsListener, when set, are served
+	// instead of listening on the addresses.
+	Listener, TLSListener, MetricsListener net.Listener
+}
+
+// Role is a gateway built by NewRole: a lifecycle.Service, Readier and
+// io.Closer. Its group runs the directory, then the HTTPS, HTTP and
+// metrics servers.
+type Role struct {
+	rc      RoleConfig
+	dir     *Directory
+	proxy   *Proxy
+	tls     *tlsManager
+	reg     *prometheus.Registry
+	lns     []net.Listener
+	httpLn  net.Listener
+	tlsLn   net.Listener
+	metrics net.Listener
+	group   lifecycle.Group
+	ready   chan struct{}
+	once    sync.Once
+}
+
+var (
+	_ lifecycle.Service = (*Role)(nil)
+	_ lifecycle.Readier = (*Role)(nil)
+	_ io.Closer         = (*Role)(nil)
+)
+
+// NewRole builds the gateway and binds its listeners; Run serves it,
+// Close releases it when it is never run.
+func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
+	rc = withDefaults(rc)
+	if !validName(rc.Zone) {
+		return nil, fmt.Errorf("gateway: zone %q is not a domain name of two labels or more", rc.Zone)
+	}
+	for _, a := range rc.TrustedNodes {
+		if !crn.IsETHAddress(a) {
+			return nil, fmt.Errorf("gateway: trusted node %q is not an ETH address (0x and 40 hex digits)", a)
+		}
+	}
+	r := &Role{rc: rc, reg: prometheus.NewRegistry(), ready: make(chan struct{})}
+	m := newMetrics(r.reg)
+	r.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	hc := &http.Client{Timeout: 30 * time.Second}
+	r.dir = NewDirectory(rc.CoreURL, rc.RefreshInterval, rc.TrustedNodes, hc, rc.Logger)
+	txt := NewTXTResolver(TXTResolverConfig{Server: rc.DNSServer, CacheSize: rc.DNSCacheSize, NegativeTTL: rc.NegativeTTL})
+	txt.onQuery = func(found bool) {
+		result := "missing"
+		if found {
+			result = "found"
+		}
+		m.dnsQueries.WithLabelValues(result).Inc()
+	}
+	r.proxy = &Proxy{zone: rc.Zone, dir: r.dir, txt: txt, transport: newTransport(rc.DialTimeout), ejectFor: rc.EjectFor,
+		metrics: m, log: rc.Logger, now: time.Now}
+	errorLog := slog.NewLogLogger(rc.Logger.Handler(), slog.LevelDebug)
+	var err error
+	if r.httpLn, err = r.listen(rc.Listener, rc.Listen); err != nil {
+		return nil, err
+	}
+	if rc.TLSListen != "" || rc.TLSListener != nil {
+		if r.tlsLn, err = r.listen(rc.TLSListener, rc.TLSListen); err != nil {
+			return nil, err
+		}
+		if r.tls, err = newTLSManager(rc, r.httpLn.Addr(), r.proxy, m); err != nil {
+			r.Close()
+			return nil, err
+		}
+	}
+	if rc.MetricsListen != "" || rc.MetricsListener != nil {
+		if r.metrics, err = r.listen(rc.MetricsListener, rc.MetricsListen); err != nil {
+			return nil, err
+		}
+	}
+	r.group.Add("directory", serviceFunc(r.dir.Run))
+	if r.tls != nil {
+		srv := rc.HTTP.Server(r.proxy, context.WithoutCancel(ctx))
+		srv.ErrorLog = errorLog // handshakes refused for unknown names
+		srv.TLSConfig = r.tls.tlsConfig()
+		r.group.Add("https", serviceFunc(func(ctx context.Context) error {
+			return serve(ctx, srv, tls.NewListener(rc.HTTP.Listener(r.tlsLn), srv.TLSConfig))
+		}))
+	}
+	var plain http.Handler = r.proxy
+	if r.tls != nil {
+		plain = r.tls.httpHandler(r.proxy, !rc.NoRedirect, portOf(r.tlsLn))
+	}
+	httpSrv := rc.HTTP.Server(plain, context.WithoutCancel(ctx))
+	httpSrv.ErrorLog = errorLog
+	r.group.Add("http", serviceFunc(func(ctx context.Context) error {
+		r.once.Do(func() { close(r.ready) })
+		return serve(ctx, httpSrv, rc.HTTP.Listener(r.httpLn))
+	}))
+	if r.metrics != nil {
+		msrv := &http.Server{Handler: promhttp.HandlerFor(r.reg, promhttp.HandlerOpts{}), ReadHeaderTimeout: 10 * time.Second}
+		r.group.Add("metrics", serviceFunc(func(ctx context.Context) error { return serve(ctx, msrv, r.metrics) }))
+	}
+	return r, nil
+}
+
+func withDefaults(rc RoleConfig) RoleConfig {
+	orDefault(&rc.CoreURL, DefaultCoreURL)
+	orDefault(&rc.Zone, DefaultZone)
+	rc.Zone = strings.TrimSuffix(strings.ToLower(rc.Zone), ".")
+	orDefault(&rc.EjectFor, DefaultEjectFor)
+	orDefault(&rc.DialTimeout, DefaultDialTimeout)
+	orDefault(&rc.ACMECA, DefaultACMECA)
+	orDefault(&rc.HTTP.WriteTimeout, DefaultHTTP.WriteTimeout)
+	if rc.Logger == nil {
+		rc.Logger = slog.New(slog.DiscardHandler)
+	}
+	return rc
+}
+
+// listen returns ln, else a new listener on addr; the role closes it.
+func (r *Role) listen(ln net.Listener, addr string) (net.Listener, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			r.Close()
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	r.lns = append(r.lns, ln)
+	return ln, nil
+}
+
+func portOf(ln net.Listener) string {
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	return port
+}
+
+// serviceFunc is a lifecycle.Service made of its Run.
+type serviceFunc func(ctx context.Context) error
+
+func (f serviceFunc) Run(ctx context.Context) error { return f(ctx) }
+
+// serve serves srv on ln until ctx ends, then shuts it down, giving the
+// requests in flight 5 seconds.
+func serve(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Ready is closed once the gateway serves.
+func (r *Role) Ready() <-chan struct{} { return r.ready }
+
+// Run serves the gateway until ctx ends.
+func (r *Role) Run(ctx context.Context) error {
+	defer r.Close()
+	return r.group.Run(ctx)
+}
+
+// Close releases the listeners and the certificate cache.
+func (r *Role) Close() error {
+	var errs []error
+	for _, ln := range r.lns {
+		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, err)
+		}
+	}
+	r.lns = nil
+	if r.tls != nil {
+		r.tls.close()
+	}
+	return errors.Join(errs...)
+}
+
+// URL is the gateway's plain HTTP URL, http://host:port.
+func (r *Role) URL() string { return "http://" + r.httpLn.Addr().String() }
+
+// HTTPAddr, TLSAddr (nil without TLS) and MetricsAddr are the listeners'
+// addresses.
+func (r *Role) HTTPAddr() net.Addr { return r.httpLn.Addr() }
+
+// TLSAddr is the HTTPS listener's address, nil without TLS.
+func (r *Role) TLSAddr() net.Addr {
+	if r.tlsLn == nil {
+		return nil
+	}
+	return r.tlsLn.Addr()
+}
+
+// MetricsURL is the URL of the metrics, empty without a metrics listener.
+func (r *Role) MetricsURL() string {
+	if r.metrics == nil {
+		return ""
+	}
+	return "http://" + r.metrics.Addr().String() + "/metrics"
+}
+
+// Directory is the gateway's view of the compute nodes.
+func (r *Role) Directory() *Directory { return r.dir }
+
+// Registry is the gateway's metrics registry.
+func (r *Role) Registry() *prometheus.Registry { return r.reg }

@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"time"
+
+	"github.com/caddyserver/certmagic"
+
+	"github.com/goaleph/goaleph/internal/httplimit"
+	"github.com/goaleph/goaleph/internal/settings"
+)
+
+// Defaults of the gateway role, used by its settings table.
+const (
+	DefaultCoreURL       = "http://127.0.0.1:4024"
+	DefaultListen        = "127.0.0.1:4080"
+	DefaultMetricsListen = "127.0.0.1:4082"
+	DefaultZone          = "gateway.localhost"
+	DefaultACMECA        = certmagic.LetsEncryptProductionCA
+	DefaultDialTimeout   = 3 * time.Second
+	DefaultLogLevel      = "info"
+)
+
+// DefaultHTTP are the gateway's connection limits: httplimit's, with the
+// compute node's time for a response (a program may be starting).
+var DefaultHTTP = func() httplimit.Config {
+	c := httplimit.Defaults
+	c.WriteTimeout = 5 * time.Minute
+	return c
+}()
+
+// Settings is the settings table of the gateway role bound to c: every
+// flag of aleph gateway run, its key in the configuration file and its
+// environment variable (ALEPH_GATEWAY_ and the flag's name).
+func (c *RoleConfig) Settings() *settings.Table {
+	return settings.New("ALEPH_GATEWAY_", append([]*settings.Setting{
+		settings.String(&c.CoreURL, "core-url", "core_url", DefaultCoreURL, "API URL of the core node the executions announcements are read from"),
+		settings.String(&c.Zone, "zone", "zone", DefaultZone, "the gateway's domain: programs answer at <base32 hash>.<zone>"),
+		settings.String(&c.Listen, "listen", "http.listen", DefaultListen, "address of the HTTP listener (:80 in production)"),
+		settings.String(&c.TLSListen, "tls-listen", "tls.listen", "", "address of the HTTPS listener, e.g. :443 (empty: no TLS)"),
+		settings.String(&c.MetricsListen, "metrics-listen", "metrics.listen", DefaultMetricsListen, "address serving /metrics (empty: none)"),
+		settings.String(&c.DNSServer, "dns-server", "dns.server", "", "DNS server (host:port) asked for _aleph-id TXT records (default the first of /etc/resolv.conf)"),
+		settings.Int(&c.DNSCacheSize, "dns-cache-size", "dns.cache_size", DefaultCacheSize, "entries in each of the TXT answer and miss caches"),
+		settings.Duration(&c.NegativeTTL, "dns-negative-ttl", "dns.negative_ttl", DefaultNegativeTTL, "longest a domain without an _aleph-id record is remembered"),
+		settings.Duration(&c.RefreshInterval, "refresh-interval", "upstreams.refresh_interval", DefaultRefreshInterval, "how often the executions announcements are read again"),
+		settings.StringArray(&c.TrustedNodes, "trusted-node", "upstreams.trusted_nodes", nil, "ETH address of a compute node whose announcements are followed (repeatable; default every node)"),
+		settings.Duration(&c.EjectFor, "eject-for", "upstreams.eject_for", DefaultEjectFor, "how long a compute node that failed (connect error, 502, 503, 504) gets no traffic"),
+		settings.Duration(&c.DialTimeout, "dial-timeout", "upstreams.dial_timeout", DefaultDialTimeout, "how long connecting to a compute node may take"),
+		settings.String(&c.ACMECA, "acme-ca", "tls.acme_ca", DefaultACMECA, "ACME directory URL certificates are ordered from"),
+		settings.String(&c.ACMEEmail, "acme-email", "tls.acme_email", "", "contact e-mail of the ACME account"),
+		settings.String(&c.ACMECARoots, "acme-ca-roots", "tls.acme_ca_roots", "", "PEM file of the roots trusted for the ACME server's own TLS (a test CA; default the system's)"),
+		settings.String(&c.CertDir, "cert-dir", "tls.cert_dir", "", "directory of certificates and ACME accounts, shareable by several gateways (default <user config dir>/goaleph/gateway)"),
+		settings.InvertedBool(&c.NoRedirect, "no-https-redirect", "tls.https_redirect", "serve plain HTTP too instead of redirecting it to HTTPS"),
+		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
+	}, c.HTTP.Settings(DefaultHTTP)...)...)
+}
