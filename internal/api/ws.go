@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -96,6 +97,7 @@ func (h *wsHub) release() {
 	h.peak = 0
 	wait := max(time.Second, wsFreeEvery-time.Since(h.lastFree))
 	h.freeing = time.AfterFunc(wait, func() {
+		runtime.GC() // empties the pools' victim caches, kept by one GC
 		debug.FreeOSMemory()
 		h.mu.Lock()
 		h.freeing, h.lastFree = nil, time.Now()
@@ -146,7 +148,8 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer cancel() // runs before wg.Wait
+	defer c.CloseNow() // ends the reader, before wg.Wait
+	defer cancel()
 
 	// Subscribe before reading the history so that nothing processed in
 	// between is missed; what the history already sent is skipped.
@@ -154,23 +157,36 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	defer unsubscribe()
 
 	// The reader discards client frames and answers control frames (pongs
-	// included); it ends the connection when the client goes away. Pings
-	// go from the loop below: one goroutine per socket fewer.
+	// included); it ends the connection when the client goes away, and
+	// the closed connection ends it. Pings go from the loop below: one
+	// goroutine per socket fewer. It reads without a context, on which
+	// the library would hang a callback that spawns a goroutine when the
+	// context ends: 2,000 of them when a crowd leaves.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer cancel()
 		for {
-			if _, _, err := c.Read(ctx); err != nil {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				c.CloseNow() // fails a write blocked on a gone client
 				return
 			}
 		}
 	}()
 
+	// A frame the client does not take within wsWriteTimeout closes the
+	// connection, which fails the write. One timer a socket, reset per
+	// frame: a context a frame (the library also hangs a callback on
+	// each) made about 1 KB of garbage per frame, 100 MB for a crowd of
+	// 2,000 sockets with history=50.
+	stall := time.AfterFunc(time.Hour, func() { c.CloseNow() })
+	stall.Stop()
+	defer stall.Stop()
 	send := func(b []byte) error {
-		wctx, wcancel := context.WithTimeout(ctx, wsWriteTimeout)
-		defer wcancel()
-		return c.Write(wctx, websocket.MessageText, b)
+		stall.Reset(wsWriteTimeout)
+		err := c.Write(context.Background(), websocket.MessageText, b)
+		stall.Stop()
+		return err
 	}
 	mq := opts.mq
 	var sent hashSet
