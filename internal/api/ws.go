@@ -144,7 +144,10 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.ws.release()
 
-	ctx, cancel := context.WithCancel(r.Context())
+	// The request's context ends only when this handler returns (the
+	// connection is hijacked); a context of its own, not derived from it,
+	// spares the child map the parent would allocate for it.
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
