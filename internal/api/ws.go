@@ -51,6 +51,11 @@ type wsHub struct {
 	lastFree time.Time   // of the last release to the OS
 	freeing  *time.Timer // a release planned, nil if none
 	history  map[string]*wsHistoryEntry
+
+	// The live feed (wsfeed.go); feedMu is taken before a socket's mu.
+	feedMu  sync.Mutex
+	sockets map[*wsSocket]struct{}
+	feed    *wsFeed // nil when no socket is open
 	// historyAge is wsHistoryCacheAge (tests lengthen it).
 	historyAge time.Duration
 }
@@ -144,39 +149,6 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.ws.release()
 
-	// The request's context ends only when this handler returns (the
-	// connection is hijacked); a context of its own, not derived from it,
-	// spares the child map the parent would allocate for it.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer c.CloseNow() // ends the reader, before wg.Wait
-	defer cancel()
-
-	// Subscribe before reading the history so that nothing processed in
-	// between is missed; what the history already sent is skipped.
-	live, unsubscribe := s.cfg.Node.Subscribe(wsBuffer)
-	defer unsubscribe()
-
-	// The reader discards client frames and answers control frames (pongs
-	// included); it ends the connection when the client goes away, and
-	// the closed connection ends it. Pings go from the loop below: one
-	// goroutine per socket fewer. It reads without a context, on which
-	// the library would hang a callback that spawns a goroutine when the
-	// context ends: 2,000 of them when a crowd leaves.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer cancel()
-		for {
-			if _, _, err := c.Read(context.Background()); err != nil {
-				c.CloseNow() // fails a write blocked on a gone client
-				return
-			}
-		}
-	}()
-
 	// A frame the client does not take within wsWriteTimeout closes the
 	// connection, which fails the write. One timer a socket, reset per
 	// frame: a context a frame (the library also hangs a callback on
@@ -185,62 +157,50 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	stall := time.AfterFunc(time.Hour, func() { c.CloseNow() })
 	stall.Stop()
 	defer stall.Stop()
-	send := func(b []byte) error {
+	k := &wsSocket{c: c, mq: opts.mq, send: func(b []byte) error {
 		stall.Reset(wsWriteTimeout)
 		err := c.Write(context.Background(), websocket.MessageText, b)
 		stall.Stop()
 		return err
-	}
-	mq := opts.mq
-	var sent hashSet
-	if opts.history > 0 && !mq.none {
-		frames, hashes, err := s.wsHistory(ctx, r.URL.RawQuery, mq, opts.history)
+	}}
+
+	// Join the live feed before reading the history so that nothing
+	// processed in between is missed; what the history already sent is
+	// skipped. What arrives meanwhile waits in the socket's queue.
+	s.ws.join(k, s.cfg.Node.Subscribe)
+	defer func() {
+		s.ws.leave(k)
+		k.stop()
+		c.CloseNow() // fails a blocked write
+		k.writers.Wait()
+	}()
+
+	var hashes hashSet
+	if mq := opts.mq; opts.history > 0 && !mq.none {
+		frames, sent, err := s.wsHistory(r.Context(), r.URL.RawQuery, mq, opts.history)
 		if err != nil {
-			if ctx.Err() != nil {
-				s.log.Debug("websocket closed during its history", "err", err)
-				return
-			}
 			s.log.Error("websocket history", "err", err)
 			c.Close(websocket.StatusInternalError, "")
 			return
 		}
 		for i := len(frames) - 1; i >= 0; i-- {
-			if err := send(frames[i]); err != nil {
+			if err := k.send(frames[i]); err != nil {
 				s.log.Debug("websocket write", "err", err)
 				return
 			}
 		}
-		sent = hashes
+		hashes = sent
 	}
-	ping := time.NewTicker(wsPingInterval)
-	defer ping.Stop()
+	k.goLive(hashes, wsPingInterval)
+
+	// This goroutine then reads: it discards client frames and answers
+	// control frames (pongs included) until the client goes away or a
+	// failed write closes the connection. It reads without a context,
+	// on which the library would hang a callback that spawns a goroutine
+	// when the context ends: 2,000 of them when a crowd leaves.
 	for {
-		select {
-		case <-ctx.Done():
+		if _, _, err := c.Read(context.Background()); err != nil {
 			return
-		case <-ping.C:
-			// A pong comes back through the reader; a client that does
-			// not answer within the interval is dropped.
-			pctx, pcancel := context.WithTimeout(ctx, wsPingInterval)
-			err := c.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return
-			}
-		case rec, ok := <-live:
-			if !ok {
-				c.Close(websocket.StatusGoingAway, "node shutting down")
-				return
-			}
-			if sent.has(rec.ItemHash) || !mq.matches(rec) {
-				continue
-			}
-			var out jsonw
-			writeListedMessage(&out, rec, mq.format)
-			if err := send(out.Bytes()); err != nil {
-				s.log.Debug("websocket write", "err", err)
-				return
-			}
 		}
 	}
 }
