@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -333,5 +334,48 @@ func TestWSHubFreesAfterCrowd(t *testing.T) {
 			t.Fatal("planned release never ran")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWebSocketLiveFormats: sockets asking different content formats of
+// the same live message (encoded once per format) each get their own.
+func TestWebSocketLiveFormats(t *testing.T) {
+	e := newEnv(t)
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	full, _, err := dialWS(t, ts, "history=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, _, err := dialWS(t, ts, "history=0&contentFormat=none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full2, _, err := dialWS(t, ts, "history=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, e, 3)
+	a := newRec(rec{sender: "0xA", time: 1, ptype: "t", salt: "a"})
+	e.node.publish(a)
+	frame := func(c *websocket.Conn) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	f, n, f2 := frame(full), frame(none), frame(full2)
+	if str(t, field(t, f, "item_hash")) != a.ItemHash || str(t, field(t, n, "item_hash")) != a.ItemHash {
+		t.Fatalf("frames %s / %s, want %s", f, n, a.ItemHash)
+	}
+	if !bytes.Equal(f, f2) {
+		t.Errorf("two full sockets got different frames:\n%s\n%s", f, f2)
+	}
+	if bytes.Contains(n, []byte(`"content"`)) || !bytes.Contains(f, []byte(`"content"`)) {
+		t.Errorf("contentFormat=none frame %s, full frame %s", n, f)
 	}
 }

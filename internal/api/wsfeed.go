@@ -29,19 +29,37 @@ type wsSocket struct {
 	send func([]byte) error // one text frame, within wsWriteTimeout
 
 	mu      sync.Mutex
-	queue   []*store.Record // at most wsBuffer; more are lost
-	sent    hashSet         // the history's messages, skipped if they come live
-	live    bool            // the history is sent: the queue may be written
-	ping    bool            // a ping is due
-	leaving string          // the node is shutting down: close with this reason
-	writing bool            // a writer runs
-	closed  bool            // no more writers: the handler is leaving or a write failed
-	pinger  *time.Timer     // set by goLive
-	writers sync.WaitGroup  // the writer running, if any
+	queue   []*wsLive      // at most wsBuffer; more are lost
+	sent    hashSet        // the history's messages, skipped if they come live
+	live    bool           // the history is sent: the queue may be written
+	ping    bool           // a ping is due
+	leaving string         // the node is shutting down: close with this reason
+	writing bool           // a writer runs
+	closed  bool           // no more writers: the handler is leaving or a write failed
+	pinger  *time.Timer    // set by goLive
+	writers sync.WaitGroup // the writer running, if any
+}
+
+// wsLive is a processed message as the fan-out hands it to every
+// socket: encoded once per content format, by the first writer that
+// sends it in that format, rather than once per socket.
+type wsLive struct {
+	rec    *store.Record
+	once   [contentNone + 1]sync.Once
+	frames [contentNone + 1][]byte
+}
+
+func (l *wsLive) frame(f contentFormat) []byte {
+	l.once[f].Do(func() {
+		var out jsonw
+		writeListedMessage(&out, l.rec, f)
+		l.frames[f] = out.Bytes()
+	})
+	return l.frames[f]
 }
 
 // offer queues rec for the socket; the hub's fan-out calls it.
-func (k *wsSocket) offer(rec *store.Record) {
+func (k *wsSocket) offer(rec *wsLive) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if len(k.queue) < wsBuffer {
@@ -104,7 +122,7 @@ func (k *wsSocket) write() {
 	defer k.writers.Done()
 	for {
 		k.mu.Lock()
-		var rec *store.Record
+		var rec *wsLive
 		ping, leaving := k.ping, k.leaving
 		switch {
 		case leaving != "":
@@ -131,10 +149,8 @@ func (k *wsSocket) write() {
 			ctx, cancel := context.WithTimeout(context.Background(), wsPingInterval)
 			err = k.c.Ping(ctx)
 			cancel()
-		case !k.sent.has(rec.ItemHash) && k.mq.matches(rec):
-			var out jsonw
-			writeListedMessage(&out, rec, k.mq.format)
-			err = k.send(out.Bytes())
+		case !k.sent.has(rec.rec.ItemHash) && k.mq.matches(rec.rec):
+			err = k.send(rec.frame(k.mq.format))
 		}
 		if err != nil {
 			k.mu.Lock()
@@ -189,9 +205,10 @@ func (h *wsHub) joined() int {
 // shuts down, which closes the sockets.
 func (h *wsHub) fanOut(f *wsFeed, ch <-chan *store.Record) {
 	for rec := range ch {
+		l := &wsLive{rec: rec}
 		h.feedMu.Lock()
 		for k := range h.sockets {
-			k.offer(rec)
+			k.offer(l)
 		}
 		h.feedMu.Unlock()
 	}
