@@ -140,14 +140,13 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered
 	}
-	defer c.CloseNow()
 	// Over the cap, a close code a browser can see (it cannot read an
 	// HTTP status of a failed handshake).
 	if !s.ws.acquire() {
 		c.Close(websocket.StatusTryAgainLater, "Too many connections")
+		c.CloseNow()
 		return
 	}
-	defer s.ws.release()
 
 	// A frame the client does not take within wsWriteTimeout closes the
 	// connection, which fails the write. One timer a socket, reset per
@@ -156,7 +155,6 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	// 2,000 sockets with history=50.
 	stall := time.AfterFunc(time.Hour, func() { c.CloseNow() })
 	stall.Stop()
-	defer stall.Stop()
 	k := &wsSocket{c: c, mq: opts.mq, send: func(b []byte) error {
 		stall.Reset(wsWriteTimeout)
 		err := c.Write(context.Background(), websocket.MessageText, b)
@@ -168,12 +166,14 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	// processed in between is missed; what the history already sent is
 	// skipped. What arrives meanwhile waits in the socket's queue.
 	s.ws.join(k, s.cfg.Node.Subscribe)
-	defer func() {
+	end := func() {
 		s.ws.leave(k)
 		k.stop()
 		c.CloseNow() // fails a blocked write
 		k.writers.Wait()
-	}()
+		stall.Stop()
+		s.ws.release()
+	}
 
 	var hashes hashSet
 	if mq := opts.mq; opts.history > 0 && !mq.none {
@@ -181,11 +181,13 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			s.log.Error("websocket history", "err", err)
 			c.Close(websocket.StatusInternalError, "")
+			end()
 			return
 		}
 		for i := len(frames) - 1; i >= 0; i-- {
 			if err := k.send(frames[i]); err != nil {
 				s.log.Debug("websocket write", "err", err)
+				end()
 				return
 			}
 		}
@@ -193,16 +195,23 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	}
 	k.goLive(hashes, wsPingInterval)
 
-	// This goroutine then reads: it discards client frames and answers
-	// control frames (pongs included) until the client goes away or a
-	// failed write closes the connection. It reads without a context,
-	// on which the library would hang a callback that spawns a goroutine
-	// when the context ends: 2,000 of them when a crowd leaves.
-	for {
-		if _, _, err := c.Read(context.Background()); err != nil {
-			return
+	// The handler then returns, which frees what net/http keeps for the
+	// request (about 5 KB) and its goroutine's deeper stack, and a
+	// goroutine of the socket's own reads: it discards client frames and
+	// answers control frames (pongs included) until the client goes away
+	// or a failed write closes the connection. It reads without a
+	// context, on which the library would hang a callback that spawns a
+	// goroutine when the context ends: 2,000 of them when a crowd leaves.
+	// The connection's end (the client's, or the node's shutdown through
+	// the feed) ends it.
+	go func() {
+		defer end()
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
 		}
-	}
+	}()
 }
 
 // wsHistory is the history of a socket opened with the query key: read
