@@ -53,11 +53,7 @@ func readMemParts(ctx context.Context, url string, pid int) memParts {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url+"/metrics", nil)
-	if err != nil {
-		return m
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := get(rctx, url+"/metrics")
 	if err != nil {
 		return m
 	}
@@ -172,12 +168,18 @@ func saveProfiles(ctx context.Context, url, prefix, when string) error {
 	return nil
 }
 
-func saveURL(ctx context.Context, url, file string) error {
+// get is a GET of url; the caller closes the body.
+func get(ctx context.Context, url string) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	return http.DefaultClient.Do(req)
+}
+
+// saveURL saves what a GET of url answers to file.
+func saveURL(ctx context.Context, url, file string) error {
+	resp, err := get(ctx, url)
 	if err != nil {
 		return err
 	}
