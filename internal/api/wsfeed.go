@@ -187,7 +187,11 @@ func (h *wsHub) leave(k *wsSocket) {
 	h.feedMu.Lock()
 	defer h.feedMu.Unlock()
 	delete(h.sockets, k)
-	if len(h.sockets) == 0 && h.feed != nil {
+	if len(h.sockets) > 0 {
+		return
+	}
+	h.sockets = nil // a map keeps the size a crowd grew it to
+	if h.feed != nil {
 		h.feed.cancel()
 		h.feed = nil
 	}
