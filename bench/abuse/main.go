@@ -63,6 +63,7 @@ type config struct {
 	r7N            int
 	r7Posts        int
 	r6History      int
+	r6Profile      string
 	r8Chain        int
 	rowTimeout     time.Duration
 	wsMiBPerSocket float64
@@ -93,6 +94,7 @@ func main() {
 	flag.IntVar(&cfg.r6N, "r6-n", 2000, "row 6: websockets")
 	flag.DurationVar(&cfg.r6After, "r6-after", 30*time.Second, "row 6: longest wait for RSS to settle (move < 1 % over 3 s) after the sockets open and after they close")
 	flag.Float64Var(&cfg.wsMiBPerSocket, "r6-bound", 1.0, "row 6: memory bound, MiB per open websocket")
+	flag.StringVar(&cfg.r6Profile, "r6-profile", "", "row 6: while the first crowd is open, save the node's heap and goroutine profiles to this path prefix (.heap, .goroutine; needs -node-args=--pprof)")
 	flag.IntVar(&cfg.r6History, "r6-seed", 50, "row 6: posts stored first, so that history=50 has something to send")
 	flag.IntVar(&cfg.r7N, "r7-n", 11_000, "row 7: addresses / tags in one query")
 	flag.IntVar(&cfg.r7Posts, "r7-seed", 30_000, "row 7: posts stored first, for the large-page queries")

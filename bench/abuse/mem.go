@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"strconv"
@@ -52,11 +53,7 @@ func readMemParts(ctx context.Context, url string, pid int) memParts {
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodGet, url+"/metrics", nil)
-	if err != nil {
-		return m
-	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := get(rctx, url+"/metrics")
 	if err != nil {
 		return m
 	}
@@ -146,4 +143,57 @@ func settledText(took time.Duration, settled bool, limit time.Duration) string {
 		return fmt.Sprintf("settled after %.1f s", took.Seconds())
 	}
 	return fmt.Sprintf("still moving after %s (the limit)", limit)
+}
+
+// saveProfiles saves the node's heap profile (after a GC, as
+// /debug/pprof/heap?gc=1 does) and goroutine profile to
+// prefix+when+".heap" and prefix+when+".goroutine", for `go tool pprof`;
+// nothing if prefix is empty. The GC changes what the memory figures
+// read next: profile and measure in separate runs.
+func saveProfiles(ctx context.Context, url, prefix, when string) error {
+	if prefix == "" {
+		return nil
+	}
+	for _, p := range []struct{ path, ext string }{
+		{"/debug/pprof/heap?gc=1", ".heap"},
+		{"/debug/pprof/goroutine", ".goroutine"},
+	} {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := saveURL(rctx, url+p.path, prefix+when+p.ext)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("profile %s: %w", p.ext, err)
+		}
+	}
+	return nil
+}
+
+// get is a GET of url; the caller closes the body.
+func get(ctx context.Context, url string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// saveURL saves what a GET of url answers to file.
+func saveURL(ctx context.Context, url, file string) error {
+	resp, err := get(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d (is the node run with --pprof?)", url, resp.StatusCode)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -454,6 +454,9 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 		_, peak, _, _ := waitRSSSettled(ctx, n.pid, cfg.r6After)
 		if round == 0 {
 			open, fdsOpen, during = o, socketFDs(n.pid), peak
+			if err := saveProfiles(ctx, n.url, cfg.r6Profile, ""); err != nil {
+				return err
+			}
 			parts = append(parts, readMemParts(ctx, n.url, n.pid))
 		}
 		for _, c := range conns {
@@ -466,6 +469,11 @@ func row6(ctx context.Context, cfg config, n *node, r *result) error {
 		after = append(after, last)
 		waits = append(waits, settledText(took, settled, cfg.r6After))
 		parts = append(parts, readMemParts(ctx, n.url, n.pid))
+		if round == 0 {
+			if err := saveProfiles(ctx, n.url, cfg.r6Profile, ".closed"); err != nil {
+				return err
+			}
+		}
 	}
 	if len(after) < 2 {
 		return ctx.Err()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"hash/maphash"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -50,6 +51,11 @@ type wsHub struct {
 	lastFree time.Time   // of the last release to the OS
 	freeing  *time.Timer // a release planned, nil if none
 	history  map[string]*wsHistoryEntry
+
+	// The live feed (wsfeed.go); feedMu is taken before a socket's mu.
+	feedMu  sync.Mutex
+	sockets map[*wsSocket]struct{}
+	feed    *wsFeed // nil when no socket is open
 	// historyAge is wsHistoryCacheAge (tests lengthen it).
 	historyAge time.Duration
 }
@@ -96,6 +102,7 @@ func (h *wsHub) release() {
 	h.peak = 0
 	wait := max(time.Second, wsFreeEvery-time.Since(h.lastFree))
 	h.freeing = time.AfterFunc(wait, func() {
+		runtime.GC() // empties the pools' victim caches, kept by one GC
 		debug.FreeOSMemory()
 		h.mu.Lock()
 		h.freeing, h.lastFree = nil, time.Now()
@@ -133,97 +140,78 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // Accept has answered
 	}
-	defer c.CloseNow()
 	// Over the cap, a close code a browser can see (it cannot read an
 	// HTTP status of a failed handshake).
 	if !s.ws.acquire() {
 		c.Close(websocket.StatusTryAgainLater, "Too many connections")
+		c.CloseNow()
 		return
 	}
-	defer s.ws.release()
 
-	ctx, cancel := context.WithCancel(r.Context())
-	defer cancel()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel() // runs before wg.Wait
+	// A frame the client does not take within wsWriteTimeout closes the
+	// connection, which fails the write. One timer a socket, reset per
+	// frame: a context a frame (the library also hangs a callback on
+	// each) made about 1 KB of garbage per frame, 100 MB for a crowd of
+	// 2,000 sockets with history=50.
+	stall := time.AfterFunc(time.Hour, func() { c.CloseNow() })
+	stall.Stop()
+	k := &wsSocket{c: c, mq: opts.mq, send: func(b []byte) error {
+		stall.Reset(wsWriteTimeout)
+		err := c.Write(context.Background(), websocket.MessageText, b)
+		stall.Stop()
+		return err
+	}}
 
-	// Subscribe before reading the history so that nothing processed in
-	// between is missed; what the history already sent is skipped.
-	live, unsubscribe := s.cfg.Node.Subscribe(wsBuffer)
-	defer unsubscribe()
+	// Join the live feed before reading the history so that nothing
+	// processed in between is missed; what the history already sent is
+	// skipped. What arrives meanwhile waits in the socket's queue.
+	s.ws.join(k, s.cfg.Node.Subscribe)
+	end := func() {
+		s.ws.leave(k)
+		k.stop()
+		c.CloseNow() // fails a blocked write
+		k.writers.Wait()
+		stall.Stop()
+		s.ws.release()
+	}
 
-	// The reader discards client frames and answers control frames (pongs
-	// included); it ends the connection when the client goes away. Pings
-	// go from the loop below: one goroutine per socket fewer.
-	wg.Add(1)
+	var hashes hashSet
+	if mq := opts.mq; opts.history > 0 && !mq.none {
+		frames, sent, err := s.wsHistory(r.Context(), r.URL.RawQuery, mq, opts.history)
+		if err != nil {
+			s.log.Error("websocket history", "err", err)
+			c.Close(websocket.StatusInternalError, "")
+			end()
+			return
+		}
+		for i := len(frames) - 1; i >= 0; i-- {
+			if err := k.send(frames[i]); err != nil {
+				s.log.Debug("websocket write", "err", err)
+				end()
+				return
+			}
+		}
+		hashes = sent
+	}
+	k.goLive(hashes, wsPingInterval)
+
+	// The handler then returns, which frees what net/http keeps for the
+	// request (about 5 KB) and its goroutine's deeper stack, and a
+	// goroutine of the socket's own reads: it discards client frames and
+	// answers control frames (pongs included) until the client goes away
+	// or a failed write closes the connection. It reads without a
+	// context, on which the library would hang a callback that spawns a
+	// goroutine when the context ends: 2,000 of them when a crowd leaves.
+	// The connection's end (the client's, or the node's shutdown through
+	// the feed) ends it.
 	go func() {
-		defer wg.Done()
-		defer cancel()
+		defer end()
 		for {
-			if _, _, err := c.Read(ctx); err != nil {
+			if _, _, err := c.Read(context.Background()); err != nil {
 				return
 			}
 		}
 	}()
-
-	send := func(b []byte) error {
-		wctx, wcancel := context.WithTimeout(ctx, wsWriteTimeout)
-		defer wcancel()
-		return c.Write(wctx, websocket.MessageText, b)
-	}
-	mq := opts.mq
-	var sent hashSet
-	if opts.history > 0 && !mq.none {
-		frames, hashes, err := s.wsHistory(ctx, r.URL.RawQuery, mq, opts.history)
-		if err != nil {
-			if ctx.Err() != nil {
-				s.log.Debug("websocket closed during its history", "err", err)
-				return
-			}
-			s.log.Error("websocket history", "err", err)
-			c.Close(websocket.StatusInternalError, "")
-			return
-		}
-		for i := len(frames) - 1; i >= 0; i-- {
-			if err := send(frames[i]); err != nil {
-				s.log.Debug("websocket write", "err", err)
-				return
-			}
-		}
-		sent = hashes
-	}
-	ping := time.NewTicker(wsPingInterval)
-	defer ping.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ping.C:
-			// A pong comes back through the reader; a client that does
-			// not answer within the interval is dropped.
-			pctx, pcancel := context.WithTimeout(ctx, wsPingInterval)
-			err := c.Ping(pctx)
-			pcancel()
-			if err != nil {
-				return
-			}
-		case rec, ok := <-live:
-			if !ok {
-				c.Close(websocket.StatusGoingAway, "node shutting down")
-				return
-			}
-			if sent.has(rec.ItemHash) || !mq.matches(rec) {
-				continue
-			}
-			var out jsonw
-			writeListedMessage(&out, rec, mq.format)
-			if err := send(out.Bytes()); err != nil {
-				s.log.Debug("websocket write", "err", err)
-				return
-			}
-		}
-	}
 }
 
 // wsHistory is the history of a socket opened with the query key: read

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,13 +46,16 @@ func readHash(t *testing.T, c *websocket.Conn) string {
 	return str(t, field(t, b, "item_hash"))
 }
 
-// waitSubscribers waits until the node has n live subscribers.
-func waitSubscribers(t *testing.T, n *fakeNode, want int) {
+// waitSubscribers waits until the server feeds want sockets live, and
+// the node has a subscriber (the hub's) if and only if want > 0.
+func waitSubscribers(t *testing.T, e *env, want int) {
 	t.Helper()
+	node := min(want, 1)
 	deadline := time.Now().Add(5 * time.Second)
-	for n.subscribers() != want {
+	for e.srv.ws.joined() != want || e.node.subscribers() != node {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d subscribers, want %d", n.subscribers(), want)
+			t.Fatalf("%d sockets fed and %d node subscribers, want %d and %d",
+				e.srv.ws.joined(), e.node.subscribers(), want, node)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -79,7 +83,7 @@ func TestWebSocketHistoryAndLive(t *testing.T) {
 			t.Fatalf("history frame %d: %s, want %s", i, got, posts[i].ItemHash)
 		}
 	}
-	waitSubscribers(t, e.node, 1)
+	waitSubscribers(t, e, 1)
 	// Live: a non-matching message is skipped, a matching one is sent; a
 	// message already sent in the history is not sent twice.
 	e.node.publish(newRec(rec{typ: message.TypeAggregate, sender: "0xA", time: 300, key: "k2"}))
@@ -91,7 +95,7 @@ func TestWebSocketHistoryAndLive(t *testing.T) {
 	}
 	c.Close(websocket.StatusNormalClosure, "")
 	// The server lets go of the subscription when the client leaves.
-	waitSubscribers(t, e.node, 0)
+	waitSubscribers(t, e, 0)
 }
 
 func TestWebSocketFilters(t *testing.T) {
@@ -112,7 +116,7 @@ func TestWebSocketFilters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSubscribers(t, e.node, 2)
+	waitSubscribers(t, e, 2)
 	e.node.publish(b)
 	e.node.publish(a)
 	if got := readHash(t, c2); got != a.ItemHash {
@@ -153,7 +157,7 @@ func TestWebSocketConnectionCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSubscribers(t, e.node, 1)
+	waitSubscribers(t, e, 1)
 	c2, _, err := dialWS(t, ts, "history=0")
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +171,7 @@ func TestWebSocketConnectionCap(t *testing.T) {
 	}
 	// The slot is given back when the first client leaves.
 	c1.Close(websocket.StatusNormalClosure, "")
-	waitSubscribers(t, e.node, 0)
+	waitSubscribers(t, e, 0)
 	deadline := time.Now().Add(5 * time.Second)
 	for e.srv.ws.conns.Load() != 0 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
@@ -176,7 +180,7 @@ func TestWebSocketConnectionCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitSubscribers(t, e.node, 1)
+	waitSubscribers(t, e, 1)
 	c3.Close(websocket.StatusNormalClosure, "")
 }
 
@@ -262,7 +266,7 @@ func TestWebSocketSharedHistory(t *testing.T) {
 		}
 		for i, w := range want {
 			if i == len(want)-len(publish) {
-				waitSubscribers(t, e.node, 1)
+				waitSubscribers(t, e, 1)
 				for _, p := range publish {
 					e.node.publish(p)
 				}
@@ -272,7 +276,7 @@ func TestWebSocketSharedHistory(t *testing.T) {
 			}
 		}
 		c.Close(websocket.StatusNormalClosure, "")
-		waitSubscribers(t, e.node, 0)
+		waitSubscribers(t, e, 0)
 	}
 	open([]string{a.ItemHash})
 	e.srv.ws.mu.Lock()
@@ -330,5 +334,48 @@ func TestWSHubFreesAfterCrowd(t *testing.T) {
 			t.Fatal("planned release never ran")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestWebSocketLiveFormats: sockets asking different content formats of
+// the same live message (encoded once per format) each get their own.
+func TestWebSocketLiveFormats(t *testing.T) {
+	e := newEnv(t)
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	full, _, err := dialWS(t, ts, "history=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	none, _, err := dialWS(t, ts, "history=0&contentFormat=none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full2, _, err := dialWS(t, ts, "history=0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSubscribers(t, e, 3)
+	a := newRec(rec{sender: "0xA", time: 1, ptype: "t", salt: "a"})
+	e.node.publish(a)
+	frame := func(c *websocket.Conn) []byte {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, b, err := c.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	f, n, f2 := frame(full), frame(none), frame(full2)
+	if str(t, field(t, f, "item_hash")) != a.ItemHash || str(t, field(t, n, "item_hash")) != a.ItemHash {
+		t.Fatalf("frames %s / %s, want %s", f, n, a.ItemHash)
+	}
+	if !bytes.Equal(f, f2) {
+		t.Errorf("two full sockets got different frames:\n%s\n%s", f, f2)
+	}
+	if bytes.Contains(n, []byte(`"content"`)) || !bytes.Contains(f, []byte(`"content"`)) {
+		t.Errorf("contentFormat=none frame %s, full frame %s", n, f)
 	}
 }
