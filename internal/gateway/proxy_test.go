@@ -125,12 +125,14 @@ func TestSlowClient(t *testing.T) {
 	rc := RoleConfig{CoreURL: "http://127.0.0.1:1", DNSServer: "127.0.0.1:1"}
 	rc.HTTP.ReadHeaderTimeout = 300 * time.Millisecond
 	gw := startGateway(t, rc)
+	// Taken before the dial: the server's header deadline starts when it
+	// accepts, which may be before Dial returns here.
+	start := time.Now()
 	conn, err := net.Dial("tcp", gw.HTTPAddr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	start := time.Now()
 	if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: app.example.test\r\nX-Slow: ")); err != nil {
 		t.Fatal(err)
 	}
