@@ -88,6 +88,18 @@ func (w *jsonw) key(k string) {
 	w.WriteByte(':')
 }
 
+// strField writes the key k and the string v.
+func (w *jsonw) strField(k, v string) {
+	w.key(k)
+	w.str(v)
+}
+
+// intField writes the key k and the integer n.
+func (w *jsonw) intField(k string, n int64) {
+	w.key(k)
+	w.int(n)
+}
+
 // raw writes a stored JSON value as is (null when empty).
 func (w *jsonw) raw(b []byte) {
 	if len(bytes.TrimSpace(b)) == 0 {
