@@ -37,3 +37,23 @@ t_count_total 2
 		t.Fatalf("histogram vec: %d series, want 1", n)
 	}
 }
+
+func TestCounterValues(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cv := CounterVec("t_dir_total", "By direction.", "direction")
+	reg.MustRegister(cv)
+	cv.WithLabelValues("sent").Add(3)
+	cv.WithLabelValues("received").Add(4)
+	if vs, err := CounterValues(reg, "t_dir_total", "direction", "sent"); err != nil || len(vs) != 1 || vs[0] != 3 {
+		t.Fatalf("sent: %v, %v; want [3]", vs, err)
+	}
+	if sum, err := SumCounter(reg, "t_dir_total", "", ""); err != nil || sum != 7 {
+		t.Fatalf("sum of all: %v, %v; want 7", sum, err)
+	}
+	if sum, err := SumCounter(reg, "t_dir_total", "direction", "SENT"); err != nil || sum != 0 {
+		t.Fatalf("labels match exactly: %v, %v; want 0", sum, err)
+	}
+	if vs, err := CounterValues(reg, "t_absent_total", "", ""); err != nil || len(vs) != 0 {
+		t.Fatalf("absent: %v, %v; want none", vs, err)
+	}
+}
