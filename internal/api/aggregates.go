@@ -113,12 +113,5 @@ func (s *Server) listAggregates(w http.ResponseWriter, r *http.Request) {
 		out.strField("last_updated", isoTime(a.LastRevisionTime, 'T', false))
 		out.WriteByte('}')
 	}
-	out.WriteByte(']')
-	if cursor {
-		out.cursorPagination(f.Pagination, res.NextCursor)
-	} else {
-		out.pagination(listPageOrder, f.Page, f.Pagination, res.Total, "aggregates")
-	}
-	out.WriteByte('}')
-	out.send(w, http.StatusOK)
+	out.endListPage(w, cursor, f.Page, f.Pagination, res.Total, res.NextCursor, "aggregates")
 }

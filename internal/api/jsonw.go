@@ -194,6 +194,20 @@ func (w *jsonw) pagination(order []string, page, perPage, total int, item string
 	}
 }
 
+// endListPage closes a list of the listPageOrder kind (posts,
+// aggregates): the array, its cursor or page-number fields, the object;
+// then sends it.
+func (w *jsonw) endListPage(rw http.ResponseWriter, cursor bool, page, perPage, total int, next, item string) {
+	w.WriteByte(']')
+	if cursor {
+		w.cursorPagination(perPage, next)
+	} else {
+		w.pagination(listPageOrder, page, perPage, total, item)
+	}
+	w.WriteByte('}')
+	w.send(rw, http.StatusOK)
+}
+
 // cursorPagination writes the fields of a cursor-paginated list:
 // pagination_per_page, has_more and next_cursor (null on the last page).
 func (w *jsonw) cursorPagination(perPage int, next string) {

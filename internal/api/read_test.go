@@ -236,20 +236,22 @@ func items(t *testing.T, raw []byte, name string) []json.RawMessage {
 
 func str(t *testing.T, raw json.RawMessage) string {
 	t.Helper()
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("%s is not a string", raw)
-	}
-	return s
+	return decodeAs[string](t, raw, "a string")
 }
 
 func num(t *testing.T, raw json.RawMessage) float64 {
 	t.Helper()
-	var f float64
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatalf("%s is not a number", raw)
+	return decodeAs[float64](t, raw, "a number")
+}
+
+// decodeAs decodes raw as a T, failing t with "raw is not what" otherwise.
+func decodeAs[T any](t *testing.T, raw json.RawMessage, what string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("%s is not %s", raw, what)
 	}
-	return f
+	return v
 }
 
 // rec describes a processed message for newRec.

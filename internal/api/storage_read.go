@@ -25,29 +25,29 @@ func (s *Server) fileHash(w http.ResponseWriter, r *http.Request) (string, files
 	return hash, engine, true
 }
 
-// openFile opens the stored file hash, answering 404 when there is none;
-// ok is false when answered.
-func (s *Server) openFile(w http.ResponseWriter, r *http.Request, hash string) (f files.File, ok bool) {
+// openFile opens the stored file of the path's {hash} (see fileHash),
+// answering 404 when there is none; ok is false when answered.
+func (s *Server) openFile(w http.ResponseWriter, r *http.Request) (hash string, engine files.Engine, f files.File, ok bool) {
+	hash, engine, ok = s.fileHash(w, r)
+	if !ok {
+		return "", "", nil, false
+	}
 	f, err := s.cfg.Files.Open(r.Context(), hash)
 	if errors.Is(err, files.ErrNotFound) {
 		s.fail(w, r, http.StatusNotFound, fmt.Errorf("file %s not found", hash))
-		return nil, false
+		return "", "", nil, false
 	}
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
-		return nil, false
+		return "", "", nil, false
 	}
-	return f, true
+	return hash, engine, f, true
 }
 
 // getRaw is GET|HEAD /api/v0/storage/raw/{hash}: the file's bytes, with
 // range requests; ?find (sent by the SDKs) is ignored.
 func (s *Server) getRaw(w http.ResponseWriter, r *http.Request) {
-	hash, _, ok := s.fileHash(w, r)
-	if !ok {
-		return
-	}
-	f, ok := s.openFile(w, r, hash)
+	hash, _, f, ok := s.openFile(w, r)
 	if !ok {
 		return
 	}
@@ -66,11 +66,7 @@ const maxBase64File = 100 << 20
 // getStorageBase64 is GET /api/v0/storage/{hash}: {"status": "success",
 // "hash", "engine", "content": base64} (also the peers' content fallback).
 func (s *Server) getStorageBase64(w http.ResponseWriter, r *http.Request) {
-	hash, engine, ok := s.fileHash(w, r)
-	if !ok {
-		return
-	}
-	f, ok := s.openFile(w, r, hash)
+	hash, engine, f, ok := s.openFile(w, r)
 	if !ok {
 		return
 	}
