@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -95,13 +94,7 @@ func TestCrashDuringBurst(t *testing.T) {
 	bin := buildAleph(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	a := ethtest.Account(t)
-	bodies := make([][]byte, total)
-	hashes := make([]string, total)
-	for i := range bodies {
-		m := post(t, a, "crash-test", map[string]any{"i": i}, "")
-		hashes[i] = m.ItemHash
-		bodies[i], _ = json.Marshal(map[string]any{"sync": false, "message": m})
-	}
+	bodies, hashes := postBodies(t, a, "crash-test", total, func(int) bool { return false })
 
 	cmd := startAleph(t, bin, dir, addr)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -87,13 +87,7 @@ func TestPostgresOutage(t *testing.T) {
 	t.Cleanup(client.CloseIdleConnections)
 
 	a := ethtest.Account(t)
-	bodies := make([][]byte, total)
-	hashes := make([]string, total)
-	for i := range bodies {
-		m := post(t, a, "outage-test", map[string]any{"i": i}, "")
-		hashes[i] = m.ItemHash
-		bodies[i], _ = json.Marshal(map[string]any{"sync": i%2 == 0, "message": m})
-	}
+	bodies, hashes := postBodies(t, a, "outage-test", total, func(i int) bool { return i%2 == 0 })
 	// The amend waits for an original that arrives after the outage.
 	orig := post(t, a, "blog", map[string]any{"body": "original"}, "")
 	amend := post(t, a, "amend", map[string]any{"body": "amended"}, orig.ItemHash)
