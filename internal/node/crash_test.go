@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -214,4 +215,18 @@ func TestCrashDuringBurst(t *testing.T) {
 	if int64(len(page.Records)) != counts.Messages {
 		t.Fatalf("listed %d messages, counter says %d", len(page.Records), counts.Messages)
 	}
+}
+
+// postBodies signs n POSTs of type typ, {"i": i}, and returns the bodies
+// of their POST /api/v0/messages requests (sync as sync(i) says) and their
+// item hashes.
+func postBodies(t *testing.T, a message.Signer, typ string, n int, sync func(i int) bool) (bodies [][]byte, hashes []string) {
+	t.Helper()
+	bodies, hashes = make([][]byte, n), make([]string, n)
+	for i := range bodies {
+		m := post(t, a, typ, map[string]any{"i": i}, "")
+		hashes[i] = m.ItemHash
+		bodies[i], _ = json.Marshal(map[string]any{"sync": sync(i), "message": m})
+	}
+	return bodies, hashes
 }

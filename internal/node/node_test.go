@@ -96,20 +96,6 @@ func post(t *testing.T, a message.Signer, typ string, body any, ref string) *mes
 	return sign(t, a, message.TypePost, c)
 }
 
-// postBodies signs n POSTs of type typ, {"i": i}, and returns the bodies
-// of their POST /api/v0/messages requests (sync as sync(i) says) and their
-// item hashes.
-func postBodies(t *testing.T, a message.Signer, typ string, n int, sync func(i int) bool) (bodies [][]byte, hashes []string) {
-	t.Helper()
-	bodies, hashes = make([][]byte, n), make([]string, n)
-	for i := range bodies {
-		m := post(t, a, typ, map[string]any{"i": i}, "")
-		hashes[i] = m.ItemHash
-		bodies[i], _ = json.Marshal(map[string]any{"sync": sync(i), "message": m})
-	}
-	return bodies, hashes
-}
-
 // wantRejected submits m, waits, and fails t unless the node rejects it
 // with code.
 func wantRejected(t *testing.T, n *Node, m *message.Message, code message.Code, what string) {
