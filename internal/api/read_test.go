@@ -125,6 +125,26 @@ func (e *env) insert(recs ...*store.Record) {
 	})
 }
 
+// insertN inserts the messages newRec(mk(i)) for i below n in one
+// transaction, calling then (when not nil) after each.
+func (e *env) insertN(n int, mk func(i int) rec, then func(tx store.Tx, i int, r *store.Record) error) {
+	e.t.Helper()
+	e.update(func(tx store.Tx) error {
+		for i := range n {
+			r := newRec(mk(i))
+			if _, err := tx.InsertMessage(r); err != nil {
+				return err
+			}
+			if then != nil {
+				if err := then(tx, i, r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
 // do serves one request and returns the response.
 func (e *env) do(method, target string, header ...string) *http.Response {
 	e.t.Helper()
