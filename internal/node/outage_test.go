@@ -16,32 +16,16 @@ import (
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
+	"github.com/goaleph/goaleph/internal/syncbuf"
 	"github.com/goaleph/goaleph/message"
 )
 
 // logBuffer collects a node's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // count returns the number of lines whose message is msg.
 func (b *logBuffer) count(msg string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), "msg=\""+msg+"\"")
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return strings.Count(b.String(), "msg=\""+msg+"\"")
 }
 
 // eventually polls cond every 20 ms until it holds or d passes.
