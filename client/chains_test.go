@@ -2,7 +2,6 @@ package client_test
 
 import (
 	"bytes"
-	"encoding/json"
 	"testing"
 
 	"github.com/goaleph/goaleph/chain/avax"
@@ -42,13 +41,8 @@ func TestEveryChainSigns(t *testing.T) {
 
 			res, err = c.UpdateAggregate(ctx, a, "profile", map[string]any{"chain": name}, client.WriteOptions{Sync: true})
 			mustStatus(t, res, err, client.StatusProcessed)
-			v, err := c.Aggregate(ctx, a.Address(), "profile")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got map[string]any
-			if err := json.Unmarshal(v, &got); err != nil || got["chain"] != name {
-				t.Fatalf("aggregate %s, %v", v, err)
+			if got := aggregate(ctx, t, c, a.Address(), "profile"); got["chain"] != name {
+				t.Fatalf("aggregate %v", got)
 			}
 
 			data := []byte("stored by a " + name + " account")

@@ -30,6 +30,20 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
+// aggregate reads the merged value of key for addr as a JSON object.
+func aggregate(ctx context.Context, t *testing.T, c *client.Client, addr, key string) map[string]any {
+	t.Helper()
+	v, err := c.Aggregate(ctx, addr, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got map[string]any
+	if err := json.Unmarshal(v, &got); err != nil {
+		t.Fatalf("aggregate %s: %s, %v", key, v, err)
+	}
+	return got
+}
+
 func mustStatus(t *testing.T, res *client.Result, err error, want client.Status) {
 	t.Helper()
 	if err != nil {
@@ -138,14 +152,8 @@ func TestAggregateMerge(t *testing.T) {
 	res, err = c.UpdateAggregate(ctx, a, "other", map[string]any{"k": true}, client.WriteOptions{Sync: true})
 	mustStatus(t, res, err, client.StatusProcessed)
 
-	v, err := c.Aggregate(ctx, a.Address(), "profile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got map[string]any
-	json.Unmarshal(v, &got)
-	if got["name"] != "alice" || got["age"] != 31.0 || got["city"] != "Paris" {
-		t.Fatalf("merged %s", v)
+	if got := aggregate(ctx, t, c, a.Address(), "profile"); got["name"] != "alice" || got["age"] != 31.0 || got["city"] != "Paris" {
+		t.Fatalf("merged %v", got)
 	}
 	all, err := c.Aggregates(ctx, a.Address())
 	if err != nil || len(all) != 2 {

@@ -145,7 +145,10 @@ func allowOnly(obj map[string]json.RawMessage, what string, keys ...string) erro
 
 func isNull(r json.RawMessage) bool { return len(r) == 0 || string(r) == "null" }
 
-func str(obj map[string]json.RawMessage, key string, dst *string, required bool) error {
+// field decodes obj[key] into dst. An absent or null key is an error
+// only when required; a value that does not decode, or that valid (when
+// not nil) refuses, is an error saying it must be kind.
+func field[T any](obj map[string]json.RawMessage, key string, dst *T, required bool, kind string, valid func(T) bool) error {
 	r, ok := obj[key]
 	if !ok || isNull(r) {
 		if required {
@@ -153,24 +156,18 @@ func str(obj map[string]json.RawMessage, key string, dst *string, required bool)
 		}
 		return nil
 	}
-	if err := json.Unmarshal(r, dst); err != nil {
-		return Errorf(CodeInvalidFormat, "content.%s must be a string", key)
+	if err := json.Unmarshal(r, dst); err != nil || (valid != nil && !valid(*dst)) {
+		return Errorf(CodeInvalidFormat, "content.%s must be %s", key, kind)
 	}
 	return nil
 }
 
+func str(obj map[string]json.RawMessage, key string, dst *string, required bool) error {
+	return field(obj, key, dst, required, "a string", nil)
+}
+
 func num(obj map[string]json.RawMessage, key string, dst *float64, required bool) error {
-	r, ok := obj[key]
-	if !ok || isNull(r) {
-		if required {
-			return Errorf(CodeInvalidFormat, "content.%s is required", key)
-		}
-		return nil
-	}
-	if err := json.Unmarshal(r, dst); err != nil || math.IsNaN(*dst) || math.IsInf(*dst, 0) {
-		return Errorf(CodeInvalidFormat, "content.%s must be a number", key)
-	}
-	return nil
+	return field(obj, key, dst, required, "a number", func(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) })
 }
 
 func parsePost(obj map[string]json.RawMessage) (*PostContent, error) {

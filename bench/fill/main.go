@@ -34,12 +34,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
+	"github.com/goaleph/goaleph/bench/internal/benchutil"
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/sqlite"
@@ -125,7 +123,8 @@ func run(ctx context.Context, cfg config) error {
 	}()
 
 	start := time.Now()
-	busy0, cpu0 := machineBusy(), ownCPU()
+	busy0, _ := benchutil.MachineBusy()
+	cpu0 := benchutil.OwnCPU()
 	// Producers build batches on all CPUs but one, the writer inserts them
 	// in order.
 	nBatches := (cfg.n + cfg.batch - 1) / cfg.batch
@@ -177,7 +176,8 @@ func run(ctx context.Context, cfg config) error {
 		}
 	}
 	el := time.Since(start)
-	others := max(machineBusy()-busy0-(ownCPU()-cpu0), 0) / el.Seconds()
+	busy1, _ := benchutil.MachineBusy()
+	others := max(busy1-busy0-(benchutil.OwnCPU()-cpu0), 0) / el.Seconds()
 	closed = true
 	if err := db.Close(); err != nil {
 		return err
@@ -208,7 +208,7 @@ func genBatch(cfg config, accts []*eth.Account, channels []string, b int) ([]row
 		envTime := firstTime + float64(i)*step + rng.Float64()*step*0.9
 		envTime = float64(int64(envTime*1e6)) / 1e6
 		contentTime := envTime - 0.001 - rng.Float64()*0.05
-		item, err := json.Marshal(postContent{
+		item, err := json.Marshal(benchutil.PostContent{
 			Type:    postTypes[rng.IntN(len(postTypes))],
 			Address: a.Address(),
 			Content: body(rng, i),
@@ -263,14 +263,6 @@ func genBatch(cfg config, accts []*eth.Account, channels []string, b int) ([]row
 	return rows, nil
 }
 
-// postContent is a POST content with its keys in the SDKs' order.
-type postContent struct {
-	Type    string  `json:"type"`
-	Address string  `json:"address"`
-	Content any     `json:"content"`
-	Time    float64 `json:"time"`
-}
-
 type postBody struct {
 	Title string   `json:"title"`
 	Body  string   `json:"body"`
@@ -295,39 +287,6 @@ func body(rng *rand.Rand, i int) postBody {
 		p.Tags = append(p.Tags, words[rng.IntN(len(words))])
 	}
 	return p
-}
-
-// machineBusy returns the CPU seconds all CPUs spent busy since boot
-// (/proc/stat; 0 when unavailable).
-func machineBusy() float64 {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0
-	}
-	var busy float64
-	for i, v := range f[1:9] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		x, _ := strconv.ParseFloat(v, 64)
-		busy += x
-	}
-	return busy / 100 // USER_HZ
-}
-
-// ownCPU returns this process's CPU seconds.
-func ownCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
 }
 
 // fakeSignature returns a well-formed but invalid 65-byte r‖s‖v signature

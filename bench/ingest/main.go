@@ -41,9 +41,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/goaleph/goaleph/bench/internal/benchutil"
 	"github.com/goaleph/goaleph/chain"
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/message"
@@ -127,15 +127,6 @@ func run(ctx context.Context, cfg config) error {
 	return nil
 }
 
-// postContent is the content of a POST message with its keys in the order
-// the official SDKs write them.
-type postContent struct {
-	Type    string  `json:"type"`
-	Address string  `json:"address"`
-	Content any     `json:"content"`
-	Time    float64 `json:"time"`
-}
-
 type postBody struct {
 	Body  string `json:"body"`
 	Run   string `json:"run"`
@@ -163,7 +154,7 @@ func build(cfg config) ([]signed, error) {
 			for i := w; i < cfg.n; i += workers {
 				a := accts[i%len(accts)]
 				ct := t0 + float64(i)*1e-6 // distinct content times
-				item, err := json.Marshal(postContent{
+				item, err := json.Marshal(benchutil.PostContent{
 					Type:    "bench",
 					Address: a.Address(),
 					Content: postBody{Body: "goaleph ingest benchmark message", Run: runID, Index: i},
@@ -257,8 +248,8 @@ func send(ctx context.Context, cfg config, client *http.Client, base string, msg
 		target    atomic.Int64
 	)
 	target.Store(int64(len(msgs)))
-	cpu0 := cpuSeconds()
-	busy0, _ := machineBusy()
+	cpu0 := benchutil.OwnCPU()
+	busy0, _ := benchutil.MachineBusy()
 	start := time.Now()
 
 	// Poller: follows processing from the first send.
@@ -346,8 +337,8 @@ func send(ctx context.Context, cfg config, client *http.Client, base string, msg
 	target.Store(accepted.Load())
 	close(postsDone)
 	po := <-pollCh
-	cpu1 := cpuSeconds()
-	busy1, _ := machineBusy()
+	cpu1 := benchutil.OwnCPU()
+	busy1, _ := benchutil.MachineBusy()
 
 	r := result{
 		accepted:   int(accepted.Load()),
@@ -460,38 +451,6 @@ func splitSample(line string) (string, float64, bool) {
 		name = name[:i]
 	}
 	return name, v, true
-}
-
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
-}
-
-// machineBusy returns the CPU seconds all CPUs spent busy since boot
-// (user, nice, system, irq, softirq, steal from /proc/stat).
-func machineBusy() (float64, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err != nil {
-		return 0, err
-	}
-	line, _, _ := strings.Cut(string(b), "\n")
-	f := strings.Fields(line)
-	if len(f) < 9 || f[0] != "cpu" {
-		return 0, errors.New("unexpected /proc/stat")
-	}
-	var busy float64
-	for i, v := range f[1:9] {
-		if i == 3 || i == 4 { // idle, iowait
-			continue
-		}
-		x, _ := strconv.ParseFloat(v, 64)
-		busy += x
-	}
-	return busy / 100, nil // USER_HZ is 100 on Linux
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

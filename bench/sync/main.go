@@ -37,17 +37,16 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
 	"github.com/goaleph/goaleph/internal/p2p/reconcile"
+	"github.com/goaleph/goaleph/internal/prom"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -213,18 +212,7 @@ func signPost(acc *eth.Account, i int, now time.Time) (*message.Message, error) 
 }
 
 func metric(r *prometheus.Registry, name, label, value string) float64 {
-	mfs, _ := r.Gather()
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabel(m, label, value) {
-				total += m.GetCounter().GetValue()
-			}
-		}
-	}
+	total, _ := prom.SumCounter(r, name, label, value)
 	return total
 }
 
@@ -236,13 +224,4 @@ func histSum(r *prometheus.Registry, name string) float64 {
 		}
 	}
 	return 0
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && strings.EqualFold(l.GetValue(), value) {
-			return true
-		}
-	}
-	return false
 }

@@ -54,13 +54,10 @@ func (s *Server) getAggregates(w http.ResponseWriter, r *http.Request) {
 			out.key(a.Key)
 			out.WriteString(`{"created":`)
 			out.str(isoTime(a.CreationTime, ' ', false))
-			out.key("last_updated")
-			out.str(isoTime(a.LastRevisionTime, ' ', false))
+			out.strField("last_updated", isoTime(a.LastRevisionTime, ' ', false))
 			// Both hashes are the last revision's, as the reference node.
-			out.key("original_item_hash")
-			out.str(a.LastRevisionHash)
-			out.key("last_update_item_hash")
-			out.str(a.LastRevisionHash)
+			out.strField("original_item_hash", a.LastRevisionHash)
+			out.strField("last_update_item_hash", a.LastRevisionHash)
 			out.WriteByte('}')
 		}
 	}
@@ -109,22 +106,12 @@ func (s *Server) listAggregates(w http.ResponseWriter, r *http.Request) {
 		}
 		out.WriteString(`{"address":`)
 		out.str(a.Owner)
-		out.key("key")
-		out.str(a.Key)
+		out.strField("key", a.Key)
 		out.key("content")
 		out.raw(a.Content)
-		out.key("created")
-		out.str(isoTime(a.CreationTime, 'T', false))
-		out.key("last_updated")
-		out.str(isoTime(a.LastRevisionTime, 'T', false))
+		out.strField("created", isoTime(a.CreationTime, 'T', false))
+		out.strField("last_updated", isoTime(a.LastRevisionTime, 'T', false))
 		out.WriteByte('}')
 	}
-	out.WriteByte(']')
-	if cursor {
-		out.cursorPagination(f.Pagination, res.NextCursor)
-	} else {
-		out.pagination(listPageOrder, f.Page, f.Pagination, res.Total, "aggregates")
-	}
-	out.WriteByte('}')
-	out.send(w, http.StatusOK)
+	out.endListPage(w, cursor, f.Page, f.Pagination, res.Total, res.NextCursor, "aggregates")
 }

@@ -88,6 +88,18 @@ func (w *jsonw) key(k string) {
 	w.WriteByte(':')
 }
 
+// strField writes the key k and the string v.
+func (w *jsonw) strField(k, v string) {
+	w.key(k)
+	w.str(v)
+}
+
+// intField writes the key k and the integer n.
+func (w *jsonw) intField(k string, n int64) {
+	w.key(k)
+	w.int(n)
+}
+
 // raw writes a stored JSON value as is (null when empty).
 func (w *jsonw) raw(b []byte) {
 	if len(bytes.TrimSpace(b)) == 0 {
@@ -180,6 +192,20 @@ func (w *jsonw) pagination(order []string, page, perPage, total int, item string
 			panic("api: pagination key " + k + " has no writer")
 		}
 	}
+}
+
+// endListPage closes a list of the listPageOrder kind (posts,
+// aggregates): the array, its cursor or page-number fields, the object;
+// then sends it.
+func (w *jsonw) endListPage(rw http.ResponseWriter, cursor bool, page, perPage, total int, next, item string) {
+	w.WriteByte(']')
+	if cursor {
+		w.cursorPagination(perPage, next)
+	} else {
+		w.pagination(listPageOrder, page, perPage, total, item)
+	}
+	w.WriteByte('}')
+	w.send(rw, http.StatusOK)
 }
 
 // cursorPagination writes the fields of a cursor-paginated list:

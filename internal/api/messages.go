@@ -133,25 +133,29 @@ func (s *Server) messageStatus(w http.ResponseWriter, r *http.Request) *store.Me
 	return st
 }
 
-// statusHeader writes {"status", "item_hash", "reception_time" of a status.
-func statusHeader(w *jsonw, st *store.MessageStatus) {
-	w.WriteString(`{"status":`)
-	w.str(string(st.Status))
-	w.key("item_hash")
-	w.str(st.ItemHash)
-	w.key("reception_time")
-	w.str(pydanticTime(st.ReceptionTime))
+// statusHeader looks up the message (see messageStatus) and writes
+// {"status", "item_hash", "reception_time" of its status to out; nil when
+// answered.
+func (s *Server) statusHeader(w http.ResponseWriter, r *http.Request, out *jsonw) *store.MessageStatus {
+	st := s.messageStatus(w, r)
+	if st == nil {
+		return nil
+	}
+	out.WriteString(`{"status":`)
+	out.str(string(st.Status))
+	out.strField("item_hash", st.ItemHash)
+	out.strField("reception_time", pydanticTime(st.ReceptionTime))
+	return st
 }
 
 // getMessage is GET /api/v0/messages/{hash}: the message in the shape of
 // its status (spec §9.1).
 func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
-	st := s.messageStatus(w, r)
+	var out jsonw
+	st := s.statusHeader(w, r, &out)
 	if st == nil {
 		return
 	}
-	var out jsonw
-	statusHeader(&out, st)
 	switch st.Status {
 	case store.StatusProcessed, store.StatusRemoving:
 		if err := s.fillConfirmations(r.Context(), st.Record); err != nil {
@@ -204,14 +208,11 @@ func nonNil[T any](s []T) []T {
 
 // getMessageStatus is GET /api/v0/messages/{hash}/status.
 func (s *Server) getMessageStatus(w http.ResponseWriter, r *http.Request) {
-	st := s.messageStatus(w, r)
-	if st == nil {
-		return
-	}
 	var out jsonw
-	statusHeader(&out, st)
-	out.WriteByte('}')
-	out.send(w, http.StatusOK)
+	if s.statusHeader(w, r, &out) != nil {
+		out.WriteByte('}')
+		out.send(w, http.StatusOK)
+	}
 }
 
 // getMessageContent is GET /api/v0/messages/{hash}/content: the user

@@ -351,16 +351,10 @@ func TestListForgottenMessages(t *testing.T) {
 // 50 channels.
 func BenchmarkMessagesJSON(b *testing.B) {
 	e := newEnv(b)
-	e.update(func(tx store.Tx) error {
-		for i := range 100_000 {
-			r := newRec(rec{sender: fmt.Sprintf("0x%040x", i*7%1000), channel: fmt.Sprintf("CH-%02d", i%50),
-				time: float64(1600000000 + i), ptype: "bench", salt: fmt.Sprint(i)})
-			if _, err := tx.InsertMessage(r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	e.insertN(100_000, func(i int) rec {
+		return rec{sender: fmt.Sprintf("0x%040x", i*7%1000), channel: fmt.Sprintf("CH-%02d", i%50),
+			time: float64(1600000000 + i), ptype: "bench", salt: fmt.Sprint(i)}
+	}, nil)
 	for _, q := range []string{"", "addresses=" + fmt.Sprintf("0x%040x", 123), "channels=CH-07"} {
 		b.Run("q="+q, func(b *testing.B) {
 			for b.Loop() {

@@ -81,10 +81,8 @@ func (s *Server) addressFiles(w http.ResponseWriter, r *http.Request) {
 	}
 	var out jsonw
 	out.WriteByte('{')
-	out.key("address")
-	out.str(address)
-	out.key("total_size")
-	out.int(size)
+	out.strField("address", address)
+	out.intField("total_size", size)
 	out.key("files")
 	out.WriteByte('[')
 	for i, f := range files {
@@ -92,16 +90,11 @@ func (s *Server) addressFiles(w http.ResponseWriter, r *http.Request) {
 			out.WriteByte(',')
 		}
 		out.WriteByte('{')
-		out.key("file_hash")
-		out.str(f.FileHash)
-		out.key("size")
-		out.int(f.Size)
-		out.key("type")
-		out.str(f.Type)
-		out.key("created")
-		out.str(pydanticTime(f.Created))
-		out.key("item_hash")
-		out.str(f.ItemHash)
+		out.strField("file_hash", f.FileHash)
+		out.intField("size", f.Size)
+		out.strField("type", f.Type)
+		out.strField("created", pydanticTime(f.Created))
+		out.strField("item_hash", f.ItemHash)
 		out.WriteByte('}')
 	}
 	out.WriteByte(']')
@@ -248,8 +241,7 @@ func (s *Server) authorizations(w http.ResponseWriter, r *http.Request, counterp
 	}
 	out.WriteByte('}')
 	out.pagination(authorizationsPageOrder, page, pagination, total, "authorizations")
-	out.key("address")
-	out.str(address)
+	out.strField("address", address)
 	out.WriteByte('}')
 	out.send(w, http.StatusOK)
 }

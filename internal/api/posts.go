@@ -82,14 +82,7 @@ func (s *Server) listPosts(w http.ResponseWriter, r *http.Request, item func(*js
 		}
 		item(&out, &res.Posts[i])
 	}
-	out.WriteByte(']')
-	if cursor {
-		out.cursorPagination(f.Pagination, res.NextCursor)
-	} else {
-		out.pagination(listPageOrder, f.Page, f.Pagination, res.Total, "posts")
-	}
-	out.WriteByte('}')
-	out.send(w, http.StatusOK)
+	out.endListPage(w, cursor, f.Page, f.Pagination, res.Total, res.NextCursor, "posts")
 }
 
 // listPostsV0 is GET /api/v0/posts.json: originals merged with their

@@ -127,17 +127,10 @@ func TestPostsV1(t *testing.T) {
 
 func TestPostsCursor(t *testing.T) {
 	e := newEnv(t)
-	e.update(func(tx store.Tx) error {
-		for i := range 7 {
-			r := newRec(rec{sender: "0xA", time: float64(1000 + i), ptype: "t", salt: fmt.Sprint(i)})
-			if _, err := tx.InsertMessage(r); err != nil {
-				return err
-			}
-			if err := tx.InsertPost(&store.Post{ItemHash: r.ItemHash, Owner: "0xA", Type: "t", CreationTime: float64(1000 + i/2)}); err != nil {
-				return err
-			}
-		}
-		return nil
+	e.insertN(7, func(i int) rec {
+		return rec{sender: "0xA", time: float64(1000 + i), ptype: "t", salt: fmt.Sprint(i)}
+	}, func(tx store.Tx, i int, r *store.Record) error {
+		return tx.InsertPost(&store.Post{ItemHash: r.ItemHash, Owner: "0xA", Type: "t", CreationTime: float64(1000 + i/2)})
 	})
 	var all []string
 	for _, p := range items(t, e.getJSON("/api/v0/posts.json"), "posts") {

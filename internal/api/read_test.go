@@ -125,6 +125,26 @@ func (e *env) insert(recs ...*store.Record) {
 	})
 }
 
+// insertN inserts the messages newRec(mk(i)) for i below n in one
+// transaction, calling then (when not nil) after each.
+func (e *env) insertN(n int, mk func(i int) rec, then func(tx store.Tx, i int, r *store.Record) error) {
+	e.t.Helper()
+	e.update(func(tx store.Tx) error {
+		for i := range n {
+			r := newRec(mk(i))
+			if _, err := tx.InsertMessage(r); err != nil {
+				return err
+			}
+			if then != nil {
+				if err := then(tx, i, r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
 // do serves one request and returns the response.
 func (e *env) do(method, target string, header ...string) *http.Response {
 	e.t.Helper()
@@ -236,20 +256,22 @@ func items(t *testing.T, raw []byte, name string) []json.RawMessage {
 
 func str(t *testing.T, raw json.RawMessage) string {
 	t.Helper()
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		t.Fatalf("%s is not a string", raw)
-	}
-	return s
+	return decodeAs[string](t, raw, "a string")
 }
 
 func num(t *testing.T, raw json.RawMessage) float64 {
 	t.Helper()
-	var f float64
-	if err := json.Unmarshal(raw, &f); err != nil {
-		t.Fatalf("%s is not a number", raw)
+	return decodeAs[float64](t, raw, "a number")
+}
+
+// decodeAs decodes raw as a T, failing t with "raw is not what" otherwise.
+func decodeAs[T any](t *testing.T, raw json.RawMessage, what string) T {
+	t.Helper()
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		t.Fatalf("%s is not %s", raw, what)
 	}
-	return f
+	return v
 }
 
 // rec describes a processed message for newRec.

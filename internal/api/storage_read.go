@@ -25,29 +25,29 @@ func (s *Server) fileHash(w http.ResponseWriter, r *http.Request) (string, files
 	return hash, engine, true
 }
 
-// openFile opens the stored file hash, answering 404 when there is none;
-// ok is false when answered.
-func (s *Server) openFile(w http.ResponseWriter, r *http.Request, hash string) (f files.File, ok bool) {
+// openFile opens the stored file of the path's {hash} (see fileHash),
+// answering 404 when there is none; ok is false when answered.
+func (s *Server) openFile(w http.ResponseWriter, r *http.Request) (hash string, engine files.Engine, f files.File, ok bool) {
+	hash, engine, ok = s.fileHash(w, r)
+	if !ok {
+		return "", "", nil, false
+	}
 	f, err := s.cfg.Files.Open(r.Context(), hash)
 	if errors.Is(err, files.ErrNotFound) {
 		s.fail(w, r, http.StatusNotFound, fmt.Errorf("file %s not found", hash))
-		return nil, false
+		return "", "", nil, false
 	}
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
-		return nil, false
+		return "", "", nil, false
 	}
-	return f, true
+	return hash, engine, f, true
 }
 
 // getRaw is GET|HEAD /api/v0/storage/raw/{hash}: the file's bytes, with
 // range requests; ?find (sent by the SDKs) is ignored.
 func (s *Server) getRaw(w http.ResponseWriter, r *http.Request) {
-	hash, _, ok := s.fileHash(w, r)
-	if !ok {
-		return
-	}
-	f, ok := s.openFile(w, r, hash)
+	hash, _, f, ok := s.openFile(w, r)
 	if !ok {
 		return
 	}
@@ -66,11 +66,7 @@ const maxBase64File = 100 << 20
 // getStorageBase64 is GET /api/v0/storage/{hash}: {"status": "success",
 // "hash", "engine", "content": base64} (also the peers' content fallback).
 func (s *Server) getStorageBase64(w http.ResponseWriter, r *http.Request) {
-	hash, engine, ok := s.fileHash(w, r)
-	if !ok {
-		return
-	}
-	f, ok := s.openFile(w, r, hash)
+	hash, engine, f, ok := s.openFile(w, r)
 	if !ok {
 		return
 	}
@@ -83,8 +79,7 @@ func (s *Server) getStorageBase64(w http.ResponseWriter, r *http.Request) {
 	out.Grow(int(f.Size())*4/3 + 200)
 	out.WriteString(`{"status":"success","hash":`)
 	out.str(hash)
-	out.key("engine")
-	out.str(string(engine))
+	out.strField("engine", string(engine))
 	out.key("content")
 	out.WriteByte('"')
 	enc := base64.NewEncoder(base64.StdEncoding, &out)
@@ -119,12 +114,9 @@ func (s *Server) writePin(w http.ResponseWriter, r *http.Request, pin *store.Pin
 	out.strOrNull(pin.Ref)
 	out.key("owner")
 	out.strOrNull(pin.Owner)
-	out.key("file_hash")
-	out.str(pin.FileHash)
-	out.key("download_url")
-	out.str("/api/v0/storage/raw/" + pin.FileHash)
-	out.key("size")
-	out.int(size)
+	out.strField("file_hash", pin.FileHash)
+	out.strField("download_url", "/api/v0/storage/raw/"+pin.FileHash)
+	out.intField("size", size)
 	out.WriteByte('}')
 	out.send(w, http.StatusOK)
 }
@@ -165,12 +157,9 @@ func (s *Server) getFileMetadata(w http.ResponseWriter, r *http.Request) {
 	var out jsonw
 	out.WriteString(`{"file_hash":`)
 	out.str(f.Hash)
-	out.key("type")
-	out.str(f.Type)
-	out.key("size")
-	out.int(f.Size)
-	out.key("download_url")
-	out.str("/api/v0/storage/raw/" + f.Hash)
+	out.strField("type", f.Type)
+	out.intField("size", f.Size)
+	out.strField("download_url", "/api/v0/storage/raw/"+f.Hash)
 	out.WriteByte('}')
 	out.send(w, http.StatusOK)
 }
@@ -197,14 +186,11 @@ func (s *Server) getLimits(w http.ResponseWriter, r *http.Request) {
 	var out jsonw
 	out.WriteString(`{"storage":{"max_file_size":`)
 	out.int(l.MaxFileSize)
-	out.key("max_unauthenticated_upload_file_size")
-	out.int(l.MaxUnauthenticatedSize)
+	out.intField("max_unauthenticated_upload_file_size", l.MaxUnauthenticatedSize)
 	out.WriteString(`},"ipfs":{"max_upload_file_size":`)
 	out.int(l.MaxIPFSFileSize)
-	out.key("max_upload_car_size")
-	out.int(l.MaxCARSize)
-	out.key("max_unauthenticated_upload_file_size")
-	out.int(l.MaxUnauthenticatedSize)
+	out.intField("max_upload_car_size", l.MaxCARSize)
+	out.intField("max_unauthenticated_upload_file_size", l.MaxUnauthenticatedSize)
 	out.WriteString(`}}`)
 	out.send(w, http.StatusOK)
 }

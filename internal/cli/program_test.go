@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/goaleph/goaleph/internal/compute/crn"
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
+	"github.com/goaleph/goaleph/internal/syncbuf"
 )
 
 // programUpload is the --json output of program upload.
@@ -388,7 +388,7 @@ func TestProgramWasm(t *testing.T) {
 	}
 	resp.Body.Close()
 	follow := e.cmd("program", "logs", "-f", up.ItemHash, "--crn-url", crnURL)
-	var followOut syncBuffer
+	var followOut syncbuf.Buffer
 	follow.Stdout = &followOut
 	if err := follow.Start(); err != nil {
 		t.Fatal(err)
@@ -433,22 +433,4 @@ func TestProgramWasm(t *testing.T) {
 	if out := e.fails("program", "logs", up.ItemHash, "--crn-url", crnURL, "--crn-domain", "elsewhere.test"); !strings.Contains(out, "401") {
 		t.Errorf("logs signed for another domain: %q", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

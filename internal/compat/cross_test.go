@@ -230,12 +230,15 @@ func goRead(t *testing.T, c *client.Client, acc crossAccount) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	postMsg := checkMessage(t, ctx, c, "post", acc.Post.Message)
-	var pc struct {
+	// postContent reads the fields of a POST content the checks compare.
+	type postContent struct {
 		Type    string          `json:"type"`
 		Address string          `json:"address"`
+		Ref     string          `json:"ref"`
 		Content json.RawMessage `json:"content"`
 	}
+	postMsg := checkMessage(t, ctx, c, "post", acc.Post.Message)
+	var pc postContent
 	if err := json.Unmarshal(postMsg.Content, &pc); err != nil {
 		t.Fatalf("post content: %v", err)
 	}
@@ -245,11 +248,7 @@ func goRead(t *testing.T, c *client.Client, acc crossAccount) {
 	assertJSONEqual(t, "post content.content", pc.Content, acc.Post.Content)
 
 	amendMsg := checkMessage(t, ctx, c, "amend", acc.Amend.Message)
-	var ac struct {
-		Type    string          `json:"type"`
-		Ref     string          `json:"ref"`
-		Content json.RawMessage `json:"content"`
-	}
+	var ac postContent
 	if err := json.Unmarshal(amendMsg.Content, &ac); err != nil {
 		t.Fatalf("amend content: %v", err)
 	}

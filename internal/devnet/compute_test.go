@@ -24,6 +24,7 @@ import (
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 	"github.com/goaleph/goaleph/internal/devnet"
 	_ "github.com/goaleph/goaleph/internal/devnet/devcrn"
+	"github.com/goaleph/goaleph/internal/testhttp"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -126,16 +127,7 @@ var httpClient = &http.Client{Timeout: 2 * time.Minute}
 // call does GET path on the compute node.
 func (k *computeNet) call(t *testing.T, path string) (*http.Response, string) {
 	t.Helper()
-	resp, err := httpClient.Get(k.nw.ComputeURL() + path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return testhttp.Get(t, httpClient, k.nw.ComputeURL()+path)
 }
 
 // checkAlephHeaders checks the headers the compute node adds to a
@@ -153,11 +145,8 @@ func checkAlephHeaders(t *testing.T, resp *http.Response, program, code string) 
 // wantError checks a JSON error answer: its status and reason.
 func wantError(t *testing.T, resp *http.Response, body string, status int, contains string) {
 	t.Helper()
-	var e struct {
-		Error string `json:"error"`
-	}
-	if resp.StatusCode != status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, contains) {
-		t.Errorf("got %d %s; want %d with an error containing %q", resp.StatusCode, body, status, contains)
+	if err := testhttp.CheckError(resp, body, status, contains); err != nil {
+		t.Error(err)
 	}
 }
 

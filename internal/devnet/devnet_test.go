@@ -16,13 +16,13 @@ import (
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/p2p"
+	"github.com/goaleph/goaleph/internal/prom"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -89,36 +89,18 @@ func requireUnknown(t *testing.T, nw *Network, hash string) {
 	}
 }
 
-// counter reads a counter of the node's registry (0 when absent).
+// counter reads a counter of the node's registry: its first series with
+// label=value (0 when absent).
 func counter(t *testing.T, n *Node, name, label, value string) float64 {
 	t.Helper()
-	mfs, err := n.Core().Registry().Gather()
+	vs, err := prom.CounterValues(n.Core().Registry(), name, label, value)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabel(m, label, value) {
-				return m.GetCounter().GetValue()
-			}
-		}
+	if len(vs) == 0 {
+		return 0
 	}
-	return 0
-}
-
-func hasLabel(m *dto.Metric, name, value string) bool {
-	if name == "" {
-		return true
-	}
-	for _, l := range m.GetLabel() {
-		if l.GetName() == name && l.GetValue() == value {
-			return true
-		}
-	}
-	return false
+	return vs[0]
 }
 
 func waitCounter(t *testing.T, n *Node, name, label, value string, min float64) {

@@ -14,6 +14,7 @@ import (
 	"github.com/goaleph/goaleph/chain/eth"
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/internal/prom"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -158,20 +159,9 @@ func containsAll(set []string, msgs []*message.Message) bool { return countIn(se
 // include label=value.
 func sumCounter(t *testing.T, n *Node, name, label, value string) float64 {
 	t.Helper()
-	mfs, err := n.Core().Registry().Gather()
+	total, err := prom.SumCounter(n.Core().Registry(), name, label, value)
 	if err != nil {
 		t.Fatal(err)
-	}
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if hasLabel(m, label, value) {
-				total += m.GetCounter().GetValue()
-			}
-		}
 	}
 	return total
 }

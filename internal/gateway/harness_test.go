@@ -18,6 +18,7 @@ import (
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute/crn"
 	"github.com/goaleph/goaleph/internal/devnet/devnettest"
+	"github.com/goaleph/goaleph/internal/lifecycle/lifecycletest"
 )
 
 // startCore starts a real core node (a one-node devnet) and returns its
@@ -123,24 +124,7 @@ func runGateway(t testing.TB, rc RoleConfig) (*Role, func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- r.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("gateway: %v", err)
-			}
-		})
-	}
-	select {
-	case <-r.Ready():
-	case err := <-done:
-		t.Fatalf("gateway: %v", err)
-	}
-	return r, stop
+	return r, lifecycletest.Start(context.Background(), t, r, "gateway")
 }
 
 // waitUpstreams waits until the gateway's directory lists n nodes for

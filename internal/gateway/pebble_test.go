@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -23,6 +22,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/goaleph/goaleph/internal/testhttp"
 )
 
 // pebbleVersion is the ACME test server the TLS tests run, built once
@@ -183,17 +184,9 @@ func startPebble(t testing.TB, dnsServer, httpPort string, validity int) *pebble
 // root returns pebble's issuing root CA, to check served certificates.
 func (p *pebble) root(t testing.TB) *x509.CertPool {
 	t.Helper()
-	res, err := p.client.Get(p.mgmt + "/roots/0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b := testhttp.Get(t, p.client, p.mgmt+"/roots/0")
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(b) {
+	if !pool.AppendCertsFromPEM([]byte(b)) {
 		t.Fatalf("pebble root: %q", b)
 	}
 	return pool

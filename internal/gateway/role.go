@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -77,11 +76,7 @@ type Role struct {
 	once    sync.Once
 }
 
-var (
-	_ lifecycle.Service = (*Role)(nil)
-	_ lifecycle.Readier = (*Role)(nil)
-	_ io.Closer         = (*Role)(nil)
-)
+var _ lifecycle.Role = (*Role)(nil)
 
 // NewRole builds the gateway and binds its listeners; Run serves it,
 // Close releases it when it is never run.

@@ -26,6 +26,14 @@ type Readier interface {
 	Ready() <-chan struct{}
 }
 
+// Role is what a role of the aleph command builds: a service that says
+// when it serves and that Close releases when it is never run.
+type Role interface {
+	Service
+	Readier
+	io.Closer
+}
+
 // Func adapts a function to a Service.
 type Func func(ctx context.Context) error
 

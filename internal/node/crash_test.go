@@ -95,13 +95,7 @@ func TestCrashDuringBurst(t *testing.T) {
 	bin := buildAleph(t)
 	dir, addr := t.TempDir(), freeAddr(t)
 	a := ethtest.Account(t)
-	bodies := make([][]byte, total)
-	hashes := make([]string, total)
-	for i := range bodies {
-		m := post(t, a, "crash-test", map[string]any{"i": i}, "")
-		hashes[i] = m.ItemHash
-		bodies[i], _ = json.Marshal(map[string]any{"sync": false, "message": m})
-	}
+	bodies, hashes := postBodies(t, a, "crash-test", total, func(int) bool { return false })
 
 	cmd := startAleph(t, bin, dir, addr)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
@@ -221,4 +215,18 @@ func TestCrashDuringBurst(t *testing.T) {
 	if int64(len(page.Records)) != counts.Messages {
 		t.Fatalf("listed %d messages, counter says %d", len(page.Records), counts.Messages)
 	}
+}
+
+// postBodies signs n POSTs of type typ, {"i": i}, and returns the bodies
+// of their POST /api/v0/messages requests (sync as sync(i) says) and their
+// item hashes.
+func postBodies(t *testing.T, a message.Signer, typ string, n int, sync func(i int) bool) (bodies [][]byte, hashes []string) {
+	t.Helper()
+	bodies, hashes = make([][]byte, n), make([]string, n)
+	for i := range bodies {
+		m := post(t, a, typ, map[string]any{"i": i}, "")
+		hashes[i] = m.ItemHash
+		bodies[i], _ = json.Marshal(map[string]any{"sync": sync(i), "message": m})
+	}
+	return bodies, hashes
 }

@@ -57,23 +57,14 @@ func TestProgramVolumesAndReplaces(t *testing.T) {
 	p1 := sign(t, a, message.TypeProgram, program(code.ItemHash, runtime.ItemHash, true, ""))
 	mustProcess(t, n, p1)
 	// The code volume of a program cannot be forgotten.
-	st, err = submit(t, n, sign(t, a, message.TypeForget, map[string]any{"hashes": []string{code.ItemHash}}), true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodeForgetNotAllowed {
-		t.Fatalf("forget of a volume in use: %s %v", st, err)
-	}
+	wantRejected(t, n, sign(t, a, message.TypeForget, map[string]any{"hashes": []string{code.ItemHash}}), message.CodeForgetNotAllowed, "forget of a volume in use")
 	// A new version may replace an amendable program once, not a replacement.
 	p2 := sign(t, a, message.TypeProgram, program(code.ItemHash, runtime.ItemHash, false, p1.ItemHash))
 	mustProcess(t, n, p2)
-	st, err = submit(t, n, sign(t, a, message.TypeProgram, program(code.ItemHash, runtime.ItemHash, false, p2.ItemHash)), true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodeVMUpdateUpdate {
-		t.Fatalf("replacing a replacement: %s %v", st, err)
-	}
+	wantRejected(t, n, sign(t, a, message.TypeProgram, program(code.ItemHash, runtime.ItemHash, false, p2.ItemHash)), message.CodeVMUpdateUpdate, "replacing a replacement")
 	p3 := sign(t, a, message.TypeProgram, program(code.ItemHash, runtime.ItemHash, false, ""))
 	mustProcess(t, n, p3)
-	st, err = submit(t, n, sign(t, a, message.TypeProgram, program(code.ItemHash, runtime.ItemHash, false, p3.ItemHash)), true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodeVMAmendNotAllowed {
-		t.Fatalf("replacing a program without allow_amend: %s %v", st, err)
-	}
+	wantRejected(t, n, sign(t, a, message.TypeProgram, program(code.ItemHash, runtime.ItemHash, false, p3.ItemHash)), message.CodeVMAmendNotAllowed, "replacing a program without allow_amend")
 	// Once every program using it is forgotten, the volume can be forgotten.
 	mustProcess(t, n, sign(t, a, message.TypeForget, map[string]any{"hashes": []string{p1.ItemHash, p2.ItemHash, p3.ItemHash}}))
 	mustProcess(t, n, sign(t, a, message.TypeForget, map[string]any{"hashes": []string{code.ItemHash}}))

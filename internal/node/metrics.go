@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/goaleph/goaleph/internal/prom"
 	"github.com/goaleph/goaleph/internal/store"
 )
 
@@ -35,24 +36,16 @@ type metrics struct {
 func newMetrics(n *Node) *metrics {
 	r := prometheus.NewRegistry()
 	m := &metrics{
-		registry: r,
-		ingested: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_messages_ingested_total",
-			Help: "Messages accepted by the API and stored (processed, pending or rejected)."}),
-		processed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_processed_total",
-			Help: "Messages processed, by type."}, []string{"type"}),
-		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_rejected_total",
-			Help: "Messages rejected after ingestion, by error code."}, []string{"code"}),
-		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_messages_retries_total",
-			Help: "Processing attempts that will be retried, by error code."}, []string{"code"}),
-		applyBatch: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_apply_batch_size",
-			Help: "Messages applied per transaction.", Buckets: prometheus.ExponentialBuckets(1, 4, 7)}),
-		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "aleph_apply_batch_seconds",
-			Help: "Duration of apply transactions.", Buckets: prometheus.DefBuckets}),
-		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_gc_files_deleted_total",
-			Help: "Files deleted by the garbage collector."}),
-		rejectedPruned: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_rejected_pruned_total",
-			Help: "Records of rejected messages deleted on expiry or over the cap."}),
-		db: newDBHealth(),
+		registry:       r,
+		ingested:       prom.Counter("aleph_messages_ingested_total", "Messages accepted by the API and stored (processed, pending or rejected)."),
+		processed:      prom.CounterVec("aleph_messages_processed_total", "Messages processed, by type.", "type"),
+		rejected:       prom.CounterVec("aleph_messages_rejected_total", "Messages rejected after ingestion, by error code.", "code"),
+		retries:        prom.CounterVec("aleph_messages_retries_total", "Processing attempts that will be retried, by error code.", "code"),
+		applyBatch:     prom.Histogram("aleph_apply_batch_size", "Messages applied per transaction.", prometheus.ExponentialBuckets(1, 4, 7)),
+		applySeconds:   prom.Histogram("aleph_apply_batch_seconds", "Duration of apply transactions.", prometheus.DefBuckets),
+		gcDeleted:      prom.Counter("aleph_gc_files_deleted_total", "Files deleted by the garbage collector."),
+		rejectedPruned: prom.Counter("aleph_rejected_pruned_total", "Records of rejected messages deleted on expiry or over the cap."),
+		db:             newDBHealth(),
 	}
 	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.applyBatch, m.applySeconds, m.gcDeleted, m.rejectedPruned,
 		m.db.up, m.db.errors,

@@ -96,6 +96,16 @@ func post(t *testing.T, a message.Signer, typ string, body any, ref string) *mes
 	return sign(t, a, message.TypePost, c)
 }
 
+// wantRejected submits m, waits, and fails t unless the node rejects it
+// with code.
+func wantRejected(t *testing.T, n *Node, m *message.Message, code message.Code, what string) {
+	t.Helper()
+	st, err := submit(t, n, m, true)
+	if st != store.StatusRejected || message.CodeOf(err) != code {
+		t.Fatalf("%s: %s %v", what, st, err)
+	}
+}
+
 func submit(t *testing.T, n *Node, m *message.Message, wait bool) (store.Status, error) {
 	t.Helper()
 	st, err := n.Submit(context.Background(), m, "test", wait)
@@ -178,17 +188,11 @@ func TestPostAmend(t *testing.T) {
 	}
 	// Amending an amend is refused.
 	bad := post(t, a, "amend", map[string]any{"body": "x"}, am1.ItemHash)
-	st, err := submit(t, n, bad, true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodePostAmendAmend {
-		t.Fatalf("amend of amend: %s %v", st, err)
-	}
+	wantRejected(t, n, bad, message.CodePostAmendAmend, "amend of amend")
 	// Another account cannot amend.
 	other := ethtest.Account(t)
 	c := map[string]any{"type": "amend", "content": map[string]any{}, "ref": orig.ItemHash, "address": a.Address()}
-	st, err = submit(t, n, sign(t, other, message.TypePost, c), true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodePermissionDenied {
-		t.Fatalf("foreign amend: %s %v", st, err)
-	}
+	wantRejected(t, n, sign(t, other, message.TypePost, c), message.CodePermissionDenied, "foreign amend")
 	// Resubmitting a processed message is answered as processed.
 	if st, _ := submit(t, n, orig, true); st != store.StatusProcessed {
 		t.Fatalf("duplicate: %s", st)
@@ -250,10 +254,7 @@ func TestDelegationAndForget(t *testing.T) {
 	owner, delegate, stranger := ethtest.Account(t), ethtest.Account(t), ethtest.Account(t)
 	// Without authorization the delegate cannot post for the owner.
 	c := map[string]any{"type": "blog", "content": "x", "address": owner.Address()}
-	st, err := submit(t, n, sign(t, delegate, message.TypePost, c), true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodePermissionDenied {
-		t.Fatalf("unauthorized delegate: %s %v", st, err)
-	}
+	wantRejected(t, n, sign(t, delegate, message.TypePost, c), message.CodePermissionDenied, "unauthorized delegate")
 	sec := map[string]any{"key": "security", "content": map[string]any{"authorizations": []any{
 		map[string]any{"address": strings.ToLower(delegate.Address()), "types": []string{"POST", "FORGET"}, "post_types": []string{"blog"}},
 	}}}
@@ -261,15 +262,12 @@ func TestDelegationAndForget(t *testing.T) {
 	p := sign(t, delegate, message.TypePost, map[string]any{"type": "blog", "content": "y", "address": owner.Address()})
 	mustProcess(t, n, p)
 	// Post type filter applies.
-	st, _ = submit(t, n, sign(t, delegate, message.TypePost, map[string]any{"type": "other", "content": "z", "address": owner.Address()}), true)
+	st, _ := submit(t, n, sign(t, delegate, message.TypePost, map[string]any{"type": "other", "content": "z", "address": owner.Address()}), true)
 	if st != store.StatusRejected {
 		t.Fatalf("post type outside the authorization: %s", st)
 	}
 	// A stranger cannot forget the owner's post; the delegate can.
-	st, err = submit(t, n, sign(t, stranger, message.TypeForget, map[string]any{"hashes": []string{p.ItemHash}}), true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodePermissionDenied {
-		t.Fatalf("stranger forget: %s %v", st, err)
-	}
+	wantRejected(t, n, sign(t, stranger, message.TypeForget, map[string]any{"hashes": []string{p.ItemHash}}), message.CodePermissionDenied, "stranger forget")
 	f := sign(t, delegate, message.TypeForget, map[string]any{"hashes": []string{p.ItemHash}, "reason": "test"})
 	mustProcess(t, n, f)
 	fs := waitStatus(t, n, p.ItemHash, store.StatusForgotten)
@@ -277,10 +275,7 @@ func TestDelegationAndForget(t *testing.T) {
 		t.Fatalf("forgotten_by %v", fs.Forgotten.ForgottenBy)
 	}
 	// A FORGET cannot be forgotten.
-	st, err = submit(t, n, sign(t, delegate, message.TypeForget, map[string]any{"hashes": []string{f.ItemHash}}), true)
-	if st != store.StatusRejected || message.CodeOf(err) != message.CodeForgetForget {
-		t.Fatalf("forget of forget: %s %v", st, err)
-	}
+	wantRejected(t, n, sign(t, delegate, message.TypeForget, map[string]any{"hashes": []string{f.ItemHash}}), message.CodeForgetForget, "forget of forget")
 	// Resubmitting the forgotten message does not bring it back.
 	if st, _ := submit(t, n, p, true); st != store.StatusForgotten {
 		t.Fatalf("resubmitted forgotten: %s", st)

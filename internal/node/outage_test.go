@@ -16,32 +16,16 @@ import (
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
+	"github.com/goaleph/goaleph/internal/syncbuf"
 	"github.com/goaleph/goaleph/message"
 )
 
 // logBuffer collects a node's log lines for assertions.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type logBuffer struct{ syncbuf.Buffer }
 
 // count returns the number of lines whose message is msg.
 func (b *logBuffer) count(msg string) int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Count(b.buf.String(), "msg=\""+msg+"\"")
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	return strings.Count(b.String(), "msg=\""+msg+"\"")
 }
 
 // eventually polls cond every 20 ms until it holds or d passes.
@@ -87,13 +71,7 @@ func TestPostgresOutage(t *testing.T) {
 	t.Cleanup(client.CloseIdleConnections)
 
 	a := ethtest.Account(t)
-	bodies := make([][]byte, total)
-	hashes := make([]string, total)
-	for i := range bodies {
-		m := post(t, a, "outage-test", map[string]any{"i": i}, "")
-		hashes[i] = m.ItemHash
-		bodies[i], _ = json.Marshal(map[string]any{"sync": i%2 == 0, "message": m})
-	}
+	bodies, hashes := postBodies(t, a, "outage-test", total, func(i int) bool { return i%2 == 0 })
 	// The amend waits for an original that arrives after the outage.
 	orig := post(t, a, "blog", map[string]any{"body": "original"}, "")
 	amend := post(t, a, "amend", map[string]any{"body": "amended"}, orig.ItemHash)

@@ -98,16 +98,12 @@ func TestRoleNoP2P(t *testing.T) {
 // start-up failure a test can cause without breaking libp2p) stops the
 // node: Run returns the p2p error and the stores and listener are released.
 func TestRoleP2PFailureStopsNode(t *testing.T) {
-	dir := t.TempDir()
-	r, err := NewRole(t.Context(), roleConfig(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, dir := newRoleIn(t)
 	addr := r.Addr().String()
 	r.P2P().SetNode(nil)
 	cancel, done := runRole(r)
 	defer cancel()
-	err = waitRun(t, done)
+	err := waitRun(t, done)
 	if err == nil || !strings.HasPrefix(err.Error(), "p2p: ") {
 		t.Fatalf("Run = %v, want a p2p error", err)
 	}
@@ -116,46 +112,51 @@ func TestRoleP2PFailureStopsNode(t *testing.T) {
 	default:
 		t.Error("the node's writer still runs")
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("API listener not released: %v", err)
-	}
-	ln.Close()
-	reopen(t, dir)
+	released(t, addr, dir)
 }
 
 // Close without Run releases the listener, the database and the file
 // store: a new role opens the same SQLite file and file store at once.
 func TestRoleCloseWithoutRun(t *testing.T) {
-	dir := t.TempDir()
-	r, err := NewRole(t.Context(), roleConfig(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, dir := newRoleIn(t)
 	addr := r.Addr().String()
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("API listener not released: %v", err)
-	}
-	ln.Close()
-	reopen(t, dir)
+	released(t, addr, dir)
 }
 
 // A role whose context has ended before Run releases everything too.
 func TestRoleRunCancelled(t *testing.T) {
-	dir := t.TempDir()
-	r, err := NewRole(t.Context(), roleConfig(dir))
-	if err != nil {
-		t.Fatal(err)
-	}
+	r, dir := newRoleIn(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		t.Errorf("Run = %v", err)
 	}
+	reopen(t, dir)
+}
+
+// newRoleIn builds a role on a new directory, returned with it.
+func newRoleIn(t *testing.T) (*Role, string) {
+	t.Helper()
+	dir := t.TempDir()
+	r, err := NewRole(t.Context(), roleConfig(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, dir
+}
+
+// released checks that a stopped role gave back its API listener on addr
+// and its stores in dir.
+func released(t *testing.T, addr, dir string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("API listener not released: %v", err)
+	}
+	ln.Close()
 	reopen(t, dir)
 }
 

@@ -1,6 +1,10 @@
 package p2p
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/goaleph/goaleph/internal/prom"
+)
 
 // Reasons for which a gossiped message is dropped (label of
 // aleph_p2p_gossip_dropped_total).
@@ -28,14 +32,10 @@ type metrics struct {
 
 func newMetrics(s *Service) *metrics {
 	m := &metrics{
-		in: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_gossip_messages_in_total",
-			Help: "Gossip messages received from peers, by topic."}, []string{"topic"}),
-		out: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_gossip_messages_out_total",
-			Help: "Gossip messages published by this node, by topic."}, []string{"topic"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_gossip_dropped_total",
-			Help: "Gossip messages dropped and not forwarded, by reason."}, []string{"reason"}),
-		fetches: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_p2p_content_fetches_total",
-			Help: "Content fetches from HTTP peers, by result: found (a peer sent bytes; the node re-hashes them), not_found, error."}, []string{"result"}),
+		in:      prom.CounterVec("aleph_p2p_gossip_messages_in_total", "Gossip messages received from peers, by topic.", "topic"),
+		out:     prom.CounterVec("aleph_p2p_gossip_messages_out_total", "Gossip messages published by this node, by topic.", "topic"),
+		dropped: prom.CounterVec("aleph_p2p_gossip_dropped_total", "Gossip messages dropped and not forwarded, by reason.", "reason"),
+		fetches: prom.CounterVec("aleph_p2p_content_fetches_total", "Content fetches from HTTP peers, by result: found (a peer sent bytes; the node re-hashes them), not_found, error.", "result"),
 	}
 	for _, r := range []string{dropTooLarge, dropMalformed, dropBadSignature, dropRejected, dropForgotten, dropUnavailable, dropAlive, dropOverload, dropSendQueue, dropNoPeers} {
 		m.dropped.WithLabelValues(r)

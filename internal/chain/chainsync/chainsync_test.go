@@ -19,8 +19,10 @@ import (
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/chain/chainsync"
 	"github.com/goaleph/goaleph/internal/chain/devchain"
+	"github.com/goaleph/goaleph/internal/chain/devchain/chaintest"
 	"github.com/goaleph/goaleph/internal/chain/ethcontracts"
 	"github.com/goaleph/goaleph/internal/files"
+	"github.com/goaleph/goaleph/internal/lifecycle/lifecycletest"
 	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/message"
 )
@@ -49,13 +51,7 @@ type tx struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*waitTimeout)
-	t.Cleanup(cancel)
-	c, err := devchain.New(devchain.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
+	ctx, c := chaintest.Start(t, 4*waitTimeout)
 	addr, err := c.DeploySync(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -87,20 +83,7 @@ func (h *harness) start(dataDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(h.ctx)
-	done := make(chan error, 1)
-	go func() { done <- role.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("role: %v", err)
-		}
-	})
-	select {
-	case <-role.Ready():
-	case err := <-done:
-		t.Fatalf("role stopped: %v", err)
-	}
+	t.Cleanup(lifecycletest.Start(h.ctx, t, role, "role"))
 	h.role, h.url = role, role.URL()
 }
 

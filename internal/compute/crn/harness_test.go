@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/goaleph/goaleph/internal/compute/wasm"
 	"github.com/goaleph/goaleph/internal/compute/wasm/wasmtest"
 	"github.com/goaleph/goaleph/internal/devnet/devnettest"
+	"github.com/goaleph/goaleph/internal/testhttp"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -215,16 +215,7 @@ func (n *node) do(t testing.TB, method, path, host string, body io.Reader) (*htt
 // send sends req and returns the response and its body.
 func send(t testing.TB, req *http.Request) (*http.Response, string) {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	return testhttp.Do(t, nil, req)
 }
 
 func (n *node) get(t testing.TB, path string) (*http.Response, string) {
@@ -235,11 +226,8 @@ func (n *node) get(t testing.TB, path string) (*http.Response, string) {
 // wantError checks a JSON error answer.
 func wantError(t *testing.T, resp *http.Response, body string, status int, contains string) {
 	t.Helper()
-	var e struct {
-		Error string `json:"error"`
-	}
-	if resp.StatusCode != status || json.Unmarshal([]byte(body), &e) != nil || !strings.Contains(e.Error, contains) {
-		t.Fatalf("got %d %s; want %d with an error containing %q", resp.StatusCode, body, status, contains)
+	if err := testhttp.CheckError(resp, body, status, contains); err != nil {
+		t.Fatal(err)
 	}
 }
 

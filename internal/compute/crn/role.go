@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -66,11 +65,7 @@ type Role struct {
 	once     sync.Once
 }
 
-var (
-	_ lifecycle.Service = (*Role)(nil)
-	_ lifecycle.Readier = (*Role)(nil)
-	_ io.Closer         = (*Role)(nil)
-)
+var _ lifecycle.Role = (*Role)(nil)
 
 // NewRole builds the backends enabled by rc (wasm unless NoWasm, sandbox
 // unless NoSandbox; the sandbox is the default backend when present), the

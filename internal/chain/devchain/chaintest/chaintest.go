@@ -17,18 +17,27 @@ import (
 // ends with the test (3 minutes at most), the chain and the token.
 func Token(t testing.TB) (context.Context, *devchain.Chain, common.Address) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	ctx, c := Start(t, 3*time.Minute)
+	token, err := c.DeployToken(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, c, token
+}
+
+// Start starts a dev chain (blocks sealed on demand) that is closed when
+// the test ends, and returns it with a context that ends with the test
+// (after timeout at most).
+func Start(t testing.TB, timeout time.Duration) (context.Context, *devchain.Chain) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	t.Cleanup(cancel)
 	c, err := devchain.New(devchain.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	token, err := c.DeployToken(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ctx, c, token
+	return ctx, c
 }
 
 // Tokens returns n whole tokens (18 decimals) plus units base units.
