@@ -36,7 +36,9 @@ func TestProgram(t *testing.T) {
 	data := wasmtestProgram(t)
 	k := startCore(t)
 	code := k.store(t, data, "")
-	prog := k.program(t, code, programOpts{seconds: 1, memory: 128, variables: map[string]string{"GREETING": "hi"}})
+	// 3 s: long enough for a call under -race on two loaded cores (1 s was
+	// not), short enough for the timeout check below.
+	prog := k.program(t, code, programOpts{seconds: 3, memory: 128, variables: map[string]string{"GREETING": "hi"}})
 	label, err := HostLabel(prog)
 	if err != nil {
 		t.Fatal(err)
