@@ -52,5 +52,5 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Strings(&p.TrustedPeers, "trusted-peer", "p2p.trusted_peers", nil, "peer IDs whose alive messages are trusted besides the bootstrap peers (default: all)"),
 		settings.String(&p.APIURL, "announce-url", "p2p.announce_url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)"),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
-	}, append(n.HTTP.Settings(httplimit.Defaults), c.Chain.Settings()...)...)...)
+	}, append(n.HTTP.Settings(httplimit.Defaults), append(c.Chain.Settings(), c.Packer.Settings()...)...)...)...)
 }

@@ -150,6 +150,7 @@ const (
 	PinMessage     PinType = "message"      // STORE message
 	PinContent     PinType = "content"      // content file of a non-inline message
 	PinGracePeriod PinType = "grace_period" // unauthenticated upload or last pin forgotten
+	PinTx          PinType = "tx"           // archive of messages anchored on a chain
 )
 
 // Pin keeps a file from garbage collection.
