@@ -23,3 +23,34 @@ func BatchArgs(b *Batch) []any {
 	return []any{b.Chain, b.Archive, b.Count, string(b.State), b.TxHash, int64(b.Nonce), b.RawTx,
 		int64(b.Height), int64(b.GasUsed), b.Created, b.Updated}
 }
+
+// UnanchoredQuery is the query of Reader.Unanchored for both backends:
+// columns are the selected messages columns, limit the placeholder of the
+// limit.
+func UnanchoredQuery(columns, limit string) string {
+	return `SELECT ` + columns + ` FROM messages m WHERE status = 'processed'
+		AND NOT EXISTS (SELECT 1 FROM message_confirmations c WHERE c.item_hash = m.item_hash)
+		AND NOT EXISTS (SELECT 1 FROM packer_batch_items b WHERE b.item_hash = m.item_hash)
+		ORDER BY reception_time, item_hash LIMIT ` + limit
+}
+
+// Rows is a result set of either backend.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// CollectStrings reads the one text column of every row (nil when none);
+// the caller closes rows.
+func CollectStrings(rows Rows) ([]string, error) {
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}

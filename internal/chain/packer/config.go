@@ -11,46 +11,33 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
+	"github.com/goaleph/goaleph/internal/chain/chainsync"
 	"github.com/goaleph/goaleph/internal/settings"
 )
 
-// Defaults of Config.
+// Defaults of Config. Failed RPC calls are retried with the chain sync
+// service's back-off (chainsync.DefaultRetryBase doubling up to
+// DefaultMaxBackoff).
 const (
-	// DefaultCommitDelay is the time between two batches (the reference's
-	// commit_delay on Ethereum).
-	DefaultCommitDelay = 35 * time.Second
-	// DefaultMaxMessages is the most messages one batch holds (spec §7.1).
-	DefaultMaxMessages = 10_000
-	// DefaultFollowInterval is how often a sent transaction is looked up
-	// until it is mined deep enough.
-	DefaultFollowInterval = 3 * time.Second
-	// DefaultRetryBase is the first back-off after a failed RPC call; it
-	// doubles with each failure up to DefaultMaxBackoff.
-	DefaultRetryBase  = 2 * time.Second
-	DefaultMaxBackoff = 5 * time.Minute
+	DefaultCommitDelay    = 35 * time.Second // the reference's commit_delay on Ethereum
+	DefaultMaxMessages    = 10_000           // spec §7.1
+	DefaultFollowInterval = 3 * time.Second  // between two looks at a sent transaction
+	DefaultMaxBackoff     = 5 * time.Minute
 )
 
-// Config configures the packer. It is off unless Key is set.
+// Config configures the packer, which is off unless Key is set. RPC,
+// SyncContract and Confirmations are those of the chain sync service (the
+// node role copies them): the packer emits on the contract the node reads,
+// and a batch is done once its transaction is Confirmations blocks deep.
 type Config struct {
-	// Key is the hex secp256k1 private key whose account sends the
-	// transactions (and pays their gas).
-	Key string
-	// RPC, SyncContract and Confirmations are those of the chain sync
-	// service (the node role copies them): the packer emits on the
-	// contract the node reads, and a batch is done once its transaction
-	// is Confirmations blocks deep.
-	RPC           string
-	SyncContract  string
-	Confirmations int64
-	// CommitDelay is the time between two batches.
-	CommitDelay time.Duration
-	// MaxMessages bounds the messages of one batch.
-	MaxMessages int
-	// FollowInterval is how often a sent transaction is looked up.
-	FollowInterval time.Duration
-	// RetryBase and MaxBackoff bound the back-off after RPC failures.
-	RetryBase  time.Duration
-	MaxBackoff time.Duration
+	Key                   string // hex secp256k1 private key of the sending (and paying) account
+	RPC, SyncContract     string
+	Confirmations         int64
+	CommitDelay           time.Duration // between two batches
+	MaxMessages           int           // in one batch at most
+	FollowInterval        time.Duration
+	RetryBase, MaxBackoff time.Duration
+
 	// Crash, for tests only, is called at each crash point; an error it
 	// returns stops the service at once (Run returns it), as a crash
 	// would.
@@ -74,26 +61,21 @@ const (
 func (c *Config) Enabled() bool { return c.Key != "" }
 
 func (c *Config) defaults() {
-	if c.CommitDelay <= 0 {
-		c.CommitDelay = DefaultCommitDelay
-	}
-	if c.MaxMessages <= 0 {
-		c.MaxMessages = DefaultMaxMessages
-	}
-	if c.FollowInterval <= 0 {
-		c.FollowInterval = DefaultFollowInterval
-	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = DefaultRetryBase
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = DefaultMaxBackoff
-	}
-	if c.Confirmations < 1 {
-		c.Confirmations = 1
-	}
+	orDefault(&c.CommitDelay, DefaultCommitDelay)
+	orDefault(&c.MaxMessages, DefaultMaxMessages)
+	orDefault(&c.FollowInterval, DefaultFollowInterval)
+	orDefault(&c.RetryBase, chainsync.DefaultRetryBase)
+	orDefault(&c.MaxBackoff, DefaultMaxBackoff)
+	c.Confirmations = max(c.Confirmations, 1)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+}
+
+// orDefault sets *v to def unless it is positive.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

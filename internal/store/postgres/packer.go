@@ -9,10 +9,7 @@ import (
 )
 
 func (r reader) Unanchored(ctx context.Context, limit int) ([]store.Record, error) {
-	return r.queryRecords(ctx, `SELECT `+recordColumns+` FROM messages m WHERE status = 'processed'
-		AND NOT EXISTS (SELECT 1 FROM message_confirmations c WHERE c.item_hash = m.item_hash)
-		AND NOT EXISTS (SELECT 1 FROM packer_batch_items b WHERE b.item_hash = m.item_hash)
-		ORDER BY reception_time, item_hash LIMIT $1`, []any{limit})
+	return r.queryRecords(ctx, store.UnanchoredQuery(recordColumns, `$1`), []any{limit})
 }
 
 func (r reader) OpenBatches(ctx context.Context, chain string) ([]store.Batch, error) {

@@ -7,10 +7,7 @@ import (
 )
 
 func (r reader) Unanchored(ctx context.Context, limit int) ([]store.Record, error) {
-	return r.queryRecords(ctx, `SELECT `+recordColumns+` FROM messages m WHERE status = 'processed'
-		AND NOT EXISTS (SELECT 1 FROM message_confirmations c WHERE c.item_hash = m.item_hash)
-		AND NOT EXISTS (SELECT 1 FROM packer_batch_items b WHERE b.item_hash = m.item_hash)
-		ORDER BY reception_time, item_hash LIMIT ?`, []any{limit})
+	return r.queryRecords(ctx, store.UnanchoredQuery(recordColumns, `?`), []any{limit})
 }
 
 func (r reader) OpenBatches(ctx context.Context, chain string) ([]store.Batch, error) {
@@ -32,20 +29,7 @@ func (r reader) OpenBatches(ctx context.Context, chain string) ([]store.Batch, e
 }
 
 func (r reader) BatchItems(ctx context.Context, id int64) ([]string, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT item_hash FROM packer_batch_items WHERE batch_id = ? ORDER BY item_hash`, id)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := []string{}
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+	return scanStrings(r.q.QueryContext(ctx, `SELECT item_hash FROM packer_batch_items WHERE batch_id = ? ORDER BY item_hash`, id))
 }
 
 func (t *tx) InsertBatch(b *store.Batch, items []string) error {
