@@ -145,14 +145,26 @@ func Parse(data []byte) (*Message, error) {
 	if dec.More() {
 		return nil, Errorf(CodeInvalidFormat, "trailing data after envelope")
 	}
-	return e.validate()
+	return e.validate(false)
+}
+
+// ParseUnsigned is Parse for a message that carries no signature by
+// design: the synthetic message a node makes of a smart-contract event
+// (spec core-node §7.2), whose sender the chain authenticated. A
+// signature, if any, is kept; its absence is no error.
+func ParseUnsigned(data []byte) (*Message, error) {
+	var e envelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		return nil, Errorf(CodeInvalidFormat, "envelope is not a JSON object: %v", err)
+	}
+	return e.validate(true)
 }
 
 // FromJSON validates an envelope given as a decoded JSON value (for example
 // the "message" field of an API body).
 func FromJSON(raw json.RawMessage) (*Message, error) { return Parse(raw) }
 
-func (e *envelope) validate() (*Message, error) {
+func (e *envelope) validate(unsigned bool) (*Message, error) {
 	bad := func(format string, args ...any) (*Message, error) {
 		return nil, Errorf(CodeInvalidFormat, format, args...)
 	}
@@ -236,6 +248,9 @@ func (e *envelope) validate() (*Message, error) {
 		m.ItemType = shape
 	}
 	if e.Signature == nil || *e.Signature == "" {
+		if unsigned {
+			return m, nil
+		}
 		return nil, &Error{Code: CodeInvalidSignature, Err: ErrMissingSignature}
 	}
 	m.Signature = *e.Signature

@@ -104,6 +104,13 @@ func writeListedMessage(w *jsonw, rec *store.Record, format contentFormat) {
 	})
 }
 
+// confirmationJSON is one item of a message's confirmations.
+type confirmationJSON struct {
+	Chain  string `json:"chain"`
+	Hash   string `json:"hash"`
+	Height uint64 `json:"height"`
+}
+
 // writeConfirmations writes the value of the key confirmed or
 // confirmations of a message confirmed by confs, as the reference node
 // does: confirmed is whether any chain carries the message, confirmations
@@ -117,20 +124,12 @@ func writeConfirmations(w *jsonw, key string, confs []store.Confirmation) bool {
 			w.WriteString("false")
 		}
 	case "confirmations":
-		w.WriteByte('[')
+		list := make([]confirmationJSON, len(confs))
 		for i, c := range confs {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			w.WriteString(`{"chain":`)
-			w.str(c.Chain)
-			w.key("hash")
-			w.str(c.TxHash)
-			w.key("height")
-			w.int(int64(c.Height))
-			w.WriteByte('}')
+			list[i] = confirmationJSON{Chain: c.Chain, Hash: c.TxHash, Height: c.Height}
 		}
-		w.WriteByte(']')
+		b, _ := json.Marshal(list) // strings and numbers only: cannot fail
+		w.Write(b)
 	default:
 		return false
 	}

@@ -30,7 +30,7 @@ type messageQuery struct {
 	filter    store.MessageFilter
 	format    contentFormat
 	forgotten bool // list forgotten skeletons
-	none      bool // nothing can match (removed messages, endBlock)
+	none      bool // nothing can match (removed messages)
 	txTime    bool
 	cursor    bool
 }
@@ -114,11 +114,7 @@ func parseMessageQuery(p *params) *messageQuery {
 	if startBlock > 0 && endBlock > 0 && endBlock < startBlock {
 		p.fail("end block cannot be lower than start block")
 	}
-	// No message of this node is confirmed on a chain, so none is below
-	// an end block.
-	if endBlock > 0 {
-		mq.none = true
-	}
+	f.StartBlock, f.EndBlock = uint64(startBlock), uint64(endBlock)
 	switch s, _ := p.get("sortBy"); s {
 	case "", "time":
 	case "tx-time":

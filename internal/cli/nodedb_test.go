@@ -52,7 +52,7 @@ func TestNodeDBCopy(t *testing.T) {
 	if code != 0 || errs != "" {
 		t.Fatalf("copy: exit %d, stderr %q (no bar when stderr is not a terminal)", code, errs)
 	}
-	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Rows != 4 || len(res.Tables) != 13 || res.Tables[0].Table != "messages" || res.Tables[0].Rows != 3 {
+	if err := json.Unmarshal([]byte(out), &res); err != nil || res.Rows != 4 || len(res.Tables) != 15 || res.Tables[0].Table != "messages" || res.Tables[0].Rows != 3 {
 		t.Fatalf("copy --json: %v %s", err, out)
 	}
 	if line := e.fails("node", "db", "copy", "--from", src, "--to", pg); !strings.Contains(line, "not empty (messages: 3 rows") || !strings.Contains(line, "--force") {

@@ -84,7 +84,9 @@ func (n *Node) runVerify(ctx context.Context) error {
 // prepare verifies the signature and loads and validates the content.
 func (n *Node) prepare(ctx context.Context, it *item) error {
 	m := it.msg
-	if err := chain.VerifyMessage(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature, m.Time); err != nil {
+	if it.p.Origin == store.OriginSmartContract && m.Signature == "" {
+		// A smart-contract event's message: its sender is the chain's.
+	} else if err := chain.VerifyMessage(m.Chain, m.Sender, m.VerificationBuffer(), m.Signature, m.Time); err != nil {
 		if errors.Is(err, chain.ErrUnsupportedChain) {
 			return &message.Error{Code: message.CodeInvalidFormat, Err: err}
 		}

@@ -40,7 +40,8 @@ type RoleConfig struct {
 }
 
 // Role is the core node role built by NewRole: the core node and, unless
-// RoleConfig.NoP2P, its p2p service, run together in one lifecycle.Group.
+// RoleConfig.NoP2P, its p2p service, and, when RoleConfig.Chain has an
+// RPC, its chain sync service, run together in one lifecycle.Group.
 // It satisfies lifecycle.Service, lifecycle.Readier and io.Closer.
 type Role struct {
 	node   *Node

@@ -40,16 +40,19 @@ func encodeCursor(fields [][2]string) string {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		pyQuote(&b, f[0])
+		PyQuote(&b, f[0])
 		b.WriteByte(':')
-		pyQuote(&b, f[1])
+		PyQuote(&b, f[1])
 	}
 	b.WriteByte('}')
 	return base64.RawURLEncoding.EncodeToString([]byte(b.String()))
 }
 
-// pyQuote writes s as a JSON string with Python's default ensure_ascii.
-func pyQuote(b *strings.Builder, s string) {
+// PyQuote writes s as a JSON string as Python's json.dumps does by default
+// (ensure_ascii): every character outside printable ASCII (' ' to '~') is
+// a \u escape, UTF-16 pairs beyond the BMP. Hashes that the reference
+// computes over json.dumps output need these exact bytes.
+func PyQuote(b *strings.Builder, s string) {
 	b.WriteByte('"')
 	for _, r := range s {
 		switch {
@@ -67,7 +70,7 @@ func pyQuote(b *strings.Builder, s string) {
 			b.WriteString(`\b`)
 		case r == '\f':
 			b.WriteString(`\f`)
-		case r < 0x20 || (r > 0x7f && r < 0x10000):
+		case r < 0x20 || (r >= 0x7f && r < 0x10000):
 			fmt.Fprintf(b, `\u%04x`, r)
 		case r >= 0x10000:
 			r1, r2 := utf16.EncodeRune(r)

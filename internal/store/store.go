@@ -51,6 +51,12 @@ type Pending struct {
 	Origin        string  // "http", "p2p", "chain", …
 }
 
+// OriginSmartContract is the origin of the synthetic messages a node makes
+// of smart-contract events (spec core-node §7.2). They carry no signature:
+// the chain authenticated their sender, so the pipeline verifies none.
+// Only the node's own chain reader submits with it.
+const OriginSmartContract = "smart-contract"
+
 // Record is a processed (or removing) message with its content.
 type Record struct {
 	message.Message
@@ -437,7 +443,12 @@ type MessageFilter struct {
 	Statuses  []Status
 	StartDate float64 // inclusive, 0 = none
 	EndDate   float64 // exclusive, 0 = none
-	SortAsc   bool    // default newest first
+	// StartBlock (inclusive) and EndBlock (exclusive) select messages by
+	// the height of their first confirmation, on any chain; 0 = none.
+	// Either leaves out unconfirmed messages.
+	StartBlock uint64
+	EndBlock   uint64
+	SortAsc    bool // default newest first
 	// Pagination is the page size; 0 means no limit (offset mode only).
 	Pagination int
 	Page       int // 1-based, offset mode

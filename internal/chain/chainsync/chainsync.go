@@ -176,8 +176,9 @@ func (s *Service) handle(ctx context.Context, events []ethreader.Event) error {
 				return err
 			}
 		case ethreader.MessageEvent:
-			// smart-contract messages (spec §7.2) are not expanded yet.
-			s.metrics.event(kindSmartContract, outcomeUnsupported)
+			if err := s.contractEvent(ctx, ev); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -190,10 +191,9 @@ const (
 	kindSmartContract = "smart-contract"
 	kindUnknown       = "unknown"
 
-	outcomeProcessed   = "processed"   // its messages were submitted
-	outcomeMalformed   = "malformed"   // the payload or archive does not parse
-	outcomeDeferred    = "deferred"    // the archive could not be fetched yet
-	outcomeUnsupported = "unsupported" // not expanded by this node
+	outcomeProcessed = "processed" // its messages were submitted
+	outcomeMalformed = "malformed" // the payload or archive does not parse
+	outcomeDeferred  = "deferred"  // the archive could not be fetched yet
 )
 
 func (s *Service) syncEvent(ctx context.Context, ev *ethreader.Event) error {
@@ -219,6 +219,22 @@ func (s *Service) syncEvent(ctx context.Context, ev *ethreader.Event) error {
 		s.schedule(&archiveRetry{ev: *ev, cid: cid})
 		s.metrics.event(kindOffchain, outcomeDeferred)
 	}
+	return nil
+}
+
+// contractEvent submits the synthetic message of a MessageEvent.
+func (s *Service) contractEvent(ctx context.Context, ev *ethreader.Event) error {
+	m, err := contractMessage(ev)
+	if err != nil {
+		s.log.Debug("malformed smart-contract event", "tx", ev.TxHash, "err", err)
+		s.metrics.event(kindSmartContract, outcomeMalformed)
+		s.metrics.messages.WithLabelValues(Chain, msgInvalid).Inc()
+		return nil
+	}
+	if err := s.confirm(ctx, ev, []submitResult{s.submitMessage(ctx, m, store.OriginSmartContract)}); err != nil {
+		return err
+	}
+	s.metrics.event(kindSmartContract, outcomeProcessed)
 	return nil
 }
 
@@ -279,7 +295,14 @@ func (s *Service) ingest(ctx context.Context, ev *ethreader.Event, raws []json.R
 	}
 	close(jobs)
 	wg.Wait()
-	confs := make([]store.Confirmation, 0, len(raws))
+	return s.confirm(ctx, ev, results)
+}
+
+// confirm counts the outcomes of an event's messages and records a
+// confirmation of ev's transaction for those accepted. It returns the
+// first error of a message the node could not take.
+func (s *Service) confirm(ctx context.Context, ev *ethreader.Event, results []submitResult) error {
+	confs := make([]store.Confirmation, 0, len(results))
 	for _, r := range results {
 		if r.err != nil {
 			return r.err
@@ -309,8 +332,12 @@ func (s *Service) submit(ctx context.Context, raw []byte) (r submitResult) {
 		r.outcome = msgInvalid
 		return r
 	}
+	return s.submitMessage(ctx, m, Origin)
+}
+
+func (s *Service) submitMessage(ctx context.Context, m *message.Message, origin string) (r submitResult) {
 	r.hash = m.ItemHash
-	status, err := s.node.Submit(ctx, m, Origin, true)
+	status, err := s.node.Submit(ctx, m, origin, true)
 	switch status {
 	case store.StatusProcessed, store.StatusPending:
 		r.outcome = msgAccepted
@@ -331,6 +358,11 @@ func (s *Service) schedule(r *archiveRetry) {
 	r.due = time.Now().Add(min(s.cfg.RetryBase<<min(r.attempts-1, 20), s.cfg.MaxBackoff))
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, q := range s.retries {
+		if q.ev.TxHash == r.ev.TxHash && q.ev.LogIndex == r.ev.LogIndex {
+			return // read again (a rewind): already queued
+		}
+	}
 	i := len(s.retries)
 	for i > 0 && s.retries[i-1].due.After(r.due) {
 		i--

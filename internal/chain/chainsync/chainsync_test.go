@@ -107,8 +107,15 @@ func (h *harness) start(dataDir string) {
 // emit calls doEmit(payload) from account from and returns its transaction.
 func (h *harness) emit(from int, payload string) tx {
 	h.t.Helper()
+	return h.call(from, ethcontracts.NewAlephSync().PackDoEmit(payload))
+}
+
+// call sends a transaction of the sync contract from account from and
+// waits until it is mined.
+func (h *harness) call(from int, calldata []byte) tx {
+	h.t.Helper()
 	sync := ethcontracts.NewAlephSync()
-	sent, err := sync.Instance(h.chain.Client(), h.contract).RawTransact(h.chain.Transactor(from), sync.PackDoEmit(payload))
+	sent, err := sync.Instance(h.chain.Client(), h.contract).RawTransact(h.chain.Transactor(from), calldata)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -366,5 +373,49 @@ func TestReorgDropsConfirmations(t *testing.T) {
 	}
 	if got := h.messages(kept.ItemHash)[kept.ItemHash]; !got.Confirmed || got.Confirmations[0].Hash != txKept.hash {
 		t.Errorf("message before the fork: %+v, want still confirmed by %s", got, txKept.hash)
+	}
+}
+
+// TestSmartContractEvents: doMessage from any account becomes an unsigned
+// message of that account, processed and confirmed; STORE_IPFS becomes a
+// STORE whose content has the reference's exact bytes.
+func TestSmartContractEvents(t *testing.T) {
+	h := newHarness(t)
+	sender := h.chain.Accounts()[2].Address.Hex()
+	sync := ethcontracts.NewAlephSync()
+
+	content := fmt.Sprintf(`{"type":"note","address":%q,"time":%d,"content":{"body":"from a contract"}}`, sender, time.Now().Unix())
+	txPost := h.call(2, sync.PackDoMessage("POST", content))
+	postHash := message.InlineHash(content)
+
+	info, err := h.role.Node().Files().Add(h.ctx, files.IPFS, strings.NewReader("a file stored from a contract"), files.AddOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txStore := h.call(2, sync.PackDoMessage("STORE_IPFS", info.Hash))
+	hdr, err := h.chain.Client().HeaderByNumber(h.ctx, new(big.Int).SetUint64(txStore.height))
+	if err != nil {
+		t.Fatal(err)
+	}
+	storeContent := fmt.Sprintf(`{"address": "%s", "time": %d.0, "item_type": "ipfs", "item_hash": "%s"}`, sender, hdr.Time, info.Hash)
+	storeHash := message.InlineHash(storeContent)
+	h.chain.Commit()
+
+	h.waitConfirmed(map[string]tx{postHash: txPost, storeHash: txStore})
+	var got struct {
+		Message struct {
+			Sender      string  `json:"sender"`
+			Signature   *string `json:"signature"`
+			Type        string  `json:"type"`
+			ItemContent string  `json:"item_content"`
+			Time        float64 `json:"time"`
+		} `json:"message"`
+	}
+	h.getJSON("/api/v0/messages/"+storeHash, &got)
+	if m := got.Message; m.Sender != sender || m.Signature != nil || m.Type != "STORE" || m.ItemContent != storeContent || m.Time != float64(hdr.Time) {
+		t.Errorf("STORE_IPFS message %+v", m)
+	}
+	if !h.metric(`aleph_chain_events_total{chain="ETH",kind="smart-contract",outcome="processed"} 2`) {
+		t.Errorf("/metrics does not count 2 smart-contract events")
 	}
 }

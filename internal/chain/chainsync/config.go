@@ -66,17 +66,14 @@ func (c *Config) defaults() {
 	if c.Emitters = normalizeAddresses(c.Emitters); len(c.Emitters) == 0 {
 		c.Emitters = []string{MainnetEmitter}
 	}
-	if c.PollInterval <= 0 {
-		c.PollInterval = DefaultPollInterval
-	}
-	if c.ArchiveTimeout <= 0 {
-		c.ArchiveTimeout = DefaultArchiveTimeout
-	}
-	if c.RetryBase <= 0 {
-		c.RetryBase = DefaultRetryBase
-	}
-	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = DefaultMaxBackoff
+	for _, d := range []struct {
+		p   *time.Duration
+		def time.Duration
+	}{{&c.PollInterval, DefaultPollInterval}, {&c.ArchiveTimeout, DefaultArchiveTimeout},
+		{&c.RetryBase, DefaultRetryBase}, {&c.MaxBackoff, DefaultMaxBackoff}} {
+		if *d.p <= 0 {
+			*d.p = d.def
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -17,20 +17,21 @@ type metrics struct {
 
 func newMetrics(s *Service) *metrics {
 	chain := prometheus.Labels{"chain": Chain}
+	gauge := func(name, help string) *prometheus.GaugeVec {
+		return prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, []string{"chain"})
+	}
+	counter := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, append([]string{"chain"}, labels...))
+	}
 	return &metrics{
-		s: s,
-		head: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_chain_head_height",
-			Help: "Height of the chain's head at the last poll."}, []string{"chain"}),
-		synced: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_chain_synced_height",
-			Help: "Last block of the chain read and handled."}, []string{"chain"}),
-		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_chain_lag_blocks",
-			Help: "Blocks between the chain's head and the synced height."}, []string{"chain"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_chain_events_total",
-			Help: "AlephSync events handled, by kind (aleph, aleph-offchain, smart-contract, unknown) and outcome."}, []string{"chain", "kind", "outcome"}),
-		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_chain_messages_total",
-			Help: "Messages read from the chain, by outcome (accepted, rejected, invalid)."}, []string{"chain", "outcome"}),
-		archives: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_chain_archives_total",
-			Help: "Attempts to fetch an archive by CID, by outcome (fetched, failed)."}, []string{"chain", "outcome"}),
+		s:      s,
+		head:   gauge("aleph_chain_head_height", "Height of the chain's head at the last poll."),
+		synced: gauge("aleph_chain_synced_height", "Last block of the chain read and handled."),
+		lag:    gauge("aleph_chain_lag_blocks", "Blocks between the chain's head and the synced height."),
+		events: counter("aleph_chain_events_total",
+			"AlephSync events handled, by kind (aleph, aleph-offchain, smart-contract, unknown) and outcome.", "kind", "outcome"),
+		messages: counter("aleph_chain_messages_total", "Messages read from the chain, by outcome (accepted, rejected, invalid).", "outcome"),
+		archives: counter("aleph_chain_archives_total", "Attempts to fetch an archive by CID, by outcome (fetched, failed).", "outcome"),
 		pollErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_chain_poll_errors_total",
 			Help: "Polls of the chain that failed (RPC errors, node unavailable).", ConstLabels: chain}),
 		reorgs: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_chain_reorgs_total",

@@ -10,17 +10,20 @@ import (
 )
 
 func (r reader) ChainSync(ctx context.Context, chain string) (*store.ChainSync, error) {
-	c := store.ChainSync{Chain: chain}
-	var h int64
-	err := r.q.QueryRow(ctx, `SELECT height, block_hash FROM chains_sync_status WHERE chain = $1`, chain).Scan(&h, &c.BlockHash)
+	type row struct {
+		Chain     string
+		Height    int64
+		BlockHash string
+	}
+	rows, _ := r.q.Query(ctx, `SELECT chain, height, block_hash FROM chains_sync_status WHERE chain = $1`, chain)
+	got, err := pgx.CollectExactlyOneRow(rows, pgx.RowToStructByPos[row])
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}
 	if err != nil {
 		return nil, err
 	}
-	c.Height = uint64(h)
-	return &c, nil
+	return &store.ChainSync{Chain: got.Chain, Height: uint64(got.Height), BlockHash: got.BlockHash}, nil
 }
 
 func (r reader) Confirmations(ctx context.Context, hashes []string) (map[string][]store.Confirmation, error) {

@@ -154,6 +154,12 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 	if f.EndDate > 0 {
 		c.add("time < " + c.arg(f.EndDate))
 	}
+	if f.StartBlock > 0 {
+		c.add(firstConfirmedHeight + " >= " + c.arg(int64(f.StartBlock)))
+	}
+	if f.EndBlock > 0 {
+		c.add(firstConfirmedHeight + " < " + c.arg(int64(f.EndBlock)))
+	}
 	filtered := len(c.sql) > 0
 	order := " ORDER BY time " + dir(f.SortAsc) + ", item_hash ASC"
 
@@ -626,3 +632,7 @@ func (r reader) Channels(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// firstConfirmedHeight is the height of a messages row's first
+// confirmation (NULL when unconfirmed).
+const firstConfirmedHeight = `(SELECT min(height) FROM message_confirmations mc WHERE mc.item_hash = messages.item_hash)`

@@ -124,3 +124,43 @@ func testConfirmations(t *testing.T, s store.Store) {
 		t.Fatalf("after DeleteConfirmations(ETH, 0) = %+v", got)
 	}
 }
+
+// testListMessagesByBlock: startBlock and endBlock select messages by the
+// height of their first confirmation and leave out unconfirmed ones.
+func testListMessagesByBlock(t *testing.T, s store.Store) {
+	early := newRecord(msg{sender: "0xA", time: 1, contentType: "t", salt: "early"})
+	late := newRecord(msg{sender: "0xA", time: 2, contentType: "t", salt: "late"})
+	none := newRecord(msg{sender: "0xA", time: 3, contentType: "t", salt: "none"})
+	insert(t, s, early, late, none)
+	update(t, s, func(tx store.Tx) error {
+		return tx.AddConfirmations(
+			store.Confirmation{ItemHash: early.ItemHash, Chain: "ETH", TxHash: "0x1", Height: 10},
+			store.Confirmation{ItemHash: late.ItemHash, Chain: "ETH", TxHash: "0x2", Height: 20},
+			// A later confirmation does not move the first one.
+			store.Confirmation{ItemHash: early.ItemHash, Chain: "BSC", TxHash: "0x3", Height: 30})
+	})
+	for _, tc := range []struct {
+		start, end uint64
+		want       []string
+	}{
+		{0, 0, []string{none.ItemHash, late.ItemHash, early.ItemHash}},
+		{10, 0, []string{late.ItemHash, early.ItemHash}},
+		{11, 0, []string{late.ItemHash}},
+		{0, 20, []string{early.ItemHash}},
+		{0, 21, []string{late.ItemHash, early.ItemHash}},
+		{10, 20, []string{early.ItemHash}},
+		{31, 0, nil},
+	} {
+		page, err := s.ListMessages(ctx, store.MessageFilter{StartBlock: tc.start, EndBlock: tc.end, Pagination: 20, Page: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Records {
+			got = append(got, r.ItemHash)
+		}
+		if !reflect.DeepEqual(got, tc.want) || page.Total != len(tc.want) {
+			t.Errorf("blocks [%d, %d): %v (total %d), want %v", tc.start, tc.end, got, page.Total, tc.want)
+		}
+	}
+}

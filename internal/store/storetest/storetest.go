@@ -68,6 +68,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ChainSync", testChainSync},
 		{"Confirmations", testConfirmations},
 		{"Packer", testPacker},
+		{"ListMessagesByBlock", testListMessagesByBlock},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
