@@ -62,8 +62,9 @@ func (r *running) waitConfirmed(t *testing.T, msgs []*message.Message) map[strin
 			return c
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for the confirmations (chain head %v, synced %v, poll errors %v, batches %v)",
-				counter(t, r, "aleph_chain_head_height"), counter(t, r, "aleph_chain_synced_height"),
+			devHead, err := r.chain.Client().BlockNumber(context.Background())
+			t.Fatalf("timed out waiting for the confirmations (dev chain head %v %v, chain head %v, synced %v, poll errors %v, batches %v)",
+				devHead, err, counter(t, r, "aleph_chain_head_height"), counter(t, r, "aleph_chain_synced_height"),
 				counter(t, r, "aleph_chain_poll_errors_total"), counter(t, r, "aleph_packer_batches_anchored_total"))
 		}
 		time.Sleep(50 * time.Millisecond)

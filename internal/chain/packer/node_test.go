@@ -64,6 +64,7 @@ func check(t *testing.T, err error) {
 // running is a started core node role.
 type running struct {
 	role   *node.Role
+	chain  *devchain.Chain
 	api    *client.Client
 	cancel context.CancelFunc
 	done   chan error
@@ -92,7 +93,7 @@ func (b *bench) start(crash func(packer.CrashPoint) error) *running {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(b.ctx)
-	r := &running{role: role, api: client.New(role.URL()), cancel: cancel, done: make(chan error, 1)}
+	r := &running{role: role, chain: b.chain, api: client.New(role.URL()), cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- role.Run(ctx) }()
 	t.Cleanup(r.stop)
 	select {
