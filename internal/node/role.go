@@ -2,10 +2,13 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"slices"
 
 	"github.com/goaleph/goaleph/internal/chain/chainsync"
+	"github.com/goaleph/goaleph/internal/chain/packer"
 	"github.com/goaleph/goaleph/internal/lifecycle"
 	"github.com/goaleph/goaleph/internal/p2p"
 )
@@ -24,6 +27,10 @@ type RoleConfig struct {
 	// Chain configures the chain sync service, run when Chain.RPC is set;
 	// its Logger is Node's when empty.
 	Chain chainsync.Config
+	// Packer configures the packer, run when Packer.Key is set (it needs
+	// Chain.RPC); its RPC, contract and confirmations are Chain's, and
+	// its account is added to Chain's emitters.
+	Packer packer.Config
 	// LogLevel is debug, info, warn or error (used by the CLI to build
 	// Node.Logger).
 	LogLevel string
@@ -40,12 +47,13 @@ type RoleConfig struct {
 // RPC, its chain sync service, run together in one lifecycle.Group.
 // It satisfies lifecycle.Service, lifecycle.Readier and io.Closer.
 type Role struct {
-	node  *Node
-	p2p   *p2p.Service
-	chain *chainsync.Service
-	ln    net.Listener
-	group lifecycle.Group
-	ready chan struct{}
+	node   *Node
+	p2p    *p2p.Service
+	chain  *chainsync.Service
+	packer *packer.Service
+	ln     net.Listener
+	group  lifecycle.Group
+	ready  chan struct{}
 }
 
 var (
@@ -110,10 +118,18 @@ func NewRole(ctx context.Context, rc RoleConfig) (_ *Role, err error) {
 		// to a closing node.
 		r.group.Add("p2p", r.p2p)
 	}
+	if rc.Packer.Enabled() && !rc.Chain.Enabled() {
+		return nil, errors.New("packer: a chain RPC (chain.ethereum.rpc) is needed")
+	}
 	if rc.Chain.Enabled() {
 		cc := rc.Chain
 		if cc.Logger == nil {
 			cc.Logger = cfg.Logger
+		}
+		if rc.Packer.Enabled() {
+			if err := r.addPacker(ctx, &cc, rc.Packer); err != nil {
+				return nil, err
+			}
 		}
 		if r.chain, err = chainsync.New(ctx, cc, r.node); err != nil {
 			return nil, err
@@ -124,6 +140,10 @@ func NewRole(ctx context.Context, rc RoleConfig) (_ *Role, err error) {
 		// Started last: it feeds the node what it reads, and its archives
 		// come through the node's peers.
 		r.group.Add("chain", r.chain)
+		if r.packer != nil {
+			// After the reader: the reader confirms what the packer anchors.
+			r.group.Add("packer", r.packer)
+		}
 	}
 	if rc.Token.Enabled {
 		f, err := newTokenFollower(ctx, rc.Token, r.node)
@@ -133,6 +153,30 @@ func NewRole(ctx context.Context, rc RoleConfig) (_ *Role, err error) {
 		r.group.Add("token", f) // writes balances through the node's store: stops before it
 	}
 	return r, nil
+}
+
+// addPacker builds the packer on the chain cc follows and makes cc accept
+// the packer's own SyncEvents.
+func (r *Role) addPacker(ctx context.Context, cc *chainsync.Config, pc packer.Config) (err error) {
+	from, err := packer.Address(pc.Key)
+	if err != nil {
+		return err
+	}
+	if len(cc.Emitters) == 0 {
+		cc.Emitters = []string{chainsync.MainnetEmitter}
+	}
+	cc.Emitters = append(slices.Clone(cc.Emitters), from.Hex())
+	pc.RPC, pc.SyncContract, pc.Confirmations = cc.RPC, cc.SyncContract, cc.Confirmations
+	if pc.SyncContract == "" {
+		pc.SyncContract = chainsync.MainnetSyncContract
+	}
+	if pc.Logger == nil {
+		pc.Logger = cc.Logger
+	}
+	if r.packer, err = packer.New(ctx, pc, r.node); err != nil {
+		return err
+	}
+	return r.packer.Register(r.node.Registry())
 }
 
 // Node returns the core node.
@@ -178,6 +222,9 @@ func (r *Role) Run(ctx context.Context) error {
 // Close releases a role that is never run: the listener, the node's stores,
 // the p2p host and the chain client. After Run it does nothing.
 func (r *Role) Close() error {
+	if r.packer != nil {
+		r.packer.Close()
+	}
 	if r.chain != nil {
 		r.chain.Close()
 	}

@@ -55,5 +55,5 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Strings(&n.Balances.Addresses, "balances-address", "balances.addresses", balances.TrustedSenders, "content addresses whose balances-update posts set token balances (repeatable)"),
 		settings.String(&n.Balances.PostType, "balances-post-type", "balances.post_type", balances.PostType, "post type of the balance updates"),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
-	}, append(n.HTTP.Settings(httplimit.Defaults), append(c.Chain.Settings(), c.Token.settings()...)...)...)...)
+	}, append(n.HTTP.Settings(httplimit.Defaults), append(c.Chain.Settings(), append(c.Token.settings(), c.Packer.Settings()...)...)...)...)...)
 }

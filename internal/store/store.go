@@ -156,6 +156,7 @@ const (
 	PinMessage     PinType = "message"      // STORE message
 	PinContent     PinType = "content"      // content file of a non-inline message
 	PinGracePeriod PinType = "grace_period" // unauthenticated upload or last pin forgotten
+	PinTx          PinType = "tx"           // archive of messages anchored on a chain
 )
 
 // Pin keeps a file from garbage collection.
@@ -266,6 +267,46 @@ type Reader interface {
 	// without any are absent from the map.
 	Confirmations(ctx context.Context, hashes []string) (map[string][]Confirmation, error)
 	BalanceReader
+	// Unanchored returns up to limit processed messages that no chain
+	// confirms and that are in no packer batch, oldest reception first
+	// (then by item hash): what the packer anchors next.
+	Unanchored(ctx context.Context, limit int) ([]Record, error)
+	// OpenBatches returns the packer batches of chain not confirmed yet
+	// (pending or sent), oldest first.
+	OpenBatches(ctx context.Context, chain string) ([]Batch, error)
+	// BatchItems returns the item hashes of a batch, sorted.
+	BatchItems(ctx context.Context, id int64) ([]string, error)
+}
+
+// BatchState is where a packer batch stands.
+type BatchState string
+
+// Packer batch states: a batch is recorded pending with its archive and
+// messages; it becomes sent once its transaction is signed (recorded before
+// it is broadcast, so that a restart sends that same transaction again
+// rather than a second one), and confirmed once that transaction is mined
+// deep enough.
+const (
+	BatchPending   BatchState = "pending"
+	BatchSent      BatchState = "sent"
+	BatchConfirmed BatchState = "confirmed"
+)
+
+// Batch is a set of messages the packer anchors on a chain with one
+// transaction pointing at their archive file.
+type Batch struct {
+	ID      int64 // assigned by InsertBatch
+	Chain   string
+	Archive string // CID of the archive file
+	Count   int    // number of messages
+	State   BatchState
+	TxHash  string // sent, confirmed
+	Nonce   uint64 // sent, confirmed
+	RawTx   string // sent: the signed transaction, hex, to broadcast again
+	Height  uint64 // confirmed: block of the transaction
+	GasUsed uint64 // confirmed
+	Created float64
+	Updated float64
 }
 
 // ChainSync is the progress of a chain reader: every block up to Height
@@ -364,6 +405,12 @@ type Tx interface {
 	// or above height (blocks a reorganisation dropped) and returns how
 	// many it removed.
 	DeleteConfirmations(chain string, fromHeight uint64) (int, error)
+	// InsertBatch records a packer batch holding items (sets b.ID). A
+	// message belongs to one batch at most: an item already in a batch is
+	// an error.
+	InsertBatch(b *Batch, items []string) error
+	// UpdateBatch stores the state and transaction fields of a batch.
+	UpdateBatch(b *Batch) error
 
 	InsertVM(v *VM) error
 	VM(hash string) (*VM, error)

@@ -175,6 +175,11 @@ func (c *Chain) start(alloc types.GenesisAlloc, host string, port int) error {
 	}
 	ec.SyncMode = ethconfig.FullSync
 	ec.TxPool.NoLocals = true
+	// No log search index: eth_getLogs waits until the index has caught up
+	// with the head, and with a block every 100 ms on a loaded machine (as
+	// under -race) the indexer can fall behind for minutes, so a reader's
+	// getLogs hung. A dev chain is small: an unindexed search is fast.
+	ec.LogNoHistory = true
 	eth, err := ethsvc.New(stack, &ec)
 	if err != nil {
 		return fmt.Errorf("devchain: eth service: %w", err)

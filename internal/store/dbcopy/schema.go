@@ -72,6 +72,9 @@ var tables = []table{
 	{name: "vms", cols: cols(`item_hash owner type allow_amend:b replaces payment_type`)},
 	{name: "chains_sync_status", cols: cols(`chain height:i block_hash`)},
 	{name: "message_confirmations", cols: cols(`item_hash chain tx_hash height:i block_hash time:f`)},
+	{name: "packer_batches", serial: "id", cols: cols(`id:i chain archive count:i state tx_hash nonce:i raw_tx height:i
+		gas_used:i created:f updated:f`)},
+	{name: "packer_batch_items", cols: cols(`item_hash batch_id:i`)},
 	{name: "vm_volumes", serial: "id", pgOnly: []string{"id"}, ordered: true, cols: cols(`vm_hash ref`)},
 	{name: "balances", cols: cols(`address chain dapp balance height:i`)},
 	{name: "token_sync", cols: cols(`chain token height:i block_hash`)},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -30,15 +31,7 @@ func messageType(s string) message.Type { return message.Type(s) }
 // collectStrings reads a one-column result; nil when empty.
 func collectStrings(rows pgx.Rows) ([]string, error) {
 	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			return nil, err
-		}
-		out = append(out, s)
-	}
-	return out, rows.Err()
+	return store.CollectStrings(rows)
 }
 
 // conds accumulates the WHERE clause of a list query and its arguments,

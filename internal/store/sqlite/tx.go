@@ -431,18 +431,5 @@ func (t *tx) DeleteVM(hash string) error {
 }
 
 func (t *tx) VolumeUsers(hash string) ([]string, error) {
-	rows, err := t.q.QueryContext(t.ctx, `SELECT DISTINCT vm_hash FROM vm_volumes WHERE ref = ?`, hash)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var h string
-		if err := rows.Scan(&h); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
+	return scanStrings(t.q.QueryContext(t.ctx, `SELECT DISTINCT vm_hash FROM vm_volumes WHERE ref = ?`, hash))
 }

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -125,4 +126,13 @@ func anys[T any](xs []T) []any {
 		out[i] = x
 	}
 	return out
+}
+
+// scanStrings reads the one text column of every row of a query.
+func scanStrings(rows *sql.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return store.CollectStrings(rows)
 }

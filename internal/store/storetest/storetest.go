@@ -67,6 +67,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"InsertForgotten", testInsertForgotten},
 		{"ChainSync", testChainSync},
 		{"Confirmations", testConfirmations},
+		{"Packer", testPacker},
 		{"ListMessagesByBlock", testListMessagesByBlock},
 		{"Balances", testBalances},
 		{"TokenSync", testTokenSync},
