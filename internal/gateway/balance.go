@@ -17,12 +17,49 @@ type Upstream struct {
 	base         string
 	inflight     atomic.Int64
 	ejectedUntil atomic.Int64 // Unix nanoseconds
+	// down is set by the active health checks (health.go) after failed
+	// probes, cleared by a good one; fails counts the failed probes in a
+	// row.
+	down  atomic.Bool
+	fails atomic.Int32
+	// latency is a moving average of the time to a response's headers
+	// (nanoseconds), what scale-out compares with its threshold.
+	latency atomic.Int64
+	// usage is the last capacity the node reported (nil: none yet).
+	usage atomic.Pointer[usage]
+	// pendingKB is the memory of the programs the gateway placed on the
+	// node since that report (scale.go).
+	pendingKB atomic.Int64
+}
+
+// setUsage records a new report of the node's capacity.
+func (u *Upstream) setUsage(x *usage) {
+	u.usage.Store(x)
+	u.pendingKB.Store(0)
 }
 
 func newUpstream(base string) *Upstream { return &Upstream{base: base} }
 
-// healthy reports whether u takes traffic at now.
-func (u *Upstream) healthy(now time.Time) bool { return now.UnixNano() >= u.ejectedUntil.Load() }
+// healthy reports whether u takes traffic at now: not ejected after a
+// failed request, not down by its health checks.
+func (u *Upstream) healthy(now time.Time) bool {
+	return !u.down.Load() && now.UnixNano() >= u.ejectedUntil.Load()
+}
+
+// observe adds the time d a response took to come to the moving average
+// (weight 1/8 per response).
+func (u *Upstream) observe(d time.Duration) {
+	for {
+		old := u.latency.Load()
+		next := int64(d)
+		if old != 0 {
+			next = old + (int64(d)-old)/8
+		}
+		if u.latency.CompareAndSwap(old, next) {
+			return
+		}
+	}
+}
 
 // eject takes u out of rotation until now+d; it reports whether u was
 // healthy before (a new ejection).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -38,7 +39,12 @@ type Directory struct {
 
 	mu        sync.RWMutex
 	byProgram map[string][]target
-	nodes     map[string]*Upstream // by base URL
+	nodes     map[string]*Upstream // announcing now, by base URL
+	// pool is every compute node known (announcing now, configured, or
+	// announcing before and still passing its health checks), the
+	// candidates of a program no node runs yet (scale.go).
+	pool   map[string]*Upstream
+	static []string
 	ready     chan struct{}
 	once      sync.Once
 }
@@ -60,7 +66,7 @@ func NewDirectory(coreURL string, interval time.Duration, trusted []string, hc *
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	d := &Directory{core: strings.TrimRight(coreURL, "/"), http: hc, interval: interval, trusted: map[string]bool{},
-		log: log, now: time.Now, byProgram: map[string][]target{}, nodes: map[string]*Upstream{}, ready: make(chan struct{})}
+		log: log, now: time.Now, byProgram: map[string][]target{}, nodes: map[string]*Upstream{}, pool: map[string]*Upstream{}, ready: make(chan struct{})}
 	for _, a := range trusted {
 		d.trusted[strings.ToLower(a)] = true
 	}
@@ -101,7 +107,7 @@ func (d *Directory) Refresh(ctx context.Context) error {
 	progs := map[string][]target{}
 	nodes := map[string]*Upstream{}
 	d.mu.RLock()
-	old := d.nodes
+	old := d.pool
 	d.mu.RUnlock()
 	cursor := ""
 	for range maxAnnouncementPages {
@@ -136,8 +142,21 @@ func (d *Directory) Refresh(ctx context.Context) error {
 	for _, ts := range progs {
 		slices.SortFunc(ts, func(a, b target) int { return strings.Compare(a.up.base, b.up.base) })
 	}
+	pool := maps.Clone(nodes)
+	for _, base := range d.static {
+		if pool[base] == nil {
+			if pool[base] = old[base]; pool[base] == nil {
+				pool[base] = newUpstream(base)
+			}
+		}
+	}
+	for base, up := range old { // remembered while it passes its checks
+		if pool[base] == nil && !up.down.Load() {
+			pool[base] = up
+		}
+	}
 	d.mu.Lock()
-	d.byProgram, d.nodes = progs, nodes
+	d.byProgram, d.nodes, d.pool = progs, nodes, pool
 	d.mu.Unlock()
 	d.once.Do(func() { close(d.ready) })
 	return nil
@@ -177,6 +196,34 @@ func nodeBase(u, hash string) (string, bool) {
 		return "", false
 	}
 	return base, true
+}
+
+// AddNodes makes the compute nodes at bases (base URLs, http or https)
+// known whether they announce anything or not: candidates for a program
+// no node runs yet.
+func (d *Directory) AddNodes(bases ...string) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, b := range bases {
+		b = strings.TrimRight(b, "/")
+		if p, err := url.Parse(b); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" || p.Path != "" {
+			return fmt.Errorf("gateway: compute node %q is not an http(s) base URL", b)
+		}
+		d.static = append(d.static, b)
+		if d.pool[b] == nil {
+			d.pool[b] = newUpstream(b)
+		}
+	}
+	return nil
+}
+
+// Nodes returns every compute node known, sorted by base URL.
+func (d *Directory) Nodes() []*Upstream {
+	d.mu.RLock()
+	out := slices.Collect(maps.Values(d.pool))
+	d.mu.RUnlock()
+	slices.SortFunc(out, func(a, b *Upstream) int { return strings.Compare(a.base, b.base) })
+	return out
 }
 
 // targets returns the nodes serving hash (shared: do not modify).

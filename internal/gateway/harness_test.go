@@ -71,13 +71,18 @@ func startProgram(t testing.TB) program {
 }
 
 // upstream is a real HTTP server standing for a compute node: it answers
-// /vm/<hash>/… with its name, or with status fail when set.
+// /vm/<hash>/… with its name, or with status fail when set, and
+// /about/usage/system with availKB of memory available (unless sick).
 type upstream struct {
-	name string
-	srv  *http.Server
-	base string
-	hits atomic.Int64
-	fail atomic.Int32
+	name    string
+	srv     *http.Server
+	base    string
+	hits    atomic.Int64
+	fail    atomic.Int32
+	sick    atomic.Bool  // its health checks fail
+	availKB atomic.Int64 // memory it reports available
+	probes  atomic.Int64
+	delay   atomic.Int64 // nanoseconds each program request takes
 }
 
 func startUpstream(t testing.TB, name string) *upstream {
@@ -87,8 +92,21 @@ func startUpstream(t testing.TB, name string) *upstream {
 		t.Fatal(err)
 	}
 	u := &upstream{name: name, base: "http://" + ln.Addr().String()}
+	u.availKB.Store(8 << 20)
 	u.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/about/usage/system" {
+			u.probes.Add(1)
+			if u.sick.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprintf(w, `{"cpu":{"count":2,"load_average":{"load1":0.5}},"mem":{"total_kB":16000000,"available_kB":%d},"active":true}`, u.availKB.Load())
+			return
+		}
 		u.hits.Add(1)
+		if d := u.delay.Load(); d > 0 {
+			time.Sleep(time.Duration(d)) // the program's own time to answer
+		}
 		if code := u.fail.Load(); code != 0 {
 			w.WriteHeader(int(code))
 			return

@@ -19,6 +19,7 @@ import (
 type Proxy struct {
 	zone      string
 	dir       *Directory
+	scale     *scaler
 	txt       *TXTResolver
 	transport http.RoundTripper
 	ejectFor  time.Duration
@@ -90,38 +91,63 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// forward sends r to a node serving hash, and once more to another one if
-// it fails and may be repeated (more than once while nodes refuse
-// connections).
+// forward sends r to a node serving hash (see send) and records the
+// program's metrics once the request reached a node.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, hash string) {
-	ts := p.dir.targets(hash)
+	start := p.now()
+	code, routed := p.send(w, r, hash)
+	if routed {
+		p.metrics.progRequests.WithLabelValues(hash, strconv.Itoa(code)).Inc()
+		p.metrics.progLatency.WithLabelValues(hash).Observe(p.now().Sub(start).Seconds())
+	}
+}
+
+// send sends r to a node serving hash, and once more to another one if
+// it fails and may be repeated (more than once while nodes refuse
+// connections). When no node runs the program, or every one failed, the
+// scaler may place it on a node with capacity. It returns the status
+// written and whether a node was asked.
+func (p *Proxy) send(w http.ResponseWriter, r *http.Request, hash string) (int, bool) {
+	ts := p.scale.targets(hash)
 	if len(ts) == 0 {
-		p.metrics.misses.WithLabelValues("no_upstream").Inc()
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "no_upstream", "no compute node runs program "+hash+" now")
-		return
+		t, err := p.scale.start(r.Context(), hash, nil, "start")
+		if err != nil {
+			return p.noUpstream(w, hash, err), false
+		}
+		ts = []target{t}
 	}
 	retry := idempotent(r)
 	var tried []*Upstream
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 { // the freshest view: a node may have joined meanwhile
-			ts = p.dir.targets(hash)
+			ts = p.scale.targets(hash)
 		}
 		t, ok := pick(ts, tried, p.now())
 		if !ok {
-			writeError(w, http.StatusBadGateway, "upstream_failed", "the compute node running the program failed")
-			return
+			// Every node serving it failed: start it on another one.
+			var err error
+			if t, err = p.scale.start(r.Context(), hash, tried, "failover"); err == nil {
+				ts = append(ts, t)
+			} else {
+				writeError(w, http.StatusBadGateway, "upstream_failed", "the compute node running the program failed")
+				return http.StatusBadGateway, true
+			}
 		}
+		p.scale.maybeScaleOut(hash, ts, t)
 		res, err := p.try(r, t)
 		if err == nil && !ejectStatus(res.StatusCode) {
+			p.scale.used(hash, t.up)
+			if res.StatusCode == http.StatusSwitchingProtocols {
+				return p.switchProtocols(w, r, res, t.up), true
+			}
 			p.copyResponse(w, res, t.up)
-			return
+			return res.StatusCode, true
 		}
 		if r.Context().Err() != nil { // the client left: not the node's fault
 			if res != nil {
 				res.Body.Close()
 			}
-			return
+			return 499, true
 		}
 		reason := "connect"
 		if err == nil {
@@ -133,22 +159,42 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, hash string) {
 		}
 		tried = append(tried, t.up)
 		// Once after any failure; again while connections are refused
-		// (nothing was sent), up to maxAttempts, if untried nodes remain.
-		if retry && len(tried) < min(len(ts), maxAttempts) && (attempt == 0 || isDialError(err)) {
+		// (nothing was sent), up to maxAttempts.
+		if retry && len(tried) < maxAttempts && (attempt == 0 || isDialError(err)) {
 			if res != nil {
 				io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 				res.Body.Close()
 			}
-			p.metrics.retries.Inc()
+			p.metrics.retries.WithLabelValues(hash).Inc()
 			continue
 		}
 		if err != nil {
 			writeError(w, http.StatusBadGateway, "upstream_failed", "the compute node running the program failed")
-			return
+			return http.StatusBadGateway, true
 		}
 		p.copyResponse(w, res, t.up)
-		return
+		return res.StatusCode, true
 	}
+}
+
+// noUpstream answers a request for hash that no node runs and that the
+// scaler could not place (err), and returns the status.
+func (p *Proxy) noUpstream(w http.ResponseWriter, hash string, err error) int {
+	switch {
+	case errors.Is(err, errUnknownProgram):
+		p.metrics.misses.WithLabelValues("no_program").Inc()
+		writeError(w, http.StatusNotFound, "unknown_program", "no program "+hash)
+		return http.StatusNotFound
+	case errors.Is(err, errNoCapacity):
+		p.metrics.misses.WithLabelValues("no_capacity").Inc()
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "no_capacity", "no compute node runs program "+hash+" and none has room to start it")
+		return http.StatusServiceUnavailable
+	}
+	p.metrics.misses.WithLabelValues("no_upstream").Inc()
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusServiceUnavailable, "no_upstream", "no compute node runs program "+hash+" now")
+	return http.StatusServiceUnavailable
 }
 
 // hopHeaders are the headers of one connection, never forwarded
@@ -181,6 +227,10 @@ func (p *Proxy) try(r *http.Request, t target) (*http.Response, error) {
 	}
 	out.Header = r.Header.Clone()
 	removeHopHeaders(out.Header)
+	if up := upgradeType(r.Header); up != "" {
+		out.Header.Set("Connection", "Upgrade")
+		out.Header.Set("Upgrade", up)
+	}
 	if ip, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
 		if prior := out.Header.Values("X-Forwarded-For"); len(prior) > 0 {
 			ip = strings.Join(prior, ", ") + ", " + ip
@@ -201,12 +251,69 @@ func (p *Proxy) try(r *http.Request, t target) (*http.Response, error) {
 		p.metrics.requests.WithLabelValues(t.up.base, "error").Inc()
 		return nil, err
 	}
+	t.up.observe(p.now().Sub(start))
+	p.metrics.requests.WithLabelValues(t.up.base, strconv.Itoa(res.StatusCode)).Inc()
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		// An upgraded connection is no request in flight (switchProtocols).
+		t.up.inflight.Add(-1)
+		return res, nil
+	}
 	res.Body = &countedBody{ReadCloser: res.Body, done: func() {
 		t.up.inflight.Add(-1)
 		p.metrics.latency.WithLabelValues(t.up.base).Observe(p.now().Sub(start).Seconds())
 	}}
-	p.metrics.requests.WithLabelValues(t.up.base, strconv.Itoa(res.StatusCode)).Inc()
 	return res, nil
+}
+
+// upgradeType is the protocol a request asks to switch to (its Upgrade
+// header, with Connection: upgrade), or "".
+func upgradeType(h http.Header) string {
+	for _, f := range h.Values("Connection") {
+		for tok := range strings.SplitSeq(f, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), "upgrade") {
+				return h.Get("Upgrade")
+			}
+		}
+	}
+	return ""
+}
+
+// switchProtocols relays a 101 answer (a websocket): it takes over the
+// client's connection, writes the answer and copies bytes both ways until
+// either side closes. It returns the status for the metrics.
+func (p *Proxy) switchProtocols(w http.ResponseWriter, r *http.Request, res *http.Response, up *Upstream) int {
+	backend, ok := res.Body.(io.ReadWriteCloser)
+	if !ok || upgradeType(r.Header) == "" || !strings.EqualFold(res.Header.Get("Upgrade"), upgradeType(r.Header)) {
+		res.Body.Close()
+		writeError(w, http.StatusBadGateway, "upstream_failed", "the compute node switched to a protocol not asked for")
+		return http.StatusBadGateway
+	}
+	defer backend.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "no_upgrade", "this connection cannot be upgraded")
+		return http.StatusInternalServerError
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Time{}) // the server's deadlines are for requests
+	proto := res.Header.Get("Upgrade")
+	removeHopHeaders(res.Header)
+	res.Header.Set("Connection", "Upgrade")
+	res.Header.Set("Upgrade", proto)
+	fmt.Fprintf(brw, "HTTP/1.1 101 Switching Protocols\r\n")
+	res.Header.Write(brw)
+	brw.WriteString("\r\n")
+	if err := brw.Flush(); err != nil {
+		return http.StatusSwitchingProtocols
+	}
+	g := p.metrics.websockets.WithLabelValues(up.base)
+	g.Inc()
+	defer g.Dec()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(backend, brw); done <- struct{}{} }() // brw: bytes the client sent early
+	go func() { io.Copy(conn, backend); done <- struct{}{} }()
+	<-done // one side closed: close both (deferred), which ends the other copy
+	return http.StatusSwitchingProtocols
 }
 
 // countedBody calls done once, when the body is closed.

@@ -47,10 +47,10 @@ func TestRouting(t *testing.T) {
 	if n := d.queries.Load() - queries; n != 1 {
 		t.Errorf("%d DNS queries for 20 requests to one unknown domain, want 1", n)
 	}
-	// A program no node announces.
+	// A program that does not exist (no message on the core node).
 	other := strings.Repeat("ab", 32)
-	if code, body, err := get(c, gw.URL(), hostOf(t, other, "gw.test"), "/"); err != nil || code != 503 || !strings.Contains(body, "no_upstream") {
-		t.Errorf("unannounced program: %d %q %v", code, body, err)
+	if code, body, err := get(c, gw.URL(), hostOf(t, other, "gw.test"), "/"); err != nil || code != 404 || !strings.Contains(body, "unknown_program") {
+		t.Errorf("unknown program: %d %q %v", code, body, err)
 	}
 	// The zone's own page.
 	if code, _, err := get(c, gw.URL(), "gw.test", "/"); err != nil || code != 200 {
@@ -108,7 +108,7 @@ func TestFailover(t *testing.T) {
 	}
 	l.end()
 	t.Logf("failover: %d requests served, %d failed; retries %v, ejections A %v, B %v",
-		l.ok.Load(), l.failed.Load(), testutil.ToFloat64(gw.proxy.metrics.retries),
+		l.ok.Load(), l.failed.Load(), testutil.ToFloat64(gw.proxy.metrics.retries.WithLabelValues(testHash)),
 		testutil.ToFloat64(gw.proxy.metrics.ejections.WithLabelValues(a.base, "connect")),
 		testutil.ToFloat64(gw.proxy.metrics.ejections.WithLabelValues(b.base, "502")))
 	if l.failed.Load() != 0 {

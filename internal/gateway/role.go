@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute/crn"
 	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/lifecycle"
@@ -38,9 +39,31 @@ type RoleConfig struct {
 	RefreshInterval time.Duration
 	// TrustedNodes are the compute node addresses followed (empty: all).
 	TrustedNodes []string
+	// ComputeNodes are base URLs of compute nodes known whether they
+	// announce anything or not: candidates for a program no node runs.
+	ComputeNodes []string
 	// EjectFor is how long a failing compute node gets no traffic.
 	EjectFor    time.Duration
 	DialTimeout time.Duration
+	// HealthInterval, HealthTimeout: the active health checks' period
+	// and the time one probe may take; HealthFailures failed probes in a
+	// row take a node out of rotation; HealthPaths are checked after
+	// /about/usage/system and must answer 2xx.
+	HealthInterval, HealthTimeout time.Duration
+	HealthFailures                int
+	HealthPaths                   []string
+	// ScaleInflight and ScaleLatency are the scale-out thresholds
+	// (negative: not checked), ScaleMax the most nodes the gateway brings a program
+	// to, ScaleCooldown the least time between two scale-outs of one
+	// program; PlacementTTL how long a node the gateway placed a program
+	// on stays in its rotation after its last success; PlaceMaxLoad the
+	// load per CPU, in percent, above which a node gets no new program
+	// (0: no limit).
+	ScaleInflight               int
+	ScaleLatency, ScaleCooldown time.Duration
+	ScaleMax                    int
+	PlacementTTL                time.Duration
+	PlaceMaxLoad                int
 	// ACMECA is the ACME directory; ACMECARoots a PEM file of roots the
 	// ACME server's TLS is checked against (default the system's).
 	ACMECA, ACMEEmail, ACMECARoots string
@@ -95,6 +118,14 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	r.reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	hc := &http.Client{Timeout: 30 * time.Second}
 	r.dir = NewDirectory(rc.CoreURL, rc.RefreshInterval, rc.TrustedNodes, hc, rc.Logger)
+	if err := r.dir.AddNodes(rc.ComputeNodes...); err != nil {
+		return nil, err
+	}
+	probes := &http.Client{Timeout: rc.HealthTimeout, Transport: newTransport(rc.DialTimeout)}
+	health := &healthChecker{dir: r.dir, http: probes, interval: rc.HealthInterval, paths: rc.HealthPaths,
+		failures: rc.HealthFailures, metrics: m, log: rc.Logger}
+	sc := newScaler(r.dir, client.New(rc.CoreURL), probes, scaleConfig{Inflight: rc.ScaleInflight, Latency: rc.ScaleLatency,
+		Max: rc.ScaleMax, Cooldown: rc.ScaleCooldown, TTL: rc.PlacementTTL, MaxLoadPercent: rc.PlaceMaxLoad}, m, rc.Logger)
 	txt := NewTXTResolver(TXTResolverConfig{Server: rc.DNSServer, CacheSize: rc.DNSCacheSize, NegativeTTL: rc.NegativeTTL})
 	txt.onQuery = func(found bool) {
 		result := "missing"
@@ -103,7 +134,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		}
 		m.dnsQueries.WithLabelValues(result).Inc()
 	}
-	r.proxy = &Proxy{zone: rc.Zone, dir: r.dir, txt: txt, transport: newTransport(rc.DialTimeout), ejectFor: rc.EjectFor,
+	r.proxy = &Proxy{zone: rc.Zone, dir: r.dir, scale: sc, txt: txt, transport: newTransport(rc.DialTimeout), ejectFor: rc.EjectFor,
 		metrics: m, log: rc.Logger, now: time.Now}
 	errorLog := slog.NewLogLogger(rc.Logger.Handler(), slog.LevelDebug)
 	var err error
@@ -125,6 +156,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		}
 	}
 	r.group.Add("directory", serviceFunc(r.dir.Run))
+	r.group.Add("health", serviceFunc(health.Run))
 	if r.tls != nil {
 		srv := rc.HTTP.Server(r.proxy, context.WithoutCancel(ctx))
 		srv.ErrorLog = errorLog // handshakes refused for unknown names
@@ -156,6 +188,14 @@ func withDefaults(rc RoleConfig) RoleConfig {
 	rc.Zone = strings.TrimSuffix(strings.ToLower(rc.Zone), ".")
 	orDefault(&rc.EjectFor, DefaultEjectFor)
 	orDefault(&rc.DialTimeout, DefaultDialTimeout)
+	orDefault(&rc.HealthInterval, DefaultHealthInterval)
+	orDefault(&rc.HealthTimeout, DefaultHealthTimeout)
+	orDefault(&rc.HealthFailures, DefaultHealthFailures)
+	orDefault(&rc.ScaleInflight, DefaultScaleInflight)
+	orDefault(&rc.ScaleLatency, DefaultScaleLatency)
+	orDefault(&rc.ScaleMax, DefaultScaleMax)
+	orDefault(&rc.ScaleCooldown, DefaultScaleCooldown)
+	orDefault(&rc.PlacementTTL, DefaultPlacementTTL)
 	orDefault(&rc.ACMECA, DefaultACMECA)
 	orDefault(&rc.HTTP.WriteTimeout, DefaultHTTP.WriteTimeout)
 	if rc.Logger == nil {
