@@ -45,8 +45,8 @@ type Directory struct {
 	// candidates of a program no node runs yet (scale.go).
 	pool   map[string]*Upstream
 	static []string
-	ready     chan struct{}
-	once      sync.Once
+	ready  chan struct{}
+	once   sync.Once
 }
 
 // target is one node serving one program, at url (the announced
