@@ -167,7 +167,7 @@ func FuzzTXTAnswer(f *testing.F) {
 		if m.Unpack(b) != nil {
 			return
 		}
-		hash, ttl, err := r.answer("_aleph-id.app.example.test", m)
+		hash, ttl, err := r.answer("_aleph-id.app.example.test", m, parseHashTXT)
 		if ttl < r.cfg.MinTTL && ttl != r.cfg.ErrorTTL || ttl > r.cfg.MaxTTL {
 			t.Fatalf("ttl %v out of bounds", ttl)
 		}

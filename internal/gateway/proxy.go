@@ -21,6 +21,7 @@ type Proxy struct {
 	dir       *Directory
 	scale     *scaler
 	txt       *TXTResolver
+	domains   *domainsResolver // nil: the domains aggregates are not read
 	transport http.RoundTripper
 	ejectFor  time.Duration
 	metrics   *metrics
@@ -56,13 +57,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "not found")
 		return
 	case hostCustom:
-		if hash, err = p.txt.Program(r.Context(), h.name); err != nil {
+		if hash, err = p.program(r.Context(), h.name); err != nil {
 			p.metrics.misses.WithLabelValues("no_txt").Inc()
 			writeError(w, http.StatusNotFound, "unknown_host", "no program at "+h.name+": no _aleph-id TXT record naming one")
 			return
 		}
 	}
 	p.forward(w, r, hash)
+}
+
+// program returns the item hash a custom domain names: its _aleph-id TXT
+// record, else its owner's domains aggregate.
+func (p *Proxy) program(ctx context.Context, domain string) (string, error) {
+	hash, err := p.txt.Program(ctx, domain)
+	if err == nil || p.domains == nil || ctx.Err() != nil {
+		return hash, err
+	}
+	return p.domains.Program(ctx, domain)
 }
 
 // idempotent reports whether r may be sent again: a method without side

@@ -35,6 +35,9 @@ type RoleConfig struct {
 	DNSServer    string
 	DNSCacheSize int
 	NegativeTTL  time.Duration
+	// NoDomainsAggregate: custom domains come from _aleph-id TXT records
+	// only, not from their owners' domains aggregates too.
+	NoDomainsAggregate bool
 	// RefreshInterval is how often the announcements are read.
 	RefreshInterval time.Duration
 	// TrustedNodes are the compute node addresses followed (empty: all).
@@ -134,7 +137,11 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		}
 		m.dnsQueries.WithLabelValues(result).Inc()
 	}
-	r.proxy = &Proxy{zone: rc.Zone, dir: r.dir, scale: sc, txt: txt, transport: newTransport(rc.DialTimeout), ejectFor: rc.EjectFor,
+	var domains *domainsResolver
+	if !rc.NoDomainsAggregate {
+		domains = newDomainsResolver(txt, client.New(rc.CoreURL), rc.DNSCacheSize)
+	}
+	r.proxy = &Proxy{zone: rc.Zone, dir: r.dir, scale: sc, txt: txt, domains: domains, transport: newTransport(rc.DialTimeout), ejectFor: rc.EjectFor,
 		metrics: m, log: rc.Logger, now: time.Now}
 	errorLog := slog.NewLogLogger(rc.Logger.Handler(), slog.LevelDebug)
 	var err error

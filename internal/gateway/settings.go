@@ -41,6 +41,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.String(&c.DNSServer, "dns-server", "dns.server", "", "DNS server (host:port) asked for _aleph-id TXT records (default the first of /etc/resolv.conf)"),
 		settings.Int(&c.DNSCacheSize, "dns-cache-size", "dns.cache_size", DefaultCacheSize, "entries in each of the TXT answer and miss caches"),
 		settings.Duration(&c.NegativeTTL, "dns-negative-ttl", "dns.negative_ttl", DefaultNegativeTTL, "longest a domain without an _aleph-id record is remembered"),
+		settings.InvertedBool(&c.NoDomainsAggregate, "no-domains-aggregate", "dns.domains_aggregate", "custom domains from _aleph-id TXT records only, not from the domains aggregate of the owner named by _control.<domain>"),
 		settings.Duration(&c.RefreshInterval, "refresh-interval", "upstreams.refresh_interval", DefaultRefreshInterval, "how often the executions announcements are read again"),
 		settings.StringArray(&c.TrustedNodes, "trusted-node", "upstreams.trusted_nodes", nil, "ETH address of a compute node whose announcements are followed (repeatable; default every node)"),
 		settings.Duration(&c.EjectFor, "eject-for", "upstreams.eject_for", DefaultEjectFor, "how long a compute node that failed (connect error, 502, 503, 504) gets no traffic"),

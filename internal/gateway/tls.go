@@ -105,7 +105,7 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 // allow is the on-demand decision: name must be a host the gateway
 // routes, the zone itself, a zone name of a program some compute node
 // announces, or a custom domain whose _aleph-id TXT record names a
-// program. It runs before any ACME order.
+// program (or whose owner's domains aggregate does). It runs before any ACME order.
 func (p *Proxy) allow(ctx context.Context, name string) error {
 	h, err := parseHost(name, p.zone)
 	if err != nil {
@@ -120,7 +120,7 @@ func (p *Proxy) allow(ctx context.Context, name string) error {
 		}
 		return nil
 	}
-	if _, err := p.txt.Program(ctx, h.name); err != nil {
+	if _, err := p.program(ctx, h.name); err != nil {
 		return errNotServed
 	}
 	return nil

@@ -11,6 +11,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/goaleph/goaleph/internal/compute/crn"
 )
 
 // ErrNoProgram is the error of a custom domain without a usable
@@ -90,18 +92,41 @@ func systemNameserver() string {
 // Program returns the item hash (hex) named by the TXT record
 // "_aleph-id.<domain>" (domain normalised, see parseHost), or ErrNoProgram.
 func (r *TXTResolver) Program(ctx context.Context, domain string) (string, error) {
+	return r.record(ctx, "_aleph-id."+domain, parseHashTXT)
+}
+
+// parseHashTXT reads an _aleph-id value: an item hash in hex.
+func parseHashTXT(v string) (string, bool) {
+	h := strings.ToLower(strings.TrimSpace(v))
+	return h, isHexHash(h)
+}
+
+// Owner returns the address (0x and 40 hex digits, lower case) of the
+// TXT record "_control.<domain>", the owner whose "domains" aggregate may
+// map the domain (spec network.md §5), or ErrNoProgram.
+func (r *TXTResolver) Owner(ctx context.Context, domain string) (string, error) {
+	return r.record(ctx, "_control."+domain, func(v string) (string, bool) {
+		a := strings.ToLower(strings.TrimSpace(v))
+		return a, crn.IsETHAddress(a)
+	})
+}
+
+// record returns the first value of the TXT records of name that parse
+// accepts (as parse rewrites it), from the caches or one query shared by
+// concurrent callers, or ErrNoProgram.
+func (r *TXTResolver) record(ctx context.Context, name string, parse func(string) (string, bool)) (string, error) {
 	now := r.now()
-	if h, ok := r.pos.get(domain, now); ok {
-		return h, nil
+	if v, ok := r.pos.get(name, now); ok {
+		return v, nil
 	}
-	if _, ok := r.neg.get(domain, now); ok {
+	if _, ok := r.neg.get(name, now); ok {
 		return "", ErrNoProgram
 	}
-	ch := r.group.DoChan(domain, func() (any, error) {
+	ch := r.group.DoChan(name, func() (any, error) {
 		// The query outlives a cancelled caller: others may share it.
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 		defer cancel()
-		return r.lookup(qctx, domain)
+		return r.lookup(qctx, name, parse)
 	})
 	select {
 	case res := <-ch:
@@ -115,24 +140,23 @@ func (r *TXTResolver) Program(ctx context.Context, domain string) (string, error
 }
 
 // lookup asks the server and fills the caches.
-func (r *TXTResolver) lookup(ctx context.Context, domain string) (string, error) {
-	hash, ttl, err := r.query(ctx, domain)
+func (r *TXTResolver) lookup(ctx context.Context, name string, parse func(string) (string, bool)) (string, error) {
+	v, ttl, err := r.query(ctx, name, parse)
 	now := r.now()
 	if r.onQuery != nil {
 		r.onQuery(err == nil)
 	}
 	if err != nil {
-		r.neg.put(domain, struct{}{}, now, ttl)
+		r.neg.put(name, struct{}{}, now, ttl)
 		return "", err
 	}
-	r.pos.put(domain, hash, now, ttl)
-	return hash, nil
+	r.pos.put(name, v, now, ttl)
+	return v, nil
 }
 
-// query sends one TXT query and returns the hash and how long to keep the
-// answer, or ErrNoProgram and how long to keep the miss.
-func (r *TXTResolver) query(ctx context.Context, domain string) (string, time.Duration, error) {
-	name := "_aleph-id." + domain
+// query sends one TXT query and returns the value and how long to keep
+// the answer, or ErrNoProgram and how long to keep the miss.
+func (r *TXTResolver) query(ctx context.Context, name string, parse func(string) (string, bool)) (string, time.Duration, error) {
 	if len(name) > 253 {
 		return "", r.cfg.NegativeTTL, ErrNoProgram
 	}
@@ -143,26 +167,29 @@ func (r *TXTResolver) query(ctx context.Context, domain string) (string, time.Du
 	if err != nil {
 		return "", r.cfg.ErrorTTL, fmt.Errorf("%w: %s: %v", ErrNoProgram, name, err)
 	}
-	return r.answer(name, in)
+	return r.answer(name, in, parse)
 }
 
 // answer reads a DNS reply to the TXT query of name.
-func (r *TXTResolver) answer(name string, in *dns.Msg) (string, time.Duration, error) {
+func (r *TXTResolver) answer(name string, in *dns.Msg, parse func(string) (string, bool)) (string, time.Duration, error) {
 	switch in.Rcode {
 	case dns.RcodeSuccess, dns.RcodeNameError:
 	default:
 		return "", r.cfg.ErrorTTL, fmt.Errorf("%w: %s: %s", ErrNoProgram, name, dns.RcodeToString[in.Rcode])
 	}
+	var bad *dns.TXT
 	for _, rr := range in.Answer {
 		txt, ok := rr.(*dns.TXT)
 		if !ok || len(txt.Txt) == 0 {
 			continue
 		}
-		hash := strings.ToLower(strings.TrimSpace(txt.Txt[0]))
-		if !isHexHash(hash) {
-			return "", r.clampTTL(txt.Hdr.Ttl, r.cfg.NegativeTTL), fmt.Errorf("%w: %s holds %q", ErrNoProgram, name, txt.Txt[0])
+		if v, ok := parse(txt.Txt[0]); ok {
+			return v, r.clampTTL(txt.Hdr.Ttl, r.cfg.MaxTTL), nil
 		}
-		return hash, r.clampTTL(txt.Hdr.Ttl, r.cfg.MaxTTL), nil
+		bad = txt
+	}
+	if bad != nil {
+		return "", r.clampTTL(bad.Hdr.Ttl, r.cfg.NegativeTTL), fmt.Errorf("%w: %s holds %q", ErrNoProgram, name, bad.Txt[0])
 	}
 	// No record: the negative TTL of the SOA in the authority section.
 	ttl := r.cfg.NegativeTTL
