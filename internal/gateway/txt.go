@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ethereum/go-ethereum/common"
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
 
@@ -101,13 +102,17 @@ func parseHashTXT(v string) (string, bool) {
 	return h, isHexHash(h)
 }
 
-// Owner returns the address (0x and 40 hex digits, lower case) of the
-// TXT record "_control.<domain>", the owner whose "domains" aggregate may
-// map the domain (spec network.md §5), or ErrNoProgram.
+// Owner returns the address of the TXT record "_control.<domain>", the
+// owner whose "domains" aggregate may map the domain (spec network.md
+// §5), in its checksummed form (EIP-55, as messages are sent), or
+// ErrNoProgram.
 func (r *TXTResolver) Owner(ctx context.Context, domain string) (string, error) {
 	return r.record(ctx, "_control."+domain, func(v string) (string, bool) {
-		a := strings.ToLower(strings.TrimSpace(v))
-		return a, crn.IsETHAddress(a)
+		a := strings.TrimSpace(v)
+		if !crn.IsETHAddress(a) {
+			return "", false
+		}
+		return common.HexToAddress(a).Hex(), true
 	})
 }
 
