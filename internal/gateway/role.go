@@ -73,6 +73,10 @@ type RoleConfig struct {
 	// CertDir holds certificates and ACME accounts (certmagic's file
 	// storage). Required with TLSListen.
 	CertDir string
+	// Certificates, when set, are served for their names as they are,
+	// before any on-demand one (a certificate obtained elsewhere; tests
+	// and benchmarks). Go API only.
+	Certificates []tls.Certificate
 	// NoRedirect serves plain HTTP instead of redirecting it to HTTPS.
 	NoRedirect bool
 	HTTP       httplimit.Config
@@ -155,6 +159,12 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		if r.tls, err = newTLSManager(rc, r.httpLn.Addr(), r.proxy, m); err != nil {
 			r.Close()
 			return nil, err
+		}
+		for _, c := range rc.Certificates {
+			if _, err := r.tls.cfg.CacheUnmanagedTLSCertificate(ctx, c, nil); err != nil {
+				r.Close()
+				return nil, fmt.Errorf("gateway: certificate: %w", err)
+			}
 		}
 	}
 	if rc.MetricsListen != "" || rc.MetricsListener != nil {
