@@ -56,6 +56,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -103,10 +104,12 @@ func main() {
 
 // subject is one way of calling the program.
 type subject struct {
-	name   string
-	url    string // of the request
-	host   string // its Host header
-	client func(conns int) *http.Client
+	name    string
+	base    string // the subject it is compared with
+	latency bool   // measured for latency too
+	url     string // of the request
+	host    string // its Host header
+	client  func(conns int) *http.Client
 }
 
 func run(ctx context.Context, n, conc int, dur time.Duration, rounds int, work time.Duration) error {
@@ -158,6 +161,16 @@ func run(ctx context.Context, n, conc int, dur time.Duration, rounds int, work t
 	if err != nil {
 		return err
 	}
+	// The stand-in compute node over TLS too (production nodes are
+	// behind HTTPS), with the same certificate and HTTP/1.1 as the gateway.
+	upTLSLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	upTLS := tls.NewListener(upTLSLn, &tls.Config{Certificates: []tls.Certificate{cert}, NextProtos: []string{"http/1.1"}})
+	upTLSSrv := &http.Server{Handler: upSrv.Handler}
+	go upTLSSrv.Serve(upTLS)
+	defer upTLSSrv.Close()
 	certDir, err := os.MkdirTemp("", "bench-gateway-")
 	if err != nil {
 		return err
@@ -183,24 +196,30 @@ func run(ctx context.Context, n, conc int, dur time.Duration, rounds int, work t
 	plain := func(conns int) *http.Client {
 		return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxIdleConns: conns}}
 	}
-	sessions := tls.NewLRUClientSessionCache(4 * conc)
 	tlsClient := func(keepAlive bool) func(int) *http.Client {
 		return func(conns int) *http.Client {
+			// A cache of its own: the servers share a name but not their
+			// session ticket keys.
+			sessions := tls.NewLRUClientSessionCache(4 * conns)
 			return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
 				MaxIdleConnsPerHost: conns, MaxIdleConns: conns, DisableKeepAlives: !keepAlive,
 				TLSClientConfig: &tls.Config{RootCAs: roots, ServerName: host, ClientSessionCache: sessions}}}
 		}
 	}
+	direct, directTLS := upBase+"/vm/"+hash+"/", "https://"+upTLS.Addr().String()+"/vm/"+hash+"/"
+	gwTLS := "https://" + gw.TLSAddr().String() + "/"
 	subjects := []subject{
-		{"direct", upBase + "/vm/" + hash + "/", upLn.Addr().String(), plain},
-		{"http", gw.URL() + "/", host, plain},
-		{"https", "https://" + gw.TLSAddr().String() + "/", host, tlsClient(true)},
-		{"https-resume", "https://" + gw.TLSAddr().String() + "/", host, tlsClient(false)},
+		{"direct", "direct", true, direct, host, plain},
+		{"http", "direct", true, gw.URL() + "/", host, plain},
+		{"direct-https", "direct-https", true, directTLS, host, tlsClient(true)},
+		{"https", "direct-https", true, gwTLS, host, tlsClient(true)},
+		{"direct-https-resume", "direct-https-resume", false, directTLS, host, tlsClient(false)},
+		{"https-resume", "direct-https-resume", false, gwTLS, host, tlsClient(false)},
 	}
 	load0, _ := os.ReadFile("/proc/loadavg")
 
 	lat := map[string][]time.Duration{}
-	for _, s := range subjects[:3] { // warm-up: connections, TLS session
+	for _, s := range subjects { // warm-up: connections, TLS sessions
 		c := s.client(1)
 		for range 200 {
 			if _, err := call(c, s); err != nil {
@@ -209,7 +228,10 @@ func run(ctx context.Context, n, conc int, dur time.Duration, rounds int, work t
 		}
 	}
 	for range rounds {
-		for _, s := range subjects[:3] {
+		for _, s := range subjects {
+			if !s.latency {
+				continue
+			}
 			c := s.client(1)
 			for range n / rounds {
 				d, err := call(c, s)
@@ -223,7 +245,10 @@ func run(ctx context.Context, n, conc int, dur time.Duration, rounds int, work t
 	}
 	thr := map[string]*tput{}
 	for _, s := range subjects {
-		thr[s.name] = &tput{}
+		// One client per subject for every round, its connections opened
+		// (TLS handshakes done) by a warm-up that is not counted.
+		thr[s.name] = &tput{c: s.client(conc)}
+		(&tput{c: thr[s.name].c}).run(s, conc, 300*time.Millisecond)
 	}
 	for range rounds {
 		for _, s := range subjects {
@@ -233,27 +258,33 @@ func run(ctx context.Context, n, conc int, dur time.Duration, rounds int, work t
 	load1, _ := os.ReadFile("/proc/loadavg")
 
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "subject\tp50\tp99\toverhead p50\toverhead p99\treq/s\tof direct\terrors\t")
+	fmt.Fprintln(tw, "subject\tp50\tp99\toverhead p50\toverhead p99\treq/s\tof its direct\terrors\tconnections\tresumed\t")
 	p := func(name string, q float64) time.Duration { return pct(lat[name], q) }
-	direct := thr["direct"].rate()
+	ratio := func(name string) float64 {
+		for _, s := range subjects {
+			if s.name == name {
+				return thr[name].rate() / thr[s.base].rate()
+			}
+		}
+		return 0
+	}
 	for _, s := range subjects {
 		t := thr[s.name]
-		if lat[s.name] != nil {
+		if s.latency {
 			fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t", s.name, p(s.name, 50), p(s.name, 99),
-				p(s.name, 50)-p("direct", 50), p(s.name, 99)-p("direct", 99))
+				p(s.name, 50)-p(s.base, 50), p(s.name, 99)-p(s.base, 99))
 		} else {
 			fmt.Fprintf(tw, "%s\t\t\t\t\t", s.name)
 		}
-		fmt.Fprintf(tw, "%.0f\t%.0f%%\t%d\t\n", t.rate(), 100*t.rate()/direct, t.errors.Load())
+		fmt.Fprintf(tw, "%.0f\t%.0f%%\t%d\t%d\t%d\t\n", t.rate(), 100*ratio(s.name), t.errors.Load(), t.dials.Load(), t.resumed.Load())
 	}
 	tw.Flush()
-	resumed := thr["https-resume"]
-	fmt.Printf("https-resume: %d of %d connections resumed a TLS session\n", resumed.resumed.Load(), resumed.ok.Load())
 	fmt.Printf("load average before: %s after: %s", load0, load1)
-	fmt.Printf("RESULT work_us=%d overhead_http_p50_us=%d overhead_https_p50_us=%d overhead_http_p99_us=%d http_ratio=%.2f https_ratio=%.2f https_resume_ratio=%.2f direct_rps=%.0f conns=%d\n",
-		work.Microseconds(), (p("http", 50) - p("direct", 50)).Microseconds(), (p("https", 50) - p("direct", 50)).Microseconds(),
-		(p("http", 99) - p("direct", 99)).Microseconds(),
-		thr["http"].rate()/direct, thr["https"].rate()/direct, resumed.rate()/direct, direct, conc)
+	us := func(a, b string, q float64) int64 { return (p(a, q) - p(b, q)).Microseconds() }
+	fmt.Printf("RESULT work_us=%d overhead_http_p50_us=%d overhead_http_p99_us=%d overhead_https_p50_us=%d overhead_https_p99_us=%d "+
+		"http_ratio=%.2f https_ratio=%.2f https_resume_ratio=%.2f https_vs_plain_direct=%.2f direct_rps=%.0f conns=%d\n",
+		work.Microseconds(), us("http", "direct", 50), us("http", "direct", 99), us("https", "direct-https", 50), us("https", "direct-https", 99),
+		ratio("http"), ratio("https"), ratio("https-resume"), thr["https"].rate()/thr["direct"].rate(), thr["direct"].rate(), conc)
 	return nil
 }
 
@@ -279,17 +310,22 @@ func call(c *http.Client, s subject) (time.Duration, error) {
 
 // tput sums the throughput measurements of one subject.
 type tput struct {
-	ok, errors, resumed atomic.Int64
-	elapsed             time.Duration
+	c                          *http.Client
+	ok, errors, resumed, dials atomic.Int64
+	elapsed                    time.Duration
 }
 
 func (t *tput) rate() float64 { return float64(t.ok.Load()) / t.elapsed.Seconds() }
 
 // run sends requests of s from conns clients for d.
 func (t *tput) run(s subject, conns int, d time.Duration) {
-	c := s.client(conns)
-	defer c.CloseIdleConnections()
+	c := t.c
 	var wg sync.WaitGroup
+	trace := &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		if !i.Reused {
+			t.dials.Add(1)
+		}
+	}}
 	start := time.Now()
 	end := start.Add(d)
 	for range conns {
@@ -297,6 +333,7 @@ func (t *tput) run(s subject, conns int, d time.Duration) {
 			for time.Now().Before(end) {
 				req, _ := http.NewRequest(http.MethodGet, s.url, nil)
 				req.Host = s.host
+				req = req.WithContext(httptrace.WithClientTrace(req.Context(), trace))
 				res, err := c.Do(req)
 				if err != nil {
 					t.errors.Add(1)

@@ -141,8 +141,10 @@ func (s *scaler) start(ctx context.Context, hash string, avoid []*Upstream, reas
 		key += " " + up.base
 	}
 	ch := s.group.DoChan(key, func() (any, error) {
-		if ts := s.targets(hash); len(ts) > 0 && !allIn(ts, avoid) {
-			return ts[0], nil // placed meanwhile
+		for _, t := range s.targets(hash) {
+			if !slices.Contains(avoid, t.up) {
+				return t, nil // placed (or announced) meanwhile
+			}
 		}
 		return s.place(context.WithoutCancel(ctx), hash, avoid, reason)
 	})
@@ -155,15 +157,6 @@ func (s *scaler) start(ctx context.Context, hash string, avoid []*Upstream, reas
 	case <-ctx.Done():
 		return target{}, ctx.Err()
 	}
-}
-
-func allIn(ts []target, ups []*Upstream) bool {
-	for _, t := range ts {
-		if !slices.Contains(ups, t.up) {
-			return false
-		}
-	}
-	return true
 }
 
 // overloaded reports whether up is past a scale-out threshold.

@@ -104,7 +104,7 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 
 // allow is the on-demand decision: name must be a host the gateway
 // routes, the zone itself, a zone name of a program some compute node
-// announces, or a custom domain whose _aleph-id TXT record names a
+// announces (or of a program message on the core node), or a custom domain whose _aleph-id TXT record names a
 // program (or whose owner's domains aggregate does). It runs before any ACME order.
 func (p *Proxy) allow(ctx context.Context, name string) error {
 	h, err := parseHost(name, p.zone)
@@ -114,9 +114,11 @@ func (p *Proxy) allow(ctx context.Context, name string) error {
 	switch h.kind {
 	case hostZone:
 		return nil
-	case hostHash:
-		if len(p.dir.targets(h.hash)) == 0 {
-			return errNotServed
+	case hostHash: // a node serves it, or it is a program one may start
+		if len(p.scale.targets(h.hash)) == 0 {
+			if _, err := p.scale.info(ctx, h.hash); err != nil {
+				return errNotServed
+			}
 		}
 		return nil
 	}
