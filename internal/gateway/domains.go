@@ -65,7 +65,7 @@ func (d *domainsResolver) domains(ctx context.Context, owner string) (map[string
 	if m, ok := d.aggs.get(owner, d.now()); ok {
 		return m, nil
 	}
-	ch := d.group.DoChan(owner, func() (any, error) {
+	return shared(ctx, &d.group, owner, func() (map[string]string, error) {
 		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		raw, err := d.core.Aggregate(actx, owner, domainsKey)
@@ -77,14 +77,23 @@ func (d *domainsResolver) domains(ctx context.Context, owner string) (map[string
 		d.aggs.put(owner, m, d.now(), d.ttl)
 		return m, nil
 	})
+}
+
+// shared runs f once for concurrent callers of one key (singleflight):
+// f runs to its end even if the caller that started it leaves, and each
+// caller waits for it until its own ctx ends.
+func shared[T any](ctx context.Context, g *singleflight.Group, key string, f func() (T, error)) (T, error) {
+	ch := g.DoChan(key, func() (any, error) { return f() })
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return nil, res.Err
+			var zero T
+			return zero, res.Err
 		}
-		return res.Val.(map[string]string), nil
+		return res.Val.(T), nil
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		var zero T
+		return zero, ctx.Err()
 	}
 }
 

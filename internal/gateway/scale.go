@@ -140,7 +140,7 @@ func (s *scaler) start(ctx context.Context, hash string, avoid []*Upstream, reas
 	for _, up := range avoid {
 		key += " " + up.base
 	}
-	ch := s.group.DoChan(key, func() (any, error) {
+	return shared(ctx, &s.group, key, func() (target, error) {
 		for _, t := range s.targets(hash) {
 			if !slices.Contains(avoid, t.up) {
 				return t, nil // placed (or announced) meanwhile
@@ -148,15 +148,6 @@ func (s *scaler) start(ctx context.Context, hash string, avoid []*Upstream, reas
 		}
 		return s.place(context.WithoutCancel(ctx), hash, avoid, reason)
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return target{}, res.Err
-		}
-		return res.Val.(target), nil
-	case <-ctx.Done():
-		return target{}, ctx.Err()
-	}
 }
 
 // overloaded reports whether up is past a scale-out threshold.
@@ -285,12 +276,12 @@ func (s *scaler) info(ctx context.Context, hash string) (programInfo, error) {
 	if _, ok := s.missing.get(hash, now); ok {
 		return programInfo{}, errUnknownProgram
 	}
-	ch := s.group.DoChan("info "+hash, func() (any, error) {
+	return shared(ctx, &s.group, "info "+hash, func() (programInfo, error) {
 		select {
 		case s.lookups <- struct{}{}:
 			defer func() { <-s.lookups }()
 		default:
-			return nil, errBusy
+			return programInfo{}, errBusy
 		}
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
@@ -303,15 +294,6 @@ func (s *scaler) info(ctx context.Context, hash string) (programInfo, error) {
 		}
 		return i, err
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return programInfo{}, res.Err
-		}
-		return res.Val.(programInfo), nil
-	case <-ctx.Done():
-		return programInfo{}, ctx.Err()
-	}
 }
 
 func (s *scaler) lookup(ctx context.Context, hash string) (programInfo, error) {

@@ -127,21 +127,12 @@ func (r *TXTResolver) record(ctx context.Context, name string, parse func(string
 	if _, ok := r.neg.get(name, now); ok {
 		return "", ErrNoProgram
 	}
-	ch := r.group.DoChan(name, func() (any, error) {
+	return shared(ctx, &r.group, name, func() (string, error) {
 		// The query outlives a cancelled caller: others may share it.
 		qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.Timeout)
 		defer cancel()
 		return r.lookup(qctx, name, parse)
 	})
-	select {
-	case res := <-ch:
-		if res.Err != nil {
-			return "", res.Err
-		}
-		return res.Val.(string), nil
-	case <-ctx.Done():
-		return "", ctx.Err()
-	}
 }
 
 // lookup asks the server and fills the caches.
