@@ -283,3 +283,44 @@ func TestHealthCheck(t *testing.T) {
 		t.Errorf("%d failed: %s", l.failed.Load(), l.firstFail)
 	}
 }
+
+// TestFailoverPlacement: the only node serving an on-demand program dies
+// under load; the gateway starts the program on another known node and
+// no client request fails.
+func TestFailoverPlacement(t *testing.T) {
+	core := startCore(t)
+	hash := publishProgram(t, core, wasmtest.CGIModule("f", false), false)
+	a, b := startUpstream(t, "A"), startUpstream(t, "B")
+	announce(t, core, a.base, hash)
+	gw := startGateway(t, RoleConfig{CoreURL: core, DNSServer: "127.0.0.1:1", ComputeNodes: []string{b.base}})
+	waitUpstreams(t, gw, hash, 1)
+	l := startLoad(gw.URL(), hostOf(t, hash, "gw.test"), 8)
+	defer l.end()
+	l.waitOK(t, 200)
+	if n := b.hits.Load(); n != 0 {
+		t.Fatalf("B got %d requests while A served alone", n)
+	}
+	a.srv.Close() // SIGKILL-like
+	l.waitOK(t, 300)
+	l.end()
+	if n := testutil.ToFloat64(gw.proxy.metrics.placements.WithLabelValues(hash, b.base, "failover")); n != 1 {
+		t.Errorf("placed on B %v times after A died, want 1", n)
+	}
+	if b.hits.Load() == 0 || l.failed.Load() != 0 {
+		t.Errorf("B %d requests; %d failed (%s)", b.hits.Load(), l.failed.Load(), l.firstFail)
+	}
+	t.Logf("%d served, %d failed, B %d", l.ok.Load(), l.failed.Load(), b.hits.Load())
+}
+
+func FuzzParseDomains(f *testing.F) {
+	f.Add([]byte(`{"a.example.org": {"type": "program", "message_id": "` + testHash + `"}, "b.example.org": null}`))
+	f.Add([]byte(`{"A.Example.Org.": {"type": "instance", "message_id": "` + strings.ToUpper(testHash) + `"}}`))
+	f.Add([]byte(`{"x": {"type": "ipfs"}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for name, h := range parseDomains(b) {
+			if !validName(name) || !isHexHash(h) || strings.ToLower(name) != name {
+				t.Fatalf("%q → %q", name, h)
+			}
+		}
+	})
+}
