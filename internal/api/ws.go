@@ -188,7 +188,13 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	if mq := opts.mq; opts.history > 0 && !mq.none {
 		frames, sent, err := s.wsHistory(r.Context(), r.URL.RawQuery, mq, opts.history)
 		if err != nil {
-			s.log.Error("websocket history", "err", err)
+			if r.Context().Err() != nil {
+				// The client left before the hijack, while the
+				// history waited or was read: not the node's error.
+				s.log.Debug("websocket history", "err", err)
+			} else {
+				s.log.Error("websocket history", "err", err)
+			}
 			c.Close(websocket.StatusInternalError, "")
 			end()
 			return
