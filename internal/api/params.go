@@ -58,7 +58,7 @@ const (
 // list reads a comma-separated list parameter of at most MaxListValues
 // values.
 func (p *params) list(name string) []string {
-	l := listParam(p.r, name)
+	l := listParam(p.q, name) // parsed once, not once a list
 	if len(l) > MaxListValues {
 		p.fail("%s: %d values, the limit is %d", name, len(l), MaxListValues)
 		return nil

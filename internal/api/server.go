@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -152,10 +153,9 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err erro
 	writeJSON(w, code, body)
 }
 
-// listParam splits a comma-separated query parameter; repeated parameters
-// and the "name[]" form are accepted too.
-func listParam(r *http.Request, name string) []string {
-	q := r.URL.Query()
+// listParam splits a comma-separated query parameter of q; repeated
+// parameters and the "name[]" form are accepted too.
+func listParam(q url.Values, name string) []string {
 	var out []string
 	for _, key := range []string{name, name + "[]"} {
 		for _, v := range q[key] {

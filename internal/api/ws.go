@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"hash/maphash"
+	"io"
 	"net/http"
 	"runtime"
 	"runtime/debug"
@@ -136,7 +137,9 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Browsers connect from any origin, as the reference node allows.
-	c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
+	// With small buffers in place of net/http's (wsconn.go).
+	sw := &smallBufConn{ResponseWriter: w}
+	c, err := websocket.Accept(sw, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
 	if err != nil {
 		return // Accept has answered
 	}
@@ -155,9 +158,15 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	// 2,000 sockets with history=50.
 	stall := time.AfterFunc(time.Hour, func() { c.CloseNow() })
 	stall.Stop()
+	// Nothing of the socket may keep sw: it holds net/http's response,
+	// and through it net/http's buffers.
+	out := sw.out
 	k := &wsSocket{c: c, mq: opts.mq, send: func(b []byte) error {
 		stall.Reset(wsWriteTimeout)
 		err := c.Write(context.Background(), websocket.MessageText, b)
+		if err == nil {
+			err = out.flush()
+		}
 		stall.Stop()
 		return err
 	}}
@@ -179,7 +188,13 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 	if mq := opts.mq; opts.history > 0 && !mq.none {
 		frames, sent, err := s.wsHistory(r.Context(), r.URL.RawQuery, mq, opts.history)
 		if err != nil {
-			s.log.Error("websocket history", "err", err)
+			if r.Context().Err() != nil {
+				// The client left before the hijack, while the
+				// history waited or was read: not the node's error.
+				s.log.Debug("websocket history", "err", err)
+			} else {
+				s.log.Error("websocket history", "err", err)
+			}
 			c.Close(websocket.StatusInternalError, "")
 			end()
 			return
@@ -197,17 +212,22 @@ func (s *Server) wsMessages(w http.ResponseWriter, r *http.Request) {
 
 	// The handler then returns, which frees what net/http keeps for the
 	// request (about 5 KB) and its goroutine's deeper stack, and a
-	// goroutine of the socket's own reads: it discards client frames and
-	// answers control frames (pongs included) until the client goes away
-	// or a failed write closes the connection. It reads without a
-	// context, on which the library would hang a callback that spawns a
-	// goroutine when the context ends: 2,000 of them when a crowd leaves.
-	// The connection's end (the client's, or the node's shutdown through
-	// the feed) ends it.
+	// goroutine of the socket's own reads: it discards client frames
+	// (through io.Discard's shared buffer, not one a message) and answers
+	// control frames (pongs included) until the client goes away or a
+	// failed write closes the connection. It reads without a context, on
+	// which the library would hang a callback that spawns a goroutine
+	// when the context ends: 2,000 of them when a crowd leaves. The
+	// connection's end (the client's, or the node's shutdown through the
+	// feed) ends it.
 	go func() {
 		defer end()
 		for {
-			if _, _, err := c.Read(context.Background()); err != nil {
+			_, m, err := c.Reader(context.Background())
+			if err == nil {
+				_, err = io.Copy(io.Discard, m) // no buffer a message
+			}
+			if err != nil {
 				return
 			}
 		}

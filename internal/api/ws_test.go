@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/internal/syncbuf"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -377,5 +379,50 @@ func TestWebSocketLiveFormats(t *testing.T) {
 	}
 	if bytes.Contains(n, []byte(`"content"`)) || !bytes.Contains(f, []byte(`"content"`)) {
 		t.Errorf("contentFormat=none frame %s, full frame %s", n, f)
+	}
+}
+
+// TestWebSocketClientGoneDuringHistory: a history read that fails because
+// the request's context ended (the client left) is logged at debug, not
+// as an error; a failure of the store is still an error.
+func TestWebSocketClientGoneDuringHistory(t *testing.T) {
+	e := newEnv(t)
+	var logs syncbuf.Buffer
+	e.srv.log = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.insert(newRec(rec{sender: "0xA", time: 1, ptype: "t", salt: "a"}))
+	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithCancel(r.Context())
+		cancel()
+		e.srv.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	defer gone.Close()
+	c, _, err := dialWS(t, gone, "history=5&nocache=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusInternalError {
+		t.Fatalf("read: %v, want the close (1011) that ends a failed history", err)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=DEBUG msg=\"websocket history\"") || strings.Contains(out, "level=ERROR") {
+		t.Fatalf("log:\n%s\nwant the failed history at debug, no error", out)
+	}
+
+	// The store failing is the node's error.
+	var logs2 syncbuf.Buffer
+	e.srv.log = slog.New(slog.NewTextHandler(&logs2, nil))
+	ts := httptest.NewServer(e.srv)
+	defer ts.Close()
+	e.db.Close()
+	c, _, err = dialWS(t, ts, "history=5&nocache=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusInternalError {
+		t.Fatalf("read: %v, want 1011", err)
+	}
+	if out := logs2.String(); !strings.Contains(out, "level=ERROR msg=\"websocket history\"") {
+		t.Fatalf("log:\n%s\nwant the store's failure as an error", out)
 	}
 }
