@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/goaleph/goaleph/internal/compute/sandbox"
@@ -52,6 +53,9 @@ func startChainProcess(ctx context.Context, dir string, port int, interval time.
 			ln.Close()
 		}
 	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
 	logFile, err := os.OpenFile(filepath.Join(dir, "chain.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -60,6 +64,9 @@ func startChainProcess(ctx context.Context, dir string, port int, interval time.
 	cmd := exec.Command(bin, "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data-dir", filepath.Join(dir, "chain"),
 		"--block-interval", interval.String(), "--stdin-eof-stops")
 	cmd.Stderr = logFile
+	// Its own process group: a Ctrl-C in the terminal reaches the devnet
+	// only, which stops the chain after its nodes.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err
