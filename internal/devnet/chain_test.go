@@ -7,6 +7,8 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -328,5 +330,62 @@ func waitBalance(t *testing.T, n *Node, address, want string) {
 			t.Fatalf("node %d: balance of %s is %s after %v, want %s", n.Index(), address, b.Balance, waitTimeout, want)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestChainProcessRestart: without an RPC the devnet runs the dev chain
+// program (aleph-devchain, built here) with its blocks in the data
+// directory; a restart on that directory goes on with the same chain, the
+// same contracts and accounts, and the packer goes on anchoring.
+func TestChainProcessRestart(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "aleph-devchain")
+	build := exec.CommandContext(t.Context(), "go", "build", "-race", "-o", bin, "github.com/goaleph/goaleph/cmd/aleph-devchain")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build aleph-devchain: %v\n%s", err, out)
+	}
+	t.Setenv(DevchainEnv, bin)
+	dir := t.TempDir()
+	cfg := Config{Nodes: 1, DataDir: dir, Chain: &ChainConfig{CommitDelay: 2 * time.Second,
+		PollInterval: 100 * time.Millisecond, BlockInterval: 100 * time.Millisecond}}
+	a := ethtest.Account(t)
+	nw, err := Start(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := *nw.Chain()
+	m1 := post(t, a, "before")
+	if st, err := client.New(nw.Nodes()[0].APIURL()).Submit(t.Context(), m1, true); err != nil || st != client.StatusProcessed {
+		t.Fatalf("post: %v, %v", st, err)
+	}
+	c1 := waitConfirmed(t, nw.Nodes()[0], []*message.Message{m1})[m1.ItemHash]
+	if err := nw.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := ethclient.Dial(first.RPC) // HTTP: no connection yet
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.BlockNumber(t.Context()); err == nil {
+		t.Fatalf("the dev chain at %s still answers after Stop", first.RPC)
+	}
+	cl.Close()
+
+	nw = start(t, cfg)
+	again := nw.Chain()
+	if again.SyncContract != first.SyncContract || again.Token != first.Token || again.UserKey != first.UserKey ||
+		again.Packer != first.Packer || again.SyncHeight != first.SyncHeight {
+		t.Fatalf("after a restart the chain is %+v, want %+v", again, first)
+	}
+	n := nw.Nodes()[0]
+	if got := waitConfirmed(t, n, []*message.Message{m1})[m1.ItemHash]; got != c1 {
+		t.Fatalf("confirmation after the restart %+v, want %+v", got, c1)
+	}
+	waitBalance(t, n, again.User.Hex(), "1000.0")
+	m2 := post(t, a, "after")
+	if st, err := client.New(n.APIURL()).Submit(t.Context(), m2, true); err != nil || st != client.StatusProcessed {
+		t.Fatalf("post: %v, %v", st, err)
+	}
+	if c2 := waitConfirmed(t, n, []*message.Message{m2})[m2.ItemHash]; c2.Height <= c1.Height || c2.Hash == c1.Hash {
+		t.Fatalf("confirmation of a message posted after the restart %+v, want a later transaction than %+v", c2, c1)
 	}
 }
