@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"math/big"
 	"net/http"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"github.com/goaleph/goaleph/internal/chain/ethcontracts"
 	"github.com/goaleph/goaleph/internal/chain/ethreader"
 	"github.com/goaleph/goaleph/internal/chain/packer"
+	"github.com/goaleph/goaleph/internal/testhttp"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -252,19 +252,11 @@ func object(t *testing.T, b []byte) ([]string, map[string]json.RawMessage) {
 // get returns the body of a GET answered 200.
 func get(t *testing.T, url string) []byte {
 	t.Helper()
-	resp, err := http.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, body := testhttp.Get(t, nil, url)
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET %s: %s %s", url, resp.Status, b)
+		t.Fatalf("GET %s: %s %s", url, resp.Status, body)
 	}
-	return b
+	return []byte(body)
 }
 
 // TestChainBalance: the devnet's user account holds the ALEPH minted to

@@ -143,12 +143,7 @@ func findDevchain(ctx context.Context, log *slog.Logger) (string, error) {
 	if p := os.Getenv(DevchainEnv); p != "" {
 		return p, nil
 	}
-	if exe, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(exe), "aleph-devchain"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("aleph-devchain"); err == nil {
+	if p := sandbox.FindProgram("aleph-devchain"); p != "" {
 		return p, nil
 	}
 	const missing = "the dev chain program aleph-devchain is neither next to this executable nor on PATH"
@@ -175,9 +170,4 @@ func findDevchain(ctx context.Context, log *slog.Logger) (string, error) {
 		return "", fmt.Errorf("build the dev chain: %w\n%s", err, b)
 	}
 	return out, nil
-}
-
-func isExecutable(path string) bool {
-	st, err := os.Stat(path)
-	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
