@@ -61,9 +61,9 @@ when bwrap and the guest agent aleph-guest (next to this executable, on
 PATH, or built from the sources when run from a checkout) are available.
 
 The network also runs a local Ethereum chain (unless --no-chain): the dev
-chain program aleph-devchain (next to this executable, on PATH, or built
-from the sources when run from a checkout; its blocks are kept in chain/
-of the data directory), a block every second, with the AlephSync contract
+chain program aleph-devchain (next to this executable, on PATH, or run
+with go run from a checkout, minutes the first time; its blocks are kept
+in chain/ of the data directory), a block every second, with the AlephSync contract
 and an ALEPH ERC-20 deployed on it. Node 0 anchors the messages on it
 every --commit-delay (its packer), every node reads the contract (messages
 become confirmed) and follows the token (balances). It prints the chain's

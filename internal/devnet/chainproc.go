@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"time"
@@ -41,10 +42,11 @@ type chainProcess struct {
 // startChainProcess runs aleph-devchain with its blocks in dir/chain, its
 // log in dir/chain.log, on port when free, and waits until it serves.
 func startChainProcess(ctx context.Context, dir string, port int, interval time.Duration, log *slog.Logger) (*chainProcess, error) {
-	bin, err := findDevchain(ctx, log)
+	dc, err := findDevchain(log)
 	if err != nil {
 		return nil, err
 	}
+	bin := dc.argv[0]
 	if port != 0 {
 		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err != nil {
 			log.Warn("devnet: chain RPC port taken, using another", "port", port)
@@ -61,11 +63,14 @@ func startChainProcess(ctx context.Context, dir string, port int, interval time.
 		return nil, err
 	}
 	defer logFile.Close() // the child has its own descriptor
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data-dir", filepath.Join(dir, "chain"),
+	args := append(slices.Clone(dc.argv[1:]), "--addr", "127.0.0.1:"+strconv.Itoa(port), "--data-dir", filepath.Join(dir, "chain"),
 		"--block-interval", interval.String(), "--stdin-eof-stops")
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dc.dir
 	cmd.Stderr = logFile
 	// Its own process group: a Ctrl-C in the terminal reaches the devnet
-	// only, which stops the chain after its nodes.
+	// only, which stops the chain after its nodes (and Close can kill the
+	// whole group: go run and the program it runs).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -96,9 +101,9 @@ func startChainProcess(ctx context.Context, dir string, port int, interval time.
 	case <-ctx.Done():
 		p.Close()
 		return nil, ctx.Err()
-	case <-time.After(2 * time.Minute):
+	case <-time.After(dc.startTimeout):
 		p.Close()
-		return nil, fmt.Errorf("devnet: %s did not start within 2 minutes (see %s)", bin, logFile.Name())
+		return nil, fmt.Errorf("devnet: %s did not start within %v (see %s)", bin, dc.startTimeout, logFile.Name())
 	}
 	var hello struct {
 		RPC       string `json:"rpc"`
@@ -125,7 +130,7 @@ func (p *chainProcess) Close() error {
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		p.cmd.Process.Kill()
+		syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL) // its process group
 		<-p.done
 	}
 	var exit *exec.ExitError
@@ -135,39 +140,36 @@ func (p *chainProcess) Close() error {
 	return nil
 }
 
-// findDevchain returns the aleph-devchain program: $ALEPH_DEVCHAIN, else
-// next to the running executable, else on PATH, else (developer mode, `go
-// run ./cmd/aleph devnet` in a checkout) built from the sources into the
-// user's cache directory.
-func findDevchain(ctx context.Context, log *slog.Logger) (string, error) {
+// devchainCommand is how to run aleph-devchain.
+type devchainCommand struct {
+	argv []string // the program and the arguments before its own
+	dir  string   // its working directory ("": the current one)
+	// startTimeout bounds the wait for its first line: longer when the go
+	// tool builds it first.
+	startTimeout time.Duration
+}
+
+// findDevchain returns how to run the aleph-devchain program:
+// $ALEPH_DEVCHAIN, else next to the running executable, else on PATH,
+// else (developer mode, `go run ./cmd/aleph devnet` in a checkout) with
+// `go run` from the sources, whose executable the Go build cache keeps
+// (minutes to build the first time, a second or two afterwards).
+func findDevchain(log *slog.Logger) (devchainCommand, error) {
 	if p := os.Getenv(DevchainEnv); p != "" {
-		return p, nil
+		return devchainCommand{argv: []string{p}, startTimeout: 2 * time.Minute}, nil
 	}
 	if p := sandbox.FindProgram("aleph-devchain"); p != "" {
-		return p, nil
+		return devchainCommand{argv: []string{p}, startTimeout: 2 * time.Minute}, nil
 	}
 	const missing = "the dev chain program aleph-devchain is neither next to this executable nor on PATH"
 	src := sandbox.SourceDir()
 	if src == "" {
-		return "", errors.New(missing + " (build it with `go build ./cmd/aleph-devchain` in a checkout, or `make build`), or run with --no-chain")
+		return devchainCommand{}, errors.New(missing + " (build it with `go build ./cmd/aleph-devchain` in a checkout, or `make build`), or run with --no-chain")
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		return "", errors.New(missing + ", and the Go toolchain to build it is not on PATH")
+		return devchainCommand{}, errors.New(missing + ", and the Go toolchain to build it is not on PATH")
 	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	out := filepath.Join(cache, "goaleph", "bin", "aleph-devchain")
-	if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
-		return "", err
-	}
-	log.Warn("developer mode: building the dev chain from the sources (minutes the first time, then cached)", "src", src, "out", out)
-	cmd := exec.CommandContext(ctx, goBin, "build", "-o", out, "./cmd/aleph-devchain")
-	cmd.Dir = src
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build the dev chain: %w\n%s", err, b)
-	}
-	return out, nil
+	log.Warn("developer mode: running the dev chain with go run from the sources (minutes the first time, then cached)", "src", src)
+	return devchainCommand{argv: []string{goBin, "run", "./cmd/aleph-devchain"}, dir: src, startTimeout: 15 * time.Minute}, nil
 }
