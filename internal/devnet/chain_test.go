@@ -28,10 +28,12 @@ import (
 )
 
 // chainCommitDelay is the packer's commit delay in the chain tests: a
-// message must be confirmed within two of them. The rest of the path
-// (a block every 100 ms, one confirmation, polls every 100 ms) takes well
-// under a second on an idle machine.
-const chainCommitDelay = 5 * time.Second
+// message must be confirmed within two of them. The messages are posted
+// just after the packer started, so they wait about one commit delay for
+// its first batch; the rest of the path (a block every 100 ms, one
+// confirmation, polls every 100 ms) took 0.3 s at a load of 26 on two
+// cores, and up to 3.3 s: the second commit delay leaves it 8 s.
+const chainCommitDelay = 8 * time.Second
 
 // chainNet starts a two-node devnet on an in-process dev chain and returns
 // it with the chain.
