@@ -41,11 +41,13 @@ $(COMPAT_STAMP): compat/package-lock.json compat/package.json | deps
 gotest:
 	$(GO) test $(GOTESTFLAGS) ./...
 
-## build: build the aleph binary and the static guest agent aleph-guest
-## (the compute node's sandbox looks for it next to aleph) into bin/
+## build: build the aleph binary, the static guest agent aleph-guest (the
+## compute node's sandbox looks for it next to aleph) and the devnet's
+## chain aleph-devchain (aleph devnet looks for it next to aleph) into bin/
 build:
 	$(GO) build -o bin/aleph ./cmd/aleph
 	CGO_ENABLED=0 $(GO) build -trimpath -o bin/aleph-guest ./cmd/aleph-guest
+	$(GO) build -o bin/aleph-devchain ./cmd/aleph-devchain
 
 ## fmt: gofmt every Go file
 fmt:

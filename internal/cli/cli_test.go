@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -282,7 +283,8 @@ func TestPostsAndAggregates(t *testing.T) {
 			if got := strings.TrimSpace(e.ok("message", "status", amend.ItemHash)); got != "forgotten" {
 				t.Fatalf("status after forget = %q", got)
 			}
-			if out := e.ok("message", "get", post.ItemHash); !strings.Contains(out, "processed") || !strings.Contains(out, "hello") {
+			if out := e.ok("message", "get", post.ItemHash); !strings.Contains(out, "processed") || !strings.Contains(out, "hello") ||
+				!regexp.MustCompile(`confirmed:\s+no\n`).MatchString(out) {
 				t.Fatalf("message get: %s", out)
 			}
 		})
@@ -571,5 +573,18 @@ func TestHelp(t *testing.T) {
 	}
 	if out := e.ok("file", "upload", "--help"); !strings.Contains(out, "Examples:") || !strings.Contains(out, "--storage-engine") {
 		t.Errorf("file upload --help: %s", out)
+	}
+}
+
+func TestConfirmationsText(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"confirmed":false,"confirmations":[]}`: "no",
+		`{"item_hash":"x"}`:                      "no",
+		`{"confirmed":true,"confirmations":[{"chain":"ETH","hash":"0xab","height":15}]}`:                         "yes, ETH transaction 0xab at height 15",
+		`{"confirmations":[{"chain":"ETH","hash":"0xab","height":15},{"chain":"BSC","hash":"0xcd","height":7}]}`: "yes, ETH transaction 0xab at height 15; BSC transaction 0xcd at height 7",
+	} {
+		if got := confirmationsText(json.RawMessage(raw)); got != want {
+			t.Errorf("confirmationsText(%s) = %q, want %q", raw, got, want)
+		}
 	}
 }

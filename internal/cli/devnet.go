@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,6 +31,8 @@ func newDevnetCmd(g *globals) *cobra.Command {
 		logLevel  string
 		noCompute bool
 		noPython  bool
+		noChain   bool
+		chain     devnet.ChainConfig
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -57,11 +60,21 @@ compute node runs programs on squashfs runtimes in bubblewrap sandboxes
 when bwrap and the guest agent aleph-guest (next to this executable, on
 PATH, or built from the sources when run from a checkout) are available.
 
+The network also runs a local Ethereum chain (unless --no-chain): the dev
+chain program aleph-devchain (next to this executable, on PATH, or run
+with go run from a checkout, minutes the first time; its blocks are kept
+in chain/ of the data directory), a block every second, with the AlephSync contract
+and an ALEPH ERC-20 deployed on it. Node 0 anchors the messages on it
+every --commit-delay (its packer), every node reads the contract (messages
+become confirmed) and follows the token (balances). It prints the chain's
+RPC URL, the contracts and a key funded with 100 ETH and 1,000 ALEPH.
+
 It ends by printing the export lines that point the aleph commands at the
 devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 		Example: `  aleph devnet
   aleph devnet --nodes 5 --data-dir ./devnet
   aleph devnet --no-compute
+  aleph devnet --commit-delay 5s
   aleph --api-url http://127.0.0.1:<port> post create --type note --content '{"body":"hello"}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -78,11 +91,15 @@ devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 			}
 			ctx := cmd.Context()
 			cfg.Compute = !noCompute
+			if !noChain {
+				cfg.Chain = &chain
+			}
 			nw, err := devnet.Start(ctx, cfg)
 			if err != nil {
 				return err
 			}
 			printDevnet(g.out, nw)
+			printChain(g.out, nw)
 			if !noCompute {
 				rts, err := publishRuntimes(ctx, g, nw, !noPython, cmd.ErrOrStderr())
 				if err != nil {
@@ -106,7 +123,23 @@ devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	f.BoolVar(&noCompute, "no-compute", false, "run core nodes only: no compute node, no runtimes published")
 	f.BoolVar(&noPython, "no-python-runtime", false, "do not build and publish the Debian 12 Python runtime (WASM programs only)")
+	f.BoolVar(&noChain, "no-chain", false, "run no chain: no packer, no confirmations, no token balances")
+	f.DurationVar(&chain.CommitDelay, "commit-delay", 10*time.Second, "time between two batches node 0 anchors on the chain")
 	return cmd
+}
+
+// printChain prints the devnet's chain, if any: its RPC URL, the
+// contracts, the packer and the funded user key.
+func printChain(w io.Writer, nw *devnet.Network) {
+	c := nw.Chain()
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(w, "chain  rpc %s  (chain id %s)\n", c.RPC, c.ChainID)
+	fmt.Fprintf(w, "       sync contract %s  (packer %s on node 0, a batch every %s)\n", c.SyncContract.Hex(), c.Packer.Hex(), c.CommitDelay)
+	fmt.Fprintf(w, "       ALEPH token   %s\n", c.Token.Hex())
+	fmt.Fprintf(w, "       funded key    %s  (address %s: 100 ETH, 1000 ALEPH)\n", c.UserKey, c.User.Hex())
+	fmt.Fprintf(w, "       use it: aleph account import --name devnet --private-key %s --active\n", c.UserKey)
 }
 
 func printDevnet(w io.Writer, nw *devnet.Network) {

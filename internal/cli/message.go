@@ -72,6 +72,9 @@ func newMessageGetCmd(g *globals) *cobra.Command {
 				if len(m.Content) > 0 && string(m.Content) != "null" {
 					fmt.Fprintf(tw, "content:\t%s\n", short(string(m.Content), 200))
 				}
+				if r.Status == client.StatusProcessed || r.Status == client.StatusRemoving {
+					fmt.Fprintf(tw, "confirmed:\t%s\n", confirmationsText(m.Raw))
+				}
 			}
 			if r.ErrorCode != nil {
 				fmt.Fprintf(tw, "error:\t%d (%s)\n", int(*r.ErrorCode), r.ErrorCode.String())
@@ -271,4 +274,24 @@ with --json). Ctrl-C stops.`,
 	ff.add(cmd, false)
 	cmd.Flags().IntVar(&history, "history", 10, "past messages to print first")
 	return cmd
+}
+
+// confirmationsText describes the confirmations of a message as the node
+// wrote it: "no", or each chain's transaction and height.
+func confirmationsText(raw json.RawMessage) string {
+	var m struct {
+		Confirmations []struct {
+			Chain  string `json:"chain"`
+			Hash   string `json:"hash"`
+			Height uint64 `json:"height"`
+		} `json:"confirmations"`
+	}
+	if json.Unmarshal(raw, &m) != nil || len(m.Confirmations) == 0 {
+		return "no"
+	}
+	var out []string
+	for _, c := range m.Confirmations {
+		out = append(out, fmt.Sprintf("%s transaction %s at height %d", c.Chain, c.Hash, c.Height))
+	}
+	return "yes, " + strings.Join(out, "; ")
 }

@@ -54,6 +54,10 @@ type Config struct {
 	// package devnet/devcrn, which registers it: import it (its blank
 	// import is enough) to use Compute. Default off.
 	Compute bool
+	// Chain, when set, gives the network an Ethereum chain with the sync
+	// contract and the ALEPH token, a packer on node 0, and a chain reader
+	// and token follower on every node (chain.go). Default none.
+	Chain *ChainConfig
 }
 
 // ComputeConfig is what a network gives the compute node it runs.
@@ -110,6 +114,11 @@ type Network struct {
 
 	computeURL  string
 	computeDone chan struct{} // closed when the compute node has stopped
+
+	chain     *Chain        // with Config.Chain
+	chainProc *chainProcess // the dev chain the network runs, if any
+	// chainRole sets node i's chain services (set by setupChain).
+	chainRole func(i int, rc *node.RoleConfig)
 }
 
 // Node is one core node of a Network.
@@ -156,8 +165,9 @@ type ports struct {
 }
 
 type state struct {
-	Nodes   []ports `json:"nodes"`
-	Compute int     `json:"compute,omitempty"` // the compute node's port
+	Nodes   []ports     `json:"nodes"`
+	Compute int         `json:"compute,omitempty"` // the compute node's port
+	Chain   *chainState `json:"chain,omitempty"`
 }
 
 const stateFile = "devnet.json"
@@ -185,17 +195,23 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 			for _, n := range nw.nodes {
 				n.role.Close()
 			}
+			nw.closeChain()
 			if nw.tmp != "" {
 				os.RemoveAll(nw.tmp)
 			}
 		}
 	}()
+	if cfg.Chain != nil {
+		if st.Chain, err = nw.setupChain(ctx, dir, st.Chain); err != nil {
+			return nil, err
+		}
+	}
 	for i := range cfg.Nodes {
 		var p ports
 		if i < len(st.Nodes) {
 			p = st.Nodes[i]
 		}
-		n, err := newNode(ctx, cfg, i, filepath.Join(dir, "node-"+strconv.Itoa(i)), p)
+		n, err := newNode(ctx, cfg, nw.chainRole, i, filepath.Join(dir, "node-"+strconv.Itoa(i)), p)
 		if err != nil {
 			return nil, err
 		}
@@ -215,7 +231,7 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 		}
 	}
 	if cfg.DataDir != "" {
-		saveState(dir, nw.nodes, computeLn)
+		saveState(dir, nw.nodes, computeLn, st.Chain)
 	}
 	nw.runCtx, nw.cancel = context.WithCancel(context.Background())
 	for _, n := range nw.nodes {
@@ -238,6 +254,7 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 				<-n.done
 			}
 		}
+		nw.closeChain() // after the nodes, which read it
 		nw.mu.Lock()
 		nw.err = nw.failed
 		nw.mu.Unlock()
@@ -251,8 +268,9 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 }
 
 // newNode builds node i's role: its API listener on p.API and its p2p
-// host on p.TCP and p.QUIC, or on other ports when those are taken.
-func newNode(ctx context.Context, cfg Config, i int, dir string, p ports) (*Node, error) {
+// host on p.TCP and p.QUIC, or on other ports when those are taken; chain,
+// if set, configures its chain services.
+func newNode(ctx context.Context, cfg Config, chain func(int, *node.RoleConfig), i int, dir string, p ports) (*Node, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -276,6 +294,9 @@ func newNode(ctx context.Context, cfg Config, i int, dir string, p ports) (*Node
 			ListenAddrs:    listenAddrs(p.TCP, p.QUIC),
 		},
 		Listener: ln,
+	}
+	if chain != nil {
+		chain(i, &rc)
 	}
 	if cfg.NodeConfig != nil {
 		cfg.NodeConfig(i, &rc.Node)
@@ -364,7 +385,7 @@ func (nw *Network) StartNode(ctx context.Context, i int) error {
 	if stopped {
 		return errors.New("devnet: the network has stopped")
 	}
-	m, err := newNode(ctx, nw.cfg, i, n.dir, n.currentPorts())
+	m, err := newNode(ctx, nw.cfg, nw.chainRole, i, n.dir, n.currentPorts())
 	if err != nil {
 		return err
 	}
@@ -444,8 +465,8 @@ func listenAddrs(tcp, quic int) []string {
 }
 
 // saveState records the ports in use for the next run (best effort).
-func saveState(dir string, nodes []*Node, compute net.Listener) {
-	var st state
+func saveState(dir string, nodes []*Node, compute net.Listener, chain *chainState) {
+	st := state{Chain: chain}
 	for _, n := range nodes {
 		st.Nodes = append(st.Nodes, n.currentPorts())
 	}

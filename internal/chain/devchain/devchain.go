@@ -28,6 +28,7 @@ import (
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core"
+	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 	ethsvc "github.com/ethereum/go-ethereum/eth"
@@ -58,6 +59,10 @@ type Config struct {
 	Accounts int
 	// Balance is each account's genesis balance in wei; default 1,000,000 ETH.
 	Balance *big.Int
+	// DataDir, when set, keeps the chain on disk there (every block's
+	// state is written, as an archive node does): a chain started again on
+	// the same directory goes on from its last block. Empty: in memory.
+	DataDir string
 }
 
 // Account is a funded account of the dev chain.
@@ -132,7 +137,7 @@ func New(cfg Config) (*Chain, error) {
 		c.accounts = append(c.accounts, a)
 		alloc[a.Address] = types.Account{Balance: new(big.Int).Set(cfg.Balance)}
 	}
-	if err := c.start(alloc, host, port); err != nil {
+	if err := c.start(alloc, host, port, cfg.DataDir); err != nil {
 		c.closeNode()
 		return nil, err
 	}
@@ -147,9 +152,9 @@ func New(cfg Config) (*Chain, error) {
 // start assembles what go-ethereum's simulated backend does (a node with the
 // eth service, a log filter API and a beacon that seals blocks on demand),
 // keeping hold of the node so that its HTTP server and the dev API are ours.
-func (c *Chain) start(alloc types.GenesisAlloc, host string, port int) error {
+func (c *Chain) start(alloc types.GenesisAlloc, host string, port int, dataDir string) error {
 	nc := node.DefaultConfig
-	nc.DataDir = "" // in memory
+	nc.DataDir = dataDir // "": in memory
 	nc.P2P = p2p.Config{NoDiscovery: true, MaxPeers: 0, ListenAddr: ""}
 	nc.HTTPHost = host
 	nc.HTTPPort = port
@@ -180,6 +185,13 @@ func (c *Chain) start(alloc types.GenesisAlloc, host string, port int) error {
 	// under -race) the indexer can fall behind for minutes, so a reader's
 	// getLogs hung. A dev chain is small: an unindexed search is fast.
 	ec.LogNoHistory = true
+	if dataDir != "" {
+		// Every block's state on disk, so that a chain killed without
+		// Close restarts at its last block (not at the last state geth
+		// happened to flush).
+		ec.NoPruning = true
+		ec.StateScheme = rawdb.HashScheme
+	}
 	eth, err := ethsvc.New(stack, &ec)
 	if err != nil {
 		return fmt.Errorf("devchain: eth service: %w", err)
@@ -198,9 +210,12 @@ func (c *Chain) start(alloc types.GenesisAlloc, host string, port int) error {
 	c.mu.Lock()
 	c.beacon = beacon
 	c.mu.Unlock()
-	// As the simulated backend does: start from genesis as the head.
-	if err := beacon.Fork(eth.BlockChain().GetCanonicalHash(0)); err != nil {
-		return fmt.Errorf("devchain: reset to genesis: %w", err)
+	// As the simulated backend does: start from genesis as the head (a
+	// fresh chain; one restarted from DataDir goes on from its head).
+	if eth.BlockChain().CurrentBlock().Number.Sign() == 0 {
+		if err := beacon.Fork(eth.BlockChain().GetCanonicalHash(0)); err != nil {
+			return fmt.Errorf("devchain: reset to genesis: %w", err)
+		}
 	}
 	c.client = ethclient.NewClient(stack.Attach())
 	c.url = stack.HTTPEndpoint()

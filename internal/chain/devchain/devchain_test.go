@@ -236,3 +236,58 @@ func TestBadAddr(t *testing.T) {
 		t.Fatal("want an error for a bad listen address")
 	}
 }
+
+// TestDataDir: a chain kept in a directory goes on, after Close and New on
+// the same directory, from its last block, with its contracts and
+// balances.
+func TestDataDir(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	c, err := New(Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, err := c.DeploySync(ctx)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	c.Commit()
+	head, err := c.Client().HeaderByNumber(ctx, nil)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c, err = New(Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	again, err := c.Client().HeaderByNumber(ctx, head.Number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Hash() != head.Hash() {
+		t.Fatalf("block %v after the restart is %s, want %s", head.Number, again.Hash(), head.Hash())
+	}
+	if code, err := c.Client().CodeAt(ctx, addr, nil); err != nil || len(code) == 0 {
+		t.Fatalf("the contract's code after the restart: %d bytes, %v", len(code), err)
+	}
+	c.Commit()
+	n, err := c.Client().BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != head.Number.Uint64()+1 {
+		t.Fatalf("head after a restart and a commit = %d, want %d", n, head.Number.Uint64()+1)
+	}
+	// A second deployment from account 0 works: its nonce was kept.
+	if _, err := c.DeploySync(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -46,12 +46,7 @@ const modulePath = "github.com/goaleph/goaleph"
 // built from the module's sources into buildDir when they and the Go
 // toolchain are at hand.
 func FindAgent(ctx context.Context, buildDir string, log *slog.Logger) (string, error) {
-	if exe, err := os.Executable(); err == nil {
-		if p := filepath.Join(filepath.Dir(exe), "aleph-guest"); isExecutable(p) {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("aleph-guest"); err == nil {
+	if p := FindProgram("aleph-guest"); p != "" {
 		return p, nil
 	}
 	const missing = "the guest agent aleph-guest is neither next to this executable nor on PATH"
@@ -78,6 +73,20 @@ func FindAgent(ctx context.Context, buildDir string, log *slog.Logger) (string, 
 		return "", fmt.Errorf("build the guest agent: %w\n%s", err, b)
 	}
 	return out, nil
+}
+
+// FindProgram returns the path of the program name next to the running
+// executable, else on PATH, else "".
+func FindProgram(name string) string {
+	if exe, err := os.Executable(); err == nil {
+		if p := filepath.Join(filepath.Dir(exe), name); isExecutable(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath(name); err == nil {
+		return p
+	}
+	return ""
 }
 
 // SourceDir returns the root of a checkout of this module: the working
