@@ -34,6 +34,11 @@ type RoleConfig struct {
 	DNSServer    string
 	DNSCacheSize int
 	NegativeTTL  time.Duration
+	// DNSListen is the address of the zone's authoritative DNS server
+	// (empty: none); DNSAddresses the IP addresses its names resolve to.
+	// With TLS, the zone's wildcard certificate is obtained by DNS-01.
+	DNSListen    string
+	DNSAddresses []string
 	// RefreshInterval is how often the announcements are read.
 	RefreshInterval time.Duration
 	// TrustedNodes are the compute node addresses followed (empty: all).
@@ -56,6 +61,10 @@ type RoleConfig struct {
 	// Listener, TLSListener and MetricsListener, when set, are served
 	// instead of listening on the addresses.
 	Listener, TLSListener, MetricsListener net.Listener
+	// DNSConn and DNSListener, when set, are the zone DNS server's UDP
+	// and TCP sockets, used instead of DNSListen.
+	DNSConn     net.PacketConn
+	DNSListener net.Listener
 }
 
 // Role is a gateway built by NewRole: a lifecycle.Service, Readier and
@@ -66,14 +75,19 @@ type Role struct {
 	dir     *Directory
 	proxy   *Proxy
 	tls     *tlsManager
-	reg     *prometheus.Registry
-	lns     []net.Listener
-	httpLn  net.Listener
-	tlsLn   net.Listener
-	metrics net.Listener
-	group   lifecycle.Group
-	ready   chan struct{}
-	once    sync.Once
+	zone    *ZoneServer
+	dnsConn net.PacketConn
+	dnsLn   net.Listener
+	// zoneQueries counts the zone DNS server's answers.
+	zoneQueries *prometheus.CounterVec
+	reg         *prometheus.Registry
+	lns         []net.Listener
+	httpLn      net.Listener
+	tlsLn       net.Listener
+	metrics     net.Listener
+	group       lifecycle.Group
+	ready       chan struct{}
+	once        sync.Once
 }
 
 var _ lifecycle.Role = (*Role)(nil)
@@ -110,11 +124,15 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	if r.httpLn, err = r.listen(rc.Listener, rc.Listen); err != nil {
 		return nil, err
 	}
+	if err := r.startZoneDNS(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if rc.TLSListen != "" || rc.TLSListener != nil {
 		if r.tlsLn, err = r.listen(rc.TLSListener, rc.TLSListen); err != nil {
 			return nil, err
 		}
-		if r.tls, err = newTLSManager(rc, r.httpLn.Addr(), r.proxy, m); err != nil {
+		if r.tls, err = newTLSManager(rc, r.httpLn.Addr(), r.proxy, m, r.zone, r.dnsAddr()); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -125,6 +143,12 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		}
 	}
 	r.group.Add("directory", serviceFunc(r.dir.Run))
+	if r.zone != nil {
+		r.group.Add("dns", serviceFunc(func(ctx context.Context) error { return r.zone.Serve(ctx, r.dnsConn, r.dnsLn) }))
+	}
+	if r.tls != nil && r.tls.zoneCfg != nil {
+		r.group.Add("zone certificate", serviceFunc(r.tls.manageZone))
+	}
 	if r.tls != nil {
 		srv := rc.HTTP.Server(r.proxy, context.WithoutCancel(ctx))
 		srv.ErrorLog = errorLog // handshakes refused for unknown names
@@ -224,6 +248,9 @@ func (r *Role) Close() error {
 		}
 	}
 	r.lns = nil
+	if r.dnsConn != nil {
+		r.dnsConn.Close()
+	}
 	if r.tls != nil {
 		r.tls.close()
 	}

@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
@@ -20,19 +22,29 @@ import (
 // route: no certificate is ordered for it.
 var errNotServed = errors.New("gateway: no program at this host")
 
+// errZoneWildcard is the on-demand decision for the zone's names when the
+// gateway has its own DNS: they are served by the zone's certificates,
+// obtained by DNS-01, never one at a time.
+var errZoneWildcard = errors.New("gateway: the zone's names wait for its wildcard certificate")
+
 // tlsManager obtains and serves certificates with certmagic: on demand,
 // at the first TLS handshake for a name, once allow says the gateway
 // routes that name; kept in a file-system storage that several gateways
 // may share.
 type tlsManager struct {
 	cache  *certmagic.Cache
-	cfg    *certmagic.Config
+	cfg    *certmagic.Config // on demand, HTTP-01
 	issuer *certmagic.ACMEIssuer
+	// zoneCfg manages the zone's wildcard certificate through DNS-01
+	// (nil without the gateway's own DNS server).
+	zoneCfg *certmagic.Config
+	zone    string
 }
 
 // newTLSManager builds the manager of rc; httpAddr is the gateway's HTTP
-// listener, where the HTTP-01 challenges are answered.
-func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tlsManager, error) {
+// listener, where the HTTP-01 challenges are answered; zone, when not
+// nil, is the gateway's DNS server of its zone, reached at dnsAddr.
+func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics, zone *ZoneServer, dnsAddr string) (*tlsManager, error) {
 	if rc.CertDir == "" {
 		return nil, errors.New("gateway: TLS needs a certificate directory (--cert-dir)")
 	}
@@ -55,7 +67,7 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 	if err != nil {
 		return nil, err
 	}
-	t := &tlsManager{}
+	t := &tlsManager{zone: rc.Zone}
 	logger := zap.NewNop()
 	if rc.LogLevel == "debug" { // certmagic logs with zap: its own lines on stderr
 		if l, err := zap.NewDevelopment(); err == nil {
@@ -63,33 +75,44 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 		}
 	}
 	t.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return t.cfg, nil },
-		Logger:           logger,
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			if t.zoneCfg != nil && slices.ContainsFunc(c.Names, t.zoneName) {
+				return t.zoneCfg, nil
+			}
+			return t.cfg, nil
+		},
+		Logger: logger,
 	})
+	storage := &certmagic.FileStorage{Path: rc.CertDir}
+	onEvent := func(ctx context.Context, event string, data map[string]any) error {
+		switch event {
+		case "cert_obtained":
+			if renewal, _ := data["renewal"].(bool); renewal {
+				m.certificates.WithLabelValues("renewed").Inc()
+			} else {
+				m.certificates.WithLabelValues("obtained").Inc()
+			}
+		case "cert_failed":
+			m.certificates.WithLabelValues("failed").Inc()
+		}
+		return nil
+	}
 	t.cfg = certmagic.New(t.cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: rc.CertDir},
+		Storage: storage,
 		Logger:  logger,
 		OCSP:    certmagic.OCSPConfig{DisableStapling: true},
 		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: func(ctx context.Context, name string) error {
-			if err := p.allow(ctx, name); err != nil {
+			err := p.allow(ctx, name)
+			if err == nil && zone != nil && (name == rc.Zone || strings.HasSuffix(name, "."+rc.Zone)) {
+				err = errZoneWildcard // no order of its own: wait for the wildcard
+			}
+			if err != nil {
 				m.certificates.WithLabelValues("denied").Inc()
 				return err
 			}
 			return nil
 		}},
-		OnEvent: func(ctx context.Context, event string, data map[string]any) error {
-			switch event {
-			case "cert_obtained":
-				if renewal, _ := data["renewal"].(bool); renewal {
-					m.certificates.WithLabelValues("renewed").Inc()
-				} else {
-					m.certificates.WithLabelValues("obtained").Inc()
-				}
-			case "cert_failed":
-				m.certificates.WithLabelValues("failed").Inc()
-			}
-			return nil
-		},
+		OnEvent: onEvent,
 	})
 	t.issuer = certmagic.NewACMEIssuer(t.cfg, certmagic.ACMEIssuer{
 		CA: rc.ACMECA, TestCA: rc.ACMECA, Email: rc.ACMEEmail, Agreed: true, TrustedRoots: roots,
@@ -99,7 +122,39 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 		ListenHost: host, AltHTTPPort: httpPort, DisableTLSALPNChallenge: true, Logger: logger,
 	})
 	t.cfg.Issuers = []certmagic.Issuer{t.issuer}
+	if zone != nil {
+		// The zone and its wildcard: DNS-01, answered by the gateway's own
+		// DNS server. A certmagic issuer with a DNS solver solves DNS-01
+		// only, hence a configuration of its own on the same cache and
+		// storage. certmagic finds the zone by asking dnsAddr for its SOA;
+		// the record is in the server before AppendRecords returns, so no
+		// propagation wait.
+		t.zoneCfg = certmagic.New(t.cache, certmagic.Config{Storage: storage, Logger: logger,
+			OCSP: certmagic.OCSPConfig{DisableStapling: true}, OnEvent: onEvent})
+		t.zoneCfg.Issuers = []certmagic.Issuer{certmagic.NewACMEIssuer(t.zoneCfg, certmagic.ACMEIssuer{
+			CA: rc.ACMECA, TestCA: rc.ACMECA, Email: rc.ACMEEmail, Agreed: true, TrustedRoots: roots, Logger: logger,
+			DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+				DNSProvider: zone, TTL: challengeTTL * time.Second, Resolvers: []string{dnsAddr},
+				PropagationTimeout: -1, Logger: logger}},
+		})}
+	}
 	return t, nil
+}
+
+// zoneNames are the names of the zone's certificates: the zone and its
+// wildcard.
+func (t *tlsManager) zoneNames() []string { return []string{"*." + t.zone, t.zone} }
+
+func (t *tlsManager) zoneName(name string) bool { return slices.Contains(t.zoneNames(), name) }
+
+// manageZone obtains (or loads from the storage) the zone's certificates
+// and keeps them renewed until ctx ends.
+func (t *tlsManager) manageZone(ctx context.Context) error {
+	if err := t.zoneCfg.ManageAsync(ctx, t.zoneNames()); err != nil {
+		return fmt.Errorf("gateway: zone certificates: %w", err)
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // allow is the on-demand decision: name must be a host the gateway
