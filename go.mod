@@ -19,6 +19,7 @@ require (
 
 require (
 	github.com/ChainSafe/go-schnorrkel v1.1.0
+	github.com/chromedp/chromedp v0.23.1
 	github.com/decred/dcrd/bech32 v1.1.4
 	github.com/libp2p/go-libp2p v0.51.0
 	github.com/libp2p/go-libp2p-pubsub v0.19.0
@@ -26,6 +27,11 @@ require (
 	github.com/tetratelabs/wazero v1.12.0
 	github.com/tyler-smith/go-bip39 v1.1.0
 	go.yaml.in/yaml/v3 v3.0.6
+)
+
+require (
+	github.com/chromedp/cdproto v0.160.1 // indirect
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 )
 
 require (

@@ -150,16 +150,16 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 		r.group.Add("zone certificate", serviceFunc(r.tls.manageZone))
 	}
 	if r.tls != nil {
-		srv := rc.HTTP.Server(r.proxy, context.WithoutCancel(ctx))
+		srv := rc.HTTP.Server(r.handler(), context.WithoutCancel(ctx))
 		srv.ErrorLog = errorLog // handshakes refused for unknown names
 		srv.TLSConfig = r.tls.tlsConfig()
 		r.group.Add("https", serviceFunc(func(ctx context.Context) error {
 			return serve(ctx, srv, tls.NewListener(rc.HTTP.Listener(r.tlsLn), srv.TLSConfig))
 		}))
 	}
-	var plain http.Handler = r.proxy
+	plain := r.handler()
 	if r.tls != nil {
-		plain = r.tls.httpHandler(r.proxy, !rc.NoRedirect, portOf(r.tlsLn))
+		plain = r.tls.httpHandler(plain, !rc.NoRedirect, portOf(r.tlsLn))
 	}
 	httpSrv := rc.HTTP.Server(plain, context.WithoutCancel(ctx))
 	httpSrv.ErrorLog = errorLog

@@ -115,9 +115,17 @@ func Start(t testing.TB, coreURL string) *Node {
 }
 
 // Kill makes the node unreachable at once, as a machine that crashed:
-// its connections are cut and new ones refused, and it withdraws none of
-// its announcements. The compute node itself runs on until the test ends.
+// its connections are cut and new ones reset (as a port nothing listens
+// on), and it withdraws none of its announcements. The compute node
+// itself runs on until the test ends.
 func (n *Node) Kill() { n.front.kill() }
+
+// ConnsAfterKill is how many connections clients tried after Kill.
+func (n *Node) ConnsAfterKill() int64 {
+	n.front.mu.Lock()
+	defer n.front.mu.Unlock()
+	return n.front.afterKill
+}
 
 // Conns is how many connections clients opened to the node.
 func (n *Node) Conns() int64 {
@@ -152,8 +160,11 @@ type front struct {
 	target   string
 	mu       sync.Mutex
 	conns    map[net.Conn]bool
-	dead     bool
-	accepted int64
+	dead     bool // killed: connections are reset
+	closed   bool
+	accepted int64 // connections forwarded
+	// afterKill counts the connections clients opened after the kill.
+	afterKill int64
 }
 
 func startFront(t testing.TB, target string) *front {
@@ -164,7 +175,7 @@ func startFront(t testing.TB, target string) *front {
 	}
 	f := &front{ln: ln, target: target, conns: map[net.Conn]bool{}}
 	go f.serve()
-	t.Cleanup(f.kill)
+	t.Cleanup(f.close)
 	return f
 }
 
@@ -174,6 +185,23 @@ func (f *front) serve() {
 		if err != nil {
 			return
 		}
+		f.mu.Lock()
+		dead, closed := f.dead, f.closed
+		if dead {
+			f.afterKill++
+		}
+		f.mu.Unlock()
+		if closed {
+			c.Close()
+			return
+		}
+		if dead { // reset at once, as a port nothing listens on
+			if tc, ok := c.(*net.TCPConn); ok {
+				tc.SetLinger(0)
+			}
+			c.Close()
+			continue
+		}
 		up, err := net.Dial("tcp", f.target)
 		if err != nil {
 			c.Close()
@@ -182,7 +210,7 @@ func (f *front) serve() {
 		if !f.track(c, up) {
 			c.Close()
 			up.Close()
-			return
+			continue
 		}
 		go f.pipe(c, up)
 		go f.pipe(up, c)
@@ -212,15 +240,20 @@ func (f *front) pipe(dst, src net.Conn) {
 	f.mu.Unlock()
 }
 
+// kill cuts the connections; new ones are reset and counted.
 func (f *front) kill() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.dead {
-		return
-	}
 	f.dead = true
-	f.ln.Close()
 	for c := range f.conns {
 		c.Close()
 	}
+}
+
+func (f *front) close() {
+	f.kill()
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.ln.Close()
 }
