@@ -54,6 +54,11 @@ type Config struct {
 	// package devnet/devcrn, which registers it: import it (its blank
 	// import is enough) to use Compute. Default off.
 	Compute bool
+	// Gateway runs a gateway too (gateway.go): reading node 0, with the
+	// devnet's own ACME CA and the gateway's own DNS for GatewayZone. It
+	// is provided by the package devnet/devgw: import it to use Gateway.
+	// Default off.
+	Gateway bool
 }
 
 // ComputeConfig is what a network gives the compute node it runs.
@@ -110,6 +115,9 @@ type Network struct {
 
 	computeURL  string
 	computeDone chan struct{} // closed when the compute node has stopped
+
+	gateway     GatewayServer
+	gatewayDone chan struct{} // closed when the gateway has stopped
 }
 
 // Node is one core node of a Network.
@@ -214,6 +222,15 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 			return nil, err
 		}
 	}
+	var gw GatewayServer
+	if cfg.Gateway {
+		if gw, err = nw.newGateway(ctx, dir); err != nil {
+			if computeLn != nil {
+				computeLn.Close()
+			}
+			return nil, err
+		}
+	}
 	if cfg.DataDir != "" {
 		saveState(dir, nw.nodes, computeLn)
 	}
@@ -224,6 +241,9 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 	if computeSrv != nil {
 		nw.runCompute(computeSrv, computeLn)
 	}
+	if gw != nil {
+		nw.runGateway(gw)
+	}
 	context.AfterFunc(ctx, nw.cancel) // the network lives as long as ctx; Stop ends it earlier
 	go func() {
 		<-nw.runCtx.Done()
@@ -232,6 +252,9 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 		nw.mu.Unlock()
 		if nw.computeDone != nil {
 			<-nw.computeDone
+		}
+		if nw.gatewayDone != nil {
+			<-nw.gatewayDone
 		}
 		for _, n := range nw.nodes {
 			if n.done != nil {

@@ -275,9 +275,9 @@ func (z *ZoneServer) Serve(ctx context.Context, pc net.PacketConn, ln net.Listen
 	return err
 }
 
-// listenDNS binds UDP and TCP on addr; with port 0, one port free for
+// ListenDNS binds UDP and TCP on addr; with port 0, one port free for
 // both.
-func listenDNS(addr string) (net.PacketConn, net.Listener, error) {
+func ListenDNS(addr string) (net.PacketConn, net.Listener, error) {
 	var lastErr error
 	for range 20 {
 		pc, err := net.ListenPacket("udp", addr)
@@ -314,7 +314,7 @@ func (r *Role) startZoneDNS() error {
 	r.dnsConn, r.dnsLn = rc.DNSConn, rc.DNSListener
 	if r.dnsConn == nil {
 		var err error
-		if r.dnsConn, r.dnsLn, err = listenDNS(rc.DNSListen); err != nil {
+		if r.dnsConn, r.dnsLn, err = ListenDNS(rc.DNSListen); err != nil {
 			return fmt.Errorf("gateway: DNS server: %w", err)
 		}
 	}

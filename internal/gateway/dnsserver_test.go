@@ -20,7 +20,7 @@ import (
 // until the test ends and returns its address.
 func startZoneServer(t *testing.T, z *ZoneServer) string {
 	t.Helper()
-	pc, ln, err := listenDNS("127.0.0.1:0")
+	pc, ln, err := ListenDNS("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestZoneServer(t *testing.T) {
 // with no order of its own.
 func TestWildcardCertificate(t *testing.T) {
 	prog := startProgram(t)
-	pc, dnsLn, err := listenDNS("127.0.0.1:0")
+	pc, dnsLn, err := ListenDNS("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
