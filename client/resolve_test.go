@@ -19,7 +19,7 @@ import (
 // TestResolverFailover: a program runs on two real compute nodes; a
 // resolver asking a core node (after one that is down) finds both and
 // calls them under steady load; when one is killed, no call fails and the
-// dead node gets at most one connection per client, before it is ejected.
+// dead node gets at most two connections per client, before it is ejected.
 func TestResolverFailover(t *testing.T) {
 	core := devnettest.Core(t).APIURL()
 	hash := crntest.Program(t, core, wasmtest.CGIModule("hello from the program", false))
@@ -105,8 +105,11 @@ func TestResolverFailover(t *testing.T) {
 	if failed.Load() != 0 {
 		t.Errorf("%d calls failed, want 0 (first: %v)", failed.Load(), firstFail.Load())
 	}
-	if n := a.ConnsAfterKill(); n > workers {
-		t.Errorf("%d connections to the killed node after the kill, want at most one per client (%d)", n, workers)
+	// Per client: the request that finds the node dead, and one retry
+	// net/http may make itself on a new connection when a reused one
+	// breaks; then the node is ejected.
+	if n := a.ConnsAfterKill(); n > 2*workers {
+		t.Errorf("%d connections to the killed node after the kill, want at most two per client (%d)", n, 2*workers)
 	}
 }
 
