@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"io"
 	"net"
@@ -144,53 +145,12 @@ func TestZoneServer(t *testing.T) {
 // server; every program of the zone is then served under the wildcard
 // with no order of its own.
 func TestWildcardCertificate(t *testing.T) {
-	prog := startProgram(t)
-	pc, dnsLn, err := ListenDNS("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, httpPort, _ := net.SplitHostPort(httpLn.Addr().String())
-	p := startPebble(t, pc.LocalAddr().String(), httpPort, 7776000)
-	gw := startGateway(t, RoleConfig{CoreURL: prog.core, DNSServer: prog.dns.addr, Listener: httpLn, TLSListener: tlsLn,
-		DNSConn: pc, DNSListener: dnsLn, DNSAddresses: []string{"127.0.0.1"},
-		ACMECA: p.dir, ACMECARoots: p.caFile, CertDir: t.TempDir(), ACMEEmail: "test@example.test"})
-	waitUpstreams(t, gw, testHash, 1)
-	root := p.root(t)
+	z := startZoneGateway(t, "gw.test", 7776000)
+	gw, p, root, tlsLn := z.gw, z.pebble, z.root, z.tlsLn
 	host := hostOf(t, testHash, "gw.test")
 
-	// The certificates come in the background: handshakes fail (and make
-	// no order) until then.
-	handshake := func(name string) (*tls.ConnectionState, error) {
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", tlsLn.Addr().String(),
-			&tls.Config{ServerName: name, RootCAs: root})
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		st := conn.ConnectionState()
-		return &st, nil
-	}
-	deadline := time.Now().Add(2 * time.Minute)
-	var st *tls.ConnectionState
-	for {
-		if st, err = handshake(host); err == nil {
-			if _, err = handshake("gw.test"); err == nil {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no zone certificate after 2 minutes (%d orders): %v", p.orders.Load(), err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	// The certificates come in the background.
+	st := z.waitCertificates(t)
 	if names := st.PeerCertificates[0].DNSNames; !slices.Equal(names, []string{"*.gw.test"}) {
 		t.Errorf("certificate of %s names %v, want the wildcard", host, names)
 	}
@@ -207,7 +167,7 @@ func TestWildcardCertificate(t *testing.T) {
 	for i := range 5 {
 		var h [32]byte
 		h[0] = byte(i + 1)
-		st, err := handshake(hostOf(t, hex.EncodeToString(h[:]), "gw.test"))
+		st, err := z.handshake(t, hostOf(t, hex.EncodeToString(h[:]), "gw.test"))
 		if err != nil {
 			t.Fatalf("another zone name: %v", err)
 		}
@@ -227,5 +187,111 @@ func TestWildcardCertificate(t *testing.T) {
 	}
 	if n := testutil.ToFloat64(gw.zoneQueries.WithLabelValues("TXT", "NOERROR")); n < 2 {
 		t.Errorf("the zone's DNS server answered %v TXT queries, want pebble's 2 at least", n)
+	}
+}
+
+// zoneGateway is the setting of the wildcard tests: a program
+// (startProgram), and a gateway serving the DNS of zone, whose ACME CA
+// (pebble, issuing certificates valid for validity seconds) resolves
+// names with the gateway's DNS server.
+type zoneGateway struct {
+	zone   string
+	gw     *Role
+	pebble *testPebble
+	root   *x509.CertPool
+	tlsLn  net.Listener
+}
+
+func startZoneGateway(t *testing.T, zone string, validity int) *zoneGateway {
+	return startZoneGatewayRenewing(t, zone, validity, 0)
+}
+
+// startZoneGatewayRenewing is startZoneGateway with certmagic looking for
+// certificates to renew every renewCheck.
+func startZoneGatewayRenewing(t *testing.T, zone string, validity int, renewCheck time.Duration) *zoneGateway {
+	t.Helper()
+	prog := startProgram(t)
+	pc, dnsLn, err := ListenDNS("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tlsLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, httpPort, _ := net.SplitHostPort(httpLn.Addr().String())
+	p := startPebble(t, pc.LocalAddr().String(), httpPort, validity)
+	gw := startGateway(t, RoleConfig{CoreURL: prog.core, DNSServer: prog.dns.addr, Zone: zone, Listener: httpLn, TLSListener: tlsLn,
+		DNSConn: pc, DNSListener: dnsLn, DNSAddresses: []string{"127.0.0.1"},
+		ACMECA: p.dir, ACMECARoots: p.caFile, CertDir: t.TempDir(), ACMEEmail: "test@example.test", renewCheck: renewCheck})
+	waitUpstreams(t, gw, testHash, 1)
+	return &zoneGateway{zone: zone, gw: gw, pebble: p, root: p.root(t), tlsLn: tlsLn}
+}
+
+// handshake makes a TLS handshake for name, checked against pebble's
+// root.
+func (z *zoneGateway) handshake(t *testing.T, name string) (*tls.ConnectionState, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 10 * time.Second}, "tcp", z.tlsLn.Addr().String(),
+		&tls.Config{ServerName: name, RootCAs: z.root})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	st := conn.ConnectionState()
+	return &st, nil
+}
+
+// waitCertificates waits until the zone and a program name of it
+// handshake, and returns the program name's connection state.
+func (z *zoneGateway) waitCertificates(t *testing.T) *tls.ConnectionState {
+	t.Helper()
+	host := hostOf(t, testHash, z.zone)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := z.handshake(t, host)
+		if err == nil {
+			if _, err = z.handshake(t, z.zone); err == nil {
+				return st
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no zone certificate after 2 minutes (%d orders): %v", z.pebble.orders.Load(), err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestWildcardRenewal: the zone's short-lived wildcard certificate (30 s)
+// is renewed through DNS-01 too, by certmagic's maintenance (looking
+// every second here; the renewal window is the last third of the
+// lifetime), while handshakes go on.
+func TestWildcardRenewal(t *testing.T) {
+	z := startZoneGatewayRenewing(t, "renew.test", 30, time.Second)
+	first := z.waitCertificates(t).PeerCertificates[0].SerialNumber.String()
+	host := hostOf(t, testHash, z.zone)
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := z.handshake(t, host)
+		if err == nil && st.PeerCertificates[0].SerialNumber.String() != first {
+			if names := st.PeerCertificates[0].DNSNames; !slices.Equal(names, []string{"*.renew.test"}) {
+				t.Errorf("renewed certificate names %v", names)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the wildcard was not renewed (%d orders, last error %v)", z.pebble.orders.Load(), err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	m := z.gw.proxy.metrics.certificates
+	if r := testutil.ToFloat64(m.WithLabelValues("renewed")); r < 1 {
+		t.Errorf("renewed %v", r)
+	}
+	if f := testutil.ToFloat64(m.WithLabelValues("failed")); f != 0 {
+		t.Errorf("%v certificates failed", f)
 	}
 }

@@ -65,6 +65,11 @@ type RoleConfig struct {
 	// and TCP sockets, used instead of DNSListen.
 	DNSConn     net.PacketConn
 	DNSListener net.Listener
+
+	// renewCheck is how often certmagic looks for certificates to renew
+	// (0: its default, 10 minutes); tests of short-lived certificates
+	// shorten it.
+	renewCheck time.Duration
 }
 
 // Role is a gateway built by NewRole: a lifecycle.Service, Readier and

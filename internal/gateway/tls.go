@@ -22,11 +22,6 @@ import (
 // route: no certificate is ordered for it.
 var errNotServed = errors.New("gateway: no program at this host")
 
-// errZoneWildcard is the on-demand decision for the zone's names when the
-// gateway has its own DNS: they are served by the zone's certificates,
-// obtained by DNS-01, never one at a time.
-var errZoneWildcard = errors.New("gateway: the zone's names wait for its wildcard certificate")
-
 // tlsManager obtains and serves certificates with certmagic: on demand,
 // at the first TLS handshake for a name, once allow says the gateway
 // routes that name; kept in a file-system storage that several gateways
@@ -75,6 +70,7 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics, zone 
 		}
 	}
 	t.cache = certmagic.NewCache(certmagic.CacheOptions{
+		RenewCheckInterval: rc.renewCheck, // 0: certmagic's 10 minutes
 		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
 			if t.zoneCfg != nil && slices.ContainsFunc(c.Names, t.zoneName) {
 				return t.zoneCfg, nil
@@ -102,11 +98,7 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics, zone 
 		Logger:  logger,
 		OCSP:    certmagic.OCSPConfig{DisableStapling: true},
 		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: func(ctx context.Context, name string) error {
-			err := p.allow(ctx, name)
-			if err == nil && zone != nil && (name == rc.Zone || strings.HasSuffix(name, "."+rc.Zone)) {
-				err = errZoneWildcard // no order of its own: wait for the wildcard
-			}
-			if err != nil {
+			if err := p.allow(ctx, name); err != nil {
 				m.certificates.WithLabelValues("denied").Inc()
 				return err
 			}
@@ -182,9 +174,22 @@ func (p *Proxy) allow(ctx context.Context, name string) error {
 }
 
 // tlsConfig is the HTTPS listener's TLS configuration: certmagic's
-// certificates, HTTP/1.1.
+// certificates, HTTP/1.1. With the zone's own certificates, the zone's
+// names get theirs from the zone's configuration: never on demand (no
+// order per program name, none before the wildcard arrives), renewed by
+// DNS-01 in certmagic's maintenance, not by HTTP-01 at a handshake.
 func (t *tlsManager) tlsConfig() *tls.Config {
 	c := t.cfg.TLSConfig()
+	if t.zoneCfg != nil {
+		onDemand, zone := c.GetCertificate, t.zoneCfg.GetCertificate
+		c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+			if name == t.zone || strings.HasSuffix(name, "."+t.zone) {
+				return zone(hello)
+			}
+			return onDemand(hello)
+		}
+	}
 	c.NextProtos = []string{"http/1.1"}
 	c.MinVersion = tls.VersionTLS12
 	return c
