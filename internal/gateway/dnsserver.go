@@ -76,6 +76,15 @@ func (z *ZoneServer) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 		}
 		z.onQuery(qtype, m.Rcode)
 	}
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		// Over UDP, at most what the client takes (512 bytes without
+		// EDNS0): the rest is cut, with TC set to ask again over TCP.
+		size := dns.MinMsgSize
+		if opt := q.IsEdns0(); opt != nil {
+			size = max(size, int(opt.UDPSize()))
+		}
+		m.Truncate(size)
+	}
 	w.WriteMsg(m)
 }
 

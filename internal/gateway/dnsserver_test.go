@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net"
 	"slices"
@@ -137,6 +138,72 @@ func TestZoneServer(t *testing.T) {
 	if got := txts(); len(got) != 0 {
 		t.Errorf("TXT after deleting all: %q", got)
 	}
+
+	// Answers too large for UDP are cut with TC set; TCP has them whole.
+	var many []libdns.Record
+	for i := range 20 {
+		many = append(many, libdns.RR{Type: "TXT", Name: "_acme-challenge", Data: fmt.Sprintf("%02d%s", i, strings.Repeat("x", 60))})
+	}
+	if _, err := z.AppendRecords(ctx, "gw.test.", many); err != nil {
+		t.Fatal(err)
+	}
+	q := new(dns.Msg)
+	q.SetQuestion("_acme-challenge.gw.test.", dns.TypeTXT)
+	udp := &dns.Client{Net: "udp", Timeout: 10 * time.Second}
+	r, _, err = udp.Exchange(q, addr)
+	if err != nil || !r.Truncated || len(r.Answer) >= 20 {
+		t.Errorf("large answer over UDP: truncated %v, %d records, %v", r != nil && r.Truncated, len(r.Answer), err)
+	}
+	if got := txts(); len(got) != 20 {
+		t.Errorf("large answer over TCP: %d records", len(got))
+	}
+
+	// Queries that are not one question of the zone.
+	notify := new(dns.Msg)
+	notify.SetNotify("gw.test.")
+	if r, _, err := udp.Exchange(notify, addr); err != nil || r.Rcode != dns.RcodeNotImplemented {
+		t.Errorf("NOTIFY: %v %v", r, err)
+	}
+	chaos := new(dns.Msg)
+	chaos.SetQuestion("version.bind.", dns.TypeTXT)
+	chaos.Question[0].Qclass = dns.ClassCHAOS
+	if r, _, err := udp.Exchange(chaos, addr); err != nil || r.Rcode != dns.RcodeRefused {
+		t.Errorf("CHAOS version.bind: %v %v", r, err)
+	}
+}
+
+// FuzzZoneServer: any message the server can parse gets an answer it can
+// pack, never more than one question's worth, and nothing outside the
+// zone.
+func FuzzZoneServer(f *testing.F) {
+	for _, name := range []string{"gw.test.", "x.gw.test.", "example.org.", "_acme-challenge.gw.test."} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeANY, dns.TypeSOA} {
+			q := new(dns.Msg)
+			q.SetQuestion(name, qt)
+			b, _ := q.Pack()
+			f.Add(b)
+		}
+	}
+	z := NewZoneServer("gw.test", []net.IP{net.ParseIP("192.0.2.7")})
+	if _, err := z.AppendRecords(context.Background(), "gw.test.", []libdns.Record{libdns.RR{Type: "TXT", Name: "_acme-challenge", Data: "v"}}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		q := new(dns.Msg)
+		if q.Unpack(b) != nil {
+			return
+		}
+		m := z.answer(q)
+		if _, err := m.Pack(); err != nil {
+			t.Fatalf("answer does not pack: %v\n%v", err, m)
+		}
+		if len(m.Answer) > 0 {
+			name := strings.ToLower(q.Question[0].Name)
+			if !z.inZone(name) {
+				t.Fatalf("answered %q outside the zone", name)
+			}
+		}
+	})
 }
 
 // TestWildcardCertificate: a gateway serving its zone's DNS gets a
