@@ -16,6 +16,8 @@ TOOLS=(
   "slirp4netns slirp4netns" # user-mode NAT for sandboxes with internet (internal/compute/sandbox)
   "unsquashfs squashfs-tools" # the compute node unpacks runtime images (internal/compute/crn)
   "mmdebstrap mmdebstrap"     # builds the Debian runtime (runtimes/debian-12-python)
+  "chromium chromium"         # headless browser of the browser-module tests (internal/vmjs)
+  "curl curl"                 # the devnet gateway test runs the curl line it prints (internal/devnet)
 )
 
 # has tells whether a command is installed. Debian keeps the PostgreSQL

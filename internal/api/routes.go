@@ -4,6 +4,8 @@ import (
 	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/goaleph/goaleph/internal/vmjs"
 )
 
 // routes registers every endpoint. Read endpoints live in messages.go,
@@ -54,6 +56,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v0/info/public.json", s.publicInfo)
 	m.HandleFunc("GET /api/v0/version", s.version)
 	m.HandleFunc("GET /version", s.version)
+	// the browser module that calls programs on the compute nodes
+	m.Handle("GET "+vmjs.Path, vmjs.Handler(nil))
 	if s.cfg.Registry != nil {
 		m.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	}

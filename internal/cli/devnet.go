@@ -23,6 +23,7 @@ import (
 	"github.com/goaleph/goaleph/internal/compute/sandbox"
 	"github.com/goaleph/goaleph/internal/devnet"
 	_ "github.com/goaleph/goaleph/internal/devnet/devcrn" // the devnet's compute node
+	_ "github.com/goaleph/goaleph/internal/devnet/devgw"  // the devnet's gateway
 )
 
 func newDevnetCmd(g *globals) *cobra.Command {
@@ -33,6 +34,7 @@ func newDevnetCmd(g *globals) *cobra.Command {
 		noPython  bool
 		noChain   bool
 		chain     devnet.ChainConfig
+		noGateway bool
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -68,6 +70,13 @@ and an ALEPH ERC-20 deployed on it. Node 0 anchors the messages on it
 every --commit-delay (its packer), every node reads the contract (messages
 become confirmed) and follows the token (balances). It prints the chain's
 RPC URL, the contracts and a key funded with 100 ETH and 1,000 ALEPH.
+It runs a gateway as well (unless --no-gateway): programs answer over HTTPS
+at https://<base32 item hash>.devnet.localhost:<port>/, with a wildcard
+certificate the gateway gets through DNS-01 (answered by its own DNS server
+for the zone) from a local ACME CA, pebble, started with the devnet, a new
+CA at each run (its root is written to the data directory). pebble is built
+once with go install into the user cache, which needs the Go toolchain the
+first time. The devnet prints the curl line that reaches a program.
 
 It ends by printing the export lines that point the aleph commands at the
 devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
@@ -94,6 +103,7 @@ devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 			if !noChain {
 				cfg.Chain = &chain
 			}
+			cfg.Gateway = !noGateway
 			nw, err := devnet.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -122,6 +132,7 @@ devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 	f.StringVar(&cfg.DataDir, "data-dir", "", "keep the nodes' state here across runs (default: a temporary directory)")
 	f.StringVar(&logLevel, "log-level", "warn", "debug, info, warn or error")
 	f.BoolVar(&noCompute, "no-compute", false, "run core nodes only: no compute node, no runtimes published")
+	f.BoolVar(&noGateway, "no-gateway", false, "run no gateway (nor its local ACME CA)")
 	f.BoolVar(&noPython, "no-python-runtime", false, "do not build and publish the Debian 12 Python runtime (WASM programs only)")
 	f.BoolVar(&noChain, "no-chain", false, "run no chain: no packer, no confirmations, no token balances")
 	f.DurationVar(&chain.CommitDelay, "commit-delay", 10*time.Second, "time between two batches node 0 anchors on the chain")
@@ -153,6 +164,13 @@ func printDevnet(w io.Writer, nw *devnet.Network) {
 	}
 	if u := nw.ComputeURL(); u != "" {
 		fmt.Fprintf(w, "compute node  %s  (programs at %s/vm/<item hash>/)\n", u, u)
+	}
+	if gw := nw.Gateway(); gw != nil {
+		fmt.Fprintf(w, "gateway  https %s  http %s  zone %s (its DNS at %s)\n", gw.HTTPSAddr, gw.HTTPAddr, gw.Zone, gw.DNSAddr)
+		fmt.Fprintf(w, "        CA %s (the devnet's ACME CA, new at each run)\n", gw.CAFile)
+		if line, err := nw.GatewayCurl(""); err == nil {
+			fmt.Fprintf(w, "        a program over HTTPS (<label>: its item hash in base32, as in the host URL aleph program prints):\n        %s\n", line)
+		}
 	}
 }
 

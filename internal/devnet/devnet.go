@@ -58,6 +58,11 @@ type Config struct {
 	// contract and the ALEPH token, a packer on node 0, and a chain reader
 	// and token follower on every node (chain.go). Default none.
 	Chain *ChainConfig
+	// Gateway runs a gateway too (gateway.go): reading node 0, with the
+	// devnet's own ACME CA and the gateway's own DNS for GatewayZone. It
+	// is provided by the package devnet/devgw: import it to use Gateway.
+	// Default off.
+	Gateway bool
 }
 
 // ComputeConfig is what a network gives the compute node it runs.
@@ -118,7 +123,9 @@ type Network struct {
 	chain     *Chain        // with Config.Chain
 	chainProc *chainProcess // the dev chain the network runs, if any
 	// chainRole sets node i's chain services (set by setupChain).
-	chainRole func(i int, rc *node.RoleConfig)
+	chainRole   func(i int, rc *node.RoleConfig)
+	gateway     GatewayServer
+	gatewayDone chan struct{} // closed when the gateway has stopped
 }
 
 // Node is one core node of a Network.
@@ -230,6 +237,15 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 			return nil, err
 		}
 	}
+	var gw GatewayServer
+	if cfg.Gateway {
+		if gw, err = nw.newGateway(ctx, dir); err != nil {
+			if computeLn != nil {
+				computeLn.Close()
+			}
+			return nil, err
+		}
+	}
 	if cfg.DataDir != "" {
 		saveState(dir, nw.nodes, computeLn, st.Chain)
 	}
@@ -240,6 +256,9 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 	if computeSrv != nil {
 		nw.runCompute(computeSrv, computeLn)
 	}
+	if gw != nil {
+		nw.runGateway(gw)
+	}
 	context.AfterFunc(ctx, nw.cancel) // the network lives as long as ctx; Stop ends it earlier
 	go func() {
 		<-nw.runCtx.Done()
@@ -248,6 +267,9 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 		nw.mu.Unlock()
 		if nw.computeDone != nil {
 			<-nw.computeDone
+		}
+		if nw.gatewayDone != nil {
+			<-nw.gatewayDone
 		}
 		for _, n := range nw.nodes {
 			if n.done != nil {

@@ -38,6 +38,11 @@ type RoleConfig struct {
 	// NoDomainsAggregate: custom domains come from _aleph-id TXT records
 	// only, not from their owners' domains aggregates too.
 	NoDomainsAggregate bool
+	// DNSListen is the address of the zone's authoritative DNS server
+	// (empty: none); DNSAddresses the IP addresses its names resolve to.
+	// With TLS, the zone's wildcard certificate is obtained by DNS-01.
+	DNSListen    string
+	DNSAddresses []string
 	// RefreshInterval is how often the announcements are read.
 	RefreshInterval time.Duration
 	// TrustedNodes are the compute node addresses followed (empty: all).
@@ -86,6 +91,15 @@ type RoleConfig struct {
 	// Listener, TLSListener and MetricsListener, when set, are served
 	// instead of listening on the addresses.
 	Listener, TLSListener, MetricsListener net.Listener
+	// DNSConn and DNSListener, when set, are the zone DNS server's UDP
+	// and TCP sockets, used instead of DNSListen.
+	DNSConn     net.PacketConn
+	DNSListener net.Listener
+
+	// renewCheck is how often certmagic looks for certificates to renew
+	// (0: its default, 10 minutes); tests of short-lived certificates
+	// shorten it.
+	renewCheck time.Duration
 }
 
 // Role is a gateway built by NewRole: a lifecycle.Service, Readier and
@@ -96,14 +110,19 @@ type Role struct {
 	dir     *Directory
 	proxy   *Proxy
 	tls     *tlsManager
-	reg     *prometheus.Registry
-	lns     []net.Listener
-	httpLn  net.Listener
-	tlsLn   net.Listener
-	metrics net.Listener
-	group   lifecycle.Group
-	ready   chan struct{}
-	once    sync.Once
+	zone    *ZoneServer
+	dnsConn net.PacketConn
+	dnsLn   net.Listener
+	// zoneQueries counts the zone DNS server's answers.
+	zoneQueries *prometheus.CounterVec
+	reg         *prometheus.Registry
+	lns         []net.Listener
+	httpLn      net.Listener
+	tlsLn       net.Listener
+	metrics     net.Listener
+	group       lifecycle.Group
+	ready       chan struct{}
+	once        sync.Once
 }
 
 var _ lifecycle.Role = (*Role)(nil)
@@ -152,11 +171,15 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	if r.httpLn, err = r.listen(rc.Listener, rc.Listen); err != nil {
 		return nil, err
 	}
+	if err := r.startZoneDNS(); err != nil {
+		r.Close()
+		return nil, err
+	}
 	if rc.TLSListen != "" || rc.TLSListener != nil {
 		if r.tlsLn, err = r.listen(rc.TLSListener, rc.TLSListen); err != nil {
 			return nil, err
 		}
-		if r.tls, err = newTLSManager(rc, r.httpLn.Addr(), r.proxy, m); err != nil {
+		if r.tls, err = newTLSManager(rc, r.httpLn.Addr(), r.proxy, m, r.zone, r.dnsAddr()); err != nil {
 			r.Close()
 			return nil, err
 		}
@@ -174,17 +197,23 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	}
 	r.group.Add("directory", serviceFunc(r.dir.Run))
 	r.group.Add("health", serviceFunc(health.Run))
+	if r.zone != nil {
+		r.group.Add("dns", serviceFunc(func(ctx context.Context) error { return r.zone.Serve(ctx, r.dnsConn, r.dnsLn) }))
+	}
+	if r.tls != nil && r.tls.zoneCfg != nil {
+		r.group.Add("zone certificate", serviceFunc(r.tls.manageZone))
+	}
 	if r.tls != nil {
-		srv := rc.HTTP.Server(r.proxy, context.WithoutCancel(ctx))
+		srv := rc.HTTP.Server(r.handler(), context.WithoutCancel(ctx))
 		srv.ErrorLog = errorLog // handshakes refused for unknown names
 		srv.TLSConfig = r.tls.tlsConfig()
 		r.group.Add("https", serviceFunc(func(ctx context.Context) error {
 			return serve(ctx, srv, tls.NewListener(rc.HTTP.Listener(r.tlsLn), srv.TLSConfig))
 		}))
 	}
-	var plain http.Handler = r.proxy
+	plain := r.handler()
 	if r.tls != nil {
-		plain = r.tls.httpHandler(r.proxy, !rc.NoRedirect, portOf(r.tlsLn))
+		plain = r.tls.httpHandler(plain, !rc.NoRedirect, portOf(r.tlsLn))
 	}
 	httpSrv := rc.HTTP.Server(plain, context.WithoutCancel(ctx))
 	httpSrv.ErrorLog = errorLog
@@ -281,6 +310,9 @@ func (r *Role) Close() error {
 		}
 	}
 	r.lns = nil
+	if r.dnsConn != nil {
+		r.dnsConn.Close()
+	}
 	if r.tls != nil {
 		r.tls.close()
 	}

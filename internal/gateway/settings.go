@@ -42,6 +42,8 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Int(&c.DNSCacheSize, "dns-cache-size", "dns.cache_size", DefaultCacheSize, "entries in each of the TXT answer and miss caches"),
 		settings.Duration(&c.NegativeTTL, "dns-negative-ttl", "dns.negative_ttl", DefaultNegativeTTL, "longest a domain without an _aleph-id record is remembered"),
 		settings.InvertedBool(&c.NoDomainsAggregate, "no-domains-aggregate", "dns.domains_aggregate", "custom domains from _aleph-id TXT records only, not from the domains aggregate of the owner named by _control.<domain>"),
+		settings.String(&c.DNSListen, "dns-listen", "dns.listen", "", "address (UDP and TCP) of the zone's own authoritative DNS server, e.g. :53; with TLS, the zone gets a wildcard certificate through DNS-01 (empty: no server)"),
+		settings.StringArray(&c.DNSAddresses, "dns-address", "dns.addresses", nil, "IP address the zone's DNS server gives the zone and every name under it (repeatable)"),
 		settings.Duration(&c.RefreshInterval, "refresh-interval", "upstreams.refresh_interval", DefaultRefreshInterval, "how often the executions announcements are read again"),
 		settings.StringArray(&c.TrustedNodes, "trusted-node", "upstreams.trusted_nodes", nil, "ETH address of a compute node whose announcements are followed (repeatable; default every node)"),
 		settings.Duration(&c.EjectFor, "eject-for", "upstreams.eject_for", DefaultEjectFor, "how long a compute node that failed (connect error, 502, 503, 504) gets no traffic"),

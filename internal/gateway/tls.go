@@ -9,8 +9,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"go.uber.org/zap"
@@ -26,13 +28,18 @@ var errNotServed = errors.New("gateway: no program at this host")
 // may share.
 type tlsManager struct {
 	cache  *certmagic.Cache
-	cfg    *certmagic.Config
+	cfg    *certmagic.Config // on demand, HTTP-01
 	issuer *certmagic.ACMEIssuer
+	// zoneCfg manages the zone's wildcard certificate through DNS-01
+	// (nil without the gateway's own DNS server).
+	zoneCfg *certmagic.Config
+	zone    string
 }
 
 // newTLSManager builds the manager of rc; httpAddr is the gateway's HTTP
-// listener, where the HTTP-01 challenges are answered.
-func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tlsManager, error) {
+// listener, where the HTTP-01 challenges are answered; zone, when not
+// nil, is the gateway's DNS server of its zone, reached at dnsAddr.
+func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics, zone *ZoneServer, dnsAddr string) (*tlsManager, error) {
 	if rc.CertDir == "" {
 		return nil, errors.New("gateway: TLS needs a certificate directory (--cert-dir)")
 	}
@@ -55,7 +62,7 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 	if err != nil {
 		return nil, err
 	}
-	t := &tlsManager{}
+	t := &tlsManager{zone: rc.Zone}
 	logger := zap.NewNop()
 	if rc.LogLevel == "debug" { // certmagic logs with zap: its own lines on stderr
 		if l, err := zap.NewDevelopment(); err == nil {
@@ -63,11 +70,31 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 		}
 	}
 	t.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return t.cfg, nil },
-		Logger:           logger,
+		RenewCheckInterval: rc.renewCheck, // 0: certmagic's 10 minutes
+		GetConfigForCert: func(c certmagic.Certificate) (*certmagic.Config, error) {
+			if t.zoneCfg != nil && slices.ContainsFunc(c.Names, t.zoneName) {
+				return t.zoneCfg, nil
+			}
+			return t.cfg, nil
+		},
+		Logger: logger,
 	})
+	storage := &certmagic.FileStorage{Path: rc.CertDir}
+	onEvent := func(ctx context.Context, event string, data map[string]any) error {
+		switch event {
+		case "cert_obtained":
+			if renewal, _ := data["renewal"].(bool); renewal {
+				m.certificates.WithLabelValues("renewed").Inc()
+			} else {
+				m.certificates.WithLabelValues("obtained").Inc()
+			}
+		case "cert_failed":
+			m.certificates.WithLabelValues("failed").Inc()
+		}
+		return nil
+	}
 	t.cfg = certmagic.New(t.cache, certmagic.Config{
-		Storage: &certmagic.FileStorage{Path: rc.CertDir},
+		Storage: storage,
 		Logger:  logger,
 		OCSP:    certmagic.OCSPConfig{DisableStapling: true},
 		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: func(ctx context.Context, name string) error {
@@ -77,19 +104,7 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 			}
 			return nil
 		}},
-		OnEvent: func(ctx context.Context, event string, data map[string]any) error {
-			switch event {
-			case "cert_obtained":
-				if renewal, _ := data["renewal"].(bool); renewal {
-					m.certificates.WithLabelValues("renewed").Inc()
-				} else {
-					m.certificates.WithLabelValues("obtained").Inc()
-				}
-			case "cert_failed":
-				m.certificates.WithLabelValues("failed").Inc()
-			}
-			return nil
-		},
+		OnEvent: onEvent,
 	})
 	t.issuer = certmagic.NewACMEIssuer(t.cfg, certmagic.ACMEIssuer{
 		CA: rc.ACMECA, TestCA: rc.ACMECA, Email: rc.ACMEEmail, Agreed: true, TrustedRoots: roots,
@@ -99,7 +114,39 @@ func newTLSManager(rc RoleConfig, httpAddr net.Addr, p *Proxy, m *metrics) (*tls
 		ListenHost: host, AltHTTPPort: httpPort, DisableTLSALPNChallenge: true, Logger: logger,
 	})
 	t.cfg.Issuers = []certmagic.Issuer{t.issuer}
+	if zone != nil {
+		// The zone and its wildcard: DNS-01, answered by the gateway's own
+		// DNS server. A certmagic issuer with a DNS solver solves DNS-01
+		// only, hence a configuration of its own on the same cache and
+		// storage. certmagic finds the zone by asking dnsAddr for its SOA;
+		// the record is in the server before AppendRecords returns, so no
+		// propagation wait.
+		t.zoneCfg = certmagic.New(t.cache, certmagic.Config{Storage: storage, Logger: logger,
+			OCSP: certmagic.OCSPConfig{DisableStapling: true}, OnEvent: onEvent})
+		t.zoneCfg.Issuers = []certmagic.Issuer{certmagic.NewACMEIssuer(t.zoneCfg, certmagic.ACMEIssuer{
+			CA: rc.ACMECA, TestCA: rc.ACMECA, Email: rc.ACMEEmail, Agreed: true, TrustedRoots: roots, Logger: logger,
+			DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+				DNSProvider: zone, TTL: challengeTTL * time.Second, Resolvers: []string{dnsAddr},
+				PropagationTimeout: -1, Logger: logger}},
+		})}
+	}
 	return t, nil
+}
+
+// zoneNames are the names of the zone's certificates: the zone and its
+// wildcard.
+func (t *tlsManager) zoneNames() []string { return []string{"*." + t.zone, t.zone} }
+
+func (t *tlsManager) zoneName(name string) bool { return slices.Contains(t.zoneNames(), name) }
+
+// manageZone obtains (or loads from the storage) the zone's certificates
+// and keeps them renewed until ctx ends.
+func (t *tlsManager) manageZone(ctx context.Context) error {
+	if err := t.zoneCfg.ManageAsync(ctx, t.zoneNames()); err != nil {
+		return fmt.Errorf("gateway: zone certificates: %w", err)
+	}
+	<-ctx.Done()
+	return nil
 }
 
 // allow is the on-demand decision: name must be a host the gateway
@@ -129,9 +176,22 @@ func (p *Proxy) allow(ctx context.Context, name string) error {
 }
 
 // tlsConfig is the HTTPS listener's TLS configuration: certmagic's
-// certificates, HTTP/1.1.
+// certificates, HTTP/1.1. With the zone's own certificates, the zone's
+// names get theirs from the zone's configuration: never on demand (no
+// order per program name, none before the wildcard arrives), renewed by
+// DNS-01 in certmagic's maintenance, not by HTTP-01 at a handshake.
 func (t *tlsManager) tlsConfig() *tls.Config {
 	c := t.cfg.TLSConfig()
+	if t.zoneCfg != nil {
+		onDemand, zone := c.GetCertificate, t.zoneCfg.GetCertificate
+		c.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			name := strings.TrimSuffix(strings.ToLower(hello.ServerName), ".")
+			if name == t.zone || strings.HasSuffix(name, "."+t.zone) {
+				return zone(hello)
+			}
+			return onDemand(hello)
+		}
+	}
 	c.NextProtos = []string{"http/1.1"}
 	c.MinVersion = tls.VersionTLS12
 	return c

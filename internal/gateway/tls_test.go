@@ -24,7 +24,7 @@ import (
 // configuration of a gateway using it, with its listeners bound.
 type tlsGateway struct {
 	prog          program
-	pebble        *pebble
+	pebble        *testPebble
 	rc            RoleConfig
 	httpLn, tlsLn net.Listener
 	root          *x509.CertPool

@@ -3,6 +3,7 @@ package wasmtest
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 )
 
 // CGIModule returns a minimal WASI preview-1 module, assembled by hand,
@@ -11,7 +12,14 @@ import (
 // programs as they like, and it shows what the backend costs apart from a
 // language runtime's start-up (a Go module starts the Go runtime in every
 // instance).
-func CGIModule(text string, loop bool) []byte {
+func CGIModule(text string, loop bool) []byte { return cgiModule("", text, loop) }
+
+// CGIModuleHeaders is CGIModule answering with the extra header lines
+// too ("Name: value", separated by newlines), e.g. the CORS header a
+// program called from web pages sends.
+func CGIModuleHeaders(headers, text string) []byte { return cgiModule(headers, text, false) }
+
+func cgiModule(headers, text string, loop bool) []byte {
 	uleb := func(b []byte, v uint64) []byte { return binary.AppendUvarint(b, v) }
 	vec := func(items ...[]byte) []byte {
 		b := uleb(nil, uint64(len(items)))
@@ -24,7 +32,10 @@ func CGIModule(text string, loop bool) []byte {
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	section := func(id byte, payload []byte) []byte { return cat([]byte{id}, uleb(nil, uint64(len(payload))), payload) }
 
-	payload := []byte("Content-Type: text/plain\nX-Program: test\nVary: Accept\n\n" + text)
+	if headers != "" {
+		headers = strings.TrimSuffix(headers, "\n") + "\n"
+	}
+	payload := []byte("Content-Type: text/plain\nX-Program: test\nVary: Accept\n" + headers + "\n" + text)
 	data := binary.LittleEndian.AppendUint32(nil, 16)
 	data = binary.LittleEndian.AppendUint32(data, uint32(len(payload)))
 	data = append(data, make([]byte, 8)...) // nwritten at 8
