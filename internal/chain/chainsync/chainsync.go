@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/goaleph/goaleph/internal/chain/ethreader"
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
 )
@@ -52,7 +52,7 @@ type Service struct {
 	cfg     Config
 	node    Node
 	log     *slog.Logger
-	client  *ethclient.Client
+	client  *ethrpc.Client
 	reader  *ethreader.Reader
 	metrics *metrics
 
@@ -81,9 +81,9 @@ func New(ctx context.Context, cfg Config, node Node) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := ethclient.DialContext(ctx, cfg.RPC)
+	client, err := ethrpc.Dial(ctx, cfg.RPC, ethrpc.Options{Chain: Chain, Service: "sync", Timeout: cfg.RPCTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("chain sync: rpc %s: %w", cfg.RPC, err)
+		return nil, fmt.Errorf("chain sync: %w", err)
 	}
 	rd, err := ethreader.New(rc, client, ethreader.StoreHeights{Store: node.Store()})
 	if err != nil {

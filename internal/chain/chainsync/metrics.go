@@ -61,7 +61,7 @@ func (s *Service) Register(reg prometheus.Registerer) error {
 			return err
 		}
 	}
-	return nil
+	return s.client.Register(reg)
 }
 
 // observe updates the height gauges after a poll.

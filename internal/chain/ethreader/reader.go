@@ -21,6 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/goaleph/goaleph/contracts"
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 )
 
 // Kind says which AlephSync event an Event is.
@@ -95,9 +96,26 @@ type Reader struct {
 	msgID    common.Hash
 	emitters map[common.Address]bool
 
-	mu    sync.Mutex
-	stats Stats
-	span  uint64
+	mu       sync.Mutex
+	stats    Stats
+	span     uint64
+	okStreak int // calls that succeeded since span last changed
+}
+
+// growAfter is how many calls must succeed in a row before a range
+// shrunk by errors doubles again (up to MaxBlockRange): a limit of the
+// endpoint's is met again only once every growAfter+1 calls.
+const growAfter = 4
+
+func (r *Reader) grow() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.span >= r.cfg.MaxBlockRange {
+		return
+	}
+	if r.okStreak++; r.okStreak >= growAfter {
+		r.span, r.okStreak = min(r.span*2, r.cfg.MaxBlockRange), 0
+	}
 }
 
 // New returns a reader of cfg.Contract through src, keeping its height in heights.
@@ -177,14 +195,19 @@ func (r *Reader) Poll(ctx context.Context, handle func(context.Context, []Event)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if r.span == 1 {
+			if to == from {
 				return fmt.Errorf("ethreader: %s logs of block %d: %w", r.cfg.Chain, from, err)
 			}
+			if ethrpc.Unavailable(err) {
+				// The endpoint is down: a smaller range will not help.
+				return fmt.Errorf("ethreader: %s logs of blocks %d-%d: %w", r.cfg.Chain, from, to, err)
+			}
 			r.mu.Lock()
-			r.span = max(r.span/2, 1)
+			r.span, r.okStreak = max((to-from+1)/2, 1), 0
 			r.mu.Unlock()
 			continue
 		}
+		r.grow()
 		events := r.decode(logs)
 		if err := handle(ctx, events); err != nil {
 			return err
