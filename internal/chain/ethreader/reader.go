@@ -96,26 +96,9 @@ type Reader struct {
 	msgID    common.Hash
 	emitters map[common.Address]bool
 
-	mu       sync.Mutex
-	stats    Stats
-	span     uint64
-	okStreak int // calls that succeeded since span last changed
-}
-
-// growAfter is how many calls must succeed in a row before a range
-// shrunk by errors doubles again (up to MaxBlockRange): a limit of the
-// endpoint's is met again only once every growAfter+1 calls.
-const growAfter = 4
-
-func (r *Reader) grow() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.span >= r.cfg.MaxBlockRange {
-		return
-	}
-	if r.okStreak++; r.okStreak >= growAfter {
-		r.span, r.okStreak = min(r.span*2, r.cfg.MaxBlockRange), 0
-	}
+	mu    sync.Mutex
+	stats Stats
+	span  *ethrpc.Span
 }
 
 // New returns a reader of cfg.Contract through src, keeping its height in heights.
@@ -135,7 +118,7 @@ func New(cfg Config, src LogSource, heights HeightStore) (*Reader, error) {
 		syncID:   crypto.Keccak256Hash([]byte(contracts.SyncEventSig)),
 		msgID:    crypto.Keccak256Hash([]byte(contracts.MessageEventSig)),
 		emitters: map[common.Address]bool{},
-		span:     cfg.MaxBlockRange,
+		span:     ethrpc.NewSpan(cfg.MaxBlockRange),
 	}
 	for _, e := range cfg.Emitters {
 		r.emitters[e] = true
@@ -148,7 +131,7 @@ func (r *Reader) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
-	s.LastRange = r.span
+	s.LastRange = r.span.Size()
 	return s
 }
 
@@ -183,7 +166,7 @@ func (r *Reader) Poll(ctx context.Context, handle func(context.Context, []Event)
 		r.count(func(s *Stats) { s.SyncHeight = h })
 	}
 	for from <= safe {
-		to := min(from+r.span-1, safe)
+		to := min(from+r.span.Size()-1, safe)
 		logs, err := r.src.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(from),
 			ToBlock:   new(big.Int).SetUint64(to),
@@ -195,19 +178,15 @@ func (r *Reader) Poll(ctx context.Context, handle func(context.Context, []Event)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if to == from {
-				return fmt.Errorf("ethreader: %s logs of block %d: %w", r.cfg.Chain, from, err)
-			}
-			if ethrpc.Unavailable(err) {
-				// The endpoint is down: a smaller range will not help.
+			if !r.span.Failed(from, to, err) {
+				if to == from {
+					return fmt.Errorf("ethreader: %s logs of block %d: %w", r.cfg.Chain, from, err)
+				}
 				return fmt.Errorf("ethreader: %s logs of blocks %d-%d: %w", r.cfg.Chain, from, to, err)
 			}
-			r.mu.Lock()
-			r.span, r.okStreak = max((to-from+1)/2, 1), 0
-			r.mu.Unlock()
 			continue
 		}
-		r.grow()
+		r.span.Succeeded()
 		events := r.decode(logs)
 		if err := handle(ctx, events); err != nil {
 			return err
