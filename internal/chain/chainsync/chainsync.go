@@ -144,10 +144,12 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil {
 			failures++
 			s.metrics.pollErrors.Inc()
-			wait = min(s.cfg.RetryBase<<min(failures, 20), s.cfg.MaxBackoff)
-			s.log.Warn("chain poll failed", "err", err, "retry_in", wait)
+			wait = min(s.cfg.RetryBase<<min(failures-1, 20), s.cfg.MaxBackoff)
+			s.metrics.backoff.Set(wait.Seconds())
+			s.log.Warn("chain poll failed", "err", err, "retry_in", wait, "failures", failures)
 		} else {
 			failures = 0
+			s.metrics.backoff.Set(0)
 		}
 		s.retryArchives(ctx)
 		if due, ok := s.nextRetry(); ok {
