@@ -86,6 +86,7 @@ func TestRPCOutage(t *testing.T) {
 		}
 	}
 	mint(1)
+	h.chain.Commit() // its confirmation
 	h.waitFor("the first transfer in the balances", func() bool { return h.balance(holder).Int64() == 1 })
 
 	emitDuring := func(what string) {
