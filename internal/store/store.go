@@ -451,6 +451,12 @@ type MessageFilter struct {
 	StartBlock uint64
 	EndBlock   uint64
 	SortAsc    bool // default newest first
+	// SortTxTime sorts by the block time of each message's first
+	// confirmation instead of message time (the reference's tx-time):
+	// newest first with the unconfirmed first, or (SortAsc) oldest first
+	// with the unconfirmed last; ties by time (same direction), then
+	// item_hash. Not with Cursor.
+	SortTxTime bool
 	// Pagination is the page size; 0 means no limit (offset mode only).
 	Pagination int
 	Page       int // 1-based, offset mode
@@ -514,4 +520,14 @@ type AggregatePage struct {
 	Aggregates []Aggregate
 	Total      int
 	NextCursor string
+}
+
+// TxTimeOrder is the ORDER BY list of MessageFilter.SortTxTime, given the
+// SQL expression of the first confirmation's time (NULL: unconfirmed).
+// SQLite (3.30+) and PostgreSQL both take NULLS FIRST/LAST.
+func TxTimeOrder(firstConfirmed string, asc bool) string {
+	if asc {
+		return firstConfirmed + " ASC NULLS LAST, time ASC, item_hash ASC"
+	}
+	return firstConfirmed + " DESC NULLS FIRST, time DESC, item_hash ASC"
 }

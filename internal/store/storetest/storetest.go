@@ -69,6 +69,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Confirmations", testConfirmations},
 		{"Packer", testPacker},
 		{"ListMessagesByBlock", testListMessagesByBlock},
+		{"ListMessagesTxTime", testListMessagesTxTime},
 		{"Balances", testBalances},
 		{"TokenSync", testTokenSync},
 	}
