@@ -1,7 +1,6 @@
 package chaintest
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -9,17 +8,19 @@ import (
 
 // Proxy is a TCP proxy on 127.0.0.1 in front of a chain's RPC endpoint, to
 // produce outages for real: Cut makes it drop every connection (as a dead
-// endpoint), Stall makes it accept and never answer (as a hung one),
-// Restore forwards again. Changing the mode closes the connections open
-// through it, so no kept-alive connection outlives an outage.
+// endpoint), Stall makes it take requests and never answer (as a hung one,
+// kept-alive connections included), Forward forwards again. Cut and
+// Forward close the connections open through it, so no connection
+// outlives an outage.
 type Proxy struct {
 	ln     net.Listener
 	target string
 
-	mu    sync.Mutex
-	mode  ProxyMode
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	mode    ProxyMode
+	changed chan struct{} // closed when the mode changes
+	conns   map[net.Conn]struct{}
+	wg      sync.WaitGroup
 }
 
 // ProxyMode is what a Proxy does with connections.
@@ -39,7 +40,7 @@ func NewProxy(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}, changed: make(chan struct{})}
 	p.wg.Add(1)
 	go p.accept()
 	t.Cleanup(p.close)
@@ -49,11 +50,18 @@ func NewProxy(t testing.TB, target string) *Proxy {
 // URL is the proxy's http:// URL.
 func (p *Proxy) URL() string { return "http://" + p.ln.Addr().String() }
 
-// Set changes the mode and closes the connections open through the proxy.
+// Set changes the mode. Cut and Forward close the connections open
+// through the proxy; Stall holds them: what they carry from then on is
+// never delivered.
 func (p *Proxy) Set(m ProxyMode) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.mode = m
+	close(p.changed)
+	p.changed = make(chan struct{})
+	if m == Stall {
+		return
+	}
 	for c := range p.conns {
 		c.Close()
 	}
@@ -110,9 +118,29 @@ func (p *Proxy) accept() {
 	}
 }
 
+// pipe copies src to dst until either ends; in Stall mode it holds what
+// it read until the mode changes, then closes both.
 func (p *Proxy) pipe(dst, src net.Conn) {
 	defer p.wg.Done()
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+	defer src.Close()
+	defer dst.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			mode, changed := p.mode, p.changed
+			p.mu.Unlock()
+			if mode == Stall {
+				<-changed
+				return
+			}
+			if _, err := dst.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
