@@ -41,6 +41,7 @@ type harness struct {
 	role     *node.Role
 	url      string
 
+	stop       func()           // stops the running node
 	rpc        string           // the RPC URL the node uses
 	rpcTimeout time.Duration    // 0: the default
 	token      node.TokenConfig // the node's token follower
@@ -95,7 +96,8 @@ func (h *harness) start(dataDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(lifecycletest.Start(h.ctx, t, role, "role"))
+	h.stop = lifecycletest.Start(h.ctx, t, role, "role")
+	t.Cleanup(h.stop)
 	h.role, h.url = role, role.URL()
 }
 

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/chain/devchain/chaintest"
+	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/node"
 )
 
@@ -137,4 +139,38 @@ func TestRPCOutage(t *testing.T) {
 	h.waitFor("the synced height at the head", func() bool {
 		return h.metricValue(`aleph_chain_synced_height\{chain="ETH"\}`) >= float64(head-1)
 	})
+}
+
+// TestArchiveRetryRestart: an archive nobody has is recorded to be fetched
+// again; a node restarted after its reader went past the event still
+// fetches it (the queue is in the store) and confirms its messages once
+// the archive appears.
+func TestArchiveRetryRestart(t *testing.T) {
+	h := deploy(t)
+	dir := t.TempDir()
+	h.start(dir)
+	m := post(t, ethtest.Account(t), "archive that comes late")
+	late := payload(t, m)
+	cid, err := files.CID(strings.NewReader(late), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent := h.emit(0, pointer(cid))
+	h.chain.Commit()
+	const pending = `aleph_chain_archives_pending{chain="ETH"} `
+	h.waitFor("the missing archive queued and the reader past its event", func() bool {
+		return h.metric(pending+"1") && h.metricValue(`aleph_chain_synced_height\{chain="ETH"\}`) >= float64(sent.height)
+	})
+	h.stop()
+
+	h.start(dir)
+	h.waitFor("the archive queued again after the restart", func() bool { return h.metric(pending + "1") })
+	if _, err := h.role.Node().Files().Add(h.ctx, files.IPFS, strings.NewReader(late), files.AddOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitConfirmed(map[string]tx{m.ItemHash: sent})
+	h.waitFor("no archive pending", func() bool { return h.metric(pending + "0") })
+	if rs, err := h.role.Node().Store().ArchiveRetries(h.ctx, "ETH"); err != nil || len(rs) != 0 {
+		t.Fatalf("archives still to fetch in the store: %+v, %v", rs, err)
+	}
 }

@@ -223,3 +223,65 @@ func testListMessagesTxTime(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testArchiveRetries: archives to fetch again are kept per chain, ordered
+// by height and log index, updated in place (attempts) and deleted once
+// done; a rolled-back transaction keeps nothing.
+func testArchiveRetries(t *testing.T, s store.Store) {
+	list := func(chain string) []store.ArchiveRetry {
+		t.Helper()
+		got, err := s.ArchiveRetries(ctx, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := list("ETH"); len(got) != 0 {
+		t.Fatalf("retries of a new store: %+v", got)
+	}
+	put := func(rs ...store.ArchiveRetry) {
+		t.Helper()
+		update(t, s, func(tx store.Tx) error {
+			for i := range rs {
+				if err := tx.PutArchiveRetry(&rs[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	r := func(tx string, idx uint, height uint64, attempts int) store.ArchiveRetry {
+		return store.ArchiveRetry{Chain: "ETH", TxHash: tx, LogIndex: idx, Height: height, CID: "Qm" + tx,
+			Event: `{"tx":"` + tx + `"}`, Attempts: attempts}
+	}
+	put(r("0xb", 0, 20, 1), r("0xa", 3, 10, 1), r("0xa", 1, 10, 1), r("0xc", 0, 1<<40, 5))
+	other := r("0xa", 1, 10, 1)
+	other.Chain = "BSC"
+	put(other, r("0xb", 0, 20, 2)) // attempts updated in place
+	want := []store.ArchiveRetry{r("0xa", 1, 10, 1), r("0xa", 3, 10, 1), r("0xb", 0, 20, 2), r("0xc", 0, 1<<40, 5)}
+	if got := list("ETH"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ArchiveRetries = %+v\nwant %+v", got, want)
+	}
+	if got := list("BSC"); !reflect.DeepEqual(got, []store.ArchiveRetry{other}) {
+		t.Fatalf("ArchiveRetries(BSC) = %+v", got)
+	}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.DeleteArchiveRetry("ETH", "0xa", 3); err != nil {
+			return err
+		}
+		return tx.DeleteArchiveRetry("ETH", "0xnone", 0)
+	})
+	errRollback := errors.New("rollback")
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.DeleteArchiveRetry("ETH", "0xb", 0); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatalf("Update = %v", err)
+	}
+	want = []store.ArchiveRetry{want[0], want[2], want[3]}
+	if got := list("ETH"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after deletes: %+v\nwant %+v", got, want)
+	}
+}

@@ -70,6 +70,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Packer", testPacker},
 		{"ListMessagesByBlock", testListMessagesByBlock},
 		{"ListMessagesTxTime", testListMessagesTxTime},
+		{"ArchiveRetries", testArchiveRetries},
 		{"Balances", testBalances},
 		{"TokenSync", testTokenSync},
 	}
