@@ -118,8 +118,10 @@ func parseMessageQuery(p *params) *messageQuery {
 	switch s, _ := p.get("sortBy"); s {
 	case "", "time":
 	case "tx-time":
-		// Unconfirmed messages sort by time under tx-time too.
+		// By first confirmation time; unconfirmed messages come first
+		// (newest first) or last (oldest first), as the reference's.
 		mq.txTime = true
+		f.SortTxTime = true
 	default:
 		p.fail("sortBy: %q is not time or tx-time", s)
 	}

@@ -146,7 +146,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (_ *Role, err error) {
 		}
 	}
 	if rc.Token.Enabled {
-		f, err := newTokenFollower(ctx, rc.Token, r.node)
+		f, err := newTokenFollower(ctx, rc.Token, rc.Chain.RPCTimeout, r.node)
 		if err != nil {
 			return nil, fmt.Errorf("token follower: %w", err)
 		}
@@ -166,7 +166,7 @@ func (r *Role) addPacker(ctx context.Context, cc *chainsync.Config, pc packer.Co
 		cc.Emitters = []string{chainsync.MainnetEmitter}
 	}
 	cc.Emitters = append(slices.Clone(cc.Emitters), from.Hex())
-	pc.RPC, pc.SyncContract, pc.Confirmations = cc.RPC, cc.SyncContract, cc.Confirmations
+	pc.RPC, pc.SyncContract, pc.Confirmations, pc.RPCTimeout = cc.RPC, cc.SyncContract, cc.Confirmations, cc.RPCTimeout
 	if pc.SyncContract == "" {
 		pc.SyncContract = chainsync.MainnetSyncContract
 	}

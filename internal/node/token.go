@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/goaleph/goaleph/internal/chain/erc20"
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 	"github.com/goaleph/goaleph/internal/settings"
 	"github.com/goaleph/goaleph/message"
 )
@@ -49,8 +49,9 @@ func (c *TokenConfig) settings() []*settings.Setting {
 
 // newTokenFollower builds the token follower of node n: it writes to n's
 // store and registers its metrics beside n's. The RPC client is dialled
-// lazily (HTTP) and released when the follower stops.
-func newTokenFollower(ctx context.Context, c TokenConfig, n *Node) (*erc20.Follower, error) {
+// lazily (HTTP) and released when the follower stops; each call has
+// rpcTimeout (chain.ethereum.rpc_timeout).
+func newTokenFollower(ctx context.Context, c TokenConfig, rpcTimeout time.Duration, n *Node) (*erc20.Follower, error) {
 	if c.RPC == "" {
 		return nil, errors.New("chain.ethereum.token.rpc is not set")
 	}
@@ -63,9 +64,17 @@ func newTokenFollower(ctx context.Context, c TokenConfig, n *Node) (*erc20.Follo
 	if c.StartHeight < 0 || c.Confirmations < 0 {
 		return nil, errors.New("chain.ethereum.token start height and confirmations must not be negative")
 	}
-	cl, err := ethclient.DialContext(ctx, c.RPC)
+	chain := c.Chain
+	if chain == "" {
+		chain = erc20.DefaultChain
+	}
+	cl, err := ethrpc.Dial(ctx, c.RPC, ethrpc.Options{Chain: chain, Service: "token", Timeout: rpcTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("dial %s: %w", c.RPC, err)
+		return nil, err
+	}
+	if err := cl.Register(n.metrics.registry); err != nil {
+		cl.Close()
+		return nil, err
 	}
 	f := erc20.New(erc20.Config{
 		Chain: c.Chain, Token: common.HexToAddress(c.Address), StartHeight: uint64(c.StartHeight),

@@ -276,6 +276,9 @@ type Reader interface {
 	OpenBatches(ctx context.Context, chain string) ([]Batch, error)
 	// BatchItems returns the item hashes of a batch, sorted.
 	BatchItems(ctx context.Context, id int64) ([]string, error)
+	// ArchiveRetries returns the archives of chain waiting to be fetched
+	// again, by height then log index.
+	ArchiveRetries(ctx context.Context, chain string) ([]ArchiveRetry, error)
 }
 
 // BatchState is where a packer batch stands.
@@ -307,6 +310,19 @@ type Batch struct {
 	GasUsed uint64 // confirmed
 	Created float64
 	Updated float64
+}
+
+// ArchiveRetry is an aleph-offchain event whose archive the chain reader
+// could not fetch yet: it is fetched again after a back-off, also after a
+// restart.
+type ArchiveRetry struct {
+	Chain    string
+	TxHash   string
+	LogIndex uint
+	Height   uint64
+	CID      string
+	Event    string // the event, as the reader serialises it (JSON)
+	Attempts int
 }
 
 // ChainSync is the progress of a chain reader: every block up to Height
@@ -411,6 +427,12 @@ type Tx interface {
 	InsertBatch(b *Batch, items []string) error
 	// UpdateBatch stores the state and transaction fields of a batch.
 	UpdateBatch(b *Batch) error
+	// PutArchiveRetry records an archive to fetch again, or updates its
+	// attempts (same chain, transaction and log index).
+	PutArchiveRetry(r *ArchiveRetry) error
+	// DeleteArchiveRetry forgets an archive to fetch again (done with:
+	// fetched, or malformed); one not recorded is no error.
+	DeleteArchiveRetry(chain, txHash string, logIndex uint) error
 
 	InsertVM(v *VM) error
 	VM(hash string) (*VM, error)
@@ -451,6 +473,12 @@ type MessageFilter struct {
 	StartBlock uint64
 	EndBlock   uint64
 	SortAsc    bool // default newest first
+	// SortTxTime sorts by the block time of each message's first
+	// confirmation instead of message time (the reference's tx-time):
+	// newest first with the unconfirmed first, or (SortAsc) oldest first
+	// with the unconfirmed last; ties by time (same direction), then
+	// item_hash. Not with Cursor.
+	SortTxTime bool
 	// Pagination is the page size; 0 means no limit (offset mode only).
 	Pagination int
 	Page       int // 1-based, offset mode
@@ -514,4 +542,14 @@ type AggregatePage struct {
 	Aggregates []Aggregate
 	Total      int
 	NextCursor string
+}
+
+// TxTimeOrder is the ORDER BY list of MessageFilter.SortTxTime, given the
+// SQL expression of the first confirmation's time (NULL: unconfirmed).
+// SQLite (3.30+) and PostgreSQL both take NULLS FIRST/LAST.
+func TxTimeOrder(firstConfirmed string, asc bool) string {
+	if asc {
+		return firstConfirmed + " ASC NULLS LAST, time ASC, item_hash ASC"
+	}
+	return firstConfirmed + " DESC NULLS FIRST, time DESC, item_hash ASC"
 }

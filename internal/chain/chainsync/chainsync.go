@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/goaleph/goaleph/internal/chain/ethreader"
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/message"
 )
@@ -52,7 +52,7 @@ type Service struct {
 	cfg     Config
 	node    Node
 	log     *slog.Logger
-	client  *ethclient.Client
+	client  *ethrpc.Client
 	reader  *ethreader.Reader
 	metrics *metrics
 
@@ -81,9 +81,9 @@ func New(ctx context.Context, cfg Config, node Node) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := ethclient.DialContext(ctx, cfg.RPC)
+	client, err := ethrpc.Dial(ctx, cfg.RPC, ethrpc.Options{Chain: Chain, Service: "sync", Timeout: cfg.RPCTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("chain sync: rpc %s: %w", cfg.RPC, err)
+		return nil, fmt.Errorf("chain sync: %w", err)
 	}
 	rd, err := ethreader.New(rc, client, ethreader.StoreHeights{Store: node.Store()})
 	if err != nil {
@@ -126,6 +126,9 @@ func (s *Service) Close() error {
 // skipped.
 func (s *Service) Run(ctx context.Context) error {
 	defer s.client.Close()
+	if err := s.loadRetries(ctx); err != nil {
+		return fmt.Errorf("chain sync: archives to fetch again: %w", err)
+	}
 	failures := 0
 	for {
 		s.handled = map[uint64]common.Hash{}
@@ -144,10 +147,12 @@ func (s *Service) Run(ctx context.Context) error {
 		if err != nil {
 			failures++
 			s.metrics.pollErrors.Inc()
-			wait = min(s.cfg.RetryBase<<min(failures, 20), s.cfg.MaxBackoff)
-			s.log.Warn("chain poll failed", "err", err, "retry_in", wait)
+			wait = min(s.cfg.RetryBase<<min(failures-1, 20), s.cfg.MaxBackoff)
+			s.metrics.backoff.Set(wait.Seconds())
+			s.log.Warn("chain poll failed", "err", err, "retry_in", wait, "failures", failures)
 		} else {
 			failures = 0
+			s.metrics.backoff.Set(0)
 		}
 		s.retryArchives(ctx)
 		if due, ok := s.nextRetry(); ok {
@@ -216,7 +221,9 @@ func (s *Service) syncEvent(ctx context.Context, ev *ethreader.Event) error {
 		return err
 	}
 	if !done {
-		s.schedule(&archiveRetry{ev: *ev, cid: cid})
+		if err := s.schedule(ctx, &archiveRetry{ev: *ev, cid: cid}); err != nil {
+			return err // the event is read again
+		}
 		s.metrics.event(kindOffchain, outcomeDeferred)
 	}
 	return nil
@@ -352,14 +359,32 @@ func (s *Service) submitMessage(ctx context.Context, m *message.Message, origin 
 }
 
 // schedule queues an archive to be fetched again after a back-off that
-// doubles with each attempt, up to MaxBackoff.
-func (s *Service) schedule(r *archiveRetry) {
+// doubles with each attempt, up to MaxBackoff, and records it in the store
+// (before the reader's height passes its event), so that a restart fetches
+// it again too. An error is the store's: the archive stays queued.
+func (s *Service) schedule(ctx context.Context, r *archiveRetry) error {
 	r.attempts++
 	r.due = time.Now().Add(min(s.cfg.RetryBase<<min(r.attempts-1, 20), s.cfg.MaxBackoff))
+	ev, err := json.Marshal(&r.ev)
+	if err != nil {
+		return err
+	}
+	rec := store.ArchiveRetry{Chain: Chain, TxHash: r.ev.TxHash.Hex(), LogIndex: r.ev.LogIndex, Height: r.ev.Height,
+		CID: r.cid, Event: string(ev), Attempts: r.attempts}
+	s.queue(r)
+	if err := s.node.Store().Update(ctx, func(tx store.Tx) error { return tx.PutArchiveRetry(&rec) }); err != nil {
+		return fmt.Errorf("record archive %s to fetch again: %w", r.cid, err)
+	}
+	return nil
+}
+
+// queue adds r to the in-memory queue, by due time (once per event).
+func (s *Service) queue(r *archiveRetry) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, q := range s.retries {
 		if q.ev.TxHash == r.ev.TxHash && q.ev.LogIndex == r.ev.LogIndex {
+			q.attempts, q.due = r.attempts, r.due
 			return // read again (a rewind): already queued
 		}
 	}
@@ -370,6 +395,33 @@ func (s *Service) schedule(r *archiveRetry) {
 	s.retries = append(s.retries, nil)
 	copy(s.retries[i+1:], s.retries[i:])
 	s.retries[i] = r
+}
+
+// loadRetries queues the archives recorded by an earlier run, due now.
+func (s *Service) loadRetries(ctx context.Context) error {
+	recs, err := s.node.Store().ArchiveRetries(ctx, Chain)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, rec := range recs {
+		r := &archiveRetry{cid: rec.CID, attempts: rec.Attempts, due: now}
+		if err := json.Unmarshal([]byte(rec.Event), &r.ev); err != nil {
+			return fmt.Errorf("archive %s: event %q: %w", rec.CID, rec.Event, err)
+		}
+		s.queue(r)
+	}
+	if len(recs) > 0 {
+		s.log.Info("archives to fetch again", "count", len(recs))
+	}
+	return nil
+}
+
+// done forgets an archive fetched (or malformed).
+func (s *Service) done(ctx context.Context, r *archiveRetry) error {
+	return s.node.Store().Update(ctx, func(tx store.Tx) error {
+		return tx.DeleteArchiveRetry(Chain, r.ev.TxHash.Hex(), r.ev.LogIndex)
+	})
 }
 
 func (s *Service) nextRetry() (time.Time, bool) {
@@ -407,8 +459,14 @@ func (s *Service) retryArchives(ctx context.Context) {
 		if err != nil {
 			s.log.Warn("archive retry", "cid", r.cid, "err", err)
 		}
-		if !done {
-			s.schedule(r)
+		if done {
+			err = s.done(ctx, r)
+		} else {
+			err = s.schedule(ctx, r)
+		}
+		if err != nil {
+			// Kept in the store: the next run fetches it again.
+			s.log.Warn("archive retry not recorded", "cid", r.cid, "err", err)
 		}
 	}
 }

@@ -40,6 +40,11 @@ type harness struct {
 	contract common.Address
 	role     *node.Role
 	url      string
+
+	stop       func()           // stops the running node
+	rpc        string           // the RPC URL the node uses
+	rpcTimeout time.Duration    // 0: the default
+	token      node.TokenConfig // the node's token follower
 }
 
 // tx is an emitted transaction: its hash and block.
@@ -51,14 +56,21 @@ type tx struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
+	h := deploy(t)
+	h.start(t.TempDir())
+	return h
+}
+
+// deploy starts a dev chain with the sync contract; the node is not
+// started yet.
+func deploy(t *testing.T) *harness {
+	t.Helper()
 	ctx, c := chaintest.Start(t, 4*waitTimeout)
 	addr, err := c.DeploySync(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ctx: ctx, chain: c, contract: addr}
-	h.start(t.TempDir())
-	return h
+	return &harness{t: t, ctx: ctx, chain: c, contract: addr, rpc: c.URL()}
 }
 
 // start runs a node in dataDir that reads the chain.
@@ -73,8 +85,9 @@ func (h *harness) start(dataDir string) {
 		Node:     node.Config{DataDir: dataDir, Logger: log},
 		NoP2P:    true,
 		Listener: ln,
+		Token:    h.token,
 		Chain: chainsync.Config{
-			RPC: h.chain.URL(), SyncContract: h.contract.Hex(),
+			RPC: h.rpc, SyncContract: h.contract.Hex(), RPCTimeout: h.rpcTimeout,
 			Emitters:      []string{h.chain.Accounts()[0].Address.Hex()},
 			Confirmations: 1, PollInterval: 50 * time.Millisecond, ArchiveTimeout: 5 * time.Second,
 			RetryBase: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond,
@@ -83,7 +96,8 @@ func (h *harness) start(dataDir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(lifecycletest.Start(h.ctx, t, role, "role"))
+	h.stop = lifecycletest.Start(h.ctx, t, role, "role")
+	t.Cleanup(h.stop)
 	h.role, h.url = role, role.URL()
 }
 

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 	"github.com/goaleph/goaleph/internal/settings"
 )
 
@@ -49,6 +50,10 @@ type Config struct {
 	PollInterval time.Duration
 	// ArchiveTimeout bounds one attempt to fetch an archive.
 	ArchiveTimeout time.Duration
+	// RPCTimeout bounds every JSON-RPC call (ethrpc.DefaultTimeout); a
+	// call that outlasts it fails the poll, which is retried after a
+	// back-off.
+	RPCTimeout time.Duration
 	// RetryBase and MaxBackoff bound the back-off of failed polls and of
 	// archives not found: RetryBase, doubling, at most MaxBackoff.
 	RetryBase  time.Duration
@@ -69,7 +74,7 @@ func (c *Config) defaults() {
 	for _, d := range []struct {
 		p   *time.Duration
 		def time.Duration
-	}{{&c.PollInterval, DefaultPollInterval}, {&c.ArchiveTimeout, DefaultArchiveTimeout},
+	}{{&c.PollInterval, DefaultPollInterval}, {&c.ArchiveTimeout, DefaultArchiveTimeout}, {&c.RPCTimeout, ethrpc.DefaultTimeout},
 		{&c.RetryBase, DefaultRetryBase}, {&c.MaxBackoff, DefaultMaxBackoff}} {
 		if *d.p <= 0 {
 			*d.p = d.def
@@ -91,5 +96,6 @@ func (c *Config) Settings() []*settings.Setting {
 		settings.Int64(&c.StartHeight, "eth-start-height", "chain.ethereum.start_height", MainnetStartHeight, "first block read by a node that has read none"),
 		settings.Duration(&c.PollInterval, "eth-poll-interval", "chain.ethereum.poll_interval", DefaultPollInterval, "time between two reads of the chain"),
 		settings.Duration(&c.ArchiveTimeout, "eth-archive-timeout", "chain.ethereum.archive_timeout", DefaultArchiveTimeout, "time allowed to fetch one archive before it is retried later"),
+		settings.Duration(&c.RPCTimeout, "eth-rpc-timeout", "chain.ethereum.rpc_timeout", ethrpc.DefaultTimeout, "time allowed to one JSON-RPC call of the chain reader, packer and token follower before it counts as failed"),
 	}
 }

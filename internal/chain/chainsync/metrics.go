@@ -12,6 +12,7 @@ type metrics struct {
 	messages   *prometheus.CounterVec
 	archives   *prometheus.CounterVec
 	pollErrors prometheus.Counter
+	backoff    prometheus.Gauge
 	reorgs     prometheus.Counter
 }
 
@@ -34,6 +35,8 @@ func newMetrics(s *Service) *metrics {
 		archives: counter("aleph_chain_archives_total", "Attempts to fetch an archive by CID, by outcome (fetched, failed).", "outcome"),
 		pollErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_chain_poll_errors_total",
 			Help: "Polls of the chain that failed (RPC errors, node unavailable).", ConstLabels: chain}),
+		backoff: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aleph_chain_poll_backoff_seconds", ConstLabels: chain,
+			Help: "Wait before the next poll after failed polls (doubling with each failure); 0 while polls succeed."}),
 		reorgs: prometheus.NewCounter(prometheus.CounterOpts{Name: "aleph_chain_reorgs_total",
 			Help: "Reorganisations that dropped blocks already read (their confirmations were removed).", ConstLabels: chain}),
 	}
@@ -43,7 +46,7 @@ func newMetrics(s *Service) *metrics {
 func (s *Service) Register(reg prometheus.Registerer) error {
 	m := s.metrics
 	chain := prometheus.Labels{"chain": Chain}
-	for _, c := range []prometheus.Collector{m.head, m.synced, m.lag, m.events, m.messages, m.archives, m.pollErrors, m.reorgs,
+	for _, c := range []prometheus.Collector{m.head, m.synced, m.lag, m.events, m.messages, m.archives, m.pollErrors, m.backoff, m.reorgs,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_chain_archives_pending", ConstLabels: chain,
 			Help: "Archives that could not be fetched yet, waiting for their next attempt."},
 			func() float64 { return float64(s.pendingArchives()) }),
@@ -61,7 +64,7 @@ func (s *Service) Register(reg prometheus.Registerer) error {
 			return err
 		}
 	}
-	return nil
+	return s.client.Register(reg)
 }
 
 // observe updates the height gauges after a poll.

@@ -27,6 +27,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/accounts/abi/bind/v2"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core"
 	"github.com/ethereum/go-ethereum/core/rawdb"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -82,6 +83,7 @@ type Chain struct {
 	mu       sync.Mutex // serialises Commit, Fork and Rollback on the beacon
 	stack    *node.Node
 	beacon   *catalyst.SimulatedBeacon
+	eth      *ethsvc.Ethereum
 	client   *ethclient.Client
 	url      string
 	accounts []Account
@@ -208,7 +210,7 @@ func (c *Chain) start(alloc types.GenesisAlloc, host string, port int, dataDir s
 		return fmt.Errorf("devchain: beacon: %w", err)
 	}
 	c.mu.Lock()
-	c.beacon = beacon
+	c.beacon, c.eth = beacon, eth
 	c.mu.Unlock()
 	// As the simulated backend does: start from genesis as the head (a
 	// fresh chain; one restarted from DataDir goes on from its head).
@@ -231,7 +233,7 @@ func (c *Chain) closeNode() error {
 	}
 	if c.beacon != nil {
 		err = c.beacon.Stop()
-		c.beacon = nil
+		c.beacon, c.eth = nil, nil
 	}
 	if c.stack != nil {
 		err = errors.Join(err, c.stack.Close())
@@ -312,6 +314,18 @@ func (c *Chain) Rollback() {
 	}
 }
 
+// SetMinTip sets the least priority fee per gas (wei) a transaction needs
+// to be sealed (go-ethereum's default: 0.001 gwei). Transactions that tip
+// less stay in the pool, as on a busy chain: a test makes a transaction
+// stuck with it.
+func (c *Chain) SetMinTip(tip *big.Int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.eth != nil {
+		_ = c.eth.Miner().SetGasTip(new(big.Int).Set(tip))
+	}
+}
+
 // Transactor returns signing options for account i.
 func (c *Chain) Transactor(i int) *bind.TransactOpts {
 	return bind.NewKeyedTransactor(c.accounts[i].Key, c.ChainID())
@@ -376,3 +390,6 @@ func (a *devAPI) Fork(parent common.Hash) error { return a.c.Fork(parent) }
 
 // Rollback is dev_rollback: drop the pending transactions.
 func (a *devAPI) Rollback() { a.c.Rollback() }
+
+// SetMinTip is dev_setMinTip: see Chain.SetMinTip.
+func (a *devAPI) SetMinTip(tip *hexutil.Big) { a.c.SetMinTip(tip.ToInt()) }

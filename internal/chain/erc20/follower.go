@@ -14,7 +14,6 @@ import (
 	"math/big"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -23,6 +22,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 	"github.com/goaleph/goaleph/internal/store"
 )
 
@@ -108,15 +108,14 @@ type Follower struct {
 	errs      *prometheus.CounterVec
 	malformed prometheus.Counter
 
-	mu   sync.Mutex
-	span uint64
+	span *ethrpc.Span
 }
 
 // New returns a follower reading through src and writing to db. close, if
 // not nil, is called when Run returns (or by Close): it releases src.
 func New(cfg Config, src Source, db store.Store, close func()) *Follower {
 	cfg.defaults()
-	f := &Follower{cfg: cfg, src: src, db: db, token: strings.ToLower(cfg.Token.Hex()), close: close, span: cfg.MaxBlockRange,
+	f := &Follower{cfg: cfg, src: src, db: db, token: strings.ToLower(cfg.Token.Hex()), close: close, span: ethrpc.NewSpan(cfg.MaxBlockRange),
 		height: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_token_follower_height",
 			Help: "Last block whose token transfers are in the balances, by chain."}, []string{"chain"}),
 		errs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_token_follower_errors_total",
@@ -202,17 +201,18 @@ func (f *Follower) Poll(ctx context.Context) error {
 		f.height.WithLabelValues(f.cfg.Chain).Set(float64(pos.Height))
 	}
 	for from <= safe {
-		to := min(from+f.rangeSize()-1, safe)
+		to := min(from+f.span.Size()-1, safe)
 		logs, err := f.src.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(from), ToBlock: new(big.Int).SetUint64(to),
 			Addresses: []common.Address{f.cfg.Token}, Topics: [][]common.Hash{{transferID}},
 		})
 		if err != nil {
-			if ctx.Err() != nil || !f.shrink() {
+			if ctx.Err() != nil || !f.span.Failed(from, to, err) {
 				return f.fail("rpc", fmt.Errorf("logs of blocks %d-%d: %w", from, to, err))
 			}
 			continue
 		}
+		f.span.Succeeded()
 		hdr, err := f.src.HeaderByNumber(ctx, new(big.Int).SetUint64(to))
 		if err != nil {
 			return f.fail("rpc", fmt.Errorf("block %d: %w", to, err))
@@ -229,23 +229,6 @@ func (f *Follower) Poll(ctx context.Context) error {
 func (f *Follower) fail(kind string, err error) error {
 	f.errs.WithLabelValues(kind).Inc()
 	return fmt.Errorf("erc20 %s %s: %w", f.cfg.Chain, f.token, err)
-}
-
-func (f *Follower) rangeSize() uint64 {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.span
-}
-
-// shrink halves the block range; false when it is one block already.
-func (f *Follower) shrink() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.span == 1 {
-		return false
-	}
-	f.span = max(f.span/2, 1)
-	return true
 }
 
 func (f *Follower) position(ctx context.Context) (pos store.TokenSync, found bool, err error) {

@@ -21,6 +21,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/goaleph/goaleph/contracts"
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 )
 
 // Kind says which AlephSync event an Event is.
@@ -97,7 +98,7 @@ type Reader struct {
 
 	mu    sync.Mutex
 	stats Stats
-	span  uint64
+	span  *ethrpc.Span
 }
 
 // New returns a reader of cfg.Contract through src, keeping its height in heights.
@@ -117,7 +118,7 @@ func New(cfg Config, src LogSource, heights HeightStore) (*Reader, error) {
 		syncID:   crypto.Keccak256Hash([]byte(contracts.SyncEventSig)),
 		msgID:    crypto.Keccak256Hash([]byte(contracts.MessageEventSig)),
 		emitters: map[common.Address]bool{},
-		span:     cfg.MaxBlockRange,
+		span:     ethrpc.NewSpan(cfg.MaxBlockRange),
 	}
 	for _, e := range cfg.Emitters {
 		r.emitters[e] = true
@@ -130,7 +131,7 @@ func (r *Reader) Stats() Stats {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s := r.stats
-	s.LastRange = r.span
+	s.LastRange = r.span.Size()
 	return s
 }
 
@@ -165,7 +166,7 @@ func (r *Reader) Poll(ctx context.Context, handle func(context.Context, []Event)
 		r.count(func(s *Stats) { s.SyncHeight = h })
 	}
 	for from <= safe {
-		to := min(from+r.span-1, safe)
+		to := min(from+r.span.Size()-1, safe)
 		logs, err := r.src.FilterLogs(ctx, ethereum.FilterQuery{
 			FromBlock: new(big.Int).SetUint64(from),
 			ToBlock:   new(big.Int).SetUint64(to),
@@ -177,14 +178,15 @@ func (r *Reader) Poll(ctx context.Context, handle func(context.Context, []Event)
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if r.span == 1 {
-				return fmt.Errorf("ethreader: %s logs of block %d: %w", r.cfg.Chain, from, err)
+			if !r.span.Failed(from, to, err) {
+				if to == from {
+					return fmt.Errorf("ethreader: %s logs of block %d: %w", r.cfg.Chain, from, err)
+				}
+				return fmt.Errorf("ethreader: %s logs of blocks %d-%d: %w", r.cfg.Chain, from, to, err)
 			}
-			r.mu.Lock()
-			r.span = max(r.span/2, 1)
-			r.mu.Unlock()
 			continue
 		}
+		r.span.Succeeded()
 		events := r.decode(logs)
 		if err := handle(ctx, events); err != nil {
 			return err

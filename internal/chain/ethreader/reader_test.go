@@ -120,8 +120,10 @@ func TestReaderOnDevChain(t *testing.T) {
 		t.Errorf("synced height %d (%v), want head-3 = %d", h, ok, head-3)
 	}
 	st := r.Stats()
-	if st.Ignored != 1 || st.Events != 3 || st.RPCErrors == 0 || st.LastRange > 4 {
-		t.Errorf("stats %+v: want 1 ignored, 3 events, range halved to ≤4 after errors", st)
+	// The range halved on errors (and may have grown back since, up to
+	// where the source fails again): it is below the maximum.
+	if st.Ignored != 1 || st.Events != 3 || st.RPCErrors == 0 || st.LastRange >= 32 {
+		t.Errorf("stats %+v: want 1 ignored, 3 events, range halved after errors", st)
 	}
 	if want := min(32, head-3+1); src.widths[0] != want {
 		t.Errorf("first range %d blocks, want %d", src.widths[0], want)

@@ -61,6 +61,9 @@ func (r *running) waitConfirmed(t *testing.T, msgs []*message.Message) map[strin
 		if c := r.confirmations(t, msgs); c != nil {
 			return c
 		}
+		if time.Now().After(deadline) && r.role == nil {
+			t.Fatal("timed out waiting for the confirmations")
+		}
 		if time.Now().After(deadline) {
 			devHead, err := r.chain.Client().BlockNumber(context.Background())
 			t.Fatalf("timed out waiting for the confirmations (dev chain head %v %v, chain head %v, synced %v, poll errors %v, batches %v)",

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"strings"
 	"time"
 
@@ -23,6 +24,12 @@ const (
 	DefaultMaxMessages    = 10_000           // spec §7.1
 	DefaultFollowInterval = 3 * time.Second  // between two looks at a sent transaction
 	DefaultMaxBackoff     = 5 * time.Minute
+	// DefaultMaxGasPrice is the reference's ceiling on Ethereum (spec
+	// core-node §7.1).
+	DefaultMaxGasPrice = "150gwei"
+	// DefaultBumpBlocks is how many blocks a sent transaction may wait in
+	// the pool before it is replaced with higher fees.
+	DefaultBumpBlocks = 12
 )
 
 // Config configures the packer, which is off unless Key is set. RPC,
@@ -37,6 +44,19 @@ type Config struct {
 	MaxMessages           int           // in one batch at most
 	FollowInterval        time.Duration
 	RetryBase, MaxBackoff time.Duration
+	// RPCTimeout bounds each JSON-RPC call (ethrpc.DefaultTimeout).
+	RPCTimeout time.Duration
+	// MaxGasPrice is the gas price ceiling, wei or "<n>gwei" (default
+	// DefaultMaxGasPrice; "0" or "none": no ceiling). A transaction whose
+	// next block would cost more per gas (base fee + tip) is not sent, a
+	// fee cap is never set above it, and a stuck transaction is not
+	// replaced above it.
+	MaxGasPrice string
+	// BumpBlocks is how many blocks a sent transaction may stay unmined
+	// before it is replaced (same nonce, fees +12.5 %); negative: never.
+	BumpBlocks int
+
+	maxGasPrice *big.Int // parsed MaxGasPrice; nil: no ceiling
 
 	// Crash, for tests only, is called at each crash point; an error it
 	// returns stops the service at once (Run returns it), as a crash
@@ -66,6 +86,12 @@ func (c *Config) defaults() {
 	orDefault(&c.FollowInterval, DefaultFollowInterval)
 	orDefault(&c.RetryBase, chainsync.DefaultRetryBase)
 	orDefault(&c.MaxBackoff, DefaultMaxBackoff)
+	if c.MaxGasPrice == "" {
+		c.MaxGasPrice = DefaultMaxGasPrice
+	}
+	if c.BumpBlocks == 0 {
+		c.BumpBlocks = DefaultBumpBlocks
+	}
 	c.Confirmations = max(c.Confirmations, 1)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -105,7 +131,34 @@ func (c *Config) check() error {
 	if !common.IsHexAddress(c.SyncContract) {
 		return fmt.Errorf("packer: sync contract %q is not an address", c.SyncContract)
 	}
+	p, err := ParseGasPrice(c.MaxGasPrice)
+	if err != nil {
+		return fmt.Errorf("packer: max gas price: %w", err)
+	}
+	if p.Sign() > 0 {
+		c.maxGasPrice = p
+	}
 	return nil
+}
+
+// ParseGasPrice parses a gas price: an integer of wei, or of gwei with
+// the suffix "gwei" ("150gwei"). "none" is zero (no ceiling).
+func ParseGasPrice(s string) (*big.Int, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "none" {
+		return new(big.Int), nil
+	}
+	unit := big.NewInt(1)
+	if n, ok := strings.CutSuffix(s, "gwei"); ok {
+		s, unit = strings.TrimSpace(n), big.NewInt(1e9)
+	} else {
+		s = strings.TrimSpace(strings.TrimSuffix(s, "wei"))
+	}
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok || v.Sign() < 0 {
+		return nil, fmt.Errorf("%q is not a whole number of wei or gwei", s)
+	}
+	return v.Mul(v, unit), nil
 }
 
 // Settings are the rows of the packer in the core node's settings table.
@@ -116,5 +169,7 @@ func (c *Config) Settings() []*settings.Setting {
 	return []*settings.Setting{key,
 		settings.Duration(&c.CommitDelay, "eth-commit-delay", "chain.ethereum.commit_delay", DefaultCommitDelay, "time between two batches the packer anchors"),
 		settings.Int(&c.MaxMessages, "eth-packer-max-messages", "chain.ethereum.packer_max_messages", DefaultMaxMessages, "messages in one batch at most"),
+		settings.String(&c.MaxGasPrice, "eth-max-gas-price", "chain.ethereum.max_gas_price", DefaultMaxGasPrice, "gas price ceiling of the packer, wei or <n>gwei (none: no ceiling)"),
+		settings.Int(&c.BumpBlocks, "eth-bump-blocks", "chain.ethereum.bump_blocks", DefaultBumpBlocks, "blocks a sent transaction may wait unmined before it is replaced with higher fees (negative: never)"),
 	}
 }

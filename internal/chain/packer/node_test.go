@@ -36,6 +36,8 @@ type bench struct {
 	chain    *devchain.Chain
 	contract common.Address
 	dataDir  string
+	// packer, when set, changes the packer's configuration in start.
+	packer func(*packer.Config)
 }
 
 func newBench(t *testing.T) *bench {
@@ -78,7 +80,7 @@ func (b *bench) start(crash func(packer.CrashPoint) error) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	role, err := node.NewRole(b.ctx, node.RoleConfig{
+	rc := node.RoleConfig{
 		Node:     node.Config{DataDir: b.dataDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
 		NoP2P:    true,
 		Listener: ln,
@@ -88,7 +90,11 @@ func (b *bench) start(crash func(packer.CrashPoint) error) *running {
 			RetryBase: 50 * time.Millisecond, MaxBackoff: time.Second},
 		Packer: packer.Config{Key: b.chain.Accounts()[packerAccount].KeyHex(), CommitDelay: commitDelay,
 			FollowInterval: 50 * time.Millisecond, RetryBase: 50 * time.Millisecond, MaxBackoff: time.Second, Crash: crash},
-	})
+	}
+	if b.packer != nil {
+		b.packer(&rc.Packer)
+	}
+	role, err := node.NewRole(b.ctx, rc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,10 +32,10 @@ import (
 	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient"
 
 	"github.com/goaleph/goaleph/internal/chain/ethcontracts"
 	"github.com/goaleph/goaleph/internal/chain/ethreader"
+	"github.com/goaleph/goaleph/internal/chain/ethrpc"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
 )
@@ -55,7 +55,7 @@ type Service struct {
 	cfg      Config
 	node     Node
 	log      *slog.Logger
-	client   *ethclient.Client
+	client   *ethrpc.Client
 	key      *ecdsa.PrivateKey
 	from     common.Address
 	contract common.Address
@@ -75,9 +75,9 @@ func New(ctx context.Context, cfg Config, node Node) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	client, err := ethclient.DialContext(ctx, cfg.RPC)
+	client, err := ethrpc.Dial(ctx, cfg.RPC, ethrpc.Options{Chain: Chain, Service: "packer", Timeout: cfg.RPCTimeout})
 	if err != nil {
-		return nil, fmt.Errorf("packer: rpc %s: %w", cfg.RPC, err)
+		return nil, fmt.Errorf("packer: %w", err)
 	}
 	s := &Service{cfg: cfg, node: node, client: client, key: key, from: crypto.PubkeyToAddress(key.PublicKey),
 		contract: common.HexToAddress(cfg.SyncContract), sync: ethcontracts.NewAlephSync(), metrics: newMetrics()}
@@ -124,6 +124,9 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		wait := s.cfg.CommitDelay
 		switch {
+		case errors.Is(err, ErrGasPrice):
+			// Counted and logged by sign; the batch waits for cheaper gas.
+			failures = 0
 		case err != nil:
 			failures++
 			s.metrics.rpcErrors.Inc()
@@ -304,9 +307,15 @@ func (s *Service) finish(ctx context.Context, b *store.Batch) error {
 	}
 }
 
+// ErrGasPrice is returned when the chain's gas price is above the
+// configured ceiling (Config.MaxGasPrice): nothing is sent, the batch
+// waits.
+var ErrGasPrice = errors.New("gas price above the ceiling")
+
 // sign builds doEmit(pointer) with the account's pending nonce, estimated
 // gas and current fees, signs it and records it in the batch (state sent)
-// before anything is broadcast.
+// before anything is broadcast. It refuses (ErrGasPrice) when the next
+// block's base fee plus the suggested tip is above the ceiling.
 func (s *Service) sign(ctx context.Context, b *store.Batch) error {
 	data := s.sync.PackDoEmit(pointer(b.Archive))
 	nonce, err := s.client.PendingNonceAt(ctx, s.from)
@@ -317,21 +326,21 @@ func (s *Service) sign(ctx context.Context, b *store.Batch) error {
 	if err != nil {
 		return fmt.Errorf("estimate gas: %w", err)
 	}
-	tip, err := s.client.SuggestGasTipCap(ctx)
+	tip, base, err := s.fees(ctx)
 	if err != nil {
-		return fmt.Errorf("gas tip: %w", err)
+		return err
 	}
-	head, err := s.client.HeaderByNumber(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("head: %w", err)
+	if price := new(big.Int).Add(base, tip); s.aboveCeiling(price) {
+		s.refuse(b, "sign", price)
+		return fmt.Errorf("batch %d: %w (%s wei > %s wei)", b.ID, ErrGasPrice, price, s.cfg.maxGasPrice)
 	}
-	feeCap := new(big.Int).Add(tip, new(big.Int).Mul(head.BaseFee, big.NewInt(2)))
-	tx, err := types.SignNewTx(s.key, types.LatestSignerForChainID(s.chainID), &types.DynamicFeeTx{
+	feeCap := s.capped(new(big.Int).Add(tip, new(big.Int).Mul(base, big.NewInt(2))))
+	tx, err := s.signTx(&types.DynamicFeeTx{
 		ChainID: s.chainID, Nonce: nonce, GasTipCap: tip, GasFeeCap: feeCap, Gas: gas + gas/5,
 		To: &s.contract, Data: data,
 	})
 	if err != nil {
-		return fmt.Errorf("sign: %w", err)
+		return err
 	}
 	raw, err := tx.MarshalBinary()
 	if err != nil {
@@ -342,44 +351,184 @@ func (s *Service) sign(ctx context.Context, b *store.Batch) error {
 		return fmt.Errorf("record transaction: %w", err)
 	}
 	s.metrics.sent.Inc()
-	s.log.Info("batch transaction signed", "batch", b.ID, "tx", b.TxHash, "nonce", nonce, "gas", tx.Gas())
+	s.log.Info("batch transaction signed", "batch", b.ID, "tx", b.TxHash, "nonce", nonce, "gas", tx.Gas(),
+		"max_fee", feeCap, "tip", tip)
 	return nil
 }
 
-// follow broadcasts b's recorded transaction until it is mined and
-// Confirmations blocks deep, then records the batch confirmed. It reports
-// resign when the transaction can never be mined (its nonce was used by
-// another one) or reverted.
-func (s *Service) follow(ctx context.Context, b *store.Batch) (resign bool, err error) {
-	var tx types.Transaction
-	raw, err := hexutil.Decode(b.RawTx)
-	if err == nil {
-		err = tx.UnmarshalBinary(raw)
+// fees returns the tip the node suggests and the base fee of the head.
+func (s *Service) fees(ctx context.Context) (tip, base *big.Int, err error) {
+	tip, err = s.client.SuggestGasTipCap(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("gas tip: %w", err)
 	}
+	head, err := s.client.HeaderByNumber(ctx, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("head: %w", err)
+	}
+	base = head.BaseFee
+	if base == nil {
+		base = new(big.Int) // a chain without EIP-1559
+	}
+	return tip, base, nil
+}
+
+func (s *Service) signTx(d *types.DynamicFeeTx) (*types.Transaction, error) {
+	tx, err := types.SignNewTx(s.key, types.LatestSignerForChainID(s.chainID), d)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return tx, nil
+}
+
+// aboveCeiling tells whether a gas price (wei) is above the ceiling.
+func (s *Service) aboveCeiling(price *big.Int) bool {
+	return s.cfg.maxGasPrice != nil && price.Cmp(s.cfg.maxGasPrice) > 0
+}
+
+// capped returns the fee cap v, lowered to the ceiling.
+func (s *Service) capped(v *big.Int) *big.Int {
+	if s.aboveCeiling(v) {
+		return new(big.Int).Set(s.cfg.maxGasPrice)
+	}
+	return v
+}
+
+// refuse counts and logs a transaction not sent because of the ceiling.
+func (s *Service) refuse(b *store.Batch, step string, price *big.Int) {
+	s.metrics.refused.Inc()
+	s.log.Warn("gas price above the ceiling: batch waits", "batch", b.ID, "step", step, "price_wei", price,
+		"max_gas_price_wei", s.cfg.maxGasPrice)
+}
+
+// rawTxs returns the signed transactions recorded in b (all with b's
+// nonce: the first one and its replacements, newest last).
+func rawTxs(b *store.Batch) ([]*types.Transaction, error) {
+	var out []*types.Transaction
+	for _, h := range strings.Split(b.RawTx, ",") {
+		raw, err := hexutil.Decode(h)
+		if err != nil {
+			return nil, err
+		}
+		tx := new(types.Transaction)
+		if err := tx.UnmarshalBinary(raw); err != nil {
+			return nil, err
+		}
+		out = append(out, tx)
+	}
+	return out, nil
+}
+
+// bump replaces b's newest transaction by one with the same nonce and fees
+// raised by 1/8 (nodes want at least 1/10 to replace), or to what the
+// chain asks now if more; it is recorded before it is broadcast. It
+// returns nil (and keeps waiting) when the ceiling leaves no room for a
+// valid replacement.
+func (s *Service) bump(ctx context.Context, b *store.Batch, last *types.Transaction) (*types.Transaction, error) {
+	tip, base, err := s.fees(ctx)
+	if err != nil {
+		return nil, err
+	}
+	raise := func(v *big.Int) *big.Int { // v + v/8 + 1
+		return new(big.Int).Add(v, new(big.Int).Add(new(big.Int).Rsh(v, 3), big.NewInt(1)))
+	}
+	newTip := bigMax(raise(last.GasTipCap()), tip)
+	feeCap := bigMax(raise(last.GasFeeCap()), new(big.Int).Add(newTip, new(big.Int).Mul(base, big.NewInt(2))))
+	feeCap = s.capped(feeCap)
+	// The least a node takes as a replacement: +10 % on both.
+	least := func(v *big.Int) *big.Int {
+		return new(big.Int).Add(v, new(big.Int).Div(new(big.Int).Add(v, big.NewInt(9)), big.NewInt(10)))
+	}
+	if feeCap.Cmp(least(last.GasFeeCap())) < 0 {
+		s.refuse(b, "bump", feeCap)
+		return nil, nil
+	}
+	if newTip.Cmp(feeCap) > 0 {
+		newTip = new(big.Int).Set(feeCap)
+	}
+	if newTip.Cmp(least(last.GasTipCap())) < 0 {
+		s.refuse(b, "bump", feeCap)
+		return nil, nil
+	}
+	tx, err := s.signTx(&types.DynamicFeeTx{
+		ChainID: s.chainID, Nonce: last.Nonce(), GasTipCap: newTip, GasFeeCap: feeCap, Gas: last.Gas(),
+		To: last.To(), Data: last.Data(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	raw, err := tx.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	rec := *b
+	rec.TxHash, rec.RawTx, rec.Updated = tx.Hash().Hex(), b.RawTx+","+hexutil.Encode(raw), unixNow()
+	if err := s.node.Store().Update(ctx, func(t store.Tx) error { return t.UpdateBatch(&rec) }); err != nil {
+		return nil, fmt.Errorf("record replacement: %w", err)
+	}
+	*b = rec
+	s.metrics.sent.Inc()
+	s.metrics.replaced.Inc()
+	s.log.Info("stuck batch transaction replaced", "batch", b.ID, "tx", b.TxHash, "replaces", last.Hash().Hex(),
+		"nonce", tx.Nonce(), "max_fee", feeCap, "tip", newTip)
+	return tx, nil
+}
+
+func bigMax(a, b *big.Int) *big.Int {
+	if a.Cmp(b) >= 0 {
+		return a
+	}
+	return b
+}
+
+// follow broadcasts b's recorded transaction until it (or a replacement
+// of it) is mined and Confirmations blocks deep, then records the batch
+// confirmed. A transaction still not mined BumpBlocks blocks after it was
+// first broadcast is replaced with higher fees. It reports resign when
+// none of the batch's transactions can be mined any more (their nonce
+// was used by another one) or the mined one reverted.
+func (s *Service) follow(ctx context.Context, b *store.Batch) (resign bool, err error) {
+	txs, err := rawTxs(b)
 	if err != nil {
 		return true, nil // an unreadable record: sign again (same nonce if unused)
 	}
 	s.metrics.pending.Set(1)
 	defer s.metrics.pending.Set(0)
+	var since uint64 // head when the newest transaction was first broadcast (0: not yet)
 	for {
-		r, err := s.client.TransactionReceipt(ctx, tx.Hash())
+		r, err := s.receipt(ctx, txs)
+		if err != nil {
+			return false, err
+		}
+		head, err := s.client.BlockNumber(ctx)
+		if err != nil {
+			return false, fmt.Errorf("block number: %w", err)
+		}
 		switch {
-		case err == nil && r.Status != types.ReceiptStatusSuccessful:
+		case r != nil && r.Status != types.ReceiptStatusSuccessful:
 			return true, nil
-		case err == nil:
-			head, err := s.client.BlockNumber(ctx)
-			if err != nil {
-				return false, fmt.Errorf("block number: %w", err)
-			}
+		case r != nil:
 			if head+1 >= r.BlockNumber.Uint64()+uint64(s.cfg.Confirmations) {
 				return false, s.confirmed(ctx, b, r)
 			}
-		case errors.Is(err, ethereum.NotFound):
-			if resign, err := s.broadcast(ctx, &tx); err != nil || resign {
+		case since != 0 && s.cfg.BumpBlocks > 0 && head >= since+uint64(s.cfg.BumpBlocks):
+			tx, err := s.bump(ctx, b, txs[len(txs)-1])
+			if err != nil {
+				return false, err
+			}
+			if tx != nil {
+				txs = append(txs, tx)
+				since = 0
+				continue
+			}
+			since = head // no room under the ceiling: look again later
+		default:
+			if resign, err := s.broadcast(ctx, txs); err != nil || resign {
 				return resign, err
 			}
-		default:
-			return false, fmt.Errorf("receipt: %w", err)
+			if since == 0 {
+				since = max(head, 1)
+			}
 		}
 		if !sleep(ctx, s.cfg.FollowInterval) {
 			return false, ctx.Err()
@@ -387,32 +536,50 @@ func (s *Service) follow(ctx context.Context, b *store.Batch) (resign bool, err 
 	}
 }
 
-// broadcast sends tx (again). A pool that already knows it is fine; a
-// nonce already used is the end of tx when no receipt of it exists.
-func (s *Service) broadcast(ctx context.Context, tx *types.Transaction) (resign bool, err error) {
-	err = s.client.SendTransaction(ctx, tx)
-	if err == nil || strings.Contains(err.Error(), "already known") {
+// receipt returns the receipt of the one of txs that is mined, or nil.
+func (s *Service) receipt(ctx context.Context, txs []*types.Transaction) (*types.Receipt, error) {
+	for i := len(txs) - 1; i >= 0; i-- {
+		r, err := s.client.TransactionReceipt(ctx, txs[i].Hash())
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, ethereum.NotFound) {
+			return nil, fmt.Errorf("receipt: %w", err)
+		}
+	}
+	return nil, nil
+}
+
+// broadcast sends the newest of txs (again). A pool that already knows it
+// is fine; a nonce already used is the end of the batch's transactions
+// when none of them has a receipt.
+func (s *Service) broadcast(ctx context.Context, txs []*types.Transaction) (resign bool, err error) {
+	err = s.client.SendTransaction(ctx, txs[len(txs)-1])
+	if err == nil || ethrpc.KnownTx(err) {
 		return false, nil
 	}
-	if !strings.Contains(err.Error(), "nonce too low") {
+	if !ethrpc.NonceTooLow(err) {
 		return false, fmt.Errorf("send: %w", err)
 	}
-	if _, rerr := s.client.TransactionReceipt(ctx, tx.Hash()); rerr == nil {
-		return false, nil // mined meanwhile
-	} else if !errors.Is(rerr, ethereum.NotFound) {
-		return false, fmt.Errorf("receipt: %w", rerr)
+	if r, err := s.receipt(ctx, txs); err != nil || r != nil {
+		return false, err // mined meanwhile: the next look sees it
 	}
 	return true, nil
 }
 
 func (s *Service) confirmed(ctx context.Context, b *store.Batch, r *types.Receipt) error {
-	b.State, b.Height, b.GasUsed, b.Updated = store.BatchConfirmed, r.BlockNumber.Uint64(), r.GasUsed, unixNow()
+	b.State, b.TxHash, b.Height, b.GasUsed, b.Updated = store.BatchConfirmed, r.TxHash.Hex(), r.BlockNumber.Uint64(), r.GasUsed, unixNow()
 	if err := s.node.Store().Update(ctx, func(t store.Tx) error { return t.UpdateBatch(b) }); err != nil {
 		return fmt.Errorf("record confirmation: %w", err)
 	}
 	s.metrics.batches.Inc()
 	s.metrics.messages.Add(float64(b.Count))
 	s.metrics.gas.Add(float64(r.GasUsed))
+	if r.EffectiveGasPrice != nil {
+		fee := new(big.Int).Mul(r.EffectiveGasPrice, new(big.Int).SetUint64(r.GasUsed))
+		s.metrics.fees.Add(weiFloat(fee))
+		s.metrics.price.Set(weiFloat(r.EffectiveGasPrice))
+	}
 	s.log.Info("batch anchored", "batch", b.ID, "tx", b.TxHash, "height", b.Height, "messages", b.Count, "gas", r.GasUsed)
 	return nil
 }

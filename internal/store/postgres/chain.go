@@ -80,3 +80,34 @@ func (t *tx) DeleteConfirmations(chain string, fromHeight uint64) (int, error) {
 	}
 	return int(res.RowsAffected()), nil
 }
+
+func (r reader) ArchiveRetries(ctx context.Context, chain string) ([]store.ArchiveRetry, error) {
+	rows, err := r.q.Query(ctx, `SELECT tx_hash, log_index, height, cid, event, attempts FROM archive_retries
+		WHERE chain = $1 ORDER BY height, log_index, tx_hash`, chain)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.ArchiveRetry
+	for rows.Next() {
+		a := store.ArchiveRetry{Chain: chain}
+		var idx, h int64
+		if err := rows.Scan(&a.TxHash, &idx, &h, &a.CID, &a.Event, &a.Attempts); err != nil {
+			return nil, err
+		}
+		a.LogIndex, a.Height = uint(idx), uint64(h)
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+func (t *tx) PutArchiveRetry(a *store.ArchiveRetry) error {
+	_, err := t.exec(`INSERT INTO archive_retries (chain, tx_hash, log_index, height, cid, event, attempts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (chain, tx_hash, log_index) DO UPDATE SET attempts = excluded.attempts`, a.Chain, a.TxHash, int64(a.LogIndex), int64(a.Height), a.CID, a.Event, a.Attempts)
+	return err
+}
+
+func (t *tx) DeleteArchiveRetry(chain, txHash string, logIndex uint) error {
+	_, err := t.exec(`DELETE FROM archive_retries WHERE chain = $1 AND tx_hash = $2 AND log_index = $3`, chain, txHash, int64(logIndex))
+	return err
+}

@@ -195,6 +195,9 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 	}
 	filtered := len(c.sql) > 0
 	order := " ORDER BY time " + dir(f.SortAsc) + ", item_hash ASC"
+	if f.SortTxTime {
+		order = " ORDER BY " + store.TxTimeOrder(firstConfirmedTime, f.SortAsc)
+	}
 
 	if f.Cursor != nil {
 		page.Total = -1
@@ -679,6 +682,10 @@ func (r reader) Channels(ctx context.Context) ([]string, error) {
 	}
 	return out, nil
 }
+
+// firstConfirmedTime is the block time of a messages row's first
+// confirmation (NULL when unconfirmed).
+const firstConfirmedTime = `(SELECT min(time) FROM message_confirmations mc WHERE mc.item_hash = messages.item_hash)`
 
 // firstConfirmedHeight is the height of a messages row's first
 // confirmation (NULL when unconfirmed).

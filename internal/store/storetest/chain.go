@@ -164,3 +164,124 @@ func testListMessagesByBlock(t *testing.T, s store.Store) {
 		}
 	}
 }
+
+// testListMessagesTxTime: SortTxTime orders by the time of each message's
+// first confirmation (a later one on another chain does not move it),
+// unconfirmed messages first when newest first and last when oldest
+// first, ties by message time then item hash; filters and pages apply.
+func testListMessagesTxTime(t *testing.T, s store.Store) {
+	// Message times run against confirmation times, so the two orders differ.
+	first := newRecord(msg{sender: "0xA", time: 40, contentType: "t", salt: "first"})
+	second := newRecord(msg{sender: "0xA", time: 30, contentType: "t", salt: "second"})
+	tieOld := newRecord(msg{sender: "0xA", time: 10, contentType: "t", salt: "tie old"})
+	tieNew := newRecord(msg{sender: "0xA", time: 20, contentType: "t", salt: "tie new"})
+	noneOld := newRecord(msg{sender: "0xA", time: 1, contentType: "t", salt: "none old"})
+	noneNew := newRecord(msg{sender: "0xA", time: 50, contentType: "t", salt: "none new"})
+	other := newRecord(msg{sender: "0xB", time: 5, contentType: "t", salt: "other sender"})
+	insert(t, s, first, second, tieOld, tieNew, noneOld, noneNew, other)
+	conf := func(r *store.Record, chain, tx string, at float64) store.Confirmation {
+		return store.Confirmation{ItemHash: r.ItemHash, Chain: chain, TxHash: tx, Height: uint64(at), BlockHash: "0xb" + tx, Time: at}
+	}
+	update(t, s, func(tx store.Tx) error {
+		return tx.AddConfirmations(conf(first, "ETH", "0x1", 100), conf(second, "ETH", "0x2", 200),
+			conf(tieOld, "ETH", "0x3", 300), conf(tieNew, "ETH", "0x3", 300), conf(other, "ETH", "0x4", 150),
+			conf(first, "BSC", "0x5", 900)) // later, on another chain: first stays at 100
+	})
+	list := func(f store.MessageFilter) []string {
+		t.Helper()
+		f.SortTxTime = true
+		page, err := s.ListMessages(ctx, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range page.Records {
+			got = append(got, r.ItemHash)
+		}
+		return got
+	}
+	for _, tc := range []struct {
+		name string
+		f    store.MessageFilter
+		want []*store.Record
+	}{
+		{"newest first", store.MessageFilter{Addresses: []string{"0xA"}, Pagination: 20, Page: 1},
+			[]*store.Record{noneNew, noneOld, tieNew, tieOld, second, first}},
+		{"oldest first", store.MessageFilter{Addresses: []string{"0xA"}, SortAsc: true, Pagination: 20, Page: 1},
+			[]*store.Record{first, second, tieOld, tieNew, noneOld, noneNew}},
+		{"page 2", store.MessageFilter{Addresses: []string{"0xA"}, SortAsc: true, Pagination: 2, Page: 2},
+			[]*store.Record{tieOld, tieNew}},
+		{"every sender", store.MessageFilter{SortAsc: true, Pagination: 20, Page: 1},
+			[]*store.Record{first, other, second, tieOld, tieNew, noneOld, noneNew}},
+	} {
+		var want []string
+		for _, r := range tc.want {
+			want = append(want, r.ItemHash)
+		}
+		if got := list(tc.f); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: %v\nwant %v", tc.name, got, want)
+		}
+	}
+}
+
+// testArchiveRetries: archives to fetch again are kept per chain, ordered
+// by height and log index, updated in place (attempts) and deleted once
+// done; a rolled-back transaction keeps nothing.
+func testArchiveRetries(t *testing.T, s store.Store) {
+	list := func(chain string) []store.ArchiveRetry {
+		t.Helper()
+		got, err := s.ArchiveRetries(ctx, chain)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := list("ETH"); len(got) != 0 {
+		t.Fatalf("retries of a new store: %+v", got)
+	}
+	put := func(rs ...store.ArchiveRetry) {
+		t.Helper()
+		update(t, s, func(tx store.Tx) error {
+			for i := range rs {
+				if err := tx.PutArchiveRetry(&rs[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	r := func(tx string, idx uint, height uint64, attempts int) store.ArchiveRetry {
+		return store.ArchiveRetry{Chain: "ETH", TxHash: tx, LogIndex: idx, Height: height, CID: "Qm" + tx,
+			Event: `{"tx":"` + tx + `"}`, Attempts: attempts}
+	}
+	put(r("0xb", 0, 20, 1), r("0xa", 3, 10, 1), r("0xa", 1, 10, 1), r("0xc", 0, 1<<40, 5))
+	other := r("0xa", 1, 10, 1)
+	other.Chain = "BSC"
+	put(other, r("0xb", 0, 20, 2)) // attempts updated in place
+	want := []store.ArchiveRetry{r("0xa", 1, 10, 1), r("0xa", 3, 10, 1), r("0xb", 0, 20, 2), r("0xc", 0, 1<<40, 5)}
+	if got := list("ETH"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("ArchiveRetries = %+v\nwant %+v", got, want)
+	}
+	if got := list("BSC"); !reflect.DeepEqual(got, []store.ArchiveRetry{other}) {
+		t.Fatalf("ArchiveRetries(BSC) = %+v", got)
+	}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.DeleteArchiveRetry("ETH", "0xa", 3); err != nil {
+			return err
+		}
+		return tx.DeleteArchiveRetry("ETH", "0xnone", 0)
+	})
+	errRollback := errors.New("rollback")
+	if err := s.Update(ctx, func(tx store.Tx) error {
+		if err := tx.DeleteArchiveRetry("ETH", "0xb", 0); err != nil {
+			return err
+		}
+		return errRollback
+	}); !errors.Is(err, errRollback) {
+		t.Fatalf("Update = %v", err)
+	}
+	want = []store.ArchiveRetry{want[0], want[2], want[3]}
+	if got := list("ETH"); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after deletes: %+v\nwant %+v", got, want)
+	}
+}

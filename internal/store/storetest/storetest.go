@@ -69,6 +69,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Confirmations", testConfirmations},
 		{"Packer", testPacker},
 		{"ListMessagesByBlock", testListMessagesByBlock},
+		{"ListMessagesTxTime", testListMessagesTxTime},
+		{"ArchiveRetries", testArchiveRetries},
 		{"Balances", testBalances},
 		{"TokenSync", testTokenSync},
 	}
