@@ -79,7 +79,7 @@ func main() {
 	flag.BoolVar(&cfg.verbose, "v", false, "print the nodes' logs")
 	flag.DurationVar(&cfg.timeout, "timeout", time.Hour, "give up after this long")
 	flag.Parse()
-	if err := run(cfg); err != nil {
+	if _, err := run(cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "chainreplay:", err)
 		os.Exit(1)
 	}
@@ -114,7 +114,14 @@ func startRole(ctx context.Context, rc node.RoleConfig) (*role, error) {
 	return &role{Role: r, api: client.New(r.URL()), stop: func() error { cancel(); return <-done }}, nil
 }
 
-func run(cfg config) error {
+// result is what a run measured.
+type result struct {
+	messages, archives int
+	ingest, replay     float64 // msg/s
+	equal              bool    // compared, and equal
+}
+
+func run(cfg config) (res result, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.timeout)
 	defer cancel()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -123,18 +130,18 @@ func run(cfg config) error {
 	}
 	dir, err := os.MkdirTemp("", "chainreplay-")
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer os.RemoveAll(dir)
 
 	chain, err := devchain.New(devchain.Config{BlockInterval: cfg.blockInterval})
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer chain.Close()
 	contract, err := chain.DeploySync(ctx)
 	if err != nil {
-		return err
+		return res, err
 	}
 	packerAcct := chain.Accounts()[1]
 	chainCfg := func(emitters ...string) chainsync.Config {
@@ -148,7 +155,7 @@ func run(cfg config) error {
 	t0 := time.Now()
 	w, err := replaytest.New(cfg.n, 1, time.Now().Add(-24*time.Hour))
 	if err != nil {
-		return err
+		return res, err
 	}
 	fmt.Printf("signed %d messages %v and %d files in %.1f s\n", w.Len(), w.Counts(), len(w.Files), time.Since(t0).Seconds())
 
@@ -160,12 +167,12 @@ func run(cfg config) error {
 			FollowInterval: 100 * time.Millisecond, RetryBase: 100 * time.Millisecond, MaxBackoff: 2 * time.Second},
 	})
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer src.stop()
 	db := src.Node().Store()
 	if err := replaytest.AddFiles(ctx, src.Node(), w.Files); err != nil {
-		return err
+		return res, err
 	}
 
 	busy0, _ := benchutil.MachineBusy()
@@ -174,27 +181,27 @@ func run(cfg config) error {
 	for i, phase := range w.Phases {
 		t := time.Now()
 		if err := replaytest.Submit(ctx, src.api, phase, cfg.c); err != nil {
-			return fmt.Errorf("phase %d: %w", i, err)
+			return res, fmt.Errorf("phase %d: %w", i, err)
 		}
 		took := time.Since(t)
 		ingest += took
 		fmt.Printf("ingest phase %d: %d messages in %.1f s (%.0f msg/s)\n", i, len(phase), took.Seconds(), float64(len(phase))/took.Seconds())
 		if err := replaytest.WaitPacked(ctx, db); err != nil {
-			return err
+			return res, err
 		}
 	}
 	t := time.Now()
 	if err := replaytest.WaitConfirmed(ctx, db, chainsync.Chain); err != nil {
-		return err
+		return res, err
 	}
 	batches, err := anchoredBatches(src)
 	if err != nil {
-		return err
+		return res, err
 	}
 	fmt.Printf("anchored in %d archives; last confirmations %.1f s after the last phase was packed\n", batches, time.Since(t).Seconds())
 	want, err := replaytest.Snapshot(ctx, db)
 	if err != nil {
-		return err
+		return res, err
 	}
 	fmt.Printf("packer node: %v, %d posts, %d aggregates\n", want.ByStatus(), len(want.Posts), len(want.Aggregates))
 
@@ -207,11 +214,11 @@ func run(cfg config) error {
 		Chain: chainCfg(packerAcct.Address.Hex()),
 	})
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer fresh.stop()
 	if err := replaytest.WaitCount(ctx, fresh.Node().Store(), int64(want.Count())); err != nil {
-		return err
+		return res, err
 	}
 	replay := time.Since(start)
 	wall := time.Since(wall0).Seconds()
@@ -226,21 +233,22 @@ func run(cfg config) error {
 	if cfg.check {
 		got, err := replaytest.Snapshot(ctx, fresh.Node().Store())
 		if err != nil {
-			return err
+			return res, err
 		}
 		if err := replaytest.Compare(want, got); err != nil {
-			return err
+			return res, err
 		}
-		equal = "yes"
+		equal, res.equal = "yes", true
 		fmt.Println("the replaying node holds exactly the packer node's state")
 	}
+	res.messages, res.archives, res.ingest, res.replay = want.Count(), batches, ingestRate, replayRate
 	backend := "sqlite"
 	if strings.HasPrefix(cfg.replayDB, "postgres") {
 		backend = "postgres"
 	}
 	fmt.Printf("RESULT n=%d archives=%d backend=%s ingest_msgs_per_s=%.0f replay_msgs_per_s=%.0f replay_seconds=%.1f equal=%s load=%s other_cpus=%.2f\n",
 		want.Count(), batches, backend, ingestRate, replayRate, replay.Seconds(), equal, strings.ReplaceAll(loadAvg(), " ", "/"), others)
-	return nil
+	return res, nil
 }
 
 // anchoredBatches reads aleph_packer_batches_anchored_total.

@@ -52,6 +52,12 @@ const minArchives = 20
 func TestRebuildFromChain(t *testing.T) {
 	n := rebuildMessages(t)
 	b := newBench(t)
+	// Every wait is bounded by the bench's context: give it the time of
+	// three passes over the messages at 10 msg/s (-race on loaded cores
+	// runs at 25 or more) on top of the usual bound.
+	var cancel context.CancelFunc
+	b.ctx, cancel = context.WithTimeout(context.Background(), 4*waitTimeout+time.Duration(n)*300*time.Millisecond)
+	t.Cleanup(cancel)
 	w, err := replaytest.New(n, 1, time.Now().Add(-time.Hour))
 	check(t, err)
 	maxBatch := (w.Len() + minArchives - 1) / minArchives
