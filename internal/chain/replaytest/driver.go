@@ -100,19 +100,13 @@ func WaitPacked(ctx context.Context, st store.Store) error {
 // WaitConfirmed waits until st holds no open packer batch and a chain
 // confirmation of every processed message (its own reader read them all).
 func WaitConfirmed(ctx context.Context, st store.Store, chain string) error {
-	var processed []string
-	err := st.Hashes(ctx, func(_ float64, h string) error {
-		s, err := st.Status(ctx, h)
-		if err != nil {
-			return err
-		}
-		if s.Status == store.StatusProcessed {
-			processed = append(processed, h)
-		}
-		return nil
-	})
+	live, err := st.ListMessages(ctx, store.MessageFilter{})
 	if err != nil {
 		return err
+	}
+	processed := make([]string, 0, len(live.Records))
+	for _, r := range live.Records {
+		processed = append(processed, r.ItemHash)
 	}
 	return Poll(ctx, 100*time.Millisecond, func() (bool, error) {
 		if open, err := st.OpenBatches(ctx, chain); err != nil || len(open) > 0 {

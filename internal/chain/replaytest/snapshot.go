@@ -35,25 +35,32 @@ type State struct {
 func Snapshot(ctx context.Context, st store.Store) (*State, error) {
 	s := &State{Status: map[string]store.Status{}, Confirmations: map[string][]string{},
 		Forgotten: map[string]store.Forgotten{}, Messages: map[string]store.Record{}}
+	live, err := st.ListMessages(ctx, store.MessageFilter{Statuses: []store.Status{store.StatusProcessed, store.StatusRemoving}})
+	if err != nil {
+		return nil, err
+	}
 	var processed []string
-	err := st.Hashes(ctx, func(_ float64, h string) error {
-		ms, err := st.Status(ctx, h)
-		if err != nil {
-			return err
+	for _, r := range live.Records {
+		if r, err = normRecord(r); err != nil {
+			return nil, err
 		}
-		s.Status[h] = ms.Status
-		switch {
-		case ms.Forgotten != nil:
-			f := *ms.Forgotten
-			f.ReceptionTime = 0
-			s.Forgotten[h] = f
-		case ms.Record != nil:
-			processed = append(processed, h)
-			r, err := normRecord(*ms.Record)
-			if err != nil {
-				return err
-			}
-			s.Messages[h] = r
+		s.Status[r.ItemHash] = r.Status
+		s.Messages[r.ItemHash] = r
+		processed = append(processed, r.ItemHash)
+	}
+	gone, err := st.ListMessages(ctx, store.MessageFilter{Statuses: []store.Status{store.StatusForgotten}})
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range gone.Forgotten {
+		f.ReceptionTime = 0
+		s.Status[f.ItemHash] = store.StatusForgotten
+		s.Forgotten[f.ItemHash] = f
+	}
+	// The lists must hold the whole set the node would reconcile.
+	err = st.Hashes(ctx, func(_ float64, h string) error {
+		if _, ok := s.Status[h]; !ok {
+			s.Status[h] = "unlisted"
 		}
 		return nil
 	})
