@@ -26,12 +26,21 @@ func TestParseSyncMessage(t *testing.T) {
 		`{"protocol":"other","version":1,"content":"x"}`,
 		`{"protocol":"aleph","version":1,"content":"` + testCID + `"}`,
 		`{"protocol":"aleph","version":1,"content":{}}`,
-		`{"protocol":"aleph","version":1,"content":{"messages":[1]}}`,
-		`{"protocol":"aleph","version":1,"content":{"messages":[null]}}`,
+		`{"protocol":"aleph","version":1,"content":{"messages":null}}`,
+		`{"protocol":"aleph","version":1,"content":{"messages":{}}}`,
 	} {
 		if _, err := ParseSyncMessage([]byte(bad)); !errors.Is(err, ErrPayload) {
 			t.Errorf("ParseSyncMessage(%q) = %v, want ErrPayload", bad, err)
 		}
+	}
+}
+
+// An entry that is not a message does not make the payload invalid: the
+// reader counts and skips it, and takes the other messages.
+func TestParseKeepsEveryEntry(t *testing.T) {
+	p, err := ParseSyncMessage([]byte(`{"protocol":"aleph","version":1,"content":{"messages":[1,null,{"item_hash":"a"},"x"]}}`))
+	if err != nil || len(p.Messages) != 4 || string(p.Messages[2]) != `{"item_hash":"a"}` || string(p.Messages[1]) != "null" {
+		t.Fatalf("inline payload with non-messages: %+v, %v", p, err)
 	}
 }
 

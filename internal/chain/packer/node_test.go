@@ -3,16 +3,12 @@ package packer_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/client"
-	"github.com/goaleph/goaleph/internal/chain/chainsync"
 	"github.com/goaleph/goaleph/internal/chain/devchain"
 	"github.com/goaleph/goaleph/internal/chain/packer"
 	"github.com/goaleph/goaleph/internal/node"
@@ -74,40 +70,19 @@ type running struct {
 
 // start runs the node with its packer; crash is the packer's crash hook.
 func (b *bench) start(crash func(packer.CrashPoint) error) *running {
-	t := b.t
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.t.Helper()
+	// The emitters leave the packer out: the role adds its account.
 	rc := node.RoleConfig{
-		Node:     node.Config{DataDir: b.dataDir, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))},
-		NoP2P:    true,
-		Listener: ln,
-		// The emitters leave the packer out: the role adds its account.
-		Chain: chainsync.Config{RPC: b.chain.URL(), SyncContract: b.contract.Hex(), Emitters: []string{chainsync.MainnetEmitter},
-			Confirmations: 2, StartHeight: 0, PollInterval: 50 * time.Millisecond,
-			RetryBase: 50 * time.Millisecond, MaxBackoff: time.Second},
+		Node:  node.Config{DataDir: b.dataDir},
+		NoP2P: true,
+		Chain: b.chainConfig(nil),
 		Packer: packer.Config{Key: b.chain.Accounts()[packerAccount].KeyHex(), CommitDelay: commitDelay,
 			FollowInterval: 50 * time.Millisecond, RetryBase: 50 * time.Millisecond, MaxBackoff: time.Second, Crash: crash},
 	}
 	if b.packer != nil {
 		b.packer(&rc.Packer)
 	}
-	role, err := node.NewRole(b.ctx, rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(b.ctx)
-	r := &running{role: role, chain: b.chain, api: client.New(role.URL()), cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- role.Run(ctx) }()
-	t.Cleanup(r.stop)
-	select {
-	case <-role.Ready():
-	case err := <-r.done:
-		t.Fatalf("role stopped: %v", err)
-	}
-	return r
+	return b.startRole(b.t, rc)
 }
 
 // stop stops the role (once) and reports an error it returned.
