@@ -43,6 +43,9 @@ type agent struct {
 	log    func(stream, text string)
 	reaper *reaper
 	client *http.Client
+	// beforeConfigure, if set, readies the isolation for the program
+	// (a micro VM mounts its code, sets its clock and network).
+	beforeConfigure func(cfg *guest.Config, codeDir string) error
 
 	mu   sync.Mutex
 	proc *process
@@ -79,6 +82,11 @@ var _ guest.Handler = (*agent)(nil)
 
 // Configure puts the code in place and starts the program.
 func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
+	if a.beforeConfigure != nil {
+		if err := a.beforeConfigure(cfg, a.codeDir); err != nil {
+			return err
+		}
+	}
 	if err := a.installCode(cfg); err != nil {
 		return err
 	}
@@ -170,6 +178,13 @@ func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
 	a.proc = p
 	a.mu.Unlock()
 	return nil
+}
+
+// configured tells whether a program was started.
+func (a *agent) configured() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.proc != nil
 }
 
 func describe(ws syscall.WaitStatus) string {
