@@ -322,7 +322,10 @@ func (a *agent) Call(ctx context.Context, s *compute.Scope) (*compute.Response, 
 			return unavailable("The program has exited."), nil
 		default:
 		}
-		wait := min(time.Duration(attempt)*50*time.Millisecond, 500*time.Millisecond)
+		// Short waits first: a program that starts listening soon after
+		// its first request (the common cold start) is answered within
+		// a few ms of it; a slow one is retried less often.
+		wait := min(time.Duration(attempt)*5*time.Millisecond, 250*time.Millisecond)
 		if time.Now().Add(wait).After(deadline) {
 			return unavailable("The program did not start listening on port 8080."), nil
 		}

@@ -213,10 +213,12 @@ func serveVM(s settings, device string) int {
 	r := newReaper()
 	defer r.close()
 	for {
+		fmt.Fprintln(os.Stderr, "aleph-guest: waiting for the host")
 		if err := port.waitHost(ctx); err != nil {
 			fmt.Fprintln(os.Stderr, "aleph-guest:", err)
 			return 1
 		}
+		fmt.Fprintln(os.Stderr, "aleph-guest: host connected")
 		srv := guest.NewServer(session{port})
 		a := newAgent(s, r, srv.Log)
 		a.beforeConfigure = configureVM

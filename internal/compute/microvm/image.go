@@ -172,13 +172,16 @@ type images struct {
 	busy map[string]*sync.Mutex
 }
 
-// squashfs returns an image of src, built with mksquashfs unless one of the
-// same directory (path, inode, change time) exists. shared says whether
-// the image is kept for the next call (runtimes); otherwise it is the
-// caller's to remove.
-func (im *images) squashfs(ctx context.Context, src, out string) error {
-	cmd := exec.CommandContext(ctx, im.mksquashfs, src, out, "-noappend", "-no-progress", "-quiet",
-		"-comp", "lz4", "-no-xattrs")
+// squashfs makes out an image of the directory src, compressed or not.
+func (im *images) squashfs(ctx context.Context, src, out string, compress bool) error {
+	args := []string{src, out, "-noappend", "-no-progress", "-quiet", "-no-xattrs"}
+	if compress {
+		args = append(args, "-comp", "lz4")
+	} else {
+		// Nothing to decompress in the guest (slow under TCG).
+		args = append(args, "-noI", "-noD", "-noF", "-noX")
+	}
+	cmd := exec.CommandContext(ctx, im.mksquashfs, args...)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		os.Remove(out)
 		return fmt.Errorf("microvm: mksquashfs %s: %w: %s", src, err, bytes.TrimSpace(b))
@@ -186,7 +189,9 @@ func (im *images) squashfs(ctx context.Context, src, out string) error {
 	return nil
 }
 
-// runtime returns the cached image of the runtime directory src.
+// runtime returns the image of the runtime directory src, made unless one
+// of the same directory (path, inode, change time) exists: a runtime's
+// image serves every VM of that runtime.
 func (im *images) runtime(ctx context.Context, src string) (string, error) {
 	st, err := os.Stat(src)
 	if err != nil {
@@ -211,7 +216,7 @@ func (im *images) runtime(ctx context.Context, src string) (string, error) {
 		return "", err
 	}
 	tmp := out + ".tmp"
-	if err := im.squashfs(ctx, src, tmp); err != nil {
+	if err := im.squashfs(ctx, src, tmp, true); err != nil {
 		return "", err
 	}
 	return out, os.Rename(tmp, out)

@@ -268,7 +268,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 		return err
 	}
 	v := &vm{shape: b.shapeOf(in.spec, rt), dir: in.dir, code: filepath.Join(in.dir, "code.sqfs")}
-	if err := b.images.squashfs(ctx, in.spec.Code, v.code); err != nil {
+	if err := b.images.squashfs(ctx, in.spec.Code, v.code, false); err != nil {
 		return err
 	}
 	if v.internet {
@@ -420,16 +420,13 @@ func (in *instance) stopWith(ctx context.Context) {
 		ctx, cancel := context.WithTimeout(ctx, in.b.cfg.StopTimeout)
 		defer cancel()
 		if in.client != nil {
+			// The program stops; the VM has nothing to keep (its
+			// writes are in its memory), so QEMU is killed then.
 			if err := in.client.Halt(ctx); err != nil {
 				in.addLog(compute.LogLine{Time: time.Now(), Stream: "stderr", Text: "[microvm] halt: " + err.Error()})
 			}
 		}
 		if in.qemu != nil {
-			select {
-			case <-in.done:
-			case <-time.After(2 * time.Second):
-			case <-ctx.Done():
-			}
 			in.stopErr = in.qemu.kill()
 		} else {
 			close(in.done)

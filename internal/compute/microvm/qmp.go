@@ -142,6 +142,9 @@ func (q *qmp) waitStatus(ctx context.Context, want ...string) (string, error) {
 			return st.Status, ctx.Err()
 		case <-time.After(time.Millisecond):
 		}
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < 100*time.Millisecond {
+			return st.Status, context.DeadlineExceeded
+		}
 	}
 }
 

@@ -27,7 +27,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := New(ctx, Config{Agent: agent, CacheDir: filepath.Join(dir, "cache"), StateDir: dir, NoSnapshots: os.Getenv("SNAP") == ""})
+	b, err := New(ctx, Config{Agent: agent, BootTimeout: 40 * time.Second, StateDir: dir, NoSnapshots: os.Getenv("SNAP") == ""})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,12 +47,15 @@ func TestSmoke(t *testing.T) {
 		if err := in.Ready(ctx); err != nil {
 			t.Fatal(err, in.Logs())
 		}
+		t.Logf("ready %v", time.Since(t1))
 		resp, err := in.Call(ctx, &compute.Scope{Type: "http", Method: "GET", Path: "/echo"})
 		if err != nil {
 			t.Fatal(err, in.Logs())
 		}
 		t.Logf("start %v total %v: %d %s", t1.Sub(t0), time.Since(t0), resp.Status, resp.Body)
 		t2 := time.Now()
+		dir := in.(*instance).dir
+		in.(*instance).b.cfg.Logger.Info("console", "c", readConsole(dir))
 		if err := in.Stop(ctx); err != nil {
 			t.Fatal(err)
 		}

@@ -112,6 +112,11 @@ func (b *Backend) makeTemplate(ctx context.Context, s shape, t *template) (err e
 	if err != nil {
 		return fmt.Errorf("microvm: snapshot VM: no hello: %w: %s", err, readConsole(run))
 	}
+	// Snapshot the agent waiting for its next host: it says so on the
+	// console, once at boot and once after this disconnection.
+	if err := waitConsole(ctx, run, waitingLine, 2, p.done); err != nil {
+		return err
+	}
 	q, err := dialQMP(ctx, filepath.Join(run, qmpSocket), p.done)
 	if err != nil {
 		return err
@@ -130,6 +135,9 @@ func (b *Backend) makeTemplate(ctx context.Context, s shape, t *template) (err e
 		return err
 	}
 	q.do(ctx, "quit", nil)
+	if b, err := os.ReadFile(filepath.Join(run, consoleLog)); err == nil {
+		os.WriteFile(filepath.Join(t.dir, consoleLog), b, 0o644)
+	}
 	select {
 	case <-p.done:
 	case <-time.After(10 * time.Second):
@@ -153,10 +161,37 @@ func restore(ctx context.Context, v *vm, t *template, exited <-chan struct{}) er
 	if _, err := q.do(ctx, "migrate-incoming", map[string]any{"uri": "exec:cat " + shellQuote(t.state)}); err != nil {
 		return err
 	}
-	if _, err := q.waitStatus(ctx, "running"); err != nil {
-		return fmt.Errorf("microvm: restoring the snapshot: %w", err)
+	// The snapshot was made stopped: the VM is restored paused.
+	st, err := q.waitStatus(ctx, "paused", "running")
+	if err == nil && st == "paused" {
+		_, err = q.do(ctx, "cont", nil)
+	}
+	if err != nil {
+		m, _ := q.do(context.Background(), "query-migrate", nil)
+		return fmt.Errorf("microvm: restoring the snapshot: status %s (%s): %w", st, m, err)
 	}
 	return nil
+}
+
+// waitingLine is what the agent writes on the console when it waits for a
+// host (cmd/aleph-guest).
+const waitingLine = "aleph-guest: waiting for the host"
+
+// waitConsole waits until the VM's console holds line n times.
+func waitConsole(ctx context.Context, dir, line string, n int, exited <-chan struct{}) error {
+	for {
+		b, _ := os.ReadFile(filepath.Join(dir, consoleLog))
+		if strings.Count(string(b), line) >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("microvm: snapshot VM: waiting for %q: %w: %s", line, ctx.Err(), readConsole(dir))
+		case <-exited:
+			return fmt.Errorf("microvm: snapshot VM exited: %s", readConsole(dir))
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 func readConsole(dir string) string {
