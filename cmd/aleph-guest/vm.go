@@ -20,6 +20,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/guest"
 )
 
@@ -241,7 +242,8 @@ func serveVM(s settings, device string) int {
 // configureVM gives a VM (perhaps restored from a snapshot) its identity,
 // network and code before the program starts.
 func configureVM(cfg *guest.Config, codeDir string) error {
-	if h := hostname(cfg.VMHash); h != "" {
+	if cfg.VMHash != "" {
+		h := compute.Hostname(cfg.VMHash)
 		if err := unix.Sethostname([]byte(h)); err != nil {
 			return fmt.Errorf("hostname: %w", err)
 		}
@@ -417,19 +419,4 @@ func flushBuffers(disk string) error {
 		return errno
 	}
 	return nil
-}
-
-// hostname is the VM's host name: the first 16 letters and digits of the
-// program's hash, as in a sandbox.
-func hostname(hash string) string {
-	var s strings.Builder
-	for _, r := range strings.ToLower(hash) {
-		if s.Len() == 16 {
-			break
-		}
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			s.WriteRune(r)
-		}
-	}
-	return s.String()
 }

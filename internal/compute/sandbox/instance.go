@@ -81,21 +81,7 @@ func newInstance(b *Backend, spec compute.Spec) *instance {
 }
 
 // hostname is the sandbox's host name: a prefix of the program's hash.
-func hostname(hash string) string {
-	var s strings.Builder
-	for _, r := range strings.ToLower(hash) {
-		if s.Len() == 16 {
-			break
-		}
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			s.WriteRune(r)
-		}
-	}
-	if s.Len() == 0 {
-		return "aleph"
-	}
-	return s.String()
-}
+func hostname(hash string) string { return compute.Hostname(hash) }
 
 // isolated tells whether the sandbox has a network namespace of its own:
 // always, but for a program with internet on a node without slirp4netns.
