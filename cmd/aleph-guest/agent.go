@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +35,14 @@ type settings struct {
 	httpAddr       string        // where the program serves HTTP (127.0.0.1:8080)
 	startupTimeout time.Duration // how long a request waits for the program to listen
 	stopTimeout    time.Duration // SIGTERM to SIGKILL at halt
+	// dataMiB, if positive, is the program's RLIMIT_DATA: past it its
+	// allocations fail (it dies at once) rather than the VM thrashing
+	// until the kernel's OOM killer acts.
+	dataMiB int
+	// waitListening makes Configure answer once the program accepts
+	// connections (or exits, or startupTimeout passes), so that its start
+	// is not counted in its first request's time.
+	waitListening bool
 }
 
 // agent is the guest's Handler: it runs one program and forwards requests
@@ -129,6 +138,11 @@ func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
 		return fmt.Errorf("interface %q not supported", cfg.Interface)
 	}
 
+	if a.dataMiB > 0 {
+		// The agent itself, in a child, sets the limit and execs the
+		// program: Go sets no rlimit between fork and exec.
+		argv = append([]string{"/proc/self/exe", limitedExec, strconv.Itoa(a.dataMiB), "--"}, argv...)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = a.codeDir
 	cmd.Env = os.Environ()
@@ -177,7 +191,60 @@ func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
 	a.mu.Lock()
 	a.proc = p
 	a.mu.Unlock()
+	if a.waitListening {
+		a.awaitListening(ctx, p)
+	}
 	return nil
+}
+
+// awaitListening waits until the program accepts a connection on its
+// address, exits, or startupTimeout passes.
+func (a *agent) awaitListening(ctx context.Context, p *process) {
+	deadline := time.Now().Add(a.startupTimeout)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", a.httpAddr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.exited:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// limitedExec is the agent's argument that makes it set RLIMIT_DATA and
+// exec the rest: aleph-guest limited-exec <MiB> -- argv…
+const limitedExec = "limited-exec"
+
+// runLimited is the agent as that child.
+func runLimited(args []string) int {
+	if len(args) < 3 || args[1] != "--" {
+		fmt.Fprintln(os.Stderr, "aleph-guest: limited-exec <MiB> -- argv…")
+		return 2
+	}
+	mib, err := strconv.Atoi(args[0])
+	if err != nil || mib <= 0 {
+		fmt.Fprintln(os.Stderr, "aleph-guest: limited-exec: bad size", args[0])
+		return 2
+	}
+	lim := &syscall.Rlimit{Cur: uint64(mib) << 20, Max: uint64(mib) << 20}
+	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, lim); err != nil {
+		fmt.Fprintln(os.Stderr, "aleph-guest: RLIMIT_DATA:", err)
+		return 1
+	}
+	path, err := exec.LookPath(args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aleph-guest:", err)
+		return 127
+	}
+	err = syscall.Exec(path, args[2:], os.Environ())
+	fmt.Fprintln(os.Stderr, "aleph-guest: exec:", err)
+	return 126
 }
 
 // configured tells whether a program was started.

@@ -37,6 +37,9 @@ func env(name, def string) string {
 }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == limitedExec {
+		return runLimited(os.Args[2:])
+	}
 	var s settings
 	socket := flag.String("socket", env("ALEPH_GUEST_SOCKET", ""), "Unix socket of the host to connect to (env ALEPH_GUEST_SOCKET)")
 	device := flag.String("device", env("ALEPH_GUEST_DEVICE", ""), "character device to use instead, e.g. a virtio-serial port (env ALEPH_GUEST_DEVICE)")
@@ -50,6 +53,8 @@ func run() int {
 	dropAll := flag.Bool("drop-caps", false, "give up every capability before connecting")
 	vm := flag.Bool("vm", false, "as a micro VM's init: make the root from the runtime disk and serve the host on the virtio-serial port "+vmPortName)
 	tmpMiB := flag.Int("tmp-mib", 0, "in a micro VM: the size of each tmpfs (the root's writes, /tmp, /run); 0 for the kernel's default")
+	flag.IntVar(&s.dataMiB, "data-mib", 0, "the program's RLIMIT_DATA in MiB; 0 for none")
+	flag.BoolVar(&s.waitListening, "wait-listening", false, "answer the configuration once the program listens")
 	flag.Parse()
 
 	if *vm {

@@ -35,6 +35,10 @@ const (
 	consoleLog = "console.log"
 )
 
+// dataOverheadMiB is added to a program's memory for its RLIMIT_DATA, as in
+// the sandbox (docs/design/0006-sandbox.md).
+const dataOverheadMiB = 64
+
 // Guest network behind QEMU's user-mode NAT (its defaults).
 const (
 	guestIP  = "10.0.2.15"
@@ -152,7 +156,13 @@ func (b *Backend) cmdline(v *vm) string {
 			c += " tsc_early_khz=" + strconv.Itoa(khz)
 		}
 	}
-	return c + " -- --vm --tmp-mib=" + strconv.Itoa(v.memMiB)
+	// The program's memory is bounded twice: by the VM's, and by an
+	// RLIMIT_DATA of its memory plus the sandbox's overhead (a Go program
+	// maps 70 MiB it never touches), so that an overrun fails its
+	// allocations at once rather than thrash the VM's page cache for
+	// minutes before the kernel's OOM killer acts.
+	return c + " -- --vm --wait-listening --tmp-mib=" + strconv.Itoa(v.memMiB) +
+		" --data-mib=" + strconv.Itoa(v.memMiB-b.cfg.OverheadMiB+dataOverheadMiB)
 }
 
 // hostKHz is the host CPU's frequency in kHz, from /proc/cpuinfo.
