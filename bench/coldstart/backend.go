@@ -208,6 +208,15 @@ func request() *compute.Scope {
 
 // backendLevel measures the backends named in only (all if empty).
 func backendLevel(ctx context.Context, only map[string]bool, n, warmN, conc int, dur time.Duration) error {
+	if only["microvm"] {
+		if err := measureMicroVM(ctx, n, warmN, conc, dur); err != nil {
+			return fmt.Errorf("microvm: %w", err)
+		}
+		delete(only, "microvm")
+		if len(only) == 0 {
+			return nil
+		}
+	}
 	for _, sub := range subjects {
 		if len(only) > 0 && !only[sub.name] {
 			continue

@@ -74,7 +74,7 @@ func main() {
 	warmN := flag.Int("warm", 200, "runs of the warm and direct measurements")
 	conc := flag.Int("c", 100, "concurrent clients for the throughput")
 	dur := flag.Duration("d", 5*time.Second, "duration of each throughput measurement")
-	only := flag.String("backend", "", "comma-separated subjects to measure (default all): wasm, wasm-tiny, wasm-reactor, sandbox, asgi")
+	only := flag.String("backend", "", "comma-separated subjects to measure (default all but microvm): wasm, wasm-tiny, wasm-reactor, sandbox, asgi; microvm (-level backend only)")
 	verbose := flag.Bool("v", false, "node level: print the core and compute nodes' logs")
 	flag.Parse()
 	if *n < 20 {
