@@ -39,10 +39,10 @@ type settings struct {
 	// allocations fail (it dies at once) rather than the VM thrashing
 	// until the kernel's OOM killer acts.
 	dataMiB int
-	// waitListening makes Configure answer once the program accepts
-	// connections (or exits, or startupTimeout passes), so that its start
-	// is not counted in its first request's time.
-	waitListening bool
+	// listenWait, if positive, makes Configure answer once the program
+	// accepts connections (or exits, or listenWait passes), so that its
+	// start is not counted in its first request's time.
+	listenWait time.Duration
 }
 
 // agent is the guest's Handler: it runs one program and forwards requests
@@ -191,16 +191,16 @@ func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
 	a.mu.Lock()
 	a.proc = p
 	a.mu.Unlock()
-	if a.waitListening {
+	if a.listenWait > 0 {
 		a.awaitListening(ctx, p)
 	}
 	return nil
 }
 
 // awaitListening waits until the program accepts a connection on its
-// address, exits, or startupTimeout passes.
+// address, exits, or listenWait passes.
 func (a *agent) awaitListening(ctx context.Context, p *process) {
-	deadline := time.Now().Add(a.startupTimeout)
+	deadline := time.Now().Add(a.listenWait)
 	for time.Now().Before(deadline) {
 		c, err := net.DialTimeout("tcp", a.httpAddr, time.Second)
 		if err == nil {

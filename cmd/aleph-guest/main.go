@@ -54,7 +54,7 @@ func run() int {
 	vm := flag.Bool("vm", false, "as a micro VM's init: make the root from the runtime disk and serve the host on the virtio-serial port "+vmPortName)
 	tmpMiB := flag.Int("tmp-mib", 0, "in a micro VM: the size of each tmpfs (the root's writes, /tmp, /run); 0 for the kernel's default")
 	flag.IntVar(&s.dataMiB, "data-mib", 0, "the program's RLIMIT_DATA in MiB; 0 for none")
-	flag.BoolVar(&s.waitListening, "wait-listening", false, "answer the configuration once the program listens")
+	flag.DurationVar(&s.listenWait, "listen-wait", 0, "answer the configuration once the program listens, waiting at most this long (0: at once)")
 	flag.Parse()
 
 	if *vm {

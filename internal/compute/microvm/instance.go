@@ -161,7 +161,10 @@ func (b *Backend) cmdline(v *vm) string {
 	// maps 70 MiB it never touches), so that an overrun fails its
 	// allocations at once rather than thrash the VM's page cache for
 	// minutes before the kernel's OOM killer acts.
-	return c + " -- --vm --wait-listening --tmp-mib=" + strconv.Itoa(v.memMiB) +
+	// Ready waits for the program to listen, up to 10 s (the node
+	// bounds Ready to 20 s, the reference's INIT_TIMEOUT); past it, the
+	// first request waits for the rest.
+	return c + " -- --vm --listen-wait=10s --tmp-mib=" + strconv.Itoa(v.memMiB) +
 		" --data-mib=" + strconv.Itoa(v.memMiB-b.cfg.OverheadMiB+dataOverheadMiB)
 }
 

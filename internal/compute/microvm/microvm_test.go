@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -132,5 +133,33 @@ func running(t testing.TB, in compute.Instance) func() []string {
 			left = append(left, "state directory "+vm.dir)
 		}
 		return left
+	}
+}
+
+// TestRestoredIdentity checks that VMs restored from one snapshot do not
+// share the snapshot's randomness or clock.
+func TestRestoredIdentity(t *testing.T) {
+	b, spec := setup(t)
+	var uuids []string
+	for range 2 {
+		// A restored VM's clock, unless set, is the snapshot's: behind
+		// the moment it was restored.
+		t0 := time.Now()
+		in := backendtest.Start(t, b, spec)
+		if !in.(*instance).restored {
+			t.Fatal("the VM was booted, not restored from a snapshot")
+		}
+		uuids = append(uuids, backendtest.Get(t, in, "/read", "path=/proc/sys/kernel/random/uuid"))
+		ns, err := strconv.ParseInt(backendtest.Get(t, in, "/now", ""), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const slack = 50 * time.Millisecond
+		if now := time.Unix(0, ns); now.Before(t0.Add(-slack)) || now.After(time.Now().Add(slack)) {
+			t.Errorf("the VM's clock says %v, not between its start %v and now", now, t0)
+		}
+	}
+	if uuids[0] == uuids[1] {
+		t.Errorf("two VMs restored from one snapshot draw the same random numbers: %s", uuids[0])
 	}
 }
