@@ -21,6 +21,7 @@ import (
 
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/guest"
+	"github.com/goaleph/goaleph/internal/compute/slirp"
 )
 
 // Paths inside the sandbox.
@@ -58,8 +59,8 @@ type instance struct {
 	cmd      *exec.Cmd
 	childPid int // the sandbox's PID 1 (the agent), as seen by the host
 	client   *guest.Client
-	slirp    *slirp // the network of a program with internet, if isolated
-	netErr   error  // slirp4netns survived its stop (set before wg.Done)
+	slirp    *slirp.Process // the network of a program with internet, if isolated
+	netErr   error          // slirp4netns survived its stop (set before wg.Done)
 
 	started  bool          // Start was called (guarded by mu)
 	done     chan struct{} // closed when bwrap has exited
@@ -256,7 +257,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 			// Failed RTM_NEWADDR"). The agent runs: bwrap is done.
 			// slirp4netns sets tap0 up during the agent's hello, and
 			// Start waits for both.
-			if in.slirp, err = startSlirp(in.b.slirp, in.childPid); err != nil {
+			if in.slirp, err = slirp.Start(in.b.slirp, in.childPid); err != nil {
 				return err
 			}
 			in.wg.Add(1)
@@ -272,7 +273,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	}
 	if in.slirp != nil {
 		select {
-		case err := <-in.slirp.ready:
+		case err := <-in.slirp.Ready:
 			if err != nil {
 				return err
 			}
@@ -293,16 +294,16 @@ func (in *instance) watchNet() {
 	defer in.wg.Done()
 	select {
 	case <-in.done:
-	case <-in.slirp.done:
+	case <-in.slirp.Done:
 		select {
 		case <-in.done:
 		default:
 			in.addLog(compute.LogLine{Time: time.Now(), Stream: "stderr",
-				Text: fmt.Sprintf("[sandbox] slirp4netns exited (%v): %s", in.slirp.cmd.ProcessState, in.slirp.out.text())})
+				Text: fmt.Sprintf("[sandbox] slirp4netns exited (%v): %s", in.slirp.Cmd.ProcessState, in.slirp.Output())})
 			<-in.done
 		}
 	}
-	in.netErr = in.slirp.stop()
+	in.netErr = in.slirp.Stop()
 }
 
 // limit sets the resource limits of the sandbox's first process, which the
