@@ -48,6 +48,7 @@ func Run(t *testing.T, setup func(t testing.TB) Harness) {
 		{"Executable", testExecutable},
 		{"ASGI", testASGI},
 		{"NoInternet", testNoInternet},
+		{"Internet", testInternet},
 		{"HostFilesUnreadable", testHostFiles},
 		{"OutOfMemory", testOutOfMemory},
 		{"Timeout", testTimeout},
@@ -191,6 +192,32 @@ func testNoInternet(t *testing.T, h Harness) {
 	for _, addr := range addrs {
 		if got := Get(t, in, "/dial", "addr="+addr); !strings.HasPrefix(got, "error") {
 			t.Errorf("dial %s from the program: %s", addr, got)
+		}
+	}
+}
+
+func testInternet(t *testing.T, h Harness) {
+	ip := hostAddr()
+	if ip == "" {
+		t.Fatal("the host has no non-loopback IPv4 address to test the NAT with")
+	}
+	public := listen(t, net.JoinHostPort(ip, "0"))
+	loopback := listen(t, "127.0.0.1:0")
+	_, port, _ := net.SplitHostPort(loopback)
+	spec := h.Spec
+	spec.Internet = true
+	in := Start(t, h.Backend, spec)
+	// What any machine on the host's network reaches: the host's own
+	// public address.
+	if got := Get(t, in, "/dial", "addr="+public); got != "connected" {
+		t.Errorf("dial %s (the host's address) with internet: %s", public, got)
+	}
+	// Never the host's loopback: neither as such, nor through the NAT's
+	// gateway (10.0.2.2), nor as the host's address on a port bound to
+	// loopback.
+	for _, addr := range []string{loopback, net.JoinHostPort("10.0.2.2", port), net.JoinHostPort(ip, port)} {
+		if got := Get(t, in, "/dial", "addr="+addr); !strings.HasPrefix(got, "error") {
+			t.Errorf("dial %s (the host's loopback) with internet: %s", addr, got)
 		}
 	}
 }

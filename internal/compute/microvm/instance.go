@@ -19,6 +19,7 @@ import (
 
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/guest"
+	"github.com/goaleph/goaleph/internal/compute/slirp"
 )
 
 // The agent's words this backend relies on, as the sandbox's does: the log
@@ -56,6 +57,7 @@ type instance struct {
 	client   *guest.Client
 	restored bool // from a snapshot: Ready gives it its identity
 	qemu     *qemuProc
+	slirp    *slirp.Process // the way out of a VM with internet
 
 	started  bool
 	done     chan struct{} // closed when QEMU has exited
@@ -212,7 +214,7 @@ func (b *Backend) start(v *vm) (*qemuProc, error) {
 	if v.internet {
 		// A network namespace (and user namespace, for slirp4netns to
 		// join) of QEMU's own.
-		name, args = "unshare", append([]string{"--user", "--map-root-user", "--net", "--", b.qemu}, args...)
+		name, args = "unshare", append(append(unshareArgs(), b.qemu), args...)
 	}
 	p.cmd = exec.Command(name, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
@@ -288,7 +290,9 @@ func (in *instance) Start(ctx context.Context) (err error) {
 		v.mac = randomMAC()
 	}
 	var tpl *template
-	if !b.cfg.NoSnapshots {
+	// No snapshots of VMs with internet yet: their QEMU's namespace and
+	// NAT would have to be in the snapshot's shape too.
+	if !b.cfg.NoSnapshots && !v.internet {
 		if fits, err := padTo(v.code, v.codeMiB); err != nil {
 			return err
 		} else if fits {
@@ -317,6 +321,11 @@ func (in *instance) Start(ctx context.Context) (err error) {
 		close(in.done)
 	}()
 	in.qemu = p
+	if v.internet {
+		if in.slirp, err = startNet(ctx, b.slirp, p.cmd.Process.Pid, p.done); err != nil {
+			return err
+		}
+	}
 	bctx, cancel := context.WithTimeout(ctx, b.cfg.BootTimeout)
 	defer cancel()
 	if tpl != nil {
@@ -441,6 +450,9 @@ func (in *instance) stopWith(ctx context.Context) {
 		}
 		if in.qemu != nil {
 			in.stopErr = in.qemu.kill()
+			if in.slirp != nil {
+				in.stopErr = errors.Join(in.stopErr, in.slirp.Stop())
+			}
 		} else {
 			close(in.done)
 		}

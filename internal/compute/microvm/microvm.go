@@ -84,6 +84,7 @@ type Config struct {
 // Errors of New.
 var (
 	ErrNoQEMU   = errors.New("QEMU (qemu-system-x86_64) not found")
+	ErrNoSlirp  = errors.New("microvm: a program with internet needs slirp4netns, which is not installed")
 	ErrNoKernel = errors.New("no guest kernel: no /boot/vmlinuz-* with its /lib/modules (install linux-image-cloud-amd64)")
 )
 
@@ -241,8 +242,8 @@ func (b *Backend) Prepare(ctx context.Context, spec compute.Spec) (compute.Insta
 	if err := check(&spec); err != nil {
 		return nil, err
 	}
-	if spec.Internet {
-		return nil, fmt.Errorf("microvm: programs with internet are not supported yet")
+	if spec.Internet && b.slirp == "" {
+		return nil, ErrNoSlirp
 	}
 	return newInstance(b, spec), nil
 }
