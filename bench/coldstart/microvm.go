@@ -57,6 +57,19 @@ func coldRun(ctx context.Context, b compute.Backend, spec compute.Spec) (time.Du
 	return time.Since(t0), nil
 }
 
+// coldRuns times n cold runs on b.
+func coldRuns(ctx context.Context, b compute.Backend, spec compute.Spec, n int) ([]time.Duration, error) {
+	var ds []time.Duration
+	for range n {
+		d, err := coldRun(ctx, b, spec)
+		if err != nil {
+			return nil, err
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
 func measureMicroVM(ctx context.Context, n, warmN, conc int, dur time.Duration) error {
 	const name = "microvm"
 	spec, err := microVMSpec(ctx)
@@ -68,13 +81,9 @@ func measureMicroVM(ctx context.Context, n, warmN, conc int, dur time.Duration) 
 		return err
 	}
 	fmt.Printf("%s: accelerator %s\n", name, boot.Accel())
-	var booted []time.Duration
-	for range n {
-		d, err := coldRun(ctx, boot, spec)
-		if err != nil {
-			return err
-		}
-		booted = append(booted, d)
+	booted, err := coldRuns(ctx, boot, spec, n)
+	if err != nil {
+		return err
 	}
 	report(name, "boot cold", booted)
 
@@ -89,13 +98,9 @@ func measureMicroVM(ctx context.Context, n, warmN, conc int, dur time.Duration) 
 		return err
 	}
 	fmt.Printf("%s: first run, making the snapshot: %s ms (%s)\n", name, ms(first), time.Since(t0).Round(time.Millisecond))
-	var restored []time.Duration
-	for range n {
-		d, err := coldRun(ctx, b, spec)
-		if err != nil {
-			return err
-		}
-		restored = append(restored, d)
+	restored, err := coldRuns(ctx, b, spec, n)
+	if err != nil {
+		return err
 	}
 	report(name, "restore cold", restored)
 
@@ -110,18 +115,9 @@ func measureMicroVM(ctx context.Context, n, warmN, conc int, dur time.Duration) 
 	if err := in.Ready(ctx); err != nil {
 		return err
 	}
-	var warm, native []time.Duration
-	for range warmN {
-		t0 := time.Now()
-		if _, err := in.Call(ctx, request()); err != nil {
-			return err
-		}
-		warm = append(warm, time.Since(t0))
-		t0 = time.Now()
-		if err := nativeHTTP(request()); err != nil {
-			return err
-		}
-		native = append(native, time.Since(t0))
+	warm, native, err := warmRuns(ctx, in, nativeHTTP, warmN)
+	if err != nil {
+		return err
 	}
 	report(name, "warm", warm)
 	report(name, "native", native)
