@@ -189,6 +189,73 @@ func (im *images) squashfs(ctx context.Context, src, out string, compress bool) 
 	return nil
 }
 
+// code returns the image of the code directory src, uncompressed (nothing
+// to decompress in the guest), padded (sparse) to slotMiB when it fits:
+// the size of a snapshot's code disk. It is made unless one of the same
+// files (names, modes, sizes, change times) exists, and shared by the VMs
+// of that code: it is read-only.
+func (im *images) code(ctx context.Context, src string, slotMiB int) (string, bool, error) {
+	h := sha256.New()
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		st, err := d.Info()
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		fmt.Fprintf(h, "%q %v %d %d\n", rel, st.Mode(), st.Size(), st.ModTime().UnixNano())
+		return nil
+	})
+	if err != nil {
+		return "", false, err
+	}
+	fmt.Fprintln(h, slotMiB)
+	out := filepath.Join(im.dir, "code-"+hex.EncodeToString(h.Sum(nil))[:16]+".sqfs")
+	var fits bool
+	err = im.once(out, func(tmp string) error {
+		if err := im.squashfs(ctx, src, tmp, false); err != nil {
+			return err
+		}
+		_, err := padTo(tmp, slotMiB)
+		return err
+	})
+	if err != nil {
+		return "", false, err
+	}
+	if st, err := os.Stat(out); err == nil {
+		fits = st.Size() == int64(slotMiB)<<20
+	}
+	return out, fits, nil
+}
+
+// once makes out with build (given a temporary path to write), unless it
+// exists; concurrent calls for one out wait for the first.
+func (im *images) once(out string, build func(tmp string) error) error {
+	im.mu.Lock()
+	l := im.busy[out]
+	if l == nil {
+		l = &sync.Mutex{}
+		im.busy[out] = l
+	}
+	im.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
+	if _, err := os.Stat(out); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(im.dir, 0o755); err != nil {
+		return err
+	}
+	tmp := out + ".tmp"
+	if err := build(tmp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, out)
+}
+
 // runtime returns the image of the runtime directory src, made unless one
 // of the same directory (path, inode, change time) exists: a runtime's
 // image serves every VM of that runtime.
@@ -200,24 +267,6 @@ func (im *images) runtime(ctx context.Context, src string) (string, error) {
 	abs, _ := filepath.Abs(src)
 	h := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%v", abs, st.ModTime().UnixNano(), inode(st)))
 	out := filepath.Join(im.dir, "runtime-"+hex.EncodeToString(h[:])[:16]+".sqfs")
-	im.mu.Lock()
-	l := im.busy[out]
-	if l == nil {
-		l = &sync.Mutex{}
-		im.busy[out] = l
-	}
-	im.mu.Unlock()
-	l.Lock()
-	defer l.Unlock()
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	if err := os.MkdirAll(im.dir, 0o755); err != nil {
-		return "", err
-	}
-	tmp := out + ".tmp"
-	if err := im.squashfs(ctx, src, tmp, true); err != nil {
-		return "", err
-	}
-	return out, os.Rename(tmp, out)
+	err = im.once(out, func(tmp string) error { return im.squashfs(ctx, src, tmp, true) })
+	return out, err
 }

@@ -282,24 +282,22 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	v := &vm{shape: b.shapeOf(in.spec, rt), dir: in.dir, code: filepath.Join(in.dir, "code.sqfs")}
-	if err := b.images.squashfs(ctx, in.spec.Code, v.code, false); err != nil {
+	v := &vm{shape: b.shapeOf(in.spec, rt), dir: in.dir}
+	code, fits, err := b.images.code(ctx, in.spec.Code, v.codeMiB)
+	if err != nil {
 		return err
 	}
+	v.code = code
 	if v.internet {
 		v.mac = randomMAC()
 	}
 	var tpl *template
 	// No snapshots of VMs with internet yet: their QEMU's namespace and
 	// NAT would have to be in the snapshot's shape too.
-	if !b.cfg.NoSnapshots && !v.internet {
-		if fits, err := padTo(v.code, v.codeMiB); err != nil {
-			return err
-		} else if fits {
-			if tpl, err = b.template(ctx, v.shape); err != nil {
-				b.cfg.Logger.Warn("microvm: no snapshot, booting", "err", err)
-				tpl = nil
-			}
+	if !b.cfg.NoSnapshots && !v.internet && fits {
+		if tpl, err = b.template(ctx, v.shape); err != nil {
+			b.cfg.Logger.Warn("microvm: no snapshot, booting", "err", err)
+			tpl = nil
 		}
 	}
 	if tpl != nil {
