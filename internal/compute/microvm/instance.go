@@ -412,6 +412,18 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 
 // gone tells whether the program or the VM has exited, waiting up to wait.
 func (in *instance) gone(wait time.Duration) bool {
+	select {
+	case <-in.exited:
+		return true
+	case <-in.done:
+		return true
+	case <-in.client.Done():
+		return true
+	default:
+	}
+	if wait <= 0 {
+		return false
+	}
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
