@@ -42,7 +42,9 @@
 // Go module as a reactor, its instances kept between requests; node level
 // only), sandbox (a static Go HTTP server on the Debian runtime, under
 // bubblewrap) and asgi (a FastAPI app on the Debian runtime; node level
-// only, no direct figure).
+// only, no direct figure); microvm (the static Go server in a QEMU micro
+// VM; backend level only, and only when named: boot cold, snapshot-restore
+// cold, warm; see microvm.go).
 // Without bwrap the sandbox subjects are left out, with a message.
 //
 // Latencies are p50/p95 (nearest rank) over -n runs (at least 20). It
@@ -52,6 +54,7 @@
 //	go run ./bench/coldstart                          # node level, every subject
 //	go run ./bench/coldstart -backend wasm,sandbox -d 2s
 //	go run ./bench/coldstart -level backend -backend wasm
+//	go run ./bench/coldstart -level backend -backend microvm -n 20 -d 2s
 package main
 
 import (
