@@ -275,6 +275,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 		}
 	}()
 	b := in.b
+	t0 := time.Now()
 	if in.dir, err = os.MkdirTemp(b.cfg.StateDir, "aleph-vm-"); err != nil {
 		return err
 	}
@@ -304,6 +305,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 		v.memFile, v.incoming = tpl.mem, true
 		in.restored = true
 	}
+	tImg := time.Now()
 	p, err := b.start(v)
 	if err != nil {
 		return err
@@ -331,6 +333,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("%w: %s", err, readConsole(in.dir))
 		}
 	}
+	tRest := time.Now()
 	conn, err := p.connect(bctx)
 	if err != nil {
 		return err
@@ -339,6 +342,8 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	if _, err := in.client.Ready(bctx); err != nil {
 		return fmt.Errorf("microvm: agent not ready: %w: %s", err, readConsole(in.dir))
 	}
+	b.cfg.Logger.Debug("microvm: started", "restored", in.restored, "images", tImg.Sub(t0),
+		"qemu_and_restore", tRest.Sub(tImg), "hello", time.Since(tRest))
 	in.wg.Add(1)
 	go in.watch()
 	return nil
