@@ -138,35 +138,28 @@ func loadModules(list string) error {
 // findDisk returns the device of the virtio disk whose serial is serial,
 // waiting for the driver to probe it.
 func findDisk(serial string, wait time.Duration) (string, error) {
-	deadline := time.Now().Add(wait)
-	for {
-		ents, _ := os.ReadDir("/sys/block")
-		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join("/sys/block", e.Name(), "serial"))
-			if err == nil && strings.TrimSpace(string(b)) == serial {
-				return "/dev/" + e.Name(), nil
-			}
-		}
-		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no disk %q", serial)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return findDevice("/sys/block", "serial", serial, "disk", wait)
 }
 
 // findPort returns the device of the virtio-serial port named name.
 func findPort(name string, wait time.Duration) (string, error) {
+	return findDevice("/sys/class/virtio-ports", "name", name, "virtio-serial port", wait)
+}
+
+// findDevice returns /dev/<entry> for the entry of the sysfs directory dir
+// whose attribute attr is value, waiting up to wait for it to appear.
+func findDevice(dir, attr, value, what string, wait time.Duration) (string, error) {
 	deadline := time.Now().Add(wait)
 	for {
-		ents, _ := os.ReadDir("/sys/class/virtio-ports")
+		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			b, err := os.ReadFile(filepath.Join("/sys/class/virtio-ports", e.Name(), "name"))
-			if err == nil && strings.TrimSpace(string(b)) == name {
+			b, err := os.ReadFile(filepath.Join(dir, e.Name(), attr))
+			if err == nil && strings.TrimSpace(string(b)) == value {
 				return "/dev/" + e.Name(), nil
 			}
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("no virtio-serial port %q", name)
+			return "", fmt.Errorf("no %s %q", what, value)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
