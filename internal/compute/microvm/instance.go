@@ -22,13 +22,6 @@ import (
 	"github.com/goaleph/goaleph/internal/compute/slirp"
 )
 
-// The agent's words this backend relies on, as the sandbox's does: the log
-// line when the program exits, its answer once it has.
-const (
-	exitedLine   = "[aleph-guest] program exited"
-	exitedAnswer = "Program unavailable. The program has exited."
-)
-
 // Files of an instance's state directory.
 const (
 	ctlSocket  = "ctl.sock"
@@ -61,21 +54,18 @@ type instance struct {
 
 	started  bool
 	done     chan struct{} // closed when QEMU has exited
-	exited   chan struct{} // closed when the agent says the program exited
-	exitOnce sync.Once
 	stopOnce sync.Once
 	stopErr  error
 	wg       sync.WaitGroup
+	logs     *guest.Watch // the program's output; notices its exit
 
-	mu   sync.Mutex
-	logs *compute.LogRing
+	mu sync.Mutex
 }
 
 var _ compute.Instance = (*instance)(nil)
 
 func newInstance(b *Backend, spec compute.Spec) *instance {
-	return &instance{b: b, spec: spec, done: make(chan struct{}), exited: make(chan struct{}),
-		logs: compute.NewLogRing(b.cfg.LogLines)}
+	return &instance{b: b, spec: spec, done: make(chan struct{}), logs: guest.NewWatch(b.cfg.LogLines)}
 }
 
 // shape is what a VM's machine is made of, and so what a snapshot must
@@ -353,7 +343,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 func (in *instance) watch() {
 	defer in.wg.Done()
 	select {
-	case <-in.exited:
+	case <-in.logs.Exited():
 		in.stopWith(context.Background())
 	case <-in.done:
 	}
@@ -389,56 +379,7 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 	if in.client == nil {
 		return nil, errors.New("microvm: instance not started")
 	}
-	if in.gone(0) {
-		return nil, compute.ErrExited
-	}
-	cctx := ctx
-	if in.spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		cctx, cancel = context.WithTimeout(ctx, in.spec.Timeout)
-		defer cancel()
-	}
-	resp, err := in.client.Call(cctx, s)
-	switch {
-	case err == nil:
-		if resp.Status == 503 && strings.Contains(string(resp.Body), exitedAnswer) {
-			return nil, compute.ErrExited
-		}
-		return resp, nil
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case cctx.Err() != nil:
-		return nil, compute.ErrTimeout
-	case in.gone(2 * time.Second):
-		return nil, fmt.Errorf("%w: %v", compute.ErrExited, err)
-	}
-	return nil, err
-}
-
-// gone tells whether the program or the VM has exited, waiting up to wait.
-func (in *instance) gone(wait time.Duration) bool {
-	select {
-	case <-in.exited:
-		return true
-	case <-in.done:
-		return true
-	case <-in.client.Done():
-		return true
-	default:
-	}
-	if wait <= 0 {
-		return false
-	}
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-in.exited:
-	case <-in.done:
-	case <-in.client.Done():
-	case <-t.C:
-		return false
-	}
-	return true
+	return guest.CallProgram(ctx, in.client, in.logs, in.done, s, in.spec.Timeout)
 }
 
 // Stop halts the agent, which stops the program and powers the VM off;
@@ -483,12 +424,7 @@ func (in *instance) stopWith(ctx context.Context) {
 // Done is closed when the VM has exited.
 func (in *instance) Done() <-chan struct{} { return in.done }
 
-func (in *instance) addLog(l compute.LogLine) {
-	if l.Stream == "stderr" && strings.HasPrefix(l.Text, exitedLine) {
-		in.exitOnce.Do(func() { close(in.exited) })
-	}
-	in.logs.Add(l)
-}
+func (in *instance) addLog(l compute.LogLine) { in.logs.Add(l) }
 
 // Logs returns the last lines of the program's output and the backend's
 // errors, oldest first.

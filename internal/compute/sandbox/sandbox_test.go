@@ -84,41 +84,18 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return backendtest.Ctx(t) }
 
 // run prepares, starts and readies spec; the instance is stopped at the
 // test's end.
 func run(t testing.TB, b *Backend, spec compute.Spec) compute.Instance {
 	t.Helper()
-	ctx := testCtx(t)
-	in, err := b.Prepare(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Stop(context.Background()) })
-	if err := in.Start(ctx); err != nil {
-		t.Fatalf("start: %v\nlogs: %+v", err, in.Logs())
-	}
-	if err := in.Ready(ctx); err != nil {
-		t.Fatalf("ready: %v\nlogs: %+v", err, in.Logs())
-	}
-	return in
+	return backendtest.Start(t, b, spec)
 }
 
 func get(t testing.TB, in compute.Instance, path, query string) string {
 	t.Helper()
-	resp, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "GET", Path: path, QueryString: query})
-	if err != nil {
-		t.Fatalf("GET %s?%s: %v\nlogs: %+v", path, query, err, in.Logs())
-	}
-	if resp.Status != 200 {
-		t.Fatalf("GET %s?%s: status %d: %s", path, query, resp.Status, resp.Body)
-	}
-	return string(resp.Body)
+	return backendtest.Get(t, in, path, query)
 }
 
 // TestConformance runs the backends' shared suite on the sandbox.
