@@ -18,6 +18,9 @@ TOOLS=(
   "mmdebstrap mmdebstrap"     # builds the Debian runtime (runtimes/debian-12-python)
   "chromium chromium"         # headless browser of the browser-module tests (internal/vmjs)
   "curl curl"                 # the devnet gateway test runs the curl line it prints (internal/devnet)
+  "qemu-system-x86_64 qemu-system-x86" # the micro VM compute backend (internal/compute/microvm)
+  "vmlinuz linux-image-cloud-amd64"    # its guest kernel and modules (/boot, /lib/modules)
+  "mksquashfs squashfs-tools"          # its runtime and code disks
 )
 
 # has tells whether a command is installed. Debian keeps the PostgreSQL
@@ -26,6 +29,8 @@ has() {
   command -v "$1" >/dev/null 2>&1 && return 0
   case $1 in
   initdb) compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null ;;
+  # A kernel the micro VMs boot, with its modules.
+  vmlinuz) compgen -G "/boot/vmlinuz-*" >/dev/null && compgen -G "/lib/modules/*/modules.dep" >/dev/null ;;
   *) return 1 ;;
   esac
 }

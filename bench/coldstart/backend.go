@@ -208,6 +208,15 @@ func request() *compute.Scope {
 
 // backendLevel measures the backends named in only (all if empty).
 func backendLevel(ctx context.Context, only map[string]bool, n, warmN, conc int, dur time.Duration) error {
+	if only["microvm"] {
+		if err := measureMicroVM(ctx, n, warmN, conc, dur); err != nil {
+			return fmt.Errorf("microvm: %w", err)
+		}
+		delete(only, "microvm")
+		if len(only) == 0 {
+			return nil
+		}
+	}
 	for _, sub := range subjects {
 		if len(only) > 0 && !only[sub.name] {
 			continue
@@ -227,25 +236,6 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 	if st, err := os.Stat(spec.Code); err == nil && !st.IsDir() {
 		fmt.Printf("%s: program %s (%.1f MB)\n", sub.name, spec.Code, float64(st.Size())/1e6)
 	}
-	// coldRun times Prepare+Start+Ready+Call on b, then stops the instance.
-	coldRun := func(b compute.Backend) (time.Duration, error) {
-		t0 := time.Now()
-		in, err := b.Prepare(ctx, spec)
-		if err != nil {
-			return 0, err
-		}
-		defer in.Stop(ctx)
-		if err := in.Start(ctx); err != nil {
-			return 0, err
-		}
-		if err := in.Ready(ctx); err != nil {
-			return 0, err
-		}
-		if _, err := in.Call(ctx, request()); err != nil {
-			return 0, err
-		}
-		return time.Since(t0), nil
-	}
 	// coldRunNew is coldRun on a new backend with its cache in cacheDir.
 	coldRunNew := func(cacheDir string) (time.Duration, error) {
 		b, closeB, err := sub.newBackend(cacheDir)
@@ -253,7 +243,7 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 			return 0, err
 		}
 		defer closeB()
-		return coldRun(b)
+		return coldRun(ctx, b, spec)
 	}
 
 	// Cold, first compile: a new backend, memory cache only, each run.
@@ -293,7 +283,7 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 	defer closeB()
 	var mem []time.Duration
 	for i := range n + 1 {
-		d, err := coldRun(b)
+		d, err := coldRun(ctx, b, spec)
 		if err != nil {
 			return err
 		}
@@ -314,18 +304,9 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 	if err := in.Ready(ctx); err != nil {
 		return err
 	}
-	var warm, native []time.Duration
-	for range warmN {
-		t0 := time.Now()
-		if _, err := in.Call(ctx, request()); err != nil {
-			return err
-		}
-		warm = append(warm, time.Since(t0))
-		t0 = time.Now()
-		if err := sub.native(request()); err != nil {
-			return err
-		}
-		native = append(native, time.Since(t0))
+	warm, native, err := warmRuns(ctx, in, sub.native, warmN)
+	if err != nil {
+		return err
 	}
 	report(sub.name, "warm", warm)
 	report(sub.name, "native", native)
@@ -346,4 +327,22 @@ func measure(ctx context.Context, sub subject, n, warmN, conc int, dur time.Dura
 		ms(pct(mem, 50)), ms(pct(mem, 95)), ms(pct(warm, 50)), ms(pct(warm, 95)), ms(pct(native, 50)),
 		ms(overhead), conc, rps)
 	return nil
+}
+
+// warmRuns times n calls on in, each followed by the same request to the
+// program run natively.
+func warmRuns(ctx context.Context, in compute.Instance, nativeCall func(*compute.Scope) error, n int) (warm, native []time.Duration, err error) {
+	for range n {
+		t0 := time.Now()
+		if _, err := in.Call(ctx, request()); err != nil {
+			return nil, nil, err
+		}
+		warm = append(warm, time.Since(t0))
+		t0 = time.Now()
+		if err := nativeCall(request()); err != nil {
+			return nil, nil, err
+		}
+		native = append(native, time.Since(t0))
+	}
+	return warm, native, nil
 }

@@ -42,7 +42,9 @@
 // Go module as a reactor, its instances kept between requests; node level
 // only), sandbox (a static Go HTTP server on the Debian runtime, under
 // bubblewrap) and asgi (a FastAPI app on the Debian runtime; node level
-// only, no direct figure).
+// only, no direct figure); microvm (the static Go server in a QEMU micro
+// VM; backend level only, and only when named: boot cold, snapshot-restore
+// cold, warm; see microvm.go).
 // Without bwrap the sandbox subjects are left out, with a message.
 //
 // Latencies are p50/p95 (nearest rank) over -n runs (at least 20). It
@@ -52,6 +54,7 @@
 //	go run ./bench/coldstart                          # node level, every subject
 //	go run ./bench/coldstart -backend wasm,sandbox -d 2s
 //	go run ./bench/coldstart -level backend -backend wasm
+//	go run ./bench/coldstart -level backend -backend microvm -n 20 -d 2s
 package main
 
 import (
@@ -74,7 +77,7 @@ func main() {
 	warmN := flag.Int("warm", 200, "runs of the warm and direct measurements")
 	conc := flag.Int("c", 100, "concurrent clients for the throughput")
 	dur := flag.Duration("d", 5*time.Second, "duration of each throughput measurement")
-	only := flag.String("backend", "", "comma-separated subjects to measure (default all): wasm, wasm-tiny, wasm-reactor, sandbox, asgi")
+	only := flag.String("backend", "", "comma-separated subjects to measure (default all but microvm): wasm, wasm-tiny, wasm-reactor, sandbox, asgi; microvm (-level backend only)")
 	verbose := flag.Bool("v", false, "node level: print the core and compute nodes' logs")
 	flag.Parse()
 	if *n < 20 {

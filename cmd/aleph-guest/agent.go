@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -34,6 +35,14 @@ type settings struct {
 	httpAddr       string        // where the program serves HTTP (127.0.0.1:8080)
 	startupTimeout time.Duration // how long a request waits for the program to listen
 	stopTimeout    time.Duration // SIGTERM to SIGKILL at halt
+	// dataMiB, if positive, is the program's RLIMIT_DATA: past it its
+	// allocations fail (it dies at once) rather than the VM thrashing
+	// until the kernel's OOM killer acts.
+	dataMiB int
+	// listenWait, if positive, makes Configure answer once the program
+	// accepts connections (or exits, or listenWait passes), so that its
+	// start is not counted in its first request's time.
+	listenWait time.Duration
 }
 
 // agent is the guest's Handler: it runs one program and forwards requests
@@ -43,6 +52,9 @@ type agent struct {
 	log    func(stream, text string)
 	reaper *reaper
 	client *http.Client
+	// beforeConfigure, if set, readies the isolation for the program
+	// (a micro VM mounts its code, sets its clock and network).
+	beforeConfigure func(cfg *guest.Config, codeDir string) error
 
 	mu   sync.Mutex
 	proc *process
@@ -79,6 +91,11 @@ var _ guest.Handler = (*agent)(nil)
 
 // Configure puts the code in place and starts the program.
 func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
+	if a.beforeConfigure != nil {
+		if err := a.beforeConfigure(cfg, a.codeDir); err != nil {
+			return err
+		}
+	}
 	if err := a.installCode(cfg); err != nil {
 		return err
 	}
@@ -121,6 +138,11 @@ func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
 		return fmt.Errorf("interface %q not supported", cfg.Interface)
 	}
 
+	if a.dataMiB > 0 {
+		// The agent itself, in a child, sets the limit and execs the
+		// program: Go sets no rlimit between fork and exec.
+		argv = append([]string{"/proc/self/exe", limitedExec, strconv.Itoa(a.dataMiB), "--"}, argv...)
+	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = a.codeDir
 	cmd.Env = os.Environ()
@@ -169,7 +191,67 @@ func (a *agent) Configure(ctx context.Context, cfg *guest.Config) error {
 	a.mu.Lock()
 	a.proc = p
 	a.mu.Unlock()
+	if a.listenWait > 0 {
+		a.awaitListening(ctx, p)
+	}
 	return nil
+}
+
+// awaitListening waits until the program accepts a connection on its
+// address, exits, or listenWait passes.
+func (a *agent) awaitListening(ctx context.Context, p *process) {
+	deadline := time.Now().Add(a.listenWait)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", a.httpAddr, time.Second)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case <-p.exited:
+			return
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
+// limitedExec is the agent's argument that makes it set RLIMIT_DATA and
+// exec the rest: aleph-guest limited-exec <MiB> -- argv…
+const limitedExec = "limited-exec"
+
+// runLimited is the agent as that child.
+func runLimited(args []string) int {
+	if len(args) < 3 || args[1] != "--" {
+		fmt.Fprintln(os.Stderr, "aleph-guest: limited-exec <MiB> -- argv…")
+		return 2
+	}
+	mib, err := strconv.Atoi(args[0])
+	if err != nil || mib <= 0 {
+		fmt.Fprintln(os.Stderr, "aleph-guest: limited-exec: bad size", args[0])
+		return 2
+	}
+	lim := &syscall.Rlimit{Cur: uint64(mib) << 20, Max: uint64(mib) << 20}
+	if err := syscall.Setrlimit(syscall.RLIMIT_DATA, lim); err != nil {
+		fmt.Fprintln(os.Stderr, "aleph-guest: RLIMIT_DATA:", err)
+		return 1
+	}
+	path, err := exec.LookPath(args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aleph-guest:", err)
+		return 127
+	}
+	err = syscall.Exec(path, args[2:], os.Environ())
+	fmt.Fprintln(os.Stderr, "aleph-guest: exec:", err)
+	return 126
+}
+
+// configured tells whether a program was started.
+func (a *agent) configured() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.proc != nil
 }
 
 func describe(ws syscall.WaitStatus) string {
@@ -307,7 +389,10 @@ func (a *agent) Call(ctx context.Context, s *compute.Scope) (*compute.Response, 
 			return unavailable("The program has exited."), nil
 		default:
 		}
-		wait := min(time.Duration(attempt)*50*time.Millisecond, 500*time.Millisecond)
+		// Short waits first: a program that starts listening soon after
+		// its first request (the common cold start) is answered within
+		// a few ms of it; a slow one is retried less often.
+		wait := min(time.Duration(attempt)*5*time.Millisecond, 250*time.Millisecond)
 		if time.Now().Add(wait).After(deadline) {
 			return unavailable("The program did not start listening on port 8080."), nil
 		}

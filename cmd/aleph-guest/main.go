@@ -37,6 +37,9 @@ func env(name, def string) string {
 }
 
 func run() int {
+	if len(os.Args) > 1 && os.Args[1] == limitedExec {
+		return runLimited(os.Args[2:])
+	}
 	var s settings
 	socket := flag.String("socket", env("ALEPH_GUEST_SOCKET", ""), "Unix socket of the host to connect to (env ALEPH_GUEST_SOCKET)")
 	device := flag.String("device", env("ALEPH_GUEST_DEVICE", ""), "character device to use instead, e.g. a virtio-serial port (env ALEPH_GUEST_DEVICE)")
@@ -48,7 +51,15 @@ func run() int {
 	overlay := flag.String("root-overlay", "", "in a sandbox: make the root an overlay of DIR/lower under the tmpfs DIR/rw, moving the other mounts into it")
 	nameserver := flag.String("nameserver", "", "in a sandbox: make /etc/resolv.conf name only this resolver (slirp4netns's 10.0.2.3)")
 	dropAll := flag.Bool("drop-caps", false, "give up every capability before connecting")
+	vm := flag.Bool("vm", false, "as a micro VM's init: make the root from the runtime disk and serve the host on the virtio-serial port "+vmPortName)
+	tmpMiB := flag.Int("tmp-mib", 0, "in a micro VM: the size of each tmpfs (the root's writes, /tmp, /run); 0 for the kernel's default")
+	flag.IntVar(&s.dataMiB, "data-mib", 0, "the program's RLIMIT_DATA in MiB; 0 for none")
+	flag.DurationVar(&s.listenWait, "listen-wait", 0, "answer the configuration once the program listens, waiting at most this long (0: at once)")
 	flag.Parse()
+
+	if *vm {
+		return runVM(s, *tmpMiB)
+	}
 
 	// Before anything else runs: nothing may use the capabilities the
 	// sandbox leaves for this.
@@ -84,6 +95,22 @@ func run() int {
 		unix.Sync()
 		unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF)
 	}
+	return code
+}
+
+// runVM is the agent as a micro VM's init; it never returns but by
+// powering the VM off.
+func runVM(s settings, tmpMiB int) int {
+	code := 1
+	if device, err := vmSetup(tmpMiB); err != nil {
+		fmt.Fprintln(os.Stderr, "aleph-guest: setting up the VM:", err)
+	} else {
+		code = serveVM(s, device)
+	}
+	// A reboot, which ends QEMU (-no-reboot) at once: -M microvm has no
+	// power button for a power-off to reach.
+	unix.Sync()
+	unix.Reboot(unix.LINUX_REBOOT_CMD_RESTART)
 	return code
 }
 

@@ -8,6 +8,7 @@ package compute
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -127,3 +128,21 @@ var (
 	ErrTimeout = errors.New("program did not respond within resources.seconds")
 	ErrExited  = errors.New("program exited")
 )
+
+// Hostname is the host name of a program's isolation: the first 16 letters
+// and digits of its hash, lowercased; "aleph" for a hash without any.
+func Hostname(hash string) string {
+	var s strings.Builder
+	for _, r := range strings.ToLower(hash) {
+		if s.Len() == 16 {
+			break
+		}
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			s.WriteRune(r)
+		}
+	}
+	if s.Len() == 0 {
+		return "aleph"
+	}
+	return s.String()
+}

@@ -84,7 +84,7 @@ func (s *Server) usageSystem(w http.ResponseWriter, r *http.Request) {
 		diskAvail = st.Bavail * uint64(st.Bsize)
 	}
 	now := time.Now().UTC().Truncate(time.Minute)
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"cpu": map[string]any{
 			"count":            runtime.NumCPU(),
 			"load_average":     load,
@@ -98,7 +98,25 @@ func (s *Server) usageSystem(w http.ResponseWriter, r *http.Request) {
 		}},
 		"gpu":    map[string]any{"devices": []any{}, "available_devices": []any{}},
 		"active": true,
-	})
+	}
+	for name, accel := range accelerators(s.cfg) {
+		// Not in the reference: how this node's VMs run ("kvm", or "tcg":
+		// software emulation, seconds to boot).
+		out[name] = map[string]any{"accelerator": accel}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// accelerators maps the name of each backend that runs VMs to its
+// accelerator (kvm or tcg).
+func accelerators(c Config) map[string]string {
+	out := map[string]string{}
+	for n, b := range c.Backends {
+		if a, ok := b.(interface{ Accel() string }); ok {
+			out[n] = a.Accel()
+		}
+	}
+	return out
 }
 
 func cpuArchitecture() string {
@@ -242,8 +260,8 @@ func (s *Server) statusConfig(w http.ResponseWriter, r *http.Request) {
 		"version":     s.cfg.Version,
 		"references":  map[string]any{"API_SERVER": s.cfg.Client.BaseURL(), "CHECK_FASTAPI_VM_ID": s.cfg.CheckProgram},
 		"security":    map[string]any{"WATCH_FOR_UPDATES": !s.cfg.NoWatch, "ALLOW_VM_NETWORKING": false},
-		"computing": map[string]any{"ENABLE_QEMU_SUPPORT": false, "ENABLE_CONFIDENTIAL_COMPUTING": false,
-			"ENABLE_GPU_SUPPORT": false, "BACKENDS": backendNames(s.cfg)},
+		"computing": map[string]any{"ENABLE_QEMU_SUPPORT": len(accelerators(s.cfg)) > 0, "ENABLE_CONFIDENTIAL_COMPUTING": false,
+			"ENABLE_GPU_SUPPORT": false, "BACKENDS": backendNames(s.cfg), "ACCELERATORS": accelerators(s.cfg)},
 	})
 }
 

@@ -47,5 +47,11 @@ func newMetrics(s *Server) *metrics {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_crn_memory_capacity_mib", Help: "Memory the node gives programs, in MiB."},
 			func() float64 { return float64(s.cfg.MemoryMiB) }),
 	)
+	accel := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "aleph_crn_vm_accelerator",
+		Help: "1 for the accelerator each VM backend runs on (kvm, or tcg: software emulation)."}, []string{"backend", "accelerator"})
+	for name, a := range accelerators(s.cfg) {
+		accel.WithLabelValues(name, a).Set(1)
+	}
+	r.MustRegister(accel)
 	return m
 }

@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/microvm"
 	"github.com/goaleph/goaleph/internal/compute/sandbox"
 	"github.com/goaleph/goaleph/internal/compute/wasm"
 	"github.com/goaleph/goaleph/internal/lifecycle"
@@ -22,8 +23,9 @@ type RoleConfig struct {
 	CRN Config
 	// Listen is the address of the HTTP server.
 	Listen string
-	// NoWasm and NoSandbox turn the backends off.
-	NoWasm, NoSandbox bool
+	// NoWasm and NoSandbox turn the backends off; MicroVM turns the micro
+	// VM backend on, as the default backend.
+	NoWasm, NoSandbox, MicroVM bool
 	// SandboxAgent is the path of the static guest agent aleph-guest
 	// (default: next to the executable, else on PATH).
 	SandboxAgent string
@@ -90,7 +92,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	for _, b := range []struct {
 		name string
 		off  bool
-	}{{wasm.Name, rc.NoWasm}, {sandbox.Name, rc.NoSandbox}} {
+	}{{wasm.Name, rc.NoWasm}, {sandbox.Name, rc.NoSandbox}, {microvm.Name, !rc.MicroVM}} {
 		if b.off {
 			continue
 		}

@@ -218,6 +218,16 @@ func configFields(c *Config) []field {
 	if len(c.Launcher) > 0 {
 		fs = append(fs, field{"launcher", strs(c.Launcher)})
 	}
+	// A restored micro VM's fresh identity, when the host gives one.
+	if len(c.Entropy) > 0 {
+		fs = append(fs, field{"entropy", bin(c.Entropy)})
+	}
+	if !c.Clock.IsZero() {
+		fs = append(fs, field{"clock", func(e *msgpack.Encoder) error { return e.EncodeInt(c.Clock.UnixNano()) }})
+	}
+	if c.MAC != "" {
+		fs = append(fs, field{"mac", str(c.MAC)})
+	}
 	return fs
 }
 
@@ -507,6 +517,14 @@ func (dc *decoder) configField(c *Config, key string) (ok bool, err error) {
 		c.AuthorizedKeys, err = dc.strings()
 	case "launcher":
 		c.Launcher, err = dc.strings()
+	case "entropy":
+		c.Entropy, err = dc.bytes()
+	case "clock":
+		var ns int64
+		ns, err = d.DecodeInt64()
+		c.Clock = time.Unix(0, ns)
+	case "mac":
+		c.MAC, err = d.DecodeString()
 	case "variables":
 		var n int
 		n, err = d.DecodeMapLen()

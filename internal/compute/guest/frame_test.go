@@ -23,6 +23,10 @@ func sampleMessages() []*Message {
 			Variables: map[string]string{"A": "1", "B": ""}, IPv6: "fc00::2/124", IPv6Gateway: "fc00::1",
 			AuthorizedKeys: []string{"ssh-ed25519 AAAA"}, Launcher: []string{"python3", "-m", "launcher"},
 		}},
+		{ID: 4, Kind: KindConfig, Config: &Config{
+			Interface: compute.Executable, Entrypoint: "server", Entropy: []byte{1, 2, 3},
+			Clock: time.Unix(0, 1765000000123456789), MAC: "52:54:00:12:34:56",
+		}},
 		{ID: 1, Kind: KindConfigResult, Success: true},
 		{ID: 1, Kind: KindConfigResult, Error: "boom", Traceback: "line 1"},
 		{ID: 2, Kind: KindRequest, Scope: &compute.Scope{

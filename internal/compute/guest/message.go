@@ -2,6 +2,7 @@ package guest
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/goaleph/goaleph/internal/compute"
 )
@@ -99,6 +100,13 @@ type Config struct {
 	// entrypoint ("module:app") is appended. Empty means the guest's own
 	// launcher. Not in the reference, whose runtime imports the app itself.
 	Launcher []string
+	// Entropy, Clock and MAC give a micro VM restored from a snapshot its
+	// own identity: bytes mixed into the kernel's random pool before it
+	// reseeds, the wall clock to set, and its network interface's address.
+	// Not in the reference, which boots every VM. Empty: left as they are.
+	Entropy []byte
+	Clock   time.Time
+	MAC     string
 }
 
 // VolumeConfig is a volume to mount in the guest.

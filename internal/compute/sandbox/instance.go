@@ -21,6 +21,7 @@ import (
 
 	"github.com/goaleph/goaleph/internal/compute"
 	"github.com/goaleph/goaleph/internal/compute/guest"
+	"github.com/goaleph/goaleph/internal/compute/slirp"
 )
 
 // Paths inside the sandbox.
@@ -39,14 +40,6 @@ const (
 	programAddr = "127.0.0.1:8080"
 )
 
-// The agent's words this backend relies on (cmd/aleph-guest): the log line
-// it writes when the program exits, and its answer to a request once the
-// program has exited. The protocol has no message for either.
-const (
-	exitedLine   = "[aleph-guest] program exited"
-	exitedAnswer = "Program unavailable. The program has exited."
-)
-
 // instance is one program's sandbox. Start, Ready, Call and Stop may be
 // called from any goroutine; Call concurrently.
 type instance struct {
@@ -58,44 +51,27 @@ type instance struct {
 	cmd      *exec.Cmd
 	childPid int // the sandbox's PID 1 (the agent), as seen by the host
 	client   *guest.Client
-	slirp    *slirp // the network of a program with internet, if isolated
-	netErr   error  // slirp4netns survived its stop (set before wg.Done)
+	slirp    *slirp.Process // the network of a program with internet, if isolated
+	netErr   error          // slirp4netns survived its stop (set before wg.Done)
 
 	started  bool          // Start was called (guarded by mu)
 	done     chan struct{} // closed when bwrap has exited
-	exited   chan struct{} // closed when the agent says the program exited
-	exitOnce sync.Once
 	stopOnce sync.Once
 	stopErr  error
 	wg       sync.WaitGroup // bwrap's waiter and the exit watcher
 
 	mu   sync.Mutex
-	logs *compute.LogRing // the last cfg.LogLines lines
+	logs *guest.Watch // the last cfg.LogLines lines; notices the program's exit
 }
 
 var _ compute.Instance = (*instance)(nil)
 
 func newInstance(b *Backend, spec compute.Spec) *instance {
-	return &instance{b: b, spec: spec, done: make(chan struct{}), exited: make(chan struct{}),
-		logs: compute.NewLogRing(b.cfg.LogLines)}
+	return &instance{b: b, spec: spec, done: make(chan struct{}), logs: guest.NewWatch(b.cfg.LogLines)}
 }
 
 // hostname is the sandbox's host name: a prefix of the program's hash.
-func hostname(hash string) string {
-	var s strings.Builder
-	for _, r := range strings.ToLower(hash) {
-		if s.Len() == 16 {
-			break
-		}
-		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-			s.WriteRune(r)
-		}
-	}
-	if s.Len() == 0 {
-		return "aleph"
-	}
-	return s.String()
-}
+func hostname(hash string) string { return compute.Hostname(hash) }
 
 // isolated tells whether the sandbox has a network namespace of its own:
 // always, but for a program with internet on a node without slirp4netns.
@@ -270,7 +246,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 			// Failed RTM_NEWADDR"). The agent runs: bwrap is done.
 			// slirp4netns sets tap0 up during the agent's hello, and
 			// Start waits for both.
-			if in.slirp, err = startSlirp(in.b.slirp, in.childPid); err != nil {
+			if in.slirp, err = slirp.Start(in.b.slirp, in.childPid); err != nil {
 				return err
 			}
 			in.wg.Add(1)
@@ -286,7 +262,7 @@ func (in *instance) Start(ctx context.Context) (err error) {
 	}
 	if in.slirp != nil {
 		select {
-		case err := <-in.slirp.ready:
+		case err := <-in.slirp.Ready:
 			if err != nil {
 				return err
 			}
@@ -307,16 +283,16 @@ func (in *instance) watchNet() {
 	defer in.wg.Done()
 	select {
 	case <-in.done:
-	case <-in.slirp.done:
+	case <-in.slirp.Done:
 		select {
 		case <-in.done:
 		default:
 			in.addLog(compute.LogLine{Time: time.Now(), Stream: "stderr",
-				Text: fmt.Sprintf("[sandbox] slirp4netns exited (%v): %s", in.slirp.cmd.ProcessState, in.slirp.out.text())})
+				Text: fmt.Sprintf("[sandbox] slirp4netns exited (%v): %s", in.slirp.Cmd.ProcessState, in.slirp.Output())})
 			<-in.done
 		}
 	}
-	in.netErr = in.slirp.stop()
+	in.netErr = in.slirp.Stop()
 }
 
 // limit sets the resource limits of the sandbox's first process, which the
@@ -346,7 +322,7 @@ func (in *instance) limit(pid int) error {
 func (in *instance) watch() {
 	defer in.wg.Done()
 	select {
-	case <-in.exited:
+	case <-in.logs.Exited():
 		in.stop()
 	case <-in.done:
 	}
@@ -374,60 +350,7 @@ func (in *instance) Call(ctx context.Context, s *compute.Scope) (*compute.Respon
 	if in.client == nil {
 		return nil, errors.New("sandbox: instance not started")
 	}
-	if in.gone(0) {
-		return nil, compute.ErrExited
-	}
-	cctx := ctx
-	if in.spec.Timeout > 0 {
-		var cancel context.CancelFunc
-		cctx, cancel = context.WithTimeout(ctx, in.spec.Timeout)
-		defer cancel()
-	}
-	resp, err := in.client.Call(cctx, s)
-	switch {
-	case err == nil:
-		if resp.Status == 503 && strings.Contains(string(resp.Body), exitedAnswer) {
-			return nil, compute.ErrExited
-		}
-		return resp, nil
-	case ctx.Err() != nil:
-		return nil, ctx.Err()
-	case cctx.Err() != nil:
-		return nil, compute.ErrTimeout
-	case in.gone(500 * time.Millisecond):
-		// The program died under the request (out of memory, crash):
-		// its exit is reported just after the failed answer.
-		return nil, fmt.Errorf("%w: %v", compute.ErrExited, err)
-	}
-	return nil, err
-}
-
-// gone tells whether the program or the sandbox has exited, waiting up to
-// wait for it.
-func (in *instance) gone(wait time.Duration) bool {
-	var t <-chan time.Time
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		t = timer.C
-	}
-	select {
-	case <-in.exited:
-	case <-in.done:
-	case <-in.client.Done():
-	default:
-		if t == nil {
-			return false
-		}
-		select {
-		case <-in.exited:
-		case <-in.done:
-		case <-in.client.Done():
-		case <-t:
-			return false
-		}
-	}
-	return true
+	return guest.CallProgram(ctx, in.client, in.logs, in.done, s, in.spec.Timeout)
 }
 
 // Stop halts the agent (it stops the program), then kills what is left of
@@ -492,12 +415,7 @@ func (in *instance) waitDone(d time.Duration) {
 // Done is closed when the sandbox has exited.
 func (in *instance) Done() <-chan struct{} { return in.done }
 
-func (in *instance) addLog(l compute.LogLine) {
-	if l.Stream == "stderr" && strings.HasPrefix(l.Text, exitedLine) {
-		in.exitOnce.Do(func() { close(in.exited) })
-	}
-	in.logs.Add(l)
-}
+func (in *instance) addLog(l compute.LogLine) { in.logs.Add(l) }
 
 // Logs returns the last lines of the program's output and of the sandbox's
 // own errors, oldest first.

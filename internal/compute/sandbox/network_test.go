@@ -182,8 +182,8 @@ func TestInternetStopLeavesNothing(t *testing.T) {
 		get(t, in, "/echo", "")
 		sb := in.(*instance)
 		pid := sb.childPid
-		if got := slirpProcesses(pid); len(got) != 1 || got[0] != sb.slirp.cmd.Process.Pid {
-			t.Fatalf("%s: slirp4netns processes of the sandbox %v, want [%d]", how, got, sb.slirp.cmd.Process.Pid)
+		if got := slirpProcesses(pid); len(got) != 1 || got[0] != sb.slirp.Cmd.Process.Pid {
+			t.Fatalf("%s: slirp4netns processes of the sandbox %v, want [%d]", how, got, sb.slirp.Cmd.Process.Pid)
 		}
 		switch how {
 		case "stop":
@@ -204,8 +204,8 @@ func TestInternetStopLeavesNothing(t *testing.T) {
 		if got := slirpProcesses(pid); len(got) > 0 {
 			t.Errorf("%s: slirp4netns left: %v", how, got)
 		}
-		if err := syscall.Kill(sb.slirp.cmd.Process.Pid, 0); err != syscall.ESRCH {
-			t.Errorf("%s: slirp4netns %d still there: %v", how, sb.slirp.cmd.Process.Pid, err)
+		if err := syscall.Kill(sb.slirp.Cmd.Process.Pid, 0); err != syscall.ESRCH {
+			t.Errorf("%s: slirp4netns %d still there: %v", how, sb.slirp.Cmd.Process.Pid, err)
 		}
 	}
 }

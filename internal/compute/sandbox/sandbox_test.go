@@ -2,8 +2,8 @@ package sandbox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/backendtest"
 	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
 )
 
@@ -83,154 +84,78 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testCtx(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
+func testCtx(t testing.TB) context.Context { return backendtest.Ctx(t) }
 
 // run prepares, starts and readies spec; the instance is stopped at the
 // test's end.
 func run(t testing.TB, b *Backend, spec compute.Spec) compute.Instance {
 	t.Helper()
-	ctx := testCtx(t)
-	in, err := b.Prepare(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { in.Stop(context.Background()) })
-	if err := in.Start(ctx); err != nil {
-		t.Fatalf("start: %v\nlogs: %+v", err, in.Logs())
-	}
-	if err := in.Ready(ctx); err != nil {
-		t.Fatalf("ready: %v\nlogs: %+v", err, in.Logs())
-	}
-	return in
+	return backendtest.Start(t, b, spec)
 }
 
 func get(t testing.TB, in compute.Instance, path, query string) string {
 	t.Helper()
-	resp, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "GET", Path: path, QueryString: query})
-	if err != nil {
-		t.Fatalf("GET %s?%s: %v\nlogs: %+v", path, query, err, in.Logs())
-	}
-	if resp.Status != 200 {
-		t.Fatalf("GET %s?%s: status %d: %s", path, query, resp.Status, resp.Body)
-	}
-	return string(resp.Body)
+	return backendtest.Get(t, in, path, query)
 }
 
-func TestCallExecutable(t *testing.T) {
-	b, spec := setup(t)
-	in := run(t, b, spec)
-	resp, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "POST", Path: "/echo",
-		QueryString: "a=1", Body: []byte("ping")})
+// TestConformance runs the backends' shared suite on the sandbox.
+func TestConformance(t *testing.T) {
+	backendtest.Run(t, func(t testing.TB) backendtest.Harness {
+		b, spec := setup(t)
+		return backendtest.Harness{
+			Backend: b, Spec: spec,
+			ASGIRuntime: asgiRoot(t), ASGIVolumes: []compute.Volume{{Mount: "/usr", Source: "/usr", ReadOnly: true}},
+			Hostname: hostname,
+			Running:  running,
+		}
+	})
+}
+
+// asgiRoot is a runtime for python3 without building the Debian one: the
+// minimal root with the host's /usr as a read-only volume, which is what
+// python3 needs on a merged-/usr Debian.
+func asgiRoot(t testing.TB) string {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Fatal("python3 is missing (scripts/install-deps.sh)")
+	}
+	root := filepath.Join(t.TempDir(), "root")
+	if err := sandboxtest.Runtime(root); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"bin", "sbin", "lib", "lib64"} {
+		if err := os.Symlink("usr/"+l, filepath.Join(root, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// running lists a sandbox's processes (those of its PID namespace, bwrap)
+// and its state directory, for what is left of them.
+func running(t testing.TB, in compute.Instance) func() []string {
+	sb := in.(*instance)
+	ns, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(sb.childPid), "ns", "pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var echo struct {
-		Pid      int
-		UID      int
-		Hostname string
-		Method   string
-		Query    string
-		Body     string
+	if n := len(nsProcesses(ns)); n < 2 {
+		t.Fatalf("%d processes in the sandbox, want the agent and the program", n)
 	}
-	if err := json.Unmarshal(resp.Body, &echo); err != nil {
-		t.Fatalf("%v: %s", err, resp.Body)
-	}
-	if resp.Status != 200 || echo.Method != "POST" || echo.Query != "a=1" || echo.Body != "ping" {
-		t.Errorf("answer %d %+v", resp.Status, echo)
-	}
-	if echo.Hostname != "cafe0123456789ab" {
-		t.Errorf("hostname %q, want %q", echo.Hostname, hostname(spec.ProgramHash))
-	}
-	if echo.Pid <= 1 || echo.Pid > 100 {
-		// The agent is PID 1 of the sandbox (its threads take the next
-		// ids); the program is its child.
-		t.Errorf("program pid %d in the sandbox", echo.Pid)
-	}
-	if got := get(t, in, "/env", "name=GREETING"); got != "hello" {
-		t.Errorf("GREETING=%q", got)
-	}
-	if got := get(t, in, "/env", "name=HOSTNAME"); got != "" {
-		t.Errorf("the host's environment leaks: HOSTNAME=%q", got)
-	}
-	// Read-only root and code, writable /tmp.
-	if got := get(t, in, "/read", "path=/opt/code/server"); strings.HasPrefix(got, "error") {
-		t.Errorf("reading the code: %s", got)
-	}
-}
-
-func TestNoInternet(t *testing.T) {
-	b, spec := setup(t)
-	// A listener on the host's loopback, which the program must not reach.
-	ln := listen(t, "127.0.0.1:0")
-	in := run(t, b, spec)
-	for _, addr := range []string{ln.Addr().String(), "1.1.1.1:443", "[::1]:22"} {
-		got := get(t, in, "/dial", "addr="+addr)
-		if !strings.HasPrefix(got, "error") {
-			t.Errorf("dial %s from the sandbox: %s", addr, got)
+	return func() []string {
+		var left []string
+		for _, p := range nsProcesses(ns) {
+			left = append(left, "process "+p+" of the sandbox's namespace")
 		}
-	}
-}
-
-func TestHostFilesUnreadable(t *testing.T) {
-	b, spec := setup(t)
-	secret := filepath.Join(t.TempDir(), "secret")
-	if err := os.WriteFile(secret, []byte("host secret"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	in := run(t, b, spec)
-	for _, p := range []string{secret, "/etc/hostname", "/root", "/usr/bin/env", "/../../etc/hostname", filepath.Join(fixture.root, "etc/passwd")} {
-		if got := get(t, in, "/read", "path="+p); !strings.HasPrefix(got, "error") {
-			t.Errorf("read %s in the sandbox: %q", p, got)
+		for _, pid := range []int{sb.childPid, sb.cmd.Process.Pid} {
+			if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
+				left = append(left, fmt.Sprintf("process %d (%v)", pid, err))
+			}
 		}
+		if _, err := os.Stat(sb.dir); !os.IsNotExist(err) {
+			left = append(left, "state directory "+sb.dir)
+		}
+		return left
 	}
-	// The runtime's own files are there.
-	if got := get(t, in, "/read", "path=/etc/passwd"); !strings.Contains(got, "nobody") {
-		t.Errorf("the runtime's /etc/passwd: %q", got)
-	}
-}
-
-func TestOutOfMemory(t *testing.T) {
-	b, spec := setup(t)
-	spec.MemoryMiB = 64
-	other := run(t, b, spec)
-	in := run(t, b, spec)
-
-	_, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "GET", Path: "/alloc", QueryString: "mib=256"})
-	if !errors.Is(err, compute.ErrExited) {
-		t.Fatalf("allocating 256 MiB of 64: %v, want ErrExited\nlogs: %+v", err, in.Logs())
-	}
-	select {
-	case <-in.Done():
-	case <-time.After(30 * time.Second):
-		t.Fatal("the instance is not done after its program died")
-	}
-	if _, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Path: "/echo"}); !errors.Is(err, compute.ErrExited) {
-		t.Errorf("call after exit: %v, want ErrExited", err)
-	}
-	// The other instance, and new ones, still serve.
-	get(t, other, "/echo", "")
-	get(t, other, "/alloc", "mib=16")
-	get(t, run(t, b, spec), "/echo", "")
-}
-
-func TestTimeout(t *testing.T) {
-	b, spec := setup(t)
-	spec.Timeout = 500 * time.Millisecond
-	in := run(t, b, spec)
-	get(t, in, "/echo", "") // started
-	t0 := time.Now()
-	_, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Method: "GET", Path: "/sleep", QueryString: "d=20s"})
-	if !errors.Is(err, compute.ErrTimeout) {
-		t.Fatalf("sleeping 20 s with a timeout of 500 ms: %v, want ErrTimeout", err)
-	}
-	if d := time.Since(t0); d > 10*time.Second {
-		t.Errorf("timed out after %v", d)
-	}
-	get(t, in, "/echo", "") // still serving
 }
 
 // nsProcesses lists the host pids of processes in the PID namespace ns
@@ -244,45 +169,6 @@ func nsProcesses(ns string) []string {
 		}
 	}
 	return pids
-}
-
-func TestStopLeavesNothing(t *testing.T) {
-	b, spec := setup(t)
-	in := run(t, b, spec)
-	get(t, in, "/echo", "")
-	sb := in.(*instance)
-	ns, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(sb.childPid), "ns", "pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := len(nsProcesses(ns)); n < 2 {
-		t.Fatalf("%d processes in the sandbox, want the agent and the program", n)
-	}
-	if err := in.Stop(testCtx(t)); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-in.Done():
-	default:
-		t.Fatal("Stop returned before the sandbox was done")
-	}
-	if left := nsProcesses(ns); len(left) > 0 {
-		t.Errorf("processes left in the sandbox's namespace: %v", left)
-	}
-	for _, pid := range []int{sb.childPid, sb.cmd.Process.Pid} {
-		if err := syscall.Kill(pid, 0); err != syscall.ESRCH {
-			t.Errorf("process %d still there: %v", pid, err)
-		}
-	}
-	if _, err := os.Stat(sb.dir); !os.IsNotExist(err) {
-		t.Errorf("state directory left: %v", err)
-	}
-	if err := in.Stop(testCtx(t)); err != nil {
-		t.Errorf("second Stop: %v", err)
-	}
-	if _, err := in.Call(testCtx(t), &compute.Scope{Type: "http", Path: "/echo"}); !errors.Is(err, compute.ErrExited) {
-		t.Errorf("call after Stop: %v, want ErrExited", err)
-	}
 }
 
 func TestPrepareRejects(t *testing.T) {

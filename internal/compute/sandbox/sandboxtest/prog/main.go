@@ -9,6 +9,7 @@
 //	/alloc?mib=N     allocate and touch N MiB, keep it
 //	/sleep?d=D       sleep D before answering
 //	/env?name=N      an environment variable
+//	/now             the wall clock, in Unix nanoseconds
 //	/write?path=P&data=D[&mib=N]
 //	                 create P (and its directories) holding D, or N MiB
 //	/mount?path=P    mount a tmpfs on P
@@ -93,6 +94,9 @@ func main() {
 		case <-r.Context().Done():
 		}
 		fmt.Fprint(w, "slept")
+	})
+	http.HandleFunc("/now", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, time.Now().UnixNano())
 	})
 	http.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name")))
