@@ -5,10 +5,11 @@
 GO  ?= go
 NPM ?= npm
 
-# Flags for go test. On 2 cores -race keeps `make test` at about 3 min cold
-# (empty Go and npm caches) and 30 s warm with every test re-run; override
-# with GOTESTFLAGS=.
-GOTESTFLAGS ?= -race
+# Flags for go test, overridable with GOTESTFLAGS=. A few packages build
+# and run real binaries (the node under SIGKILL, the dev chain, micro VMs
+# under TCG), so a package may take minutes cold on 2 cores under -race:
+# the timeout per package binary is 30 min instead of go test's 10.
+GOTESTFLAGS ?= -race -timeout 30m
 # CI (CI=true) always runs the tests rather than reporting cached results;
 # the build cache still makes the second run fast.
 ifeq ($(CI),true)

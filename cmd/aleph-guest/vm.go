@@ -4,7 +4,7 @@ package main
 // from an initramfs holding only itself and the kernel modules it loads.
 // It makes the program's root (the runtime disk under a tmpfs overlay),
 // switches into it and serves the host on a virtio-serial port. See
-// docs/design/0010-microvm.md.
+// docs/design/0013-microvm.md.
 
 import (
 	"bufio"

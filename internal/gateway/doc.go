@@ -20,7 +20,7 @@
 // failing ones out of rotation. When no node runs an on-demand program,
 // or the nodes serving it pass a load threshold, the gateway places it on
 // a known node with capacity, whose first request starts it (scale.go,
-// docs/design/0010-gateway-placement.md); persistent programs and
+// docs/design/0012-gateway-placement.md); persistent programs and
 // instances go only where they run. HTTP upgrades (websockets) are
 // relayed.
 //

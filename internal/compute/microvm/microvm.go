@@ -3,7 +3,7 @@
 // as init speaking the guest protocol over virtio-serial, the runtime as a
 // read-only squashfs disk under a tmpfs overlay, the code as a second disk.
 // Cold starts restore a snapshot of a VM booted to the agent's ready state
-// (VM templating). See docs/design/0010-microvm.md.
+// (VM templating). See docs/design/0013-microvm.md.
 package microvm
 
 import (
