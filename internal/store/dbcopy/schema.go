@@ -78,6 +78,7 @@ var tables = []table{
 	{name: "vm_volumes", serial: "id", pgOnly: []string{"id"}, ordered: true, cols: cols(`vm_hash ref`)},
 	{name: "balances", cols: cols(`address chain dapp balance height:i`)},
 	{name: "token_sync", cols: cols(`chain token height:i block_hash`)},
+	{name: "archive_retries", cols: cols(`chain tx_hash log_index:i height:i cid event attempts:i`)},
 }
 
 // Tables returns the names of the copied tables, in copy order.
