@@ -70,6 +70,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Packer", testPacker},
 		{"ListMessagesByBlock", testListMessagesByBlock},
 		{"Balances", testBalances},
+		{"BalanceHistory", testBalanceHistory},
+		{"Costs", testCosts},
 		{"TokenSync", testTokenSync},
 	}
 	for _, tc := range tests {
