@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/balances"
 	"github.com/goaleph/goaleph/internal/economy"
 	"github.com/goaleph/goaleph/internal/store"
@@ -269,60 +270,56 @@ func (n *Node) readPricing(ctx context.Context) (*economy.Timeline, error) {
 	return tl, err
 }
 
-// Price is a message's costs with its charged address, for the API.
-type Price struct {
-	Costs   *economy.Costs
-	Address string
-}
-
 // MessagePrice returns the costs of a stored message, computed with the
 // prices in force at its time.
-func (n *Node) MessagePrice(ctx context.Context, rec *store.Record) (*Price, error) {
+func (n *Node) MessagePrice(ctx context.Context, rec *store.Record) (*economy.Costs, string, error) {
 	size := int64(-1)
 	if rec.Type == message.TypeStore {
 		if f, err := n.store.File(ctx, rec.ContentItemHash); err == nil {
 			size = f.Size
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	tl, err := n.readPricing(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	c, err := n.econ.costs(ctx, n.store, tl, rec.Type, rec.Content, rec.Time, size)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &Price{Costs: c, Address: rec.Owner}, nil
+	return c, rec.Owner, nil
 }
 
 // EstimatePrice returns the costs a content of type t would have if sent
 // now (at), with sizes from its estimated_size_mib fields or the known
 // files.
-func (n *Node) EstimatePrice(ctx context.Context, t message.Type, raw json.RawMessage, at float64) (*Price, error) {
+func (n *Node) EstimatePrice(ctx context.Context, t message.Type, raw json.RawMessage, at float64) (*economy.Costs, string, error) {
 	var c struct {
 		Address  string `json:"address"`
 		ItemHash string `json:"item_hash"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
-		return nil, message.Errorf(message.CodeInvalidFormat, "content: %v", err)
+		return nil, "", message.Errorf(message.CodeInvalidFormat, "content: %v", err)
 	}
 	size := int64(-1)
 	if t == message.TypeStore && c.ItemHash != "" {
 		if f, err := n.store.File(ctx, c.ItemHash); err == nil {
 			size = f.Size
 		} else if !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, "", err
 		}
 	}
 	tl, err := n.readPricing(ctx)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	costs, err := n.econ.costs(ctx, n.store, tl, t, raw, at, size)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return &Price{Costs: costs, Address: c.Address}, nil
+	return costs, c.Address, nil
 }
+
+var _ api.Pricer = (*Node)(nil)

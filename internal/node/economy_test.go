@@ -4,7 +4,10 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
@@ -70,6 +73,16 @@ func TestHoldAdmission(t *testing.T) {
 	if st, err := send(p2); st != store.StatusProcessed {
 		t.Fatalf("program after the top-up: %s %v", st, err)
 	}
+	// The price endpoint gives the reference's shape; a rejected message
+	// has no price.
+	price := getPrice(t, n, "GET", "/api/v0/price/"+p2.ItemHash, "", http.StatusOK)
+	if price["required_tokens"] != json.Number("200") || price["cost"] != "200.000000000000000000" || price["payment_type"] != "hold" || price["charged_address"] != holder.Address() {
+		t.Errorf("price of the program: %v", price)
+	}
+	if d := price["detail"].([]any); len(d) != 4 || d[0].(map[string]any)["type"] != "EXECUTION" || d[0].(map[string]any)["name"] != "program" {
+		t.Errorf("price detail: %v", d)
+	}
+	getPrice(t, n, "GET", "/api/v0/price/"+p1.ItemHash, "", http.StatusNotFound)
 	// The first copy stays rejected: at its time the balance was 150.
 	if st, err := send(p1); st != store.StatusRejected || message.CodeOf(err) != message.CodeBalanceInsufficient {
 		t.Fatalf("first program sent again: %s %v", st, err)
@@ -128,6 +141,39 @@ func TestHoldAdmission(t *testing.T) {
 			t.Errorf("%s %s: %+v / %+v (%v, %v)", m.Type, m.ItemHash, a, b, err1, err2)
 		}
 	}
+}
+
+// getPrice calls a price endpoint of n and decodes its answer.
+func getPrice(t *testing.T, n *Node, method, path, body string, want int) map[string]any {
+	t.Helper()
+	rr := httptest.NewRecorder()
+	n.Handler().ServeHTTP(rr, httptest.NewRequest(method, path, strings.NewReader(body)))
+	if rr.Code != want {
+		t.Fatalf("%s %s: %d %s, want %d", method, path, rr.Code, rr.Body, want)
+	}
+	var out map[string]any
+	dec := json.NewDecoder(rr.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return out
+}
+
+func TestPriceEstimate(t *testing.T) {
+	n := testNode(t, Config{})
+	st := getPrice(t, n, "POST", "/api/v0/price/estimate", `{"message":{"type":"STORE","time":1780000000,
+		"item_content":"{\"address\":\"0xa\",\"time\":1780000000,\"item_type\":\"storage\",\"item_hash\":\"`+strings.Repeat("a", 64)+`\",\"estimated_size_mib\":3}"}}`, http.StatusOK)
+	if st["cost"] != "0.999999999000000000" || st["charged_address"] != "0xa" {
+		t.Errorf("3 MiB STORE estimate: %v", st)
+	}
+	in := getPrice(t, n, "POST", "/api/v0/price/estimate/instance", `{"address":"0xb","time":1780000000,"allow_amend":false,
+		"payment":{"type":"credit"},"resources":{"vcpus":1,"memory":2048,"seconds":30},
+		"rootfs":{"parent":{"ref":"`+strings.Repeat("b", 64)+`","use_latest":true},"persistence":"host","size_mib":20480}}`, http.StatusOK)
+	if in["cost"] != "3.958333333333333333" || in["payment_type"] != "credit" {
+		t.Errorf("instance estimate (14,250 credits/h, per second): %v", in)
+	}
+	getPrice(t, n, "POST", "/api/v0/price/estimate", `{"message":{"type":"POST","content":{}}}`, http.StatusBadRequest)
 }
 
 // storeCopy gives n2 the file of STORE m of n, and m.
