@@ -23,6 +23,8 @@ type Pricer interface {
 	// EstimatePrice returns the costs a content of type t would have at
 	// time at.
 	EstimatePrice(ctx context.Context, t message.Type, content json.RawMessage, at float64) (*economy.Costs, string, error)
+	// Quota tells whether the node refuses what owners cannot pay for.
+	Quota() bool
 }
 
 func (s *Server) pricer(w http.ResponseWriter, r *http.Request) Pricer {
@@ -145,6 +147,13 @@ func (s *Server) estimate(w http.ResponseWriter, r *http.Request, p Pricer, t me
 		s.priceFailed(w, r, err)
 		return
 	}
+	// Whether this node enforces quotas, for clients that check a cost
+	// before sending (not a reference header).
+	quota := "off"
+	if p.Quota() {
+		quota = "on"
+	}
+	w.Header().Set("X-Aleph-Quota", quota)
 	priceJSON(costs, addr).send(w, http.StatusOK)
 }
 

@@ -297,8 +297,9 @@ func (n *Node) MessagePrice(ctx context.Context, rec *store.Record) (*economy.Co
 // files.
 func (n *Node) EstimatePrice(ctx context.Context, t message.Type, raw json.RawMessage, at float64) (*economy.Costs, string, error) {
 	var c struct {
-		Address  string `json:"address"`
-		ItemHash string `json:"item_hash"`
+		Address       string `json:"address"`
+		ItemHash      string `json:"item_hash"`
+		EstimatedSize int64  `json:"estimated_size_mib"`
 	}
 	if err := json.Unmarshal(raw, &c); err != nil {
 		return nil, "", message.Errorf(message.CodeInvalidFormat, "content: %v", err)
@@ -311,6 +312,9 @@ func (n *Node) EstimatePrice(ctx context.Context, t message.Type, raw json.RawMe
 			return nil, "", err
 		}
 	}
+	if size < 0 && c.EstimatedSize > 0 {
+		size = c.EstimatedSize * economy.MiB // decides whether the STORE is free
+	}
 	tl, err := n.readPricing(ctx)
 	if err != nil {
 		return nil, "", err
@@ -321,5 +325,8 @@ func (n *Node) EstimatePrice(ctx context.Context, t message.Type, raw json.RawMe
 	}
 	return costs, c.Address, nil
 }
+
+// Quota tells whether the node refuses what owners cannot pay for.
+func (n *Node) Quota() bool { return n.econ.cfg.Quota }
 
 var _ api.Pricer = (*Node)(nil)

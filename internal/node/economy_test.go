@@ -17,7 +17,7 @@ import (
 )
 
 // at signs content dated at time tm (seconds).
-func at(t *testing.T, a message.Signer, typ message.Type, tm float64, content map[string]any) *message.Message {
+func at(t testing.TB, a message.Signer, typ message.Type, tm float64, content map[string]any) *message.Message {
 	t.Helper()
 	content["time"] = tm
 	return sign(t, a, typ, content)
