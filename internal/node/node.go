@@ -75,7 +75,7 @@ type Config struct {
 	Balances BalancesConfig
 	// Economy configures prices and admission (economy.go).
 	Economy EconomyConfig
-	Logger   *slog.Logger
+	Logger  *slog.Logger
 }
 
 func (c *Config) defaults() {
