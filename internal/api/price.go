@@ -86,11 +86,7 @@ func (s *Server) messagePrice(w http.ResponseWriter, r *http.Request) {
 // string) or content (an object), and may give estimated_size_mib for files
 // the node does not have.
 func (s *Server) estimatePrice(w http.ResponseWriter, r *http.Request) {
-	p := s.pricer(w, r)
-	if p == nil {
-		return
-	}
-	body := s.readBody(w, r, s.cfg.Limits.MaxBodySize)
+	p, body := s.priceRequest(w, r)
 	if body == nil {
 		return
 	}
@@ -117,15 +113,19 @@ func (s *Server) estimatePrice(w http.ResponseWriter, r *http.Request) {
 // estimateInstance is POST /api/v0/price/estimate/instance, body: an
 // INSTANCE content.
 func (s *Server) estimateInstance(w http.ResponseWriter, r *http.Request) {
+	if p, body := s.priceRequest(w, r); body != nil {
+		s.estimate(w, r, p, message.TypeInstance, body, 0)
+	}
+}
+
+// priceRequest returns the pricer and the body of an estimate request; a
+// nil body when the request was answered (no pricer, unreadable body).
+func (s *Server) priceRequest(w http.ResponseWriter, r *http.Request) (Pricer, []byte) {
 	p := s.pricer(w, r)
 	if p == nil {
-		return
+		return nil, nil
 	}
-	body := s.readBody(w, r, s.cfg.Limits.MaxBodySize)
-	if body == nil {
-		return
-	}
-	s.estimate(w, r, p, message.TypeInstance, body, 0)
+	return p, s.readBody(w, r, s.cfg.Limits.MaxBodySize)
 }
 
 func (s *Server) estimate(w http.ResponseWriter, r *http.Request, p Pricer, t message.Type, content json.RawMessage, at float64) {

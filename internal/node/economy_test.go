@@ -13,6 +13,7 @@ import (
 	"github.com/goaleph/goaleph/chain/eth/ethtest"
 	"github.com/goaleph/goaleph/internal/files"
 	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -29,9 +30,17 @@ func at(t testing.TB, a message.Signer, typ message.Type, tm float64, content ma
 // prices in force and the balance are those at each message's time, so a
 // node given the same messages in another order decides the same.
 func TestHoldAdmission(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testHoldAdmission(t, func() string { return "" }) })
+	t.Run("postgres", func(t *testing.T) { testHoldAdmission(t, func() string { return pgtest.Start(t) }) })
+}
+
+// testHoldAdmission runs TestHoldAdmission on the databases db gives (""
+// for SQLite in the data directory).
+func testHoldAdmission(t *testing.T, db func() string) {
 	oracle, holder, pricer := ethtest.Account(t), ethtest.Account(t), ethtest.Account(t)
 	cfg := Config{Balances: BalancesConfig{Addresses: []string{oracle.Address()}},
 		Economy: EconomyConfig{Quota: true, PricingAddress: pricer.Address()}}
+	cfg.DatabaseURL = db()
 	n := testNode(t, cfg)
 	// Dated between the hold cut-off (instances need credits) and the
 	// credit-only one (on-demand programs may be held).
@@ -125,6 +134,7 @@ func TestHoldAdmission(t *testing.T) {
 	// Replay: a fresh node given the log in time order, as a replay from
 	// the chain gives it (not in the order this node received it: p1 came
 	// twice, the second time after p2), decides every message the same.
+	cfg.DatabaseURL = db()
 	n2 := testNode(t, cfg)
 	for _, m := range []*message.Message{code, runtime} {
 		storeCopy(t, n, n2, m)
