@@ -84,4 +84,8 @@ func TestUploadRefusedEarly(t *testing.T) {
 	if up.Status != "processed" {
 		t.Fatalf("program after the top-up: %+v", up)
 	}
+	// What the file and the program hold.
+	if out := e.ok("account", "balance"); !strings.Contains(out, "300.0 ALEPH") || !strings.Contains(out, "held by its messages: 208.666666658 ALEPH") {
+		t.Errorf("account balance:\n%s", out)
+	}
 }
