@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -172,10 +173,18 @@ func getPrice(t *testing.T, n *Node, method, path, body string, want int) map[st
 
 func TestPriceEstimate(t *testing.T) {
 	n := testNode(t, Config{})
-	st := getPrice(t, n, "POST", "/api/v0/price/estimate", `{"message":{"type":"STORE","time":1780000000,
-		"item_content":"{\"address\":\"0xa\",\"time\":1780000000,\"item_type\":\"storage\",\"item_hash\":\"`+strings.Repeat("a", 64)+`\",\"estimated_size_mib\":3}"}}`, http.StatusOK)
-	if st["cost"] != "0.999999999000000000" || st["charged_address"] != "0xa" {
+	storeEstimate := func(mib int) map[string]any {
+		c := fmt.Sprintf(`{\"address\":\"0xa\",\"time\":1780000000,\"item_type\":\"storage\",\"item_hash\":\"%s\",\"estimated_size_mib\":%d}`, strings.Repeat("a", 64), mib)
+		return getPrice(t, n, "POST", "/api/v0/price/estimate", `{"message":{"type":"STORE","time":1780000000,"item_content":"`+c+`"}}`, http.StatusOK)
+	}
+	// 3 MiB: free in hold (25 MiB or less before the credit-only cut-off),
+	// its line still priced at 3 MiB per ALEPH.
+	st := storeEstimate(3)
+	if st["cost"] != "0.000000000000000000" || st["charged_address"] != "0xa" || st["detail"].([]any)[0].(map[string]any)["cost_hold"] != "0.999999999000000000" {
 		t.Errorf("3 MiB STORE estimate: %v", st)
+	}
+	if st := storeEstimate(30); st["cost"] != "9.999999990000000000" {
+		t.Errorf("30 MiB STORE estimate: %v", st)
 	}
 	in := getPrice(t, n, "POST", "/api/v0/price/estimate/instance", `{"address":"0xb","time":1780000000,"allow_amend":false,
 		"payment":{"type":"credit"},"resources":{"vcpus":1,"memory":2048,"seconds":30},
