@@ -95,7 +95,7 @@ func TestMalformedLogs(t *testing.T) {
 	if _, err := c.Mined(ctx, deploy); err != nil {
 		t.Fatal(err)
 	}
-	h := &harness{t: t, ctx: ctx, chain: c, contract: addr}
+	h := &harness{t: t, ctx: ctx, chain: c, contract: addr, rpc: c.URL()}
 	h.start(t.TempDir())
 	parsed, err := abi.JSON(strings.NewReader(contracts.SyncABI))
 	if err != nil {
