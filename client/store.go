@@ -43,6 +43,9 @@ type StoreParams struct {
 	Progress func(done, total int64)
 	// Time of the message; zero means now.
 	Time time.Time
+	// PaymentType is the message's payment type (hold, credit); empty
+	// writes no payment field, which means hold.
+	PaymentType string
 }
 
 // StoreFile stores the file at path; see Store.
@@ -93,7 +96,7 @@ func (c *Client) Pin(ctx context.Context, s message.Signer, cid string, p StoreP
 		return nil, fmt.Errorf("aleph: pin: %q is not an IPFS CID (Qm… or bafy…/bafk…)", cid)
 	}
 	t := msgTime(p.Time)
-	res, err := c.publish(ctx, s, message.TypeStore, storeContent(s, EngineIPFS, cid, p.Ref, t), p.Channel, p.Sync, t)
+	res, err := c.publish(ctx, s, message.TypeStore, storeContent(s, EngineIPFS, cid, p, t), p.Channel, p.Sync, t)
 	if res != nil {
 		res.FileHash = cid
 	}
@@ -101,14 +104,17 @@ func (c *Client) Pin(ctx context.Context, s message.Signer, cid string, p StoreP
 }
 
 // storeContent builds a STORE content in the SDK's key order.
-func storeContent(s message.Signer, engine, hash, ref string, t time.Time) []byte {
+func storeContent(s message.Signer, engine, hash string, p StoreParams, t time.Time) []byte {
 	var o object
 	o.add("address", s.Address())
 	o.add("item_type", engine)
 	o.add("item_hash", hash)
 	o.raw("time", timeJSON(t))
-	if ref != "" {
-		o.add("ref", ref)
+	if p.Ref != "" {
+		o.add("ref", p.Ref)
+	}
+	if p.PaymentType != "" {
+		o.raw("payment", []byte(`{"type":`+strconv.Quote(p.PaymentType)+`}`))
 	}
 	return o.bytes()
 }
@@ -128,7 +134,7 @@ func (c *Client) storeNative(ctx context.Context, s message.Signer, r io.ReadSee
 		return nil, fmt.Errorf("aleph: store: seek: %w", err)
 	}
 	t := msgTime(p.Time)
-	m, err := message.NewInline(s, message.TypeStore, p.Channel, string(storeContent(s, EngineStorage, hash, p.Ref, t)), t)
+	m, err := message.NewInline(s, message.TypeStore, p.Channel, string(storeContent(s, EngineStorage, hash, p, t)), t)
 	if err != nil {
 		return nil, fmt.Errorf("aleph: sign: %w", err)
 	}
@@ -281,7 +287,7 @@ func (c *Client) storeIPFS(ctx context.Context, s message.Signer, r io.ReadSeeke
 		return nil, errors.New("aleph: ipfs add_file: answer without hash")
 	}
 	t := msgTime(p.Time)
-	res, err := c.publish(ctx, s, message.TypeStore, storeContent(s, EngineIPFS, ar.Hash, p.Ref, t), p.Channel, p.Sync, t)
+	res, err := c.publish(ctx, s, message.TypeStore, storeContent(s, EngineIPFS, ar.Hash, p, t), p.Channel, p.Sync, t)
 	if res != nil {
 		res.FileHash = ar.Hash
 	}

@@ -20,8 +20,9 @@ import (
 // The reference writes these amounts as floats. They are written here as
 // JSON numbers too, but with every digit of the exact 18-decimal amount
 // ("1234.500000000000000001"): a float parser reads what the reference
-// sends, an exact parser (client.Balance) reads the exact amount. Costs and
-// credits do not exist yet, so locked_amount is 0.0 and credit_balance 0.
+// sends, an exact parser (client.Balance) reads the exact amount.
+// locked_amount is what the address's processed hold-paid messages hold;
+// credits do not exist yet, so credit_balance is 0.
 func (s *Server) addressBalance(w http.ResponseWriter, r *http.Request) {
 	address := r.PathValue("address")
 	p := newParams(r)
@@ -30,9 +31,13 @@ func (s *Server) addressBalance(w http.ResponseWriter, r *http.Request) {
 		p.fail("chain: %q is not a known chain", onChain)
 	}
 	var rows []store.Balance
+	var costs []store.Cost
 	err := p.err
 	if err == nil {
 		rows, err = s.cfg.Store.Balances(r.Context(), address)
+	}
+	if err == nil {
+		costs, err = s.cfg.Store.Costs(r.Context(), address)
 	}
 	switch {
 	case p.err != nil:
@@ -41,13 +46,19 @@ func (s *Server) addressBalance(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusInternalServerError, err)
 	default:
 		total, byChain := balances.Totals(rows, onChain)
-		out := balanceJSON(address, total, byChain)
+		locked := new(big.Int)
+		for _, c := range costs {
+			if c.PaymentType == "hold" {
+				locked.Add(locked, c.Hold)
+			}
+		}
+		out := balanceJSON(address, total, byChain, locked)
 		out.send(w, http.StatusOK)
 	}
 }
 
 // balanceJSON writes the balance document.
-func balanceJSON(address string, total *big.Int, byChain map[string]*big.Int) *jsonw {
+func balanceJSON(address string, total *big.Int, byChain map[string]*big.Int, locked *big.Int) *jsonw {
 	out := new(jsonw)
 	out.WriteByte('{')
 	out.key("address")
@@ -65,6 +76,8 @@ func balanceJSON(address string, total *big.Int, byChain map[string]*big.Int) *j
 		out.key(c)
 		out.WriteString(balances.FormatAmount(byChain[c]))
 	}
-	out.WriteString(`},"locked_amount":0.0,"credit_balance":0,"credit_balance_details":null}`)
+	out.WriteString(`},"locked_amount":`)
+	out.WriteString(balances.FormatAmount(locked))
+	out.WriteString(`,"credit_balance":0,"credit_balance_details":null}`)
 	return out
 }

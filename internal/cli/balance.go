@@ -36,6 +36,9 @@ exact, in whole tokens with up to 18 decimals.`,
 				return g.printJSON(b)
 			}
 			fmt.Fprintf(g.out, "%s: %s ALEPH\n", b.Address, b.Balance)
+			if b.LockedAmount != "" && b.LockedAmount != "0" && b.LockedAmount != "0.0" {
+				fmt.Fprintf(g.out, "held by its messages: %s ALEPH\n", b.LockedAmount)
+			}
 			tw := g.table()
 			chains := make([]string, 0, len(b.Details))
 			for c := range b.Details {

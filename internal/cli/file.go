@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/internal/economy"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -87,9 +89,9 @@ func newFileCmd(g *globals) *cobra.Command {
 
 func newFileUploadCmd(g *globals) *cobra.Command {
 	var (
-		engine, ref string
-		sync        bool
-		pm          progressMode
+		engine, ref, payment string
+		sync                 bool
+		pm                   progressMode
 	)
 	cmd := &cobra.Command{
 		Use:   "upload <path>",
@@ -118,11 +120,18 @@ hides it.`,
 			if st.IsDir() {
 				return fmt.Errorf("%s is a directory", args[0])
 			}
+			if err := checkPaymentType(payment, false); err != nil {
+				return err
+			}
 			return g.write(func(c *client.Client, s message.Signer) (*client.Result, error) {
+				if err := checkCost(cmd.Context(), g, c, message.TypeStore, s.Address(), storeEstimate(s.Address(), engine, payment, st.Size()),
+					func(line string) { fmt.Fprintln(cmd.ErrOrStderr(), line) }); err != nil {
+					return nil, err
+				}
 				progress, done := pm.callback("upload", st.Size())
 				defer done()
 				return c.Store(cmd.Context(), s, f, client.StoreParams{Engine: engine, Ref: ref,
-					Channel: g.channel, Sync: sync, Size: st.Size(), Progress: progress})
+					Channel: g.channel, Sync: sync, Size: st.Size(), Progress: progress, PaymentType: payment})
 			})
 		},
 	}
@@ -130,8 +139,35 @@ hides it.`,
 	f.StringVar(&engine, "storage-engine", client.EngineStorage, "storage or ipfs")
 	f.StringVar(&ref, "ref", "", "reference (for example the STORE message of a previous version)")
 	f.BoolVar(&sync, "sync", true, "wait for the node to process the STORE message")
+	f.StringVar(&payment, "payment-type", "", "hold (the default: keep ALEPH in the wallet) or credit")
 	pm.addFlags(cmd)
 	return cmd
+}
+
+// checkPaymentType checks a --payment-type value; superfluid streams are
+// for executables only.
+func checkPaymentType(p string, executable bool) error {
+	switch {
+	case p == "" || p == economy.PaymentHold || p == economy.PaymentCredit:
+		return nil
+	case p == economy.PaymentSuperfluid && executable:
+		return nil
+	case executable:
+		return fmt.Errorf("--payment-type must be hold, credit or superfluid, not %q", p)
+	}
+	return fmt.Errorf("--payment-type must be hold or credit, not %q", p)
+}
+
+// storeEstimate is the content whose price a STORE of size bytes has:
+// its size rounded up to whole MiB (estimated_size_mib).
+func storeEstimate(address, engine, payment string, size int64) []byte {
+	c := map[string]any{"address": address, "time": float64(time.Now().UnixMilli()) / 1000, "item_type": engine,
+		"estimated_size_mib": (size + economy.MiB - 1) / economy.MiB}
+	if payment != "" {
+		c["payment"] = map[string]string{"type": payment}
+	}
+	b, _ := json.Marshal(c)
+	return b
 }
 
 func newFilePinCmd(g *globals) *cobra.Command {

@@ -67,6 +67,11 @@ type programContent struct {
 	Runtime     message.Ref         `json:"runtime"`
 	Volumes     []message.Volume    `json:"volumes"`
 	On          programOn           `json:"on"`
+	Payment     *programPayment     `json:"payment,omitempty"`
+}
+
+type programPayment struct {
+	Type string `json:"type"`
 }
 
 type programEnv struct {
@@ -98,6 +103,7 @@ func newProgramUploadCmd(g *globals) *cobra.Command {
 		internet, persistent, updatable bool
 		wasmRT                          bool
 		pm                              progressMode
+		payment                         string
 	)
 	cmd := &cobra.Command{
 		Use:   "upload <path> <entrypoint>",
@@ -123,6 +129,9 @@ It prints the program's item hash and URLs: <crn-url>/vm/<hash>, and
 			path, entrypoint := args[0], args[1]
 			vars, err := parseEnvVars(envVars)
 			if err != nil {
+				return err
+			}
+			if err := checkPaymentType(payment, true); err != nil {
 				return err
 			}
 			if runtime != "" && wasmRT {
@@ -179,6 +188,17 @@ It prints the program's item hash and URLs: <crn-url>/vm/<hash>, and
 			if name != "" {
 				pc.Metadata = map[string]string{"name": name}
 			}
+			if payment != "" {
+				pc.Payment = &programPayment{Type: payment}
+			}
+			estimate, err := json.Marshal(pc)
+			if err != nil {
+				return err
+			}
+			if err := checkCost(ctx, g, c, message.TypeProgram, s.Address(), estimate,
+				func(line string) { fmt.Fprintln(cmd.ErrOrStderr(), line) }); err != nil {
+				return err
+			}
 			m, st, err := publishProgram(ctx, g, c, s, pc, t)
 			if err != nil {
 				return err
@@ -214,6 +234,7 @@ It prints the program's item hash and URLs: <crn-url>/vm/<hash>, and
 	f.BoolVar(&updatable, "updatable", false, "allow amends of the PROGRAM message (allow_amend)")
 	f.StringVar(&crnURL, "crn-url", envOr("ALEPH_CRN_URL", defaultCRNURL), "compute node whose URL is printed (env ALEPH_CRN_URL)")
 	f.StringVar(&domain, "domain", "", "compute node domain: also print <base32 hash>.<domain>")
+	f.StringVar(&payment, "payment-type", "", "hold (the default: keep ALEPH in the wallet), credit or superfluid")
 	pm.addFlags(cmd)
 	return cmd
 }

@@ -15,14 +15,22 @@ const unmergedOwner = "0x51A58800b26AA1451aaA803d1746687cB88E0501"
 
 // aggregates processes AGGREGATE messages: the value of (owner, key) is the
 // shallow merge of its elements' contents in content-time order.
-type aggregates struct{}
+// Elements of the pricing aggregate are validated (a malformed one is
+// rejected) and refresh the prices.
+type aggregates struct{ econ *economyState }
 
-func (aggregates) check(ctx context.Context, tx store.Tx, it *item) error {
-	return checkPermission(ctx, tx, it.msg.Sender, it.target())
+func (h aggregates) check(ctx context.Context, tx store.Tx, it *item) error {
+	if err := checkPermission(ctx, tx, it.msg.Sender, it.target()); err != nil {
+		return err
+	}
+	return h.econ.checkPricing(it)
 }
 
-func (aggregates) apply(ctx context.Context, tx store.Tx, it *item) error {
+func (h aggregates) apply(ctx context.Context, tx store.Tx, it *item) error {
 	a := it.content.Aggregate
+	if h.econ != nil && h.econ.isPricing(it.content.Address, a.Key) {
+		h.econ.invalidate()
+	}
 	el := &store.AggregateElement{
 		ItemHash:     it.msg.ItemHash,
 		Owner:        it.content.Address,
@@ -94,7 +102,10 @@ func mergeObjects(base, top json.RawMessage) (json.RawMessage, error) {
 	return json.Marshal(b)
 }
 
-func (aggregates) forget(ctx context.Context, tx store.Tx, target *store.Record, by *item) error {
+func (h aggregates) forget(ctx context.Context, tx store.Tx, target *store.Record, by *item) error {
+	if h.econ != nil && h.econ.isPricing(target.Owner, target.ContentKey) {
+		h.econ.invalidate()
+	}
 	if err := tx.DeleteAggregateElement(target.ItemHash); err != nil {
 		return err
 	}

@@ -71,6 +71,9 @@ func (b *balanceUpdates) apply(tx store.Tx, it *item) error {
 	if u == nil || err != nil {
 		return err
 	}
+	for i := range u.Balances {
+		u.Balances[i].Time = it.msg.Time // the update's position in the log
+	}
 	n, err := tx.UpdateBalances(u.Balances)
 	if err != nil {
 		return err

@@ -27,7 +27,7 @@ func program(code, runtime string, allowAmend bool, replaces string) map[string]
 }
 
 // storeFile uploads data and processes a STORE message for it.
-func storeFile(t *testing.T, n *Node, a message.Signer, data string) *message.Message {
+func storeFile(t testing.TB, n *Node, a message.Signer, data string) *message.Message {
 	t.Helper()
 	info, err := n.files.Add(context.Background(), files.Native, strings.NewReader(data), files.AddOptions{})
 	if err != nil {

@@ -120,6 +120,11 @@ func (n *Node) forgetOne(ctx context.Context, tx store.Tx, hash string, by *item
 			return err
 		}
 	}
+	if priced(rec.Type) {
+		if err := tx.DeleteCost(hash); err != nil {
+			return err
+		}
+	}
 	if rec.ItemType != message.ItemInline {
 		if err := tx.DeletePins(hash); err != nil {
 			return err

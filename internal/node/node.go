@@ -73,7 +73,9 @@ type Config struct {
 	Fetcher Fetcher
 	// Balances selects the posts that update token balances (balances.go).
 	Balances BalancesConfig
-	Logger   *slog.Logger
+	// Economy configures prices and admission (economy.go).
+	Economy EconomyConfig
+	Logger  *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -117,6 +119,7 @@ type Node struct {
 	files    *files.Store
 	handlers map[message.Type]handler
 	metrics  *metrics
+	econ     *economyState
 	bus      *bus
 	api      *api.Server
 
@@ -175,9 +178,10 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 		waits:    map[string][]timerEntry{},
 	}
 	n.metrics = newMetrics(n)
+	n.econ = newEconomy(cfg.Economy, n.metrics.registry)
 	n.handlers = map[message.Type]handler{
 		message.TypePost:      posts{balances: newBalanceUpdates(cfg.Balances, n.metrics.registry)},
-		message.TypeAggregate: aggregates{},
+		message.TypeAggregate: aggregates{econ: n.econ},
 		message.TypeStore:     stores{n: n},
 		message.TypeForget:    forgets{n: n},
 		message.TypeProgram:   executables{},

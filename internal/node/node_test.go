@@ -18,7 +18,7 @@ import (
 )
 
 // testNode runs a node on a random loopback port until the test ends.
-func testNode(t *testing.T, cfg Config) *Node {
+func testNode(t testing.TB, cfg Config) *Node {
 	t.Helper()
 	n, stop := startNode(t, cfg)
 	t.Cleanup(func() {
@@ -31,7 +31,7 @@ func testNode(t *testing.T, cfg Config) *Node {
 
 // startNode runs a node on a random loopback port; stop stops it and
 // returns what Serve returned.
-func startNode(t *testing.T, cfg Config) (*Node, func() error) {
+func startNode(t testing.TB, cfg Config) (*Node, func() error) {
 	t.Helper()
 	n, _, stop := listenNode(t, cfg)
 	return n, stop
@@ -39,7 +39,7 @@ func startNode(t *testing.T, cfg Config) (*Node, func() error) {
 
 // listenNode runs a node on a random loopback port and returns it, its
 // address, and stop, which stops it and returns what Serve returned.
-func listenNode(t *testing.T, cfg Config) (*Node, string, func() error) {
+func listenNode(t testing.TB, cfg Config) (*Node, string, func() error) {
 	t.Helper()
 	if cfg.DataDir == "" {
 		cfg.DataDir = t.TempDir()
@@ -68,7 +68,7 @@ var clock atomic.Int64
 // ts returns distinct increasing content times.
 func ts() float64 { return 1700000000 + float64(clock.Add(1)) }
 
-func sign(t *testing.T, a message.Signer, typ message.Type, content map[string]any) *message.Message {
+func sign(t testing.TB, a message.Signer, typ message.Type, content map[string]any) *message.Message {
 	t.Helper()
 	if _, ok := content["address"]; !ok {
 		content["address"] = a.Address()
@@ -106,7 +106,7 @@ func wantRejected(t *testing.T, n *Node, m *message.Message, code message.Code, 
 	}
 }
 
-func submit(t *testing.T, n *Node, m *message.Message, wait bool) (store.Status, error) {
+func submit(t testing.TB, n *Node, m *message.Message, wait bool) (store.Status, error) {
 	t.Helper()
 	st, err := n.Submit(context.Background(), m, "test", wait)
 	if st == "" {
@@ -115,7 +115,7 @@ func submit(t *testing.T, n *Node, m *message.Message, wait bool) (store.Status,
 	return st, err
 }
 
-func mustProcess(t *testing.T, n *Node, m *message.Message) {
+func mustProcess(t testing.TB, n *Node, m *message.Message) {
 	t.Helper()
 	if st, err := submit(t, n, m, true); st != store.StatusProcessed {
 		t.Fatalf("%s: status %s, err %v", m.Type, st, err)

@@ -286,6 +286,7 @@ func (n *Node) applyBatch(ctx context.Context, items []*item) []outcome {
 		return nil
 	})
 	if err != nil {
+		n.econ.invalidate() // the failed transaction may have loaded prices it applied
 		for i, it := range items {
 			it.p = saved[i]
 		}
@@ -406,6 +407,17 @@ func (n *Node) applyOne(ctx context.Context, tx store.Tx, it *item) (outcome, er
 		}
 		return n.retryOrReject(tx, it, me)
 	}
+	var cost *store.Cost
+	if priced(m.Type) {
+		var err error
+		if cost, err = n.admit(ctx, tx, it); err != nil {
+			var me *message.Error
+			if !errors.As(err, &me) {
+				return outcome{}, err
+			}
+			return n.retryOrReject(tx, it, me)
+		}
+	}
 	rec := it.record()
 	if _, err := tx.InsertMessage(rec); err != nil {
 		return outcome{}, err
@@ -424,6 +436,11 @@ func (n *Node) applyOne(ctx context.Context, tx store.Tx, it *item) (outcome, er
 	}
 	if err := h.apply(ctx, tx, it); err != nil {
 		return outcome{}, err
+	}
+	if cost != nil {
+		if err := tx.PutCost(cost); err != nil {
+			return outcome{}, err
+		}
 	}
 	return outcome{kind: outProcessed, rec: rec}, nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/goaleph/goaleph/internal/api"
 	"github.com/goaleph/goaleph/internal/balances"
+	"github.com/goaleph/goaleph/internal/economy"
 	"github.com/goaleph/goaleph/internal/httplimit"
 	"github.com/goaleph/goaleph/internal/settings"
 )
@@ -54,6 +55,11 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.String(&p.APIURL, "announce-url", "p2p.announce_url", "", "this node's public API URL, announced to peers (default http://<--listen> unless it is 0.0.0.0)"),
 		settings.Strings(&n.Balances.Addresses, "balances-address", "balances.addresses", balances.TrustedSenders, "content addresses whose balances-update posts set token balances (repeatable)"),
 		settings.String(&n.Balances.PostType, "balances-post-type", "balances.post_type", balances.PostType, "post type of the balance updates"),
+		settings.Bool(&n.Economy.Quota, "quota", "economy.quota", false, "refuse STORE, PROGRAM and INSTANCE messages their owner cannot pay for (balance, credits, payment cut-offs)"),
+		settings.String(&n.Economy.PricingAddress, "pricing-address", "economy.pricing_address", economy.PricingAddress, "owner of the pricing aggregate"),
+		settings.Int64(&n.Economy.FreeCutoff, "free-cutoff", "economy.free_cutoff", economy.DefaultFreeCutoff, "unix time before which STOREs and on-demand programs are free"),
+		settings.Int64(&n.Economy.HoldCutoff, "hold-cutoff", "economy.hold_cutoff", economy.DefaultHoldCutoff, "unix time from which new instances and persistent programs must be paid with credits"),
+		settings.Int64(&n.Economy.CreditOnlyCutoff, "credit-only-cutoff", "economy.credit_only_cutoff", economy.DefaultCreditOnlyCutoff, "unix time from which every paid message must be paid with credits"),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
 	}, append(n.HTTP.Settings(httplimit.Defaults), append(c.Chain.Settings(), append(c.Token.settings(), c.Packer.Settings()...)...)...)...)...)
 }

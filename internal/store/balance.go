@@ -18,6 +18,23 @@ type Balance struct {
 	Amount *big.Int
 	// Height is the chain height the amount was last updated at.
 	Height int64
+	// Time is the position of the update that wrote the amount (unix
+	// seconds): a balances-update post's time, or the block's. 0 (a writer
+	// that does not know it) makes the amount count from the start.
+	Time float64
+}
+
+// Cost is what one admitted STORE, PROGRAM or INSTANCE message costs its
+// owner (the reference's account_costs, totalled per message).
+type Cost struct {
+	ItemHash string
+	Owner    string
+	// Time is the message's time: its position in the log.
+	Time        float64
+	PaymentType string
+	// Hold is the amount held; Stream and Credit are per second. Base
+	// units (10⁻¹⁸).
+	Hold, Stream, Credit *big.Int
 }
 
 // TokenSync is how far a token follower has read a chain: every block up
@@ -34,6 +51,16 @@ type BalanceReader interface {
 	// Balances returns the rows of address, matched case-insensitively,
 	// ordered by chain then dApp.
 	Balances(ctx context.Context, address string) ([]Balance, error)
+	// BalancesAt returns the rows of address as they stood at time at:
+	// for each chain and dApp, the amount of the greatest height among
+	// the updates dated at or before at (whatever order they were applied
+	// in), ordered by chain then dApp.
+	BalancesAt(ctx context.Context, address string, at float64) ([]Balance, error)
+	// Costs returns the cost rows of owner (matched case-insensitively),
+	// by time then item hash.
+	Costs(ctx context.Context, owner string) ([]Cost, error)
+	// Cost returns the cost row of a message; ErrNotFound if none.
+	Cost(ctx context.Context, itemHash string) (Cost, error)
 }
 
 // BalanceWriter writes balances. It is part of Tx.
@@ -50,4 +77,8 @@ type BalanceWriter interface {
 	TokenSync(chain, token string) (TokenSync, error)
 	// SetTokenSync records the follower position.
 	SetTokenSync(s TokenSync) error
+	// PutCost stores the cost row of a message, replacing any.
+	PutCost(c *Cost) error
+	// DeleteCost deletes the cost row of a message, if any.
+	DeleteCost(itemHash string) error
 }

@@ -1,5 +1,5 @@
-// Package balancesql holds the SQL of the balances tables (migrations SQLite
-// 00007, PostgreSQL 00005), written once for both backends: statements use
+// Package balancesql holds the SQL of the balances and costs tables
+// (migrations SQLite 00007 and 00009, PostgreSQL 00005 and 00007), written once for both backends: statements use
 // $n placeholders, and each backend runs them through its own Conn.
 package balancesql
 
@@ -55,8 +55,20 @@ const (
 		WHERE excluded.height > balances.height`
 	upsertAlways = `INSERT INTO balances (address, chain, dapp, balance, height) VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (address, chain, dapp) DO UPDATE SET balance = excluded.balance, height = excluded.height`
-	selectSync = `SELECT height, block_hash FROM token_sync WHERE chain = $1 AND token = $2`
-	upsertSync = `INSERT INTO token_sync (chain, token, height, block_hash) VALUES ($1, $2, $3, $4)
+	insertHistory = `INSERT INTO balance_history (address, chain, dapp, height, time, balance) VALUES ($1, $2, $3, $4, $5, $6)
+		ON CONFLICT (address, chain, dapp, height, time) DO UPDATE SET balance = excluded.balance`
+	selectHistory = `SELECT address, chain, dapp, balance, height, time FROM balance_history
+		WHERE lower(address) = lower($1) AND time <= $2 ORDER BY chain, dapp, height, time`
+	upsertCost = `INSERT INTO account_costs (item_hash, owner, time, payment_type, cost_hold, cost_stream, cost_credit)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_hash) DO UPDATE SET owner = excluded.owner, time = excluded.time,
+		payment_type = excluded.payment_type, cost_hold = excluded.cost_hold, cost_stream = excluded.cost_stream,
+		cost_credit = excluded.cost_credit`
+	deleteCost  = `DELETE FROM account_costs WHERE item_hash = $1`
+	costColumns = `item_hash, owner, time, payment_type, cost_hold, cost_stream, cost_credit`
+	selectCosts = `SELECT ` + costColumns + ` FROM account_costs WHERE lower(owner) = lower($1) ORDER BY time, item_hash`
+	selectCost  = `SELECT ` + costColumns + ` FROM account_costs WHERE item_hash = $1`
+	selectSync  = `SELECT height, block_hash FROM token_sync WHERE chain = $1 AND token = $2`
+	upsertSync  = `INSERT INTO token_sync (chain, token, height, block_hash) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (chain, token) DO UPDATE SET height = excluded.height, block_hash = excluded.block_hash`
 )
 
@@ -69,14 +81,107 @@ func Balances(c Conn, address string) ([]store.Balance, error) {
 		if err := scan(&b.Address, &b.Chain, &b.Dapp, &amount, &b.Height); err != nil {
 			return err
 		}
-		var ok bool
-		if b.Amount, ok = new(big.Int).SetString(amount, 10); !ok {
-			return fmt.Errorf("balance of %s on %s: bad amount %q", b.Address, b.Chain, amount)
+		var err error
+		if b.Amount, err = units(amount); err != nil {
+			return fmt.Errorf("balance of %s on %s: %w", b.Address, b.Chain, err)
 		}
 		out = append(out, b)
 		return nil
 	})
 	return out, err
+}
+
+func units(s string) (*big.Int, error) {
+	v, ok := new(big.Int).SetString(s, 10)
+	if !ok {
+		return nil, fmt.Errorf("bad amount %q", s)
+	}
+	return v, nil
+}
+
+// BalancesAt implements store.BalanceReader.BalancesAt: of each chain and
+// dApp's history rows dated at or before at, the last by height then time.
+func BalancesAt(c Conn, address string, at float64) ([]store.Balance, error) {
+	var out []store.Balance
+	err := each(c, selectHistory, []any{address, at}, func(scan func(...any) error) error {
+		var b store.Balance
+		var amount string
+		if err := scan(&b.Address, &b.Chain, &b.Dapp, &amount, &b.Height, &b.Time); err != nil {
+			return err
+		}
+		var err error
+		if b.Amount, err = units(amount); err != nil {
+			return fmt.Errorf("balance of %s on %s: %w", b.Address, b.Chain, err)
+		}
+		if n := len(out); n > 0 && out[n-1].Chain == b.Chain && out[n-1].Dapp == b.Dapp {
+			out[n-1] = b
+		} else {
+			out = append(out, b)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PutCost implements store.BalanceWriter.PutCost.
+func PutCost(c Conn, k *store.Cost) error {
+	_, err := c.Exec(upsertCost, k.ItemHash, k.Owner, k.Time, k.PaymentType, str(k.Hold), str(k.Stream), str(k.Credit))
+	return err
+}
+
+func str(v *big.Int) string {
+	if v == nil {
+		return "0"
+	}
+	return v.String()
+}
+
+// DeleteCost implements store.BalanceWriter.DeleteCost.
+func DeleteCost(c Conn, itemHash string) error {
+	_, err := c.Exec(deleteCost, itemHash)
+	return err
+}
+
+func scanCost(scan func(...any) error) (store.Cost, error) {
+	var k store.Cost
+	var hold, stream, credit string
+	if err := scan(&k.ItemHash, &k.Owner, &k.Time, &k.PaymentType, &hold, &stream, &credit); err != nil {
+		return k, err
+	}
+	var err error
+	if k.Hold, err = units(hold); err == nil {
+		if k.Stream, err = units(stream); err == nil {
+			k.Credit, err = units(credit)
+		}
+	}
+	return k, err
+}
+
+// Costs implements store.BalanceReader.Costs.
+func Costs(c Conn, owner string) ([]store.Cost, error) {
+	var out []store.Cost
+	err := each(c, selectCosts, []any{owner}, func(scan func(...any) error) error {
+		k, err := scanCost(scan)
+		out = append(out, k)
+		return err
+	})
+	return out, err
+}
+
+// Cost implements store.BalanceReader.Cost.
+func Cost(c Conn, itemHash string) (store.Cost, error) {
+	var k store.Cost
+	found := false
+	err := each(c, selectCost, []any{itemHash}, func(scan func(...any) error) error {
+		var err error
+		k, err = scanCost(scan)
+		found = true
+		return err
+	})
+	if err == nil && !found {
+		err = store.ErrNotFound
+	}
+	return k, err
 }
 
 // errNoAmount is returned for a balance without an amount.
@@ -93,6 +198,9 @@ func write(c Conn, query string, bs []store.Balance) (int, error) {
 			return n, err
 		}
 		n += int(k)
+		if _, err := c.Exec(insertHistory, b.Address, b.Chain, b.Dapp, b.Height, b.Time, b.Amount.String()); err != nil {
+			return n, err
+		}
 	}
 	return n, nil
 }

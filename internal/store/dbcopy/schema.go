@@ -79,6 +79,8 @@ var tables = []table{
 	{name: "balances", cols: cols(`address chain dapp balance height:i`)},
 	{name: "token_sync", cols: cols(`chain token height:i block_hash`)},
 	{name: "archive_retries", cols: cols(`chain tx_hash log_index:i height:i cid event attempts:i`)},
+	{name: "balance_history", cols: cols(`address chain dapp height:i time:f balance`)},
+	{name: "account_costs", cols: cols(`item_hash owner time:f payment_type cost_hold cost_stream cost_credit`)},
 }
 
 // Tables returns the names of the copied tables, in copy order.

@@ -58,3 +58,21 @@ func (t *tx) TokenSync(chain, token string) (store.TokenSync, error) {
 func (t *tx) SetTokenSync(s store.TokenSync) error {
 	return balancesql.SetSync(pgBalances{t.ctx, t.q}, s)
 }
+
+func (r reader) BalancesAt(ctx context.Context, address string, at float64) ([]store.Balance, error) {
+	return balancesql.BalancesAt(pgBalances{ctx, r.q}, address, at)
+}
+
+func (r reader) Costs(ctx context.Context, owner string) ([]store.Cost, error) {
+	return balancesql.Costs(pgBalances{ctx, r.q}, owner)
+}
+
+func (r reader) Cost(ctx context.Context, itemHash string) (store.Cost, error) {
+	return balancesql.Cost(pgBalances{ctx, r.q}, itemHash)
+}
+
+func (t *tx) PutCost(c *store.Cost) error { return balancesql.PutCost(pgBalances{t.ctx, t.q}, c) }
+
+func (t *tx) DeleteCost(itemHash string) error {
+	return balancesql.DeleteCost(pgBalances{t.ctx, t.q}, itemHash)
+}

@@ -42,3 +42,19 @@ func (t *tx) TokenSync(chain, token string) (store.TokenSync, error) {
 }
 
 func (t *tx) SetTokenSync(s store.TokenSync) error { return balancesql.SetSync(t.balances(), s) }
+
+func (r reader) BalancesAt(ctx context.Context, address string, at float64) ([]store.Balance, error) {
+	return balancesql.BalancesAt(balanceConn{ctx, r.q}, address, at)
+}
+
+func (r reader) Costs(ctx context.Context, owner string) ([]store.Cost, error) {
+	return balancesql.Costs(balanceConn{ctx, r.q}, owner)
+}
+
+func (r reader) Cost(ctx context.Context, itemHash string) (store.Cost, error) {
+	return balancesql.Cost(balanceConn{ctx, r.q}, itemHash)
+}
+
+func (t *tx) PutCost(c *store.Cost) error { return balancesql.PutCost(t.balances(), c) }
+
+func (t *tx) DeleteCost(itemHash string) error { return balancesql.DeleteCost(t.balances(), itemHash) }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math/big"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/store"
@@ -129,4 +130,82 @@ func testTokenSync(t *testing.T, s store.Store) {
 		}
 		return nil
 	})
+}
+
+// balancesAt returns the rows of address at time at as "chain/dapp=amount".
+func balancesAt(t *testing.T, r store.Reader, address string, at float64) []string {
+	t.Helper()
+	bs, err := r.BalancesAt(ctx, address, at)
+	if err != nil {
+		t.Fatalf("BalancesAt(%s, %v): %v", address, at, err)
+	}
+	var out []string
+	for _, b := range bs {
+		out = append(out, b.Chain+"/"+b.Dapp+"="+b.Amount.String())
+	}
+	return out
+}
+
+// testBalanceHistory: the balance at a time is that of the greatest height
+// among the updates dated at or before it, whatever order they came in.
+func testBalanceHistory(t *testing.T, s store.Store) {
+	const a = "0xAbCdEf0000000000000000000000000000000002"
+	write := func(bs ...store.Balance) {
+		update(t, s, func(tx store.Tx) error { _, err := tx.UpdateBalances(bs); return err })
+	}
+	// Applied out of order: the update at time 300 (height 30) first.
+	write(store.Balance{Address: a, Chain: "ETH", Amount: amount(t, "30"), Height: 30, Time: 300})
+	write(store.Balance{Address: a, Chain: "ETH", Amount: amount(t, "10"), Height: 10, Time: 100},
+		store.Balance{Address: a, Chain: "SOL", Amount: amount(t, "1"), Height: 1, Time: 150})
+	// A later post carrying an older height does not win.
+	write(store.Balance{Address: a, Chain: "ETH", Amount: amount(t, "5"), Height: 5, Time: 400})
+	update(t, s, func(tx store.Tx) error {
+		return tx.SetBalances([]store.Balance{{Address: a, Chain: "BASE", Amount: amount(t, "2"), Height: 7}})
+	})
+	for _, c := range []struct {
+		at   float64
+		want []string
+	}{
+		{50, []string{"BASE/=2"}},
+		{100, []string{"BASE/=2", "ETH/=10"}},
+		{299, []string{"BASE/=2", "ETH/=10", "SOL/=1"}},
+		{300, []string{"BASE/=2", "ETH/=30", "SOL/=1"}},
+		{1e9, []string{"BASE/=2", "ETH/=30", "SOL/=1"}},
+	} {
+		if got := balancesAt(t, s, strings.ToLower(a), c.at); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("at %v: %q, want %q", c.at, got, c.want)
+		}
+	}
+	wantRows(t, s, a, "BASE/=2@7", "ETH/=30@30", "SOL/=1@1")
+}
+
+func testCosts(t *testing.T, s store.Store) {
+	const owner = "0xAbCdEf0000000000000000000000000000000003"
+	huge := "1180591620717411303425"
+	update(t, s, func(tx store.Tx) error {
+		for _, c := range []store.Cost{
+			{ItemHash: "h2", Owner: owner, Time: 20, PaymentType: "hold", Hold: amount(t, huge), Stream: amount(t, "2"), Credit: amount(t, "3")},
+			{ItemHash: "h1", Owner: owner, Time: 10, PaymentType: "credit", Hold: amount(t, "1"), Stream: amount(t, "0"), Credit: amount(t, "7")},
+			{ItemHash: "h3", Owner: "0xother", Time: 5, PaymentType: "hold", Hold: amount(t, "1")},
+		} {
+			if err := tx.PutCost(&c); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	cs, err := s.Costs(ctx, strings.ToLower(owner))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 2 || cs[0].ItemHash != "h1" || cs[1].ItemHash != "h2" || cs[1].Hold.String() != huge || cs[0].Credit.String() != "7" || cs[0].PaymentType != "credit" {
+		t.Fatalf("costs = %+v", cs)
+	}
+	update(t, s, func(tx store.Tx) error { return tx.DeleteCost("h2") })
+	if _, err := s.Cost(ctx, "h2"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted cost: %v", err)
+	}
+	if c, err := s.Cost(ctx, "h3"); err != nil || c.Owner != "0xother" || c.Stream.Sign() != 0 {
+		t.Fatalf("cost h3 = %+v, %v", c, err)
+	}
 }

@@ -72,6 +72,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListMessagesTxTime", testListMessagesTxTime},
 		{"ArchiveRetries", testArchiveRetries},
 		{"Balances", testBalances},
+		{"BalanceHistory", testBalanceHistory},
+		{"Costs", testCosts},
 		{"TokenSync", testTokenSync},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,332 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"math/big"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/goaleph/goaleph/internal/api"
+	"github.com/goaleph/goaleph/internal/balances"
+	"github.com/goaleph/goaleph/internal/economy"
+	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/message"
+)
+
+// EconomyConfig configures prices and admission (economy.*; see
+// docs/design/0016-economy.md). Zero fields take the reference's values,
+// except Quota.
+type EconomyConfig struct {
+	// Quota checks, when a STORE, PROGRAM or INSTANCE is processed, that
+	// its owner can pay for it (balance, credits, cut-offs). Off, costs
+	// are still computed and recorded but never refuse a message.
+	Quota bool
+	// PricingAddress owns the `pricing` aggregate. Default
+	// economy.PricingAddress.
+	PricingAddress string
+	// FreeCutoff, HoldCutoff and CreditOnlyCutoff are the cut-off dates
+	// (unix seconds; economy.DefaultRules).
+	FreeCutoff, HoldCutoff, CreditOnlyCutoff int64
+}
+
+func (c *EconomyConfig) defaults() {
+	if c.PricingAddress == "" {
+		c.PricingAddress = economy.PricingAddress
+	}
+	if c.FreeCutoff == 0 {
+		c.FreeCutoff = economy.DefaultFreeCutoff
+	}
+	if c.HoldCutoff == 0 {
+		c.HoldCutoff = economy.DefaultHoldCutoff
+	}
+	if c.CreditOnlyCutoff == 0 {
+		c.CreditOnlyCutoff = economy.DefaultCreditOnlyCutoff
+	}
+}
+
+// economyState prices messages and admits them. The pricing timeline is
+// cached until a pricing element is applied or forgotten, or a batch that
+// may have applied one fails.
+type economyState struct {
+	cfg   EconomyConfig
+	rules economy.Rules
+
+	mu       sync.Mutex
+	gen      uint64
+	timeline *economy.Timeline
+
+	// admissions counts admission decisions by result (admitted, or the
+	// rejection code's name).
+	admissions *prometheus.CounterVec
+}
+
+func newEconomy(cfg EconomyConfig, reg prometheus.Registerer) *economyState {
+	cfg.defaults()
+	e := &economyState{cfg: cfg, rules: economy.Rules{FreeCutoff: cfg.FreeCutoff, HoldCutoff: cfg.HoldCutoff, CreditOnlyCutoff: cfg.CreditOnlyCutoff},
+		admissions: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_admissions_total",
+			Help: "Balance admissions of STORE, PROGRAM and INSTANCE messages by result (admitted or the rejection code); counted with quotas on only."}, []string{"result"})}
+	reg.MustRegister(e.admissions)
+	return e
+}
+
+// isPricing tells whether an aggregate element is one of the pricing
+// aggregate's.
+func (e *economyState) isPricing(owner, key string) bool {
+	return owner == e.cfg.PricingAddress && key == economy.PricingKey
+}
+
+func (e *economyState) invalidate() {
+	e.mu.Lock()
+	e.gen++
+	e.timeline = nil
+	e.mu.Unlock()
+}
+
+// pricing returns the pricing timeline, loading it through tx when needed.
+func (e *economyState) pricing(tx store.Tx) (*economy.Timeline, error) {
+	e.mu.Lock()
+	tl, gen := e.timeline, e.gen
+	e.mu.Unlock()
+	if tl != nil {
+		return tl, nil
+	}
+	rows, err := tx.AggregateElements(e.cfg.PricingAddress, economy.PricingKey)
+	if err != nil {
+		return nil, err
+	}
+	els := make([]economy.TimedElement, len(rows))
+	for i, el := range rows {
+		els[i] = economy.TimedElement{Time: el.CreationTime, Content: el.Content}
+	}
+	tl = economy.NewTimeline(els)
+	e.mu.Lock()
+	if e.gen == gen {
+		e.timeline = tl
+	}
+	e.mu.Unlock()
+	return tl, nil
+}
+
+// txFiles sizes volumes through a store reader.
+type txFiles struct {
+	ctx context.Context
+	r   store.Reader
+}
+
+func (f txFiles) FileSize(ref string, useLatest bool) (int64, bool, error) {
+	var pin *store.Pin
+	var err error
+	if useLatest {
+		pin, err = f.r.FileByRef(f.ctx, "", ref)
+	} else {
+		pin, err = f.r.FileByMessage(f.ctx, ref)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	file, err := f.r.File(f.ctx, pin.FileHash)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return file.Size, true, nil
+}
+
+// costs computes the costs of a content of type t dated at, with the
+// prices in force then; storeSize is a STORE's file size (-1: unknown).
+func (e *economyState) costs(ctx context.Context, r store.Reader, tl *economy.Timeline, t message.Type, raw json.RawMessage, at float64, storeSize int64) (*economy.Costs, error) {
+	c, err := economy.Compute(tl.Model(at), t, raw, storeSize, txFiles{ctx, r})
+	if err != nil {
+		return nil, err
+	}
+	e.rules.ApplyFree(c, t, at, storeSize)
+	return c, nil
+}
+
+// priced tells whether messages of type t have a cost.
+func priced(t message.Type) bool {
+	return t == message.TypeStore || t == message.TypeProgram || t == message.TypeInstance
+}
+
+// admit prices a checked STORE, PROGRAM or INSTANCE and, with quotas on,
+// refuses it when its owner cannot pay (a *message.Error). It returns the
+// cost row to record once the message is stored; nil when the cost cannot
+// be computed with quotas off. Everything it reads is at the message's
+// position: the prices and balances dated at or before its time, and the
+// costs of the owner's messages dated before it.
+func (n *Node) admit(ctx context.Context, tx store.Tx, it *item) (*store.Cost, error) {
+	e, m, c := n.econ, it.msg, it.content
+	size := int64(-1)
+	if c.Store != nil {
+		info, err := n.files.Stat(ctx, c.Store.ItemHash)
+		if err != nil {
+			return nil, err
+		}
+		size = info.Size
+	}
+	tl, err := e.pricing(tx)
+	if err != nil {
+		return nil, err
+	}
+	costs, err := e.costs(ctx, tx, tl, m.Type, c.Raw, m.Time, size)
+	var me *message.Error
+	if err != nil && !errors.As(err, &me) {
+		return nil, err
+	}
+	if err != nil {
+		if !e.cfg.Quota {
+			return nil, nil // unpriceable, and nothing to enforce
+		}
+		e.admissions.WithLabelValues(me.Code.String()).Inc()
+		return nil, err
+	}
+	row := &store.Cost{ItemHash: m.ItemHash, Owner: c.Address, Time: m.Time, PaymentType: costs.Payment}
+	row.Hold, row.Stream, row.Credit = costs.Sum()
+	if costs.Free {
+		row.Hold = new(big.Int)
+	}
+	if !e.cfg.Quota {
+		return row, nil
+	}
+	if err := n.checkFunds(ctx, tx, it, costs); err != nil {
+		e.admissions.WithLabelValues(message.CodeOf(err).String()).Inc()
+		return nil, err
+	}
+	e.admissions.WithLabelValues("admitted").Inc()
+	return row, nil
+}
+
+// checkFunds applies the cut-offs and the payment type's balance rule.
+func (n *Node) checkFunds(ctx context.Context, tx store.Tx, it *item, costs *economy.Costs) error {
+	m, owner := it.msg, it.content.Address
+	if err := n.econ.rules.CheckPayment(costs, m.Time); err != nil {
+		return err
+	}
+	if costs.Payment == economy.PaymentSuperfluid || costs.Total().Sign() == 0 {
+		return nil
+	}
+	f := economy.Funds{Held: new(big.Int), CreditPerSecond: new(big.Int), Credits: new(big.Int)}
+	earlier, err := tx.Costs(ctx, owner)
+	if err != nil {
+		return err
+	}
+	for _, k := range earlier {
+		if k.Time > m.Time || (k.Time == m.Time && k.ItemHash >= m.ItemHash) {
+			continue // at or after this message's position
+		}
+		switch k.PaymentType {
+		case economy.PaymentHold:
+			f.Held.Add(f.Held, k.Hold)
+		case economy.PaymentCredit:
+			f.CreditPerSecond.Add(f.CreditPerSecond, k.Credit)
+		}
+	}
+	if costs.Payment == economy.PaymentHold {
+		rows, err := tx.BalancesAt(ctx, owner, m.Time)
+		if err != nil {
+			return err
+		}
+		f.Balance, _ = balances.Totals(rows, "")
+	}
+	return economy.Admit(costs, f)
+}
+
+// checkPricing refuses a pricing aggregate element from the pricing address
+// that would make the price table malformed.
+func (e *economyState) checkPricing(it *item) error {
+	a := it.content.Aggregate
+	if e == nil || !e.isPricing(it.content.Address, a.Key) {
+		return nil
+	}
+	if err := economy.ValidateAggregate(a.Content); err != nil {
+		return message.Errorf(message.CodeInvalidFormat, "%v", err)
+	}
+	return nil
+}
+
+// readPricing returns the pricing timeline for a reader outside the
+// writer: the cached one, else one loaded in a transaction that writes
+// nothing (the aggregate's elements are read through transactions).
+func (n *Node) readPricing(ctx context.Context) (*economy.Timeline, error) {
+	n.econ.mu.Lock()
+	tl := n.econ.timeline
+	n.econ.mu.Unlock()
+	if tl != nil {
+		return tl, nil
+	}
+	err := n.store.Update(ctx, func(tx store.Tx) error {
+		var err error
+		tl, err = n.econ.pricing(tx)
+		return err
+	})
+	return tl, err
+}
+
+// MessagePrice returns the costs of a stored message, computed with the
+// prices in force at its time.
+func (n *Node) MessagePrice(ctx context.Context, rec *store.Record) (*economy.Costs, string, error) {
+	size := int64(-1)
+	if rec.Type == message.TypeStore {
+		if f, err := n.store.File(ctx, rec.ContentItemHash); err == nil {
+			size = f.Size
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, "", err
+		}
+	}
+	tl, err := n.readPricing(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := n.econ.costs(ctx, n.store, tl, rec.Type, rec.Content, rec.Time, size)
+	if err != nil {
+		return nil, "", err
+	}
+	return c, rec.Owner, nil
+}
+
+// EstimatePrice returns the costs a content of type t would have if sent
+// now (at), with sizes from its estimated_size_mib fields or the known
+// files.
+func (n *Node) EstimatePrice(ctx context.Context, t message.Type, raw json.RawMessage, at float64) (*economy.Costs, string, error) {
+	var c struct {
+		Address       string `json:"address"`
+		ItemHash      string `json:"item_hash"`
+		EstimatedSize int64  `json:"estimated_size_mib"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, "", message.Errorf(message.CodeInvalidFormat, "content: %v", err)
+	}
+	size := int64(-1)
+	if t == message.TypeStore && c.ItemHash != "" {
+		if f, err := n.store.File(ctx, c.ItemHash); err == nil {
+			size = f.Size
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return nil, "", err
+		}
+	}
+	if size < 0 && c.EstimatedSize > 0 {
+		size = c.EstimatedSize * economy.MiB // decides whether the STORE is free
+	}
+	tl, err := n.readPricing(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	costs, err := n.econ.costs(ctx, n.store, tl, t, raw, at, size)
+	if err != nil {
+		return nil, "", err
+	}
+	return costs, c.Address, nil
+}
+
+// Quota tells whether the node refuses what owners cannot pay for.
+func (n *Node) Quota() bool { return n.econ.cfg.Quota }
+
+var _ api.Pricer = (*Node)(nil)
