@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/big"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,6 +31,13 @@ type EconomyConfig struct {
 	// FreeCutoff, HoldCutoff and CreditOnlyCutoff are the cut-off dates
 	// (unix seconds; economy.DefaultRules).
 	FreeCutoff, HoldCutoff, CreditOnlyCutoff int64
+	// CollectGrace is how long a message its owner no longer pays for
+	// stays removing before it is removed, measured on the log clock.
+	// Default DefaultCollectGrace.
+	CollectGrace time.Duration
+	// CollectPeriod is the interval between collection passes, which run
+	// with quotas on only. Default DefaultCollectPeriod.
+	CollectPeriod time.Duration
 }
 
 func (c *EconomyConfig) defaults() {
@@ -44,6 +52,12 @@ func (c *EconomyConfig) defaults() {
 	}
 	if c.CreditOnlyCutoff == 0 {
 		c.CreditOnlyCutoff = economy.DefaultCreditOnlyCutoff
+	}
+	if c.CollectGrace <= 0 {
+		c.CollectGrace = DefaultCollectGrace
+	}
+	if c.CollectPeriod <= 0 {
+		c.CollectPeriod = DefaultCollectPeriod
 	}
 }
 
@@ -218,9 +232,16 @@ func (n *Node) checkFunds(ctx context.Context, tx store.Tx, it *item, costs *eco
 	if err != nil {
 		return err
 	}
+	removed, err := removedBefore(ctx, tx, owner, m.Time)
+	if err != nil {
+		return err
+	}
 	for _, k := range earlier {
 		if k.Time > m.Time || (k.Time == m.Time && k.ItemHash >= m.ItemHash) {
 			continue // at or after this message's position
+		}
+		if removed[k.ItemHash] {
+			continue // removed before this message's position: no longer held
 		}
 		switch k.PaymentType {
 		case economy.PaymentHold:

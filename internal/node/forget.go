@@ -124,6 +124,9 @@ func (n *Node) forgetOne(ctx context.Context, tx store.Tx, hash string, by *item
 		if err := tx.DeleteCost(hash); err != nil {
 			return err
 		}
+		if err := tx.DeleteCollection(hash); err != nil {
+			return err
+		}
 	}
 	if rec.ItemType != message.ItemInline {
 		if err := tx.DeletePins(hash); err != nil {

@@ -237,6 +237,9 @@ func (n *Node) Serve(ctx context.Context, ln net.Listener) error {
 	g.Go(func() error { return n.runApply(gctx) })
 	g.Go(func() error { return n.loadPending(gctx) })
 	g.Go(func() error { return n.runGC(gctx) })
+	if n.econ.cfg.Quota {
+		g.Go(func() error { return n.runCollect(gctx) })
+	}
 	var handler http.Handler = n.api
 	if n.cfg.Pprof {
 		mux := http.NewServeMux()

@@ -60,6 +60,8 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.Int64(&n.Economy.FreeCutoff, "free-cutoff", "economy.free_cutoff", economy.DefaultFreeCutoff, "unix time before which STOREs and on-demand programs are free"),
 		settings.Int64(&n.Economy.HoldCutoff, "hold-cutoff", "economy.hold_cutoff", economy.DefaultHoldCutoff, "unix time from which new instances and persistent programs must be paid with credits"),
 		settings.Int64(&n.Economy.CreditOnlyCutoff, "credit-only-cutoff", "economy.credit_only_cutoff", economy.DefaultCreditOnlyCutoff, "unix time from which every paid message must be paid with credits"),
+		settings.Duration(&n.Economy.CollectGrace, "collect-grace", "economy.collect_grace", DefaultCollectGrace, "how long, in log time, a message its owner no longer pays for stays removing before it is removed"),
+		settings.Duration(&n.Economy.CollectPeriod, "collect-period", "economy.collect_period", DefaultCollectPeriod, "interval between collection passes (with quotas on)"),
 		settings.String(&c.LogLevel, "log-level", "log_level", DefaultLogLevel, "debug, info, warn or error"),
 	}, append(n.HTTP.Settings(httplimit.Defaults), append(c.Chain.Settings(), append(c.Token.settings(), c.Packer.Settings()...)...)...)...)...)
 }

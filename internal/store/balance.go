@@ -61,6 +61,36 @@ type BalanceReader interface {
 	Costs(ctx context.Context, owner string) ([]Cost, error)
 	// Cost returns the cost row of a message; ErrNotFound if none.
 	Cost(ctx context.Context, itemHash string) (Cost, error)
+	// BalanceHistory returns every balance history row of address
+	// (matched case-insensitively) dated at or before at, by time then
+	// chain, dApp and height.
+	BalanceHistory(ctx context.Context, address string, at float64) ([]Balance, error)
+	// LogClock returns the latest position the log and the chain vouch
+	// for: the greatest time of a balance update or of a confirming
+	// block (0 when there is none).
+	LogClock(ctx context.Context) (float64, error)
+	// CostOwners returns the owners of cost rows of a payment type, sorted.
+	CostOwners(ctx context.Context, paymentType string) ([]string, error)
+	// Collections returns the collection rows of owner (matched
+	// case-insensitively), by item hash.
+	Collections(ctx context.Context, owner string) ([]Collection, error)
+	// Collection returns the collection row of a message; ErrNotFound if none.
+	Collection(ctx context.Context, itemHash string) (Collection, error)
+}
+
+// Collection is the state of a message whose owner stopped paying for it
+// (docs/design/0018-collection.md). Positions are log positions.
+type Collection struct {
+	ItemHash string
+	Owner    string
+	// Reason is the API's reason: "balance_insufficient" or
+	// "credit_insufficient".
+	Reason string
+	// Since is the position from which the message is not covered.
+	Since float64
+	// RemovedAt is the position the message was removed at; 0 while it
+	// is removing.
+	RemovedAt float64
 }
 
 // BalanceWriter writes balances. It is part of Tx.
@@ -81,4 +111,11 @@ type BalanceWriter interface {
 	PutCost(c *Cost) error
 	// DeleteCost deletes the cost row of a message, if any.
 	DeleteCost(itemHash string) error
+	// PutCollection stores the collection row of a message and sets the
+	// message's status: removing, or removed when RemovedAt is set. A
+	// removed message stays removed.
+	PutCollection(c *Collection) error
+	// DeleteCollection deletes the collection row of a removing message
+	// and sets it processed again; a removed message is left as it is.
+	DeleteCollection(itemHash string) error
 }

@@ -76,3 +76,31 @@ func (t *tx) PutCost(c *store.Cost) error { return balancesql.PutCost(pgBalances
 func (t *tx) DeleteCost(itemHash string) error {
 	return balancesql.DeleteCost(pgBalances{t.ctx, t.q}, itemHash)
 }
+
+func (r reader) BalanceHistory(ctx context.Context, address string, at float64) ([]store.Balance, error) {
+	return balancesql.BalanceHistory(pgBalances{ctx, r.q}, address, at)
+}
+
+func (r reader) LogClock(ctx context.Context) (float64, error) {
+	return balancesql.LogClock(pgBalances{ctx, r.q})
+}
+
+func (r reader) CostOwners(ctx context.Context, paymentType string) ([]string, error) {
+	return balancesql.CostOwners(pgBalances{ctx, r.q}, paymentType)
+}
+
+func (r reader) Collections(ctx context.Context, owner string) ([]store.Collection, error) {
+	return balancesql.Collections(pgBalances{ctx, r.q}, owner)
+}
+
+func (r reader) Collection(ctx context.Context, itemHash string) (store.Collection, error) {
+	return balancesql.Collection(pgBalances{ctx, r.q}, itemHash)
+}
+
+func (t *tx) PutCollection(c *store.Collection) error {
+	return balancesql.PutCollection(pgBalances{t.ctx, t.q}, c)
+}
+
+func (t *tx) DeleteCollection(itemHash string) error {
+	return balancesql.DeleteCollection(pgBalances{t.ctx, t.q}, itemHash)
+}

@@ -131,8 +131,14 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 		return page, nil
 	}
 	c := &conds{}
+	// Removed messages keep their row (status removed), which the counters
+	// row does not count: the totals of a filter on that alone are its.
+	base := 0
 	if len(live) == 1 {
 		c.add("status = " + c.arg(live[0]))
+	} else {
+		c.add("status <> " + c.arg(string(store.StatusRemoved)))
+		base = 1
 	}
 	c.in("item_hash", f.Hashes)
 	c.in("sender", f.Addresses)
@@ -160,7 +166,7 @@ func (r reader) ListMessages(ctx context.Context, f store.MessageFilter) (*store
 	if f.EndBlock > 0 {
 		c.add(firstConfirmedHeight + " < " + c.arg(int64(f.EndBlock)))
 	}
-	filtered := len(c.sql) > 0
+	filtered := len(c.sql) > base
 	order := " ORDER BY time " + dir(f.SortAsc) + ", item_hash ASC"
 	if f.SortTxTime {
 		order = " ORDER BY " + store.TxTimeOrder(firstConfirmedTime, f.SortAsc)

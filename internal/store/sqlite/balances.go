@@ -58,3 +58,31 @@ func (r reader) Cost(ctx context.Context, itemHash string) (store.Cost, error) {
 func (t *tx) PutCost(c *store.Cost) error { return balancesql.PutCost(t.balances(), c) }
 
 func (t *tx) DeleteCost(itemHash string) error { return balancesql.DeleteCost(t.balances(), itemHash) }
+
+func (r reader) BalanceHistory(ctx context.Context, address string, at float64) ([]store.Balance, error) {
+	return balancesql.BalanceHistory(balanceConn{ctx, r.q}, address, at)
+}
+
+func (r reader) LogClock(ctx context.Context) (float64, error) {
+	return balancesql.LogClock(balanceConn{ctx, r.q})
+}
+
+func (r reader) CostOwners(ctx context.Context, paymentType string) ([]string, error) {
+	return balancesql.CostOwners(balanceConn{ctx, r.q}, paymentType)
+}
+
+func (r reader) Collections(ctx context.Context, owner string) ([]store.Collection, error) {
+	return balancesql.Collections(balanceConn{ctx, r.q}, owner)
+}
+
+func (r reader) Collection(ctx context.Context, itemHash string) (store.Collection, error) {
+	return balancesql.Collection(balanceConn{ctx, r.q}, itemHash)
+}
+
+func (t *tx) PutCollection(c *store.Collection) error {
+	return balancesql.PutCollection(t.balances(), c)
+}
+
+func (t *tx) DeleteCollection(itemHash string) error {
+	return balancesql.DeleteCollection(t.balances(), itemHash)
+}
