@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 
 	"github.com/goaleph/goaleph/internal/store"
@@ -25,6 +26,8 @@ var (
 	// forgottenOrder is the skeleton of a forgotten message.
 	forgottenOrder = []string{"sender", "chain", "signature", "type", "item_type",
 		"item_hash", "time", "channel", "owner", "payment_type", "size", "forgotten_at"}
+	// removedOrder is the skeleton of a removed message.
+	removedOrder = withoutKey(forgottenOrder, "forgotten_at")
 )
 
 // withoutKey returns keys without drop.
@@ -176,6 +179,24 @@ func writeProcessedMessage(w *jsonw, rec *store.Record) {
 }
 
 // writeForgottenMessage writes the skeleton of a forgotten message.
+// writeRemovedMessage writes the skeleton of a removed message (the
+// forgotten skeleton's keys but forgotten_at).
+func writeRemovedMessage(w *jsonw, rec *store.Record) {
+	writeEnvelope(w, &rec.Message, removedOrder, func(k string) bool {
+		switch k {
+		case "owner":
+			w.strOrNull(rec.Owner)
+		case "payment_type":
+			w.strOrNull(cmp.Or(rec.PaymentType, "hold"))
+		case "size":
+			w.int(rec.Size)
+		default:
+			return false
+		}
+		return true
+	})
+}
+
 func writeForgottenMessage(w *jsonw, f *store.Forgotten) {
 	m := message.Message{
 		Sender: f.Sender, Chain: f.Chain, Signature: f.Signature, Type: f.Type,

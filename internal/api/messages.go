@@ -165,8 +165,13 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 		out.key("message")
 		writeProcessedMessage(&out, st.Record)
 		if st.Status == store.StatusRemoving {
+			c, err := s.collection(r, st.ItemHash)
+			if err != nil {
+				s.failStore(w, r, err)
+				return
+			}
 			out.key("reason")
-			out.str("balance_insufficient")
+			out.str(c.Reason)
 		}
 	case store.StatusPending:
 		out.key("messages")
@@ -190,8 +195,29 @@ func (s *Server) getMessage(w http.ResponseWriter, r *http.Request) {
 		writeForgottenMessage(&out, st.Forgotten)
 		out.key("forgotten_by")
 		out.value(nonNil(st.Forgotten.ForgottenBy))
+	case store.StatusRemoved:
+		if st.Record == nil {
+			s.fail(w, r, http.StatusGone, fmt.Errorf("message %s was removed", st.ItemHash))
+			return
+		}
+		c, err := s.collection(r, st.ItemHash)
+		if err != nil {
+			s.failStore(w, r, err)
+			return
+		}
+		out.key("message")
+		writeRemovedMessage(&out, st.Record)
+		out.key("reason")
+		out.str(c.Reason)
+		out.key("removed_at")
+		if c.RemovedAt > 0 {
+			out.time(c.RemovedAt)
+		} else {
+			out.WriteString("null")
+		}
+		out.key("size")
+		out.int(st.Record.Size)
 	default:
-		// removed: this node keeps no snapshot of removed messages.
 		s.fail(w, r, http.StatusGone, fmt.Errorf("message %s was removed", st.ItemHash))
 		return
 	}
@@ -258,4 +284,15 @@ func (s *Server) fillConfirmations(ctx context.Context, recs ...*store.Record) e
 		rec.Confirmations = confs[rec.ItemHash]
 	}
 	return nil
+}
+
+// collection returns the collection row of a removing or removed message;
+// one this node has no row for (none is expected) reads as a balance
+// shortfall.
+func (s *Server) collection(r *http.Request, hash string) (store.Collection, error) {
+	c, err := s.cfg.Store.Collection(r.Context(), hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Collection{ItemHash: hash, Reason: "balance_insufficient"}, nil
+	}
+	return c, err
 }
