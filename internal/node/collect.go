@@ -242,15 +242,9 @@ func (n *Node) collectOwner(ctx context.Context, tx store.Tx, job collectJob, ow
 	}
 	var rows []*collectRow
 	for _, c := range costs {
-		need := job.need(c)
-		if c.PaymentType != job.payment || need == nil || need.Sign() <= 0 || c.Time > clock {
-			continue
+		if r := newCollectRow(job, c, states, clock); r != nil {
+			rows = append(rows, r)
 		}
-		r := &collectRow{cost: c, need: need}
-		if s, ok := stored[c.ItemHash]; ok && s.RemovedAt != 0 {
-			r.removedAt, r.fixed = s.RemovedAt, true
-		}
-		rows = append(rows, r)
 	}
 	funds, err := job.funds(ctx, tx, owner, clock)
 	if err != nil {
@@ -320,20 +314,62 @@ func (n *Node) removeCollected(ctx context.Context, tx store.Tx, r *collectRow, 
 	return nil
 }
 
-// removedBefore returns the item hashes of owner's messages removed at or
-// before position at: admission does not count them as held.
-func removedBefore(ctx context.Context, r store.Reader, owner string, at float64) (map[string]bool, error) {
-	states, err := r.Collections(ctx, owner)
+// removedAt returns the item hashes of owner's hold-paid messages
+// positioned before (at, hash) that are removed at position at: admission
+// does not count them as held. It walks the collection up to at rather
+// than reading what passes stored, so that a node replaying the log
+// without running passes in between admits the same messages.
+func (n *Node) removedAt(ctx context.Context, tx store.Tx, owner string, at float64, hash string) (map[string]bool, error) {
+	job := collectJobs[0]
+	costs, err := tx.Costs(ctx, owner)
 	if err != nil {
 		return nil, err
 	}
+	states, err := tx.Collections(ctx, owner)
+	if err != nil {
+		return nil, err
+	}
+	var rows []*collectRow
+	for _, c := range costs {
+		if c.Time > at || (c.Time == at && c.ItemHash >= hash) {
+			break // costs are by time then item hash
+		}
+		if r := newCollectRow(job, c, states, at); r != nil {
+			rows = append(rows, r)
+		}
+	}
 	out := map[string]bool{}
-	for _, s := range states {
-		if s.RemovedAt != 0 && s.RemovedAt <= at {
-			out[s.ItemHash] = true
+	if len(rows) == 0 {
+		return out, nil
+	}
+	funds, err := job.funds(ctx, tx, owner, at)
+	if err != nil {
+		return nil, err
+	}
+	walkCollection(rows, funds, at, n.econ.cfg.CollectGrace.Seconds())
+	for _, r := range rows {
+		if r.removedAt != 0 && r.removedAt <= at {
+			out[r.cost.ItemHash] = true
 		}
 	}
 	return out, nil
+}
+
+// newCollectRow returns the walk row of a cost row of job's payment type,
+// removed from its stored position when a pass removed it at or before
+// clock; nil for a row the job does not walk.
+func newCollectRow(job collectJob, c store.Cost, states []store.Collection, clock float64) *collectRow {
+	need := job.need(c)
+	if c.PaymentType != job.payment || need == nil || need.Sign() <= 0 || c.Time > clock {
+		return nil
+	}
+	r := &collectRow{cost: c, need: need}
+	for _, s := range states {
+		if s.ItemHash == c.ItemHash && s.RemovedAt != 0 && s.RemovedAt <= clock {
+			r.removedAt, r.fixed = s.RemovedAt, true
+		}
+	}
+	return r
 }
 
 // runCollect runs a collection pass every CollectPeriod, then collects the

@@ -232,7 +232,7 @@ func (n *Node) checkFunds(ctx context.Context, tx store.Tx, it *item, costs *eco
 	if err != nil {
 		return err
 	}
-	removed, err := removedBefore(ctx, tx, owner, m.Time)
+	removed, err := n.removedAt(ctx, tx, owner, m.Time, m.ItemHash)
 	if err != nil {
 		return err
 	}
