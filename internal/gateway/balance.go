@@ -113,3 +113,6 @@ func pick(ts []target, avoid []*Upstream, now time.Time) (target, bool) {
 	}
 	return a, true
 }
+
+// Base is the node's base URL.
+func (u *Upstream) Base() string { return u.base }

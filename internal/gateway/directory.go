@@ -241,3 +241,11 @@ func (d *Directory) Upstreams(hash string) []string {
 	}
 	return out
 }
+
+// Programs returns the hashes of the programs some compute node runs,
+// sorted.
+func (d *Directory) Programs() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return slices.Sorted(maps.Keys(d.byProgram))
+}
