@@ -260,14 +260,10 @@ func (s *Service) appChecks(ctx context.Context, hash string) []AppCheck {
 		return c
 	}
 	msg, err := s.cfg.Client.Message(ctx, hash)
-	if err != nil {
+	if err != nil || msg.Message == nil || len(msg.Message.Content) == 0 {
 		return nil // not cached: tried again next round
 	}
-	var content json.RawMessage
-	if msg.Message != nil {
-		content = json.RawMessage(msg.Message.ItemContent)
-	}
-	c, err = ParseChecks(content)
+	c, err = ParseChecks(msg.Message.Content)
 	if err != nil {
 		s.cfg.Logger.Info("program with malformed app checks", "program", hash, "err", err)
 	}
