@@ -123,9 +123,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	for i, a := range cfg.Scorers {
-		cfg.Scorers[i] = strings.ToLower(a)
-	}
+	// As given: the API matches addresses exactly.
+	cfg.Scorers = slices.Clone(cfg.Scorers)
 	s := &Service{cfg: cfg, checks: map[string][]AppCheck{}, metrics: newMetrics(cfg.Registerer)}
 	s.dir = gateway.NewDirectory(cfg.Client.BaseURL(), cfg.Interval, nil, nil, cfg.Logger)
 	if err := s.dir.AddNodes(cfg.ComputeNodes...); err != nil {
