@@ -210,13 +210,7 @@ func versionScore(versions []*string) float64 {
 // sub-scores, and the app-check sub-score, the worst over the programs
 // of s25(app latency, 4) with a failed check counted as missing.
 func crnScore(xs []CRNMetrics, f Formula) (NodeScore, *int) {
-	col := func(get func(CRNMetrics) *float64) []*float64 {
-		out := make([]*float64, len(xs))
-		for i := range xs {
-			out[i] = get(xs[i])
-		}
-		return out
-	}
+	col := func(get func(CRNMetrics) *float64) []*float64 { return column(xs, get) }
 	base := col(func(m CRNMetrics) *float64 { return m.BaseLatency })
 	ms := map[string]float64{
 		"base_latency_score_p25": sub(base, 0.25, 2),
@@ -248,10 +242,7 @@ func crnScore(xs []CRNMetrics, f Formula) (NodeScore, *int) {
 		ms["app_checks_programs"] = float64(len(progs))
 		fs = append(fs, app)
 	}
-	versions := make([]*string, len(xs))
-	for i := range xs {
-		versions[i] = xs[i].Version
-	}
+	versions := column(xs, func(m CRNMetrics) *string { return m.Version })
 	s := score(fs, versions, ms, len(xs))
 	s.URL = lastURL(xs, func(m CRNMetrics) (float64, string) { return m.MeasuredAt, m.URL })
 	return s, minASN(xs, func(m CRNMetrics) *int { return m.ASN })
@@ -261,13 +252,7 @@ func crnScore(xs []CRNMetrics, f Formula) (NodeScore, *int) {
 // s25 and s80 of the base (÷2, ÷4), metrics (÷2.5, ÷5) and aggregate
 // (÷4, ÷8) latencies.
 func ccnScore(xs []CCNMetrics) (NodeScore, *int) {
-	col := func(get func(CCNMetrics) *float64) []*float64 {
-		out := make([]*float64, len(xs))
-		for i := range xs {
-			out[i] = get(xs[i])
-		}
-		return out
-	}
+	col := func(get func(CCNMetrics) *float64) []*float64 { return column(xs, get) }
 	base := col(func(m CCNMetrics) *float64 { return m.BaseLatency })
 	met := col(func(m CCNMetrics) *float64 { return m.MetricsLatency })
 	agg := col(func(m CCNMetrics) *float64 { return m.AggregateLatency })
@@ -281,10 +266,7 @@ func ccnScore(xs []CCNMetrics) (NodeScore, *int) {
 	}
 	fs := []float64{ms["base_latency_score_p25"], ms["base_latency_score_p80"], ms["metrics_latency_score_p25"],
 		ms["metrics_latency_score_p80"], ms["aggregate_latency_score_p25"], ms["aggregate_latency_score_p80"]}
-	versions := make([]*string, len(xs))
-	for i := range xs {
-		versions[i] = xs[i].Version
-	}
+	versions := column(xs, func(m CCNMetrics) *string { return m.Version })
 	s := score(fs, versions, ms, len(xs))
 	s.URL = lastURL(xs, func(m CCNMetrics) (float64, string) { return m.MeasuredAt, m.URL })
 	return s, minASN(xs, func(m CCNMetrics) *int { return m.ASN })
@@ -320,4 +302,13 @@ func lastURL[M any](xs []M, get func(M) (float64, string)) string {
 		}
 	}
 	return bu
+}
+
+// column is one field of every measurement of xs.
+func column[M, V any](xs []M, get func(M) V) []V {
+	out := make([]V, len(xs))
+	for i := range xs {
+		out[i] = get(xs[i])
+	}
+	return out
 }
