@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -30,6 +31,19 @@ type Upstream struct {
 	// pendingKB is the memory of the programs the gateway placed on the
 	// node since that report (scale.go).
 	pendingKB atomic.Int64
+	// weight is the node's share of traffic by its score (scores.go;
+	// float64 bits, 0: no score, which weighs as 1); lowScore is set while
+	// its score is below the threshold: it gets no traffic then.
+	weight   atomic.Uint64
+	lowScore atomic.Bool
+}
+
+// weightOf is u's weight in pick.
+func (u *Upstream) weightOf() float64 {
+	if b := u.weight.Load(); b != 0 {
+		return math.Float64frombits(b)
+	}
+	return 1
 }
 
 // setUsage records a new report of the node's capacity.
@@ -77,21 +91,23 @@ func (u *Upstream) eject(now time.Time, d time.Duration) bool {
 }
 
 // pick chooses a target among ts for a request, never one of the
-// upstreams in avoid (those the request failed on): the one with fewer
-// requests in flight of two random healthy targets (the "power of two
-// choices"). When every target is ejected it chooses among them all
-// rather than fail. ok is false when ts holds nothing but avoid.
+// upstreams in avoid (those the request failed on) nor one whose score
+// is below the threshold: of two healthy targets drawn at random, each
+// with a chance in proportion to its score, the one with fewer requests
+// in flight (the "power of two choices"). When every target is ejected
+// it chooses among them all rather than fail. ok is false when ts holds
+// nothing but avoid and nodes of too low a score.
 func pick(ts []target, avoid []*Upstream, now time.Time) (target, bool) {
 	var buf [8]target
 	cands := buf[:0]
 	for _, t := range ts {
-		if !slices.Contains(avoid, t.up) && t.up.healthy(now) {
+		if !slices.Contains(avoid, t.up) && !t.up.lowScore.Load() && t.up.healthy(now) {
 			cands = append(cands, t)
 		}
 	}
 	if len(cands) == 0 {
 		for _, t := range ts {
-			if !slices.Contains(avoid, t.up) {
+			if !slices.Contains(avoid, t.up) && !t.up.lowScore.Load() {
 				cands = append(cands, t)
 			}
 		}
@@ -102,14 +118,44 @@ func pick(ts []target, avoid []*Upstream, now time.Time) (target, bool) {
 	case 1:
 		return cands[0], true
 	}
-	i := rand.IntN(len(cands))
-	j := rand.IntN(len(cands) - 1)
-	if j >= i {
-		j++
-	}
+	i := drawWeighted(cands, -1)
+	j := drawWeighted(cands, i)
 	a, b := cands[i], cands[j]
 	if b.up.inflight.Load() < a.up.inflight.Load() {
 		return b, true
 	}
 	return a, true
 }
+
+// drawWeighted returns the index of a random target of ts other than
+// skip, each with a chance in proportion to its weight.
+func drawWeighted(ts []target, skip int) int {
+	total := 0.0
+	for i, t := range ts {
+		if i != skip {
+			total += t.up.weightOf()
+		}
+	}
+	if total <= 0 { // every score is zero: uniform
+		i := rand.IntN(len(ts) - min(skip+1, 1))
+		if skip >= 0 && i >= skip {
+			i++
+		}
+		return i
+	}
+	r := rand.Float64() * total
+	last := -1
+	for i, t := range ts {
+		if i == skip {
+			continue
+		}
+		last = i
+		if r -= t.up.weightOf(); r < 0 {
+			return i
+		}
+	}
+	return last
+}
+
+// Base is the node's base URL.
+func (u *Upstream) Base() string { return u.base }

@@ -45,8 +45,12 @@ type Directory struct {
 	// candidates of a program no node runs yet (scale.go).
 	pool   map[string]*Upstream
 	static []string
-	ready  chan struct{}
-	once   sync.Once
+	// scores (base URL → total score) and threshold are the latest of
+	// the score book (scores.go); nil: none read.
+	scores    map[string]float64
+	threshold float64
+	ready     chan struct{}
+	once      sync.Once
 }
 
 // target is one node serving one program, at url (the announced
@@ -158,6 +162,9 @@ func (d *Directory) Refresh(ctx context.Context) error {
 	d.mu.Lock()
 	d.byProgram, d.nodes, d.pool = progs, nodes, pool
 	d.mu.Unlock()
+	for _, up := range pool {
+		d.applyScore(up)
+	}
 	d.once.Do(func() { close(d.ready) })
 	return nil
 }
@@ -240,4 +247,12 @@ func (d *Directory) Upstreams(hash string) []string {
 		out = append(out, t.up.base)
 	}
 	return out
+}
+
+// Programs returns the hashes of the programs some compute node runs,
+// sorted.
+func (d *Directory) Programs() []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return slices.Sorted(maps.Keys(d.byProgram))
 }

@@ -60,6 +60,13 @@ type RoleConfig struct {
 	HealthInterval, HealthTimeout time.Duration
 	HealthFailures                int
 	HealthPaths                   []string
+	// ScoreSenders are the addresses whose "aleph-scoring-scores" posts
+	// weigh the choice of compute node (empty: scores are not read);
+	// ScoreThreshold is the score, in percent, below which a node gets no
+	// traffic; ScoresInterval how often the scores are read.
+	ScoreSenders   []string
+	ScoreThreshold int
+	ScoresInterval time.Duration
 	// ScaleInflight and ScaleLatency are the scale-out thresholds
 	// (negative: not checked), ScaleMax the most nodes the gateway brings a program
 	// to, ScaleCooldown the least time between two scale-outs of one
@@ -197,6 +204,11 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	}
 	r.group.Add("directory", serviceFunc(r.dir.Run))
 	r.group.Add("health", serviceFunc(health.Run))
+	if len(rc.ScoreSenders) > 0 {
+		book := &scoreBook{dir: r.dir, core: client.New(rc.CoreURL), senders: rc.ScoreSenders, threshold: float64(rc.ScoreThreshold) / 100,
+			interval: rc.ScoresInterval, metrics: m, log: rc.Logger}
+		r.group.Add("scores", serviceFunc(book.Run))
+	}
 	if r.zone != nil {
 		r.group.Add("dns", serviceFunc(func(ctx context.Context) error { return r.zone.Serve(ctx, r.dnsConn, r.dnsLn) }))
 	}
@@ -237,6 +249,8 @@ func withDefaults(rc RoleConfig) RoleConfig {
 	orDefault(&rc.HealthInterval, DefaultHealthInterval)
 	orDefault(&rc.HealthTimeout, DefaultHealthTimeout)
 	orDefault(&rc.HealthFailures, DefaultHealthFailures)
+	orDefault(&rc.ScoreThreshold, DefaultScoreThresholdPercent)
+	orDefault(&rc.ScoresInterval, DefaultScoresInterval)
 	orDefault(&rc.ScaleInflight, DefaultScaleInflight)
 	orDefault(&rc.ScaleLatency, DefaultScaleLatency)
 	orDefault(&rc.ScaleMax, DefaultScaleMax)

@@ -228,7 +228,7 @@ func (s *scaler) choose(ctx context.Context, info programInfo, avoid []*Upstream
 	now := s.now()
 	var cands []*Upstream
 	for _, up := range s.dir.Nodes() {
-		if up.healthy(now) && !slices.Contains(avoid, up) {
+		if up.healthy(now) && !up.lowScore.Load() && !slices.Contains(avoid, up) {
 			cands = append(cands, up)
 		}
 	}

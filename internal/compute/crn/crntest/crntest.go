@@ -9,8 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"maps"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -31,19 +34,28 @@ import (
 // and PROGRAM, as a user deploys one — and returns the PROGRAM's hash.
 func Program(t testing.TB, coreURL string, module []byte) string {
 	t.Helper()
+	return ProgramWith(t, coreURL, module, nil)
+}
+
+// ProgramWith is Program with extra fields of the PROGRAM's content
+// (e.g. "metadata"), which replace the defaults of the same name.
+func ProgramWith(t testing.TB, coreURL string, module []byte, extra map[string]any) string {
+	t.Helper()
 	a := ethtest.Account(t)
 	c := client.New(coreURL)
 	runtime := store(t, c, a, []byte(crn.WASMRuntimeMarker))
 	code := store(t, c, a, module)
 	now := time.Now()
-	b, _ := json.Marshal(map[string]any{
+	content := map[string]any{
 		"type": "vm-function", "allow_amend": false, "address": a.Address(), "time": float64(now.UnixMilli()) / 1000,
 		"code":        map[string]any{"encoding": "plain", "entrypoint": "main.wasm", "ref": code, "use_latest": false},
 		"runtime":     map[string]any{"ref": runtime, "use_latest": true, "comment": "WASI preview 1"},
 		"on":          map[string]any{"http": true},
 		"environment": map[string]any{"internet": false},
 		"resources":   map[string]any{"vcpus": 1, "memory": 64, "seconds": 5},
-	})
+	}
+	maps.Copy(content, extra)
+	b, _ := json.Marshal(content)
 	m, err := message.NewInline(a, message.TypeProgram, "TEST", string(b), now)
 	if err != nil {
 		t.Fatal(err)
@@ -76,6 +88,14 @@ type Node struct {
 // Start runs a compute node reading from coreURL until the test ends.
 func Start(t testing.TB, coreURL string) *Node {
 	t.Helper()
+	return StartWith(t, coreURL, nil)
+}
+
+// StartWith is Start with the node's HTTP handler wrapped by wrap (nil:
+// none): a test patches a node's answers, as a dishonest or broken host
+// would, without changing the compute node itself.
+func StartWith(t testing.TB, coreURL string, wrap func(http.Handler) http.Handler) *Node {
+	t.Helper()
 	dir := t.TempDir()
 	cache, err := os.UserCacheDir()
 	if err != nil {
@@ -89,7 +109,11 @@ func Start(t testing.TB, coreURL string) *Node {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := startFront(t, ln.Addr().String())
+	target := ln.Addr().String()
+	if wrap != nil {
+		target = startWrap(t, target, wrap)
+	}
+	f := startFront(t, target)
 	s, err := crn.New(crn.Config{CoreURL: coreURL, CacheDir: filepath.Join(dir, "cache"), Domain: "crn.test",
 		Backends: map[string]compute.Backend{"wasm": wb}, NoWatch: true, DrainTimeout: 20 * time.Second,
 		KeyFile: filepath.Join(dir, "crn-key"), PublicURL: "http://" + f.ln.Addr().String()})
@@ -256,4 +280,26 @@ func (f *front) close() {
 	f.closed = true
 	f.mu.Unlock()
 	f.ln.Close()
+}
+
+// startWrap serves wrap(a reverse proxy to target) on a new local port
+// until the test ends and returns its address.
+func startWrap(t testing.TB, target string, wrap func(http.Handler) http.Handler) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: target})
+	// The node sees the requests as they came, Host included.
+	director := rp.Director
+	rp.Director = func(r *http.Request) {
+		host := r.Host
+		director(r)
+		r.Host = host
+	}
+	srv := &http.Server{Handler: wrap(rp), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
 }
