@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Builds the root file system of INSTANCE messages: a Debian 12 (bookworm)
-# system with the OpenSSH server, from Debian's own packages, as an ext4
-# image. The compute node copies it for each instance and grows the copy to
-# the message's rootfs.size_mib; the guest agent, the VM's init, installs
-# the message's SSH keys, host name and network, then runs sshd.
+# system with the OpenSSH server, from Debian's own packages, as a
+# directory and as a zstd squashfs image (published as a STORE, within the
+# core node's 100 MiB upload limit, that rootfs.parent.ref names). The
+# compute node unpacks it once and makes each instance's root disk from it:
+# an ext4 file system of the message's rootfs.size_mib. The guest agent,
+# the VM's init, installs the message's SSH keys, host name and network,
+# then runs sshd.
 #
 #   runtimes/debian-12-instance/build.sh          # prints the output directory
 #   OUT=/var/cache/aleph/runtimes runtimes/debian-12-instance/build.sh
@@ -12,7 +15,7 @@
 # ${OUT:-${XDG_CACHE_HOME:-$HOME/.cache}/goaleph/runtimes}/debian-12-instance-<key>,
 # where <key> hashes this script: a second run with the same script does
 # nothing. Needs root (mmdebstrap in root mode) and the Debian mirror;
-# installs mmdebstrap and e2fsprogs when they are missing.
+# installs mmdebstrap and squashfs-tools when they are missing.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -22,7 +25,7 @@ PACKAGES=openssh-server,ca-certificates,iproute2,procps
 key=$(sha256sum "$here/build.sh" | cut -c1-12)
 out=${OUT:-${XDG_CACHE_HOME:-$HOME/.cache}/goaleph/runtimes}/debian-12-instance-$key
 
-if [ -f "$out/rootfs.ext4" ]; then
+if [ -f "$out/rootfs.squashfs" ] && [ -d "$out/rootfs" ]; then
 	echo "$out"
 	exit 0
 fi
@@ -36,7 +39,7 @@ if ((EUID != 0)); then
 fi
 missing=()
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
-command -v mkfs.ext4 >/dev/null || missing+=(e2fsprogs)
+command -v mksquashfs >/dev/null || missing+=(squashfs-tools)
 if ((${#missing[@]} > 0)); then
 	echo "build.sh: installing ${missing[*]}" >&2
 	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2
@@ -55,15 +58,10 @@ mmdebstrap --variant=minbase --include="$PACKAGES" \
 	--customize-hook='mkdir -p "$1"/run/sshd "$1"/root/.ssh "$1"/mnt && chmod 700 "$1"/root/.ssh' \
 	--customize-hook='printf "PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\n" >"$1"/etc/ssh/sshd_config.d/aleph.conf' \
 	"$SUITE" "$tmp/rootfs" "$MIRROR" >&2
-# The image: the tree plus a quarter of slack, at least 64 MiB; the node
-# grows each instance's copy to its size.
-used=$(du -sm "$tmp/rootfs" | cut -f1)
-size=$((used + used / 4 + 64))
-mkfs.ext4 -q -F -L rootfs -E root_owner=0:0 -d "$tmp/rootfs" "$tmp/rootfs.ext4" "${size}M" >&2
-rm -rf "$tmp/rootfs"
+mksquashfs "$tmp/rootfs" "$tmp/rootfs.squashfs" -comp zstd -noappend -quiet >&2
 mv "$tmp" "$out.partial"
 rm -rf "$out"
 mv "$out.partial" "$out"
 trap - EXIT
-echo "build.sh: built in $(($(date +%s) - start)) s: $(du -h --apparent-size "$out/rootfs.ext4" | cut -f1) image (${used} MiB of files)" >&2
+echo "build.sh: built in $(($(date +%s) - start)) s: $(du -sh "$out/rootfs" | cut -f1) directory, $(du -h "$out/rootfs.squashfs" | cut -f1) image" >&2
 echo "$out"

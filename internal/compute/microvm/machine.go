@@ -22,8 +22,8 @@ import (
 )
 
 // Instances (INSTANCE messages) are long-running VMs reached by SSH: the
-// root is the instance's own ext4 disk, a copy of the instance image
-// (runtimes/debian-12-instance) grown to the message's size, written in
+// root is the instance's own ext4 disk, made from the instance image's
+// tree (runtimes/debian-12-instance) at the message's size, written in
 // place and kept across reboots with the persistent volumes; the agent is
 // init with --instance (cmd/aleph-guest/machine.go). They always have a
 // network (slirp4netns, as programs with internet), and their SSH port is
@@ -44,9 +44,10 @@ const sshPort = 22
 type MachineSpec struct {
 	// Hash is the INSTANCE message's item hash.
 	Hash string
-	// RootFS is the instance image (ext4) the root disk is copied from at
-	// creation; RootMiB the root disk's size (rootfs.size_mib), at least
-	// the image's.
+	// RootFS is the instance image's tree (the unpacked squashfs of
+	// runtimes/debian-12-instance) the root disk is made from at creation;
+	// RootMiB the root disk's size (rootfs.size_mib), at least the tree's
+	// and an eighth.
 	RootFS  string
 	RootMiB int
 	// MemoryMiB and VCPUs are the message's resources.
@@ -284,25 +285,15 @@ func (m *Machine) makeDisks(ctx context.Context) error {
 	}
 	root := filepath.Join(s.Dir, machineRoot)
 	if _, err := os.Stat(root); errors.Is(err, os.ErrNotExist) {
-		st, err := os.Stat(s.RootFS)
+		used, err := treeMiB(s.RootFS)
 		if err != nil {
-			return fmt.Errorf("microvm: the instance image: %w", err)
+			return fmt.Errorf("microvm: the instance's root tree: %w", err)
 		}
-		if int64(s.RootMiB)<<20 < st.Size() {
-			return fmt.Errorf("%w: rootfs.size_mib %d is less than the image's %d MiB", compute.ErrInvalidSpec, s.RootMiB, st.Size()>>20)
+		// The tree, with room for the file system's own blocks.
+		if need := used + used/8 + 16; s.RootMiB < need {
+			return fmt.Errorf("%w: rootfs.size_mib %d is less than the image needs (%d MiB)", compute.ErrInvalidSpec, s.RootMiB, need)
 		}
-		tmp := root + ".partial"
-		if err := run(ctx, "cp", "--sparse=always", s.RootFS, tmp); err != nil {
-			return err
-		}
-		if err := os.Truncate(tmp, int64(s.RootMiB)<<20); err != nil {
-			return err
-		}
-		if err := run(ctx, "resize2fs", "-f", tmp); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		if err := os.Rename(tmp, root); err != nil {
+		if err := mkfs(ctx, root, s.RootMiB, "rootfs", s.RootFS); err != nil {
 			return err
 		}
 	}
@@ -311,22 +302,50 @@ func (m *Machine) makeDisks(ctx context.Context) error {
 		if _, err := os.Stat(p); err == nil {
 			continue
 		}
-		tmp := p + ".partial"
-		if err := os.WriteFile(tmp, nil, 0o600); err != nil {
-			return err
-		}
-		if err := os.Truncate(tmp, int64(v.SizeMiB)<<20); err != nil {
-			return err
-		}
-		if err := run(ctx, "mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0", tmp); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		if err := os.Rename(tmp, p); err != nil {
+		if err := mkfs(ctx, p, v.SizeMiB, "", ""); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// mkfs makes the ext4 image p of mib MiB (sparse), with the tree dir's
+// files if dir is set, atomically: p exists only complete.
+func mkfs(ctx context.Context, p string, mib int, label, dir string) error {
+	tmp := p + ".partial"
+	if err := os.WriteFile(tmp, nil, 0o600); err != nil {
+		return err
+	}
+	if err := os.Truncate(tmp, int64(mib)<<20); err != nil {
+		return err
+	}
+	args := []string{"-q", "-F", "-E", "root_owner=0:0"}
+	if label != "" {
+		args = append(args, "-L", label)
+	}
+	if dir != "" {
+		args = append(args, "-d", dir)
+	}
+	if err := run(ctx, "mkfs.ext4", append(args, tmp)...); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+// treeMiB is the size of the files under dir, in MiB, rounded up.
+func treeMiB(dir string) (int, error) {
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if info, err := d.Info(); err == nil {
+			n += (info.Size() + 4095) &^ 4095
+		}
+		return nil
+	})
+	return int((n + 1<<20 - 1) >> 20), err
 }
 
 func run(ctx context.Context, name string, args ...string) error {

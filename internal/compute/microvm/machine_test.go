@@ -26,7 +26,9 @@ var instanceImage struct {
 // instanceRootFS builds (or finds cached) the instance image of runtimes/.
 func instanceRootFS(t testing.TB) string {
 	instanceImage.once.Do(func() {
-		instanceImage.img, instanceImage.err = machinetest.Image(filepath.Join("..", "..", ".."))
+		var out string
+		out, instanceImage.err = machinetest.Image(filepath.Join("..", "..", ".."))
+		instanceImage.img = filepath.Join(out, "rootfs")
 	})
 	if instanceImage.err != nil {
 		t.Fatal(instanceImage.err)
@@ -45,12 +47,12 @@ func TestMachine(t *testing.T) {
 	dir := t.TempDir()
 	key, pub := machinetest.Key(t, dir, "owner")
 	wrong, _ := machinetest.Key(t, dir, "stranger")
-	st, err := os.Stat(img)
+	used, err := treeMiB(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	spec := MachineSpec{
-		Hash: "cafe0123456789abcdef", RootFS: img, RootMiB: int(st.Size()>>20) + 128,
+		Hash: "cafe0123456789abcdef", RootFS: img, RootMiB: used + 256,
 		MemoryMiB: 256, VCPUs: 1, AuthorizedKeys: []string{pub},
 		Volumes:     []MachineVolume{{Name: "data", Mount: "/mnt/data", SizeMiB: 16}},
 		Dir:         filepath.Join(dir, "instance"),

@@ -15,7 +15,8 @@ import (
 )
 
 // Image builds (or finds cached) runtimes/debian-12-instance under the
-// repository root and returns its ext4 image.
+// repository root and returns its directory: the tree in rootfs/, the
+// image in rootfs.squashfs.
 func Image(root string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.Command(filepath.Join(root, "runtimes", "debian-12-instance", "build.sh"))
@@ -23,7 +24,7 @@ func Image(root string) (string, error) {
 	if err := cmd.Run(); err != nil {
 		return "", fmt.Errorf("runtimes/debian-12-instance/build.sh: %v\n%s", err, stderr.Bytes())
 	}
-	return filepath.Join(strings.TrimSpace(stdout.String()), "rootfs.ext4"), nil
+	return strings.TrimSpace(stdout.String()), nil
 }
 
 // Key makes an ed25519 key pair in dir and returns the private key's path
