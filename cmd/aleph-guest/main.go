@@ -52,11 +52,15 @@ func run() int {
 	nameserver := flag.String("nameserver", "", "in a sandbox: make /etc/resolv.conf name only this resolver (slirp4netns's 10.0.2.3)")
 	dropAll := flag.Bool("drop-caps", false, "give up every capability before connecting")
 	vm := flag.Bool("vm", false, "as a micro VM's init: make the root from the runtime disk and serve the host on the virtio-serial port "+vmPortName)
+	inst := flag.Bool("instance", false, "as an instance's init: boot its root disk, configure it from the configuration disk, run sshd")
 	tmpMiB := flag.Int("tmp-mib", 0, "in a micro VM: the size of each tmpfs (the root's writes, /tmp, /run); 0 for the kernel's default")
 	flag.IntVar(&s.dataMiB, "data-mib", 0, "the program's RLIMIT_DATA in MiB; 0 for none")
 	flag.DurationVar(&s.listenWait, "listen-wait", 0, "answer the configuration once the program listens, waiting at most this long (0: at once)")
 	flag.Parse()
 
+	if *inst {
+		return runMachine()
+	}
 	if *vm {
 		return runVM(s, *tmpMiB)
 	}

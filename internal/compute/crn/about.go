@@ -29,6 +29,7 @@ func (s *Server) executionsList(w http.ResponseWriter, r *http.Request) {
 			"awaiting_confidential_init": false,
 		}
 	}
+	s.instanceExecutions(out)
 	writeJSON(w, http.StatusOK, out)
 }
 
@@ -60,6 +61,7 @@ func (s *Server) executionsListV2(w http.ResponseWriter, r *http.Request) {
 			"awaiting_confidential_init": false,
 		}
 	}
+	s.instanceExecutions(out)
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/internal/compute"
+	"github.com/goaleph/goaleph/internal/compute/microvm"
 	"github.com/goaleph/goaleph/internal/httplimit"
 )
 
@@ -124,6 +125,11 @@ type Config struct {
 	// authorized_allocation_signers of the "settings" aggregate of
 	// SettingsAddress, else DefaultAllocationSigner.
 	AllocationSigners []string
+	// Instances runs INSTANCE messages (instances.go); nil refuses them
+	// (501). InstanceForwardAddr is the host address their SSH ports are
+	// forwarded on (default 0.0.0.0).
+	Instances           *microvm.Backend
+	InstanceForwardAddr string
 	// SettingsAddress owns the "settings" aggregate read for the
 	// allocation signers (default DefaultSettingsAddress).
 	SettingsAddress string

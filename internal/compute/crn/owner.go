@@ -302,6 +302,13 @@ func (s *Server) stopExecution(e *execution, unsupervise bool) {
 }
 
 func (s *Server) ownerStop(w http.ResponseWriter, r *http.Request) {
+	if vi, ok := s.instanceOwner(w, r); !ok || vi != nil {
+		if vi != nil {
+			s.log.Info("instance stopped by its owner", "hash", vi.hash)
+			s.instanceOp(w, vi, "Stopped", vi.m.Stop)
+		}
+		return
+	}
 	e, ok := s.ownerRequest(w, r)
 	if !ok {
 		return
@@ -313,6 +320,13 @@ func (s *Server) ownerStop(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ownerReboot(w http.ResponseWriter, r *http.Request) {
+	if vi, ok := s.instanceOwner(w, r); !ok || vi != nil {
+		if vi != nil {
+			s.log.Info("instance rebooted by its owner", "hash", vi.hash)
+			s.instanceOp(w, vi, "Rebooted", vi.m.Reboot)
+		}
+		return
+	}
 	e, ok := s.ownerRequest(w, r)
 	if !ok {
 		return
@@ -345,6 +359,12 @@ type logEntry struct {
 }
 
 func (s *Server) ownerLogs(w http.ResponseWriter, r *http.Request) {
+	if vi, ok := s.instanceOwner(w, r); !ok || vi != nil {
+		if vi != nil {
+			writeJSON(w, http.StatusOK, instanceLogs(vi))
+		}
+		return
+	}
 	e, ok := s.ownerRequest(w, r)
 	if !ok {
 		return

@@ -40,6 +40,7 @@ type Server struct {
 	endLife  context.CancelFunc
 	announce *announcer // nil without Config.KeyFile
 	alloc    *allocator // allocations.go
+	inst     instances  // instances.go
 }
 
 // New returns a compute node. Run serves it; Handler gives its routes.
@@ -60,6 +61,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.reg = newRegistry(s)
 	s.alloc = newAllocator(s)
+	s.inst = instances{byID: map[string]*vmInstance{}, busy: map[string]bool{}}
 	c, err := newCache(cfg.CacheDir, cfg.Client, cfg.MaxFileBytes, cfg.PrepareTimeout,
 		func(result string) { s.metrics.downloads.WithLabelValues(result).Inc() })
 	if err != nil {
@@ -127,6 +129,7 @@ func (s *Server) Drain(ctx context.Context) error { return s.pool.drain(ctx) }
 func (s *Server) Close() {
 	s.endSupervisions()
 	s.pool.close()
+	s.closeInstances()
 }
 
 // endSupervisions ends the supervisions started by the scheduler and
@@ -150,7 +153,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /status/check/version", s.checkVersion)
 	m.HandleFunc("GET /status/config", s.statusConfig)
 	m.Handle("GET /metrics", s.metricsHandler())
-	s.ownerRoutes(m) // owner.go
+	s.ownerRoutes(m)    // owner.go
+	s.instanceRoutes(m) // instances.go
 	// The scheduler's allocations (allocations.go).
 	m.HandleFunc("POST /control/allocations", s.allocations)
 	notFound := func(w http.ResponseWriter, r *http.Request) {

@@ -195,13 +195,19 @@ type accepted struct {
 // start listens for the agent's port, then starts QEMU (which connects to
 // it at once).
 func (b *Backend) start(v *vm) (*qemuProc, error) {
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Net: "unix", Name: filepath.Join(v.dir, ctlSocket)})
+	return b.startQEMU(v.dir, b.args(v), v.internet)
+}
+
+// startQEMU starts QEMU with args, the agent's port on dir's socket, in a
+// network namespace of its own when netns.
+func (b *Backend) startQEMU(dir string, args []string, netns bool) (*qemuProc, error) {
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Net: "unix", Name: filepath.Join(dir, ctlSocket)})
 	if err != nil {
 		return nil, err
 	}
 	p := &qemuProc{done: make(chan struct{}), acc: make(chan accepted, 1), out: &tail{max: 4096}}
-	name, args := b.qemu, b.args(v)
-	if v.internet {
+	name := b.qemu
+	if netns {
 		// A network namespace (and user namespace, for slirp4netns to
 		// join) of QEMU's own.
 		name, args = "unshare", append(append(unshareArgs(), b.qemu), args...)

@@ -30,7 +30,7 @@ func unshareArgs() []string {
 
 // startNet waits for QEMU (pid) to be in its own network namespace, then
 // starts slirp4netns on it and waits for it to be up.
-func startNet(ctx context.Context, bin string, pid int, exited <-chan struct{}) (*slirp.Process, error) {
+func startNet(ctx context.Context, bin string, pid int, exited <-chan struct{}, extra ...string) (*slirp.Process, error) {
 	self, err := os.Readlink("/proc/self/ns/net")
 	if err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func startNet(ctx context.Context, bin string, pid int, exited <-chan struct{}) 
 		case <-time.After(time.Millisecond):
 		}
 	}
-	s, err := slirp.Start(bin, pid)
+	s, err := slirp.Start(bin, pid, extra...)
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,10 @@ package slirp
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"strconv"
@@ -46,7 +48,8 @@ type Process struct {
 // (the sandbox's PID 1; slirp4netns joins its user namespace too). It
 // returns at once: ready tells when the network is up. The process exits
 // when stop is called or when the node dies (its exit fd closes).
-func Start(bin string, pid int) (*Process, error) {
+// extra are further options (--api-socket=PATH).
+func Start(bin string, pid int, extra ...string) (*Process, error) {
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -59,6 +62,7 @@ func Start(bin string, pid int) (*Process, error) {
 	}
 	s := &Process{exitW: exitW, Ready: make(chan error, 1), Done: make(chan struct{}), out: &capped{max: 4096}}
 	args := append([]string{}, Flags...)
+	args = append(args, extra...)
 	args = append(args, "--ready-fd=3", "--exit-fd=4", strconv.Itoa(pid), Tap)
 	s.Cmd = exec.Command(bin, args...)
 	s.Cmd.Env = []string{}
@@ -141,3 +145,37 @@ func (c *capped) text() string {
 
 // Output is what slirp4netns wrote, its first bytes.
 func (s *Process) Output() string { return s.out.text() }
+
+// AddHostFwd asks the slirp4netns of the API socket api to forward TCP
+// connections to hostAddr:hostPort on the host to guestPort of the
+// namespace's tap0 (10.0.2.100).
+func AddHostFwd(api, hostAddr string, hostPort, guestPort int) error {
+	c, err := net.DialTimeout("unix", api, 5*time.Second)
+	if err != nil {
+		return fmt.Errorf("slirp: API socket: %w", err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	req, _ := json.Marshal(map[string]any{"execute": "add_hostfwd", "arguments": map[string]any{
+		"proto": "tcp", "host_addr": hostAddr, "host_port": hostPort, "guest_port": guestPort}})
+	if _, err := c.Write(req); err != nil {
+		return fmt.Errorf("slirp: API request: %w", err)
+	}
+	c.(*net.UnixConn).CloseWrite()
+	b, err := io.ReadAll(c)
+	if err != nil {
+		return fmt.Errorf("slirp: API answer: %w", err)
+	}
+	var ans struct {
+		Error *struct {
+			Desc string `json:"desc"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(b, &ans); err != nil {
+		return fmt.Errorf("slirp: API answer %q: %w", b, err)
+	}
+	if ans.Error != nil {
+		return fmt.Errorf("slirp: forwarding port %d: %s", hostPort, ans.Error.Desc)
+	}
+	return nil
+}
