@@ -81,6 +81,7 @@ var tables = []table{
 	{name: "archive_retries", cols: cols(`chain tx_hash log_index:i height:i cid event attempts:i`)},
 	{name: "balance_history", cols: cols(`address chain dapp height:i time:f balance`)},
 	{name: "account_costs", cols: cols(`item_hash owner time:f payment_type cost_hold cost_stream cost_credit`)},
+	{name: "credit_entries", cols: cols(`ref idx:i address time:f kind amount expiration:i`)},
 }
 
 // Tables returns the names of the copied tables, in copy order.
