@@ -71,4 +71,6 @@ func (t *tx) PutCreditEntries(es []store.CreditEntry) error {
 	return balancesql.PutCredits(t.balances(), es)
 }
 
-func (t *tx) DeleteCreditEntries(ref string) error { return balancesql.DeleteCredits(t.balances(), ref) }
+func (t *tx) DeleteCreditEntries(ref string) error {
+	return balancesql.DeleteCredits(t.balances(), ref)
+}
