@@ -72,7 +72,7 @@ func TestPriceTable(t *testing.T) {
 	}
 }
 
-func store(t *testing.T, payment string, size int64) *Costs {
+func storeCosts(t *testing.T, payment string, size int64) *Costs {
 	t.Helper()
 	raw := `{"address":"0xa","time":1,"item_type":"storage","item_hash":"` + strings.Repeat("a", 64) + `"`
 	if payment != "" {
@@ -89,23 +89,23 @@ func store(t *testing.T, payment string, size int64) *Costs {
 // minimum; about 134k credits per GiB-month.
 func TestStorage(t *testing.T) {
 	one := amount(t, "1")
-	if c := store(t, "", 3*MiB); c.Total().Cmp(one) > 0 || FormatCost(c.Total()) != "0.999999999000000000" {
+	if c := storeCosts(t, "", 3*MiB); c.Total().Cmp(one) > 0 || FormatCost(c.Total()) != "0.999999999000000000" {
 		t.Errorf("3 MiB hold = %s, want 0.999999999 (3 MiB per ALEPH)", FormatCost(c.Total()))
 	}
-	if c := store(t, "", 3*MiB+MiB/100); c.Total().Cmp(one) <= 0 {
+	if c := storeCosts(t, "", 3*MiB+MiB/100); c.Total().Cmp(one) <= 0 {
 		t.Errorf("3.01 MiB hold = %s, want more than 1 ALEPH", FormatCost(c.Total()))
 	}
 	// A file of one byte costs its share, floored.
-	if got := FormatCost(store(t, "hold", 1).Total()); got != "0.000000317891438484" {
+	if got := FormatCost(storeCosts(t, "hold", 1).Total()); got != "0.000000317891438484" {
 		t.Errorf("1 byte = %s", got)
 	}
 	// Credit: a 1 MiB file is billed as 25 MiB.
-	c := store(t, PaymentCredit, MiB)
+	c := storeCosts(t, PaymentCredit, MiB)
 	if c.Lines[0].SizeMiB.Cmp(big.NewRat(25, 1)) != 0 {
 		t.Errorf("credit STORE billed for %s MiB, want 25", c.Lines[0].SizeMiB.FloatString(3))
 	}
 	hourly(t, "25 MiB credit", c.Total(), "4.491872257656527")
-	gib := store(t, PaymentCredit, 1024*MiB).Total()
+	gib := storeCosts(t, PaymentCredit, 1024*MiB).Total()
 	month := new(big.Int).Mul(gib, big.NewInt(730*hour))
 	if got := FormatCost(month); !strings.HasPrefix(got, "134310.") {
 		t.Errorf("1 GiB for 730 h = %s credits, want about 134,310 (spec: about 134k)", got)
@@ -273,11 +273,11 @@ func TestAdmission(t *testing.T) {
 	if err := r.CheckPayment(prog, DefaultCreditOnlyCutoff); message.CodeOf(err) != message.CodeInvalidPaymentMethod {
 		t.Errorf("hold program after the credit-only cut-off: %v", err)
 	}
-	small := store(t, PaymentHold, FreeStoreBytes)
+	small := storeCosts(t, PaymentHold, FreeStoreBytes)
 	if r.ApplyFree(small, message.TypeStore, DefaultCreditOnlyCutoff-1, FreeStoreBytes); !small.Free || small.Total().Sign() != 0 {
 		t.Errorf("25 MiB STORE not free")
 	}
-	big := store(t, PaymentHold, FreeStoreBytes+1)
+	big := storeCosts(t, PaymentHold, FreeStoreBytes+1)
 	if r.ApplyFree(big, message.TypeStore, DefaultCreditOnlyCutoff-1, FreeStoreBytes+1); big.Free {
 		t.Errorf("25 MiB + 1 STORE free")
 	}

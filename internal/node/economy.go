@@ -28,6 +28,10 @@ type EconomyConfig struct {
 	// PricingAddress owns the `pricing` aggregate. Default
 	// economy.PricingAddress.
 	PricingAddress string
+	// CreditSenders publish the credit posts; CreditChannel is their
+	// channel. Defaults economy.CreditSender and economy.CreditChannel.
+	CreditSenders []string
+	CreditChannel string
 	// FreeCutoff, HoldCutoff and CreditOnlyCutoff are the cut-off dates
 	// (unix seconds; economy.DefaultRules).
 	FreeCutoff, HoldCutoff, CreditOnlyCutoff int64
@@ -43,6 +47,12 @@ type EconomyConfig struct {
 func (c *EconomyConfig) defaults() {
 	if c.PricingAddress == "" {
 		c.PricingAddress = economy.PricingAddress
+	}
+	if c.CreditSenders == nil {
+		c.CreditSenders = []string{economy.CreditSender}
+	}
+	if c.CreditChannel == "" {
+		c.CreditChannel = economy.CreditChannel
 	}
 	if c.FreeCutoff == 0 {
 		c.FreeCutoff = economy.DefaultFreeCutoff
@@ -256,6 +266,11 @@ func (n *Node) checkFunds(ctx context.Context, tx store.Tx, it *item, costs *eco
 			return err
 		}
 		f.Balance, _ = balances.Totals(rows, "")
+	}
+	if costs.Payment == economy.PaymentCredit {
+		if f.Credits, _, err = creditBalance(ctx, tx, owner, m.Time); err != nil {
+			return err
+		}
 	}
 	return economy.Admit(costs, f)
 }

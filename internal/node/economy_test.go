@@ -125,7 +125,7 @@ func testHoldAdmission(t *testing.T, db func() string) {
 	if st, err := send(in); st != store.StatusRejected || message.CodeOf(err) != message.CodeInvalidPaymentMethod {
 		t.Fatalf("hold instance after the cut-off: %s %v", st, err)
 	}
-	// Credits do not exist yet: a credit-paid program has none.
+	// No credits were distributed: a credit-paid program is refused.
 	cp := program(code.ItemHash, runtime.ItemHash, false, "")
 	cp["payment"] = map[string]any{"type": "credit"}
 	if st, err := send(at(t, holder, message.TypeProgram, t0+10, cp)); st != store.StatusRejected || message.CodeOf(err) != message.CodeCreditInsufficient {

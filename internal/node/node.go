@@ -180,7 +180,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 	n.metrics = newMetrics(n)
 	n.econ = newEconomy(cfg.Economy, n.metrics.registry)
 	n.handlers = map[message.Type]handler{
-		message.TypePost:      posts{balances: newBalanceUpdates(cfg.Balances, n.metrics.registry)},
+		message.TypePost:      posts{balances: newBalanceUpdates(cfg.Balances, n.metrics.registry), credits: newCreditPosts(cfg.Economy)},
 		message.TypeAggregate: aggregates{econ: n.econ},
 		message.TypeStore:     stores{n: n},
 		message.TypeForget:    forgets{n: n},

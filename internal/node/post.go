@@ -9,8 +9,11 @@ import (
 )
 
 // posts processes POST messages and their amends, and the balances-update
-// posts among them.
-type posts struct{ balances *balanceUpdates }
+// and credit posts among them.
+type posts struct {
+	balances *balanceUpdates
+	credits  *creditPosts
+}
 
 func (h posts) check(ctx context.Context, tx store.Tx, it *item) error {
 	p := it.content.Post
@@ -18,7 +21,10 @@ func (h posts) check(ctx context.Context, tx store.Tx, it *item) error {
 		if err := checkPermission(ctx, tx, it.msg.Sender, it.target()); err != nil {
 			return err
 		}
-		_, err := h.balances.update(it)
+		if _, err := h.balances.update(it); err != nil {
+			return err
+		}
+		_, err := h.credits.entries(it)
 		return err
 	}
 	if p.Ref == "" {
@@ -65,6 +71,9 @@ func (h posts) apply(ctx context.Context, tx store.Tx, it *item) error {
 	if p.IsAmend() {
 		return refreshLatestAmend(tx, p.Ref)
 	}
+	if err := h.credits.apply(tx, it); err != nil {
+		return err
+	}
 	return h.balances.apply(tx, it)
 }
 
@@ -94,6 +103,11 @@ func (posts) forget(ctx context.Context, tx store.Tx, target *store.Record, by *
 		return err
 	}
 	if err := tx.DeletePost(target.ItemHash); err != nil {
+		return err
+	}
+	// A forgotten credit post leaves the ledger: balances stay a fold of
+	// the log.
+	if err := tx.DeleteCreditEntries(target.ItemHash); err != nil {
 		return err
 	}
 	if p.Amends != "" {

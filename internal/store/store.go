@@ -267,6 +267,7 @@ type Reader interface {
 	// without any are absent from the map.
 	Confirmations(ctx context.Context, hashes []string) (map[string][]Confirmation, error)
 	BalanceReader
+	CreditReader
 	// Unanchored returns up to limit processed messages that no chain
 	// confirms and that are in no packer batch, oldest reception first
 	// (then by item hash): what the packer anchors next.
@@ -356,6 +357,7 @@ type Counts struct {
 type Tx interface {
 	Reader
 	BalanceWriter
+	CreditWriter
 
 	// Seen tells whether hash is already processed (with the signature of
 	// the stored copy) or forgotten: one probe for the pipeline's

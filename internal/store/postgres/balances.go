@@ -104,3 +104,19 @@ func (t *tx) PutCollection(c *store.Collection) error {
 func (t *tx) DeleteCollection(itemHash string) error {
 	return balancesql.DeleteCollection(pgBalances{t.ctx, t.q}, itemHash)
 }
+
+func (r reader) CreditEntries(ctx context.Context, address string, at float64) ([]store.CreditEntry, error) {
+	return balancesql.Credits(pgBalances{ctx, r.q}, address, at)
+}
+
+func (r reader) CreditAddresses(ctx context.Context, after string, limit int) ([]string, error) {
+	return balancesql.CreditAddresses(pgBalances{ctx, r.q}, after, limit)
+}
+
+func (t *tx) PutCreditEntries(es []store.CreditEntry) error {
+	return balancesql.PutCredits(pgBalances{t.ctx, t.q}, es)
+}
+
+func (t *tx) DeleteCreditEntries(ref string) error {
+	return balancesql.DeleteCredits(pgBalances{t.ctx, t.q}, ref)
+}

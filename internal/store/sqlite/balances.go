@@ -86,3 +86,19 @@ func (t *tx) PutCollection(c *store.Collection) error {
 func (t *tx) DeleteCollection(itemHash string) error {
 	return balancesql.DeleteCollection(t.balances(), itemHash)
 }
+
+func (r reader) CreditEntries(ctx context.Context, address string, at float64) ([]store.CreditEntry, error) {
+	return balancesql.Credits(balanceConn{ctx, r.q}, address, at)
+}
+
+func (r reader) CreditAddresses(ctx context.Context, after string, limit int) ([]string, error) {
+	return balancesql.CreditAddresses(balanceConn{ctx, r.q}, after, limit)
+}
+
+func (t *tx) PutCreditEntries(es []store.CreditEntry) error {
+	return balancesql.PutCredits(t.balances(), es)
+}
+
+func (t *tx) DeleteCreditEntries(ref string) error {
+	return balancesql.DeleteCredits(t.balances(), ref)
+}

@@ -1,0 +1,156 @@
+package economy
+
+import (
+	"encoding/json"
+	"math/big"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/message"
+)
+
+const after = CreditPrecisionCutoff + 1000 // a time after the precision cut-off
+
+func nCredits(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), creditUnit) }
+
+func TestParseCreditPost(t *testing.T) {
+	dist := func(entry string) string {
+		return `{"distribution":{"token":"ALEPH","chain":"ETH","credits":[` + entry + `]}}`
+	}
+	good := `{"address":"0xa","amount":1000,"price":"0.5","tx_hash":"0xt","provider":"p","expiration":1800000000000}`
+	for _, c := range []struct {
+		name, typ, content string
+		want               string // "address amount expiration" of each entry, or the error's text
+	}{
+		{"distribution", PostCreditDistribution, dist(good + `,{"address":"0xb","amount":2,"price":3,"tx_hash":"","provider":"p","bonus_amount":{"x":1}}`),
+			"0xa 1000 1800000000000|0xb 2 0"},
+		{"expense", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","price":"0.1","count":2,"size":"1.5","time":3600}]}}`, "0xa 7 0"},
+		{"transfer", PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":5,"expiration":null},{"address":"0xb","amount":1,"expiration":1}]}}`, "0xa 5 0|0xb 1 1"},
+		{"huge amount kept exactly", PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":123456789012345678901234567890}]}}`, "0xa 123456789012345678901234567890 0"},
+		{"not an object", PostCreditDistribution, `[1]`, "content: not an object"},
+		{"no distribution", PostCreditDistribution, `{"credits":[]}`, "distribution: not an object"},
+		{"no entries", PostCreditDistribution, dist(``), "distribution.credits: empty"},
+		{"credits not a list", PostCreditExpense, `{"expense":{"credits":{}}}`, "expense.credits: not a list"},
+		{"missing token", PostCreditDistribution, `{"distribution":{"chain":"ETH","credits":[` + good + `]}}`, "distribution.token: missing"},
+		{"float amount", PostCreditDistribution, dist(strings.Replace(good, "1000", "1000.5", 1)), "amount: 1000.5 is not an integer"},
+		{"integral float amount", PostCreditDistribution, dist(strings.Replace(good, "1000", "1e3", 1)), "amount: 1e3 is not an integer"},
+		{"string amount", PostCreditDistribution, dist(strings.Replace(good, "1000", `"1000"`, 1)), `is not an integer`},
+		{"zero amount", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":0}]}}`, "amount: 0 is not positive"},
+		{"negative amount", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":-3}]}}`, "amount: -3 is not positive"},
+		{"bool amount", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":true}]}}`, "is not an integer"},
+		{"empty address", PostCreditExpense, `{"expense":{"credits":[{"address":"  ","amount":1}]}}`, "address: empty"},
+		{"address not a string", PostCreditExpense, `{"expense":{"credits":[{"address":1,"amount":1}]}}`, "address: not a string"},
+		{"bad price", PostCreditDistribution, dist(strings.Replace(good, `"0.5"`, `"cheap"`, 1)), "price: \"cheap\" is not a decimal"},
+		{"missing provider", PostCreditDistribution, dist(strings.Replace(good, `,"provider":"p"`, "", 1)), "provider: missing"},
+		{"bad expiration", PostCreditDistribution, dist(strings.Replace(good, "1800000000000", `"soon"`, 1)), "expiration: \"soon\" is not a time"},
+		{"negative count", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":1,"count":-1}]}}`, "count: -1 is not a count"},
+		{"self-transfer", PostCreditTransfer, `{"transfer":{"credits":[{"address":"` + CreditSender + `","amount":1}]}}`, "self-transfer"},
+		{"duplicate recipient", PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":1},{"address":"0xa","amount":2}]}}`, "0xa is a recipient twice"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			es, err := ParseCreditPost(c.typ, json.RawMessage(c.content), CreditSender, "ref", after)
+			if err != nil {
+				if message.CodeOf(err) != message.CodeInvalidFormat {
+					t.Fatalf("code %v, want INVALID_FORMAT: %v", message.CodeOf(err), err)
+				}
+				if !strings.Contains(err.Error(), c.want) {
+					t.Fatalf("error %q does not say %q", err, c.want)
+				}
+				return
+			}
+			var got []string
+			for i, e := range es {
+				if e.Ref != "ref" || e.Index != i || e.Time != after {
+					t.Fatalf("entry %d positioned %s/%d@%v", i, e.Ref, e.Index, e.Time)
+				}
+				whole := new(big.Int)
+				if _, r := whole.QuoRem(e.Amount, creditUnit, new(big.Int)); r.Sign() != 0 {
+					t.Fatalf("amount %s is not whole credits", e.Amount)
+				}
+				got = append(got, e.Address+" "+whole.String()+" "+big.NewInt(e.Expiration).String())
+			}
+			if g := strings.Join(got, "|"); g != c.want {
+				t.Fatalf("entries %q, want %q", g, c.want)
+			}
+		})
+	}
+}
+
+// TestCreditPrecision: amounts of posts before 2026-02-02 are in the old
+// unit (100 credits per USD) and count 10,000 times more.
+func TestCreditPrecision(t *testing.T) {
+	raw := json.RawMessage(`{"expense":{"credits":[{"address":"0xa","amount":3}]}}`)
+	for _, c := range []struct {
+		at   float64
+		want int64
+	}{{CreditPrecisionCutoff - 1, 30000}, {CreditPrecisionCutoff, 3}} {
+		es, err := ParseCreditPost(PostCreditExpense, raw, CreditSender, "r", c.at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if es[0].Amount.Cmp(nCredits(c.want)) != 0 {
+			t.Errorf("at %v: %s, want %d credits", c.at, es[0].Amount, c.want)
+		}
+	}
+}
+
+func grant(ref string, at float64, n int64, expMs int64) store.CreditEntry {
+	return store.CreditEntry{Ref: ref, Time: at, Kind: store.CreditGrant, Amount: nCredits(n), Expiration: expMs}
+}
+
+func expense(ref string, at float64, n int64) store.CreditEntry {
+	return store.CreditEntry{Ref: ref, Time: at, Kind: store.CreditExpense, Amount: nCredits(n)}
+}
+
+func TestCreditBalance(t *testing.T) {
+	ledger := []store.CreditEntry{
+		grant("g1", 100, 10, 500_000), // expires at 500 s
+		grant("g2", 200, 20, 0),
+		expense("e1", 300, 15), // 10 from g1, 5 from g2
+		grant("g3", 400, 5, 450_000),
+		expense("e2", 460, 2), // g3 expired at 450: from g2
+		grant("g4", 600, 1, 0),
+		expense("e3", 600, 100), // same time as g4: g4 can pay it; the excess is dropped
+		grant("g5", 700, 8, 0),
+	}
+	for _, c := range []struct {
+		at   float64
+		want int64
+		lots string
+	}{
+		{99, 0, ""},
+		{100, 10, "g1"},
+		{299, 30, "g1 g2"},
+		{300, 15, "g2"},
+		{400, 20, "g2 g3"},
+		{449.999, 20, "g2 g3"},
+		{450, 15, "g2"},
+		{460, 13, "g2"},
+		{599, 13, "g2"},
+		{600, 0, ""},
+		{1e10, 8, "g5"},
+	} {
+		// The fold does not depend on the entries' order.
+		shuffled := append([]store.CreditEntry(nil), ledger...)
+		rand.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		total, lots := CreditBalance(shuffled, c.at)
+		var refs []string
+		for _, l := range lots {
+			refs = append(refs, l.Ref)
+		}
+		if total.Cmp(nCredits(c.want)) != 0 || strings.Join(refs, " ") != c.lots {
+			t.Errorf("at %v: %s (%q), want %d credits (%q)", c.at, WholeCredits(total), refs, c.want, c.lots)
+		}
+	}
+}
+
+// TestCreditBalanceExpiredLotNotSpent: an expense does not consume a lot
+// that expired before it, nor one granted after it.
+func TestCreditBalanceExpiredLotNotSpent(t *testing.T) {
+	ledger := []store.CreditEntry{grant("a", 10, 5, 20_000), expense("x", 30, 5), grant("b", 40, 5, 0)}
+	if total, _ := CreditBalance(ledger, 50); total.Cmp(nCredits(5)) != 0 {
+		t.Fatalf("balance %s, want 5 credits (the expense found nothing to spend)", WholeCredits(total))
+	}
+}

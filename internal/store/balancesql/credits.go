@@ -1,0 +1,71 @@
+package balancesql
+
+import (
+	"fmt"
+
+	"github.com/goaleph/goaleph/internal/store"
+)
+
+// The credit ledger (migrations SQLite 00011, PostgreSQL 00009).
+const (
+	upsertCredit = `INSERT INTO credit_entries (ref, idx, address, time, kind, amount, expiration)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (ref, idx) DO UPDATE SET address = excluded.address,
+		time = excluded.time, kind = excluded.kind, amount = excluded.amount, expiration = excluded.expiration`
+	deleteCredits = `DELETE FROM credit_entries WHERE ref = $1`
+	selectCredits = `SELECT ref, idx, address, time, kind, amount, expiration FROM credit_entries
+		WHERE lower(address) = lower($1) AND time <= $2 ORDER BY time, kind <> 'grant', ref, idx`
+	selectCreditAddresses = `SELECT DISTINCT address FROM credit_entries WHERE address > $1 ORDER BY address`
+)
+
+// PutCredits implements store.CreditWriter.PutCreditEntries.
+func PutCredits(c Conn, es []store.CreditEntry) error {
+	for _, e := range es {
+		if e.Amount == nil {
+			return fmt.Errorf("credit entry %s/%d: %w", e.Ref, e.Index, errNoAmount)
+		}
+		if _, err := c.Exec(upsertCredit, e.Ref, e.Index, e.Address, e.Time, e.Kind, e.Amount.String(), e.Expiration); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// DeleteCredits implements store.CreditWriter.DeleteCreditEntries.
+func DeleteCredits(c Conn, ref string) error {
+	_, err := c.Exec(deleteCredits, ref)
+	return err
+}
+
+// Credits implements store.CreditReader.CreditEntries.
+func Credits(c Conn, address string, at float64) ([]store.CreditEntry, error) {
+	var out []store.CreditEntry
+	err := each(c, selectCredits, []any{address, at}, func(scan func(...any) error) error {
+		var e store.CreditEntry
+		var amount string
+		if err := scan(&e.Ref, &e.Index, &e.Address, &e.Time, &e.Kind, &amount, &e.Expiration); err != nil {
+			return err
+		}
+		var err error
+		if e.Amount, err = units(amount); err != nil {
+			return fmt.Errorf("credit entry %s/%d: %w", e.Ref, e.Index, err)
+		}
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// CreditAddresses implements store.CreditReader.CreditAddresses.
+func CreditAddresses(c Conn, after string, limit int) ([]string, error) {
+	q := selectCreditAddresses
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	var out []string
+	err := each(c, q, []any{after}, func(scan func(...any) error) error {
+		var a string
+		out = append(out, a)
+		return scan(&out[len(out)-1])
+	})
+	return out, err
+}

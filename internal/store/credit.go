@@ -1,0 +1,70 @@
+package store
+
+import (
+	"cmp"
+	"context"
+	"math/big"
+)
+
+// The kinds of credit ledger entries.
+const (
+	// CreditGrant adds a lot (a distribution, or a credit sender's
+	// transfer).
+	CreditGrant = "grant"
+	// CreditExpense consumes lots, first in first out.
+	CreditExpense = "expense"
+)
+
+// CreditEntry is one entry of a credit post (the reference's
+// credit_history): a grant or an expense of one address, positioned by the
+// post's time. The credit balance of an address at a position is a fold of
+// its entries up to it (economy.CreditBalance).
+type CreditEntry struct {
+	// Ref is the credit post's item hash; Index the entry's place in it.
+	Ref     string
+	Index   int
+	Address string
+	// Time is the post's time (unix seconds): the entry's position.
+	Time float64
+	Kind string
+	// Amount is in base units of 10⁻¹⁸ credit, positive.
+	Amount *big.Int
+	// Expiration is a grant's expiry in unix milliseconds (the reference's
+	// unit); 0 never expires.
+	Expiration int64
+}
+
+// CompareCreditEntries orders a ledger as it is folded: by time, a grant
+// before an expense of the same time (a lot granted at an expense's time
+// can pay it, as in the reference), then by post and place in it.
+func CompareCreditEntries(a, b CreditEntry) int {
+	if c := cmp.Compare(a.Time, b.Time); c != 0 {
+		return c
+	}
+	if a.Kind != b.Kind {
+		if a.Kind == CreditGrant {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(cmp.Compare(a.Ref, b.Ref), cmp.Compare(a.Index, b.Index))
+}
+
+// CreditReader reads the credit ledger. It is part of Reader.
+type CreditReader interface {
+	// CreditEntries returns the ledger entries of address (matched
+	// case-insensitively) dated at or before at, in fold order.
+	CreditEntries(ctx context.Context, address string, at float64) ([]CreditEntry, error)
+	// CreditAddresses returns up to limit addresses (greater than after,
+	// ascending, as stored) that have ledger entries; limit ≤ 0: all.
+	CreditAddresses(ctx context.Context, after string, limit int) ([]string, error)
+}
+
+// CreditWriter writes the credit ledger. It is part of Tx.
+type CreditWriter interface {
+	// PutCreditEntries stores the entries of a credit post, replacing
+	// those of the same (ref, index).
+	PutCreditEntries(es []CreditEntry) error
+	// DeleteCreditEntries deletes the entries of a credit post (a FORGET).
+	DeleteCreditEntries(ref string) error
+}

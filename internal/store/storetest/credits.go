@@ -1,0 +1,81 @@
+package storetest
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/goaleph/goaleph/internal/store"
+)
+
+// creditRows returns the entries of address at at as
+// "ref/index kind amount exp@time".
+func creditRows(t *testing.T, r store.Reader, address string, at float64) []string {
+	t.Helper()
+	es, err := r.CreditEntries(ctx, address, at)
+	if err != nil {
+		t.Fatalf("CreditEntries(%s, %v): %v", address, at, err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, fmt.Sprintf("%s/%d %s %s %d@%v", e.Ref, e.Index, e.Kind, e.Amount, e.Expiration, e.Time))
+	}
+	return out
+}
+
+// testCreditEntries: the ledger keeps every entry exactly, reads them up to
+// a position in fold order (time, grants first, ref, index) whatever order
+// they were written in, and a FORGET of a post deletes its entries only.
+func testCreditEntries(t *testing.T, s store.Store) {
+	const a = "0xAbCdEf0000000000000000000000000000000004"
+	huge := "1180591620717411303425000000000000000000" // beyond int64 and float64
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCreditEntries([]store.CreditEntry{
+			{Ref: "r2", Index: 0, Address: a, Time: 200, Kind: store.CreditExpense, Amount: amount(t, "3")},
+			{Ref: "r2", Index: 1, Address: "0xother", Time: 200, Kind: store.CreditExpense, Amount: amount(t, "1")},
+		})
+	})
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCreditEntries([]store.CreditEntry{
+			{Ref: "r1", Index: 0, Address: a, Time: 100, Kind: store.CreditGrant, Amount: amount(t, huge), Expiration: 1_700_000_000_000},
+			{Ref: "r3", Index: 0, Address: a, Time: 200, Kind: store.CreditGrant, Amount: amount(t, "5")},
+			{Ref: "r0", Index: 2, Address: a, Time: 300, Kind: store.CreditGrant, Amount: amount(t, "7")},
+		})
+	})
+	all := []string{"r1/0 grant " + huge + " 1700000000000@100", "r3/0 grant 5 0@200", "r2/0 expense 3 0@200", "r0/2 grant 7 0@300"}
+	for _, c := range []struct {
+		at   float64
+		want []string
+	}{
+		{99, nil},
+		{100, all[:1]},
+		{250, all[:3]},
+		{1e12, all},
+	} {
+		if got := creditRows(t, s, strings.ToLower(a), c.at); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("at %v: %q, want %q", c.at, got, c.want)
+		}
+	}
+	// Writing an entry again replaces it.
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCreditEntries([]store.CreditEntry{{Ref: "r3", Index: 0, Address: a, Time: 200, Kind: store.CreditGrant, Amount: amount(t, "6")}})
+	})
+	if addrs, err := s.CreditAddresses(ctx, "", 0); err != nil || !reflect.DeepEqual(addrs, []string{a, "0xother"}) {
+		t.Fatalf("CreditAddresses = %q, %v", addrs, err)
+	}
+	if addrs, err := s.CreditAddresses(ctx, a, 1); err != nil || !reflect.DeepEqual(addrs, []string{"0xother"}) {
+		t.Fatalf("CreditAddresses after %s = %q, %v", a, addrs, err)
+	}
+	if addrs, err := s.CreditAddresses(ctx, "", 1); err != nil || !reflect.DeepEqual(addrs, []string{a}) {
+		t.Fatalf("CreditAddresses limit 1 = %q, %v", addrs, err)
+	}
+	update(t, s, func(tx store.Tx) error { return tx.DeleteCreditEntries("r2") })
+	want := []string{all[0], "r3/0 grant 6 0@200", all[3]}
+	if got := creditRows(t, s, a, 1e12); !reflect.DeepEqual(got, want) {
+		t.Fatalf("after deleting r2: %q, want %q", got, want)
+	}
+	if got := creditRows(t, s, "0xother", 1e12); got != nil {
+		t.Fatalf("0xother after deleting r2: %q", got)
+	}
+}
