@@ -146,7 +146,9 @@ func TestRules(t *testing.T) {
 			return f.op("r2", carol, "create-resource-node", "", map[string]any{"type": "compute"})
 		}, Applied, func(st *State) error { return is("crns", len(st.crns), 2) }},
 		{"create-resource-node refused without type", func(f *fixture) []Event { return nil },
-			func(f *fixture) Event { return f.op("r1", carol, "create-resource-node", "", map[string]any{"name": "x"}) }, Refused,
+			func(f *fixture) Event {
+				return f.op("r1", carol, "create-resource-node", "", map[string]any{"name": "x"})
+			}, Refused,
 			func(st *State) error { return is("crns", len(st.crns), 0) }},
 		{"create-resource-node: a used URL host is stored empty", ccnWithStake,
 			func(f *fixture) Event {
@@ -180,7 +182,9 @@ func TestRules(t *testing.T) {
 			func(st *State) error { return is("links", len(st.ccns["n1"].ResourceNodes), 8) }},
 		// unlink
 		{"unlink accepted from the CCN owner", linked, func(f *fixture) Event { return f.op("u1", alice, "unlink", "r1", nil) }, Applied,
-			func(st *State) error { return is("parent, status", st.crns["r1"].Parent+st.crns["r1"].Status, "waiting") }},
+			func(st *State) error {
+				return is("parent, status", st.crns["r1"].Parent+st.crns["r1"].Status, "waiting")
+			}},
 		{"unlink accepted from the CRN owner", linked, func(f *fixture) Event { return f.op("u1", carol, "unlink", "r1", nil) }, Applied,
 			func(st *State) error { return is("links", len(st.ccns["n1"].ResourceNodes), 0) }},
 		{"unlink refused from another address", linked, func(f *fixture) Event { return f.op("u1", bob, "unlink", "r1", nil) }, Refused,
@@ -197,7 +201,9 @@ func TestRules(t *testing.T) {
 		{"drop-node of a CCN refused from another address", linked, func(f *fixture) Event { return f.op("d1", bob, "drop-node", "n1", nil) }, Refused,
 			func(st *State) error { return is("nodes", len(st.ccns), 1) }},
 		{"drop-node of a CRN by its owner unlinks it", linked, func(f *fixture) Event { return f.op("d1", carol, "drop-node", "r1", nil) }, Applied,
-			func(st *State) error { return is("crns, links", words(len(st.crns), len(st.ccns["n1"].ResourceNodes)), "0 0") }},
+			func(st *State) error {
+				return is("crns, links", words(len(st.crns), len(st.ccns["n1"].ResourceNodes)), "0 0")
+			}},
 		{"drop-node of a CRN refused from the CCN owner", linked, func(f *fixture) Event { return f.op("d1", alice, "drop-node", "r1", nil) }, Refused,
 			func(st *State) error { return is("crns", len(st.crns), 1) }},
 		// stake
@@ -254,7 +260,9 @@ func TestRules(t *testing.T) {
 		{"unstake refused for a node not staked", ccnWithStake, func(f *fixture) Event { return f.op("u1", carol, "unstake", "n1", nil) }, Refused, nil},
 		// amend
 		{"amend of a CCN by its owner; reward kept, locked coerced", ccnWithStake,
-			func(f *fixture) Event { return f.amend("a1", alice, "n1", map[string]any{"name": "renamed", "locked": "yes"}) }, Applied,
+			func(f *fixture) Event {
+				return f.amend("a1", alice, "n1", map[string]any{"name": "renamed", "locked": "yes"})
+			}, Applied,
 			func(st *State) error {
 				n := st.ccns["n1"]
 				return is("name, reward, locked", words(string(n.Fields["name"]), n.Reward, n.Locked), words(`"renamed"`, alice, true))
@@ -267,8 +275,12 @@ func TestRules(t *testing.T) {
 			func(f *fixture) Event { return f.amend("a1", bob, "n1", map[string]any{"name": "x"}) }, Refused,
 			func(st *State) error { return is("name", string(st.ccns["n1"].Fields["name"]), `"one"`) }},
 		{"amend of a CRN by its owner", ccnWithStake,
-			func(f *fixture) Event { return f.amend("a1", carol, "r1", map[string]any{"address": "https://b.example"}) }, Applied,
-			func(st *State) error { return is("address", string(st.crns["r1"].Fields["address"]), `"https://b.example"`) }},
+			func(f *fixture) Event {
+				return f.amend("a1", carol, "r1", map[string]any{"address": "https://b.example"})
+			}, Applied,
+			func(st *State) error {
+				return is("address", string(st.crns["r1"].Fields["address"]), `"https://b.example"`)
+			}},
 		{"amend of a CRN by its manager", func(f *fixture) []Event {
 			return append(ccnWithStake(f), f.amend("a1", carol, "r1", map[string]any{"manager": dave}))
 		}, func(f *fixture) Event { return f.amend("a2", dave, "r1", map[string]any{"name": "m"}) }, Applied, nil},
@@ -299,9 +311,13 @@ func TestRules(t *testing.T) {
 				return is("nodes, bob staking, r1", words(len(st.ccns), len(st.staking[bob]), st.crns["r1"].Status), "0 0 waiting")
 			}},
 		{"staker below 9,999: its stakes go", ccnWithStake, func(f *fixture) Event { return f.bal(bob, 9_998) }, Applied,
-			func(st *State) error { return is("stakers, status", words(len(st.ccns["n1"].Stakers), st.ccns["n1"].Status), "0 waiting") }},
+			func(st *State) error {
+				return is("stakers, status", words(len(st.ccns["n1"].Stakers), st.ccns["n1"].Status), "0 waiting")
+			}},
 		{"staker balance change re-splits", ccnWithStake, func(f *fixture) Event { return f.bal(bob, 400_000) }, Applied,
-			func(st *State) error { return is("stake, status", words(st.ccns["n1"].Stakers[bob], st.ccns["n1"].Status), tok(400_000)+" waiting") }},
+			func(st *State) error {
+				return is("stake, status", words(st.ccns["n1"].Stakers[bob], st.ccns["n1"].Status), tok(400_000)+" waiting")
+			}},
 		{"balance of an uninvolved address is skipped", ccnWithStake, func(f *fixture) Event { return f.bal(dave, 1) }, Skipped, nil},
 		// §1.6 score-driven
 		{"scores clamped to [0, 1]", linked, func(f *fixture) Event {
