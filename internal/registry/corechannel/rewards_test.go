@@ -91,7 +91,7 @@ func TestCreditsByHand(t *testing.T) {
 	half := big.NewRat(1, 2)
 	expenses := []Expense{
 		{Price: half, Credits: []Credit{{NodeID: "r1", Amount: big.NewRat(100, 1)}, // 50 tokens
-			{NodeID: "r2", Amount: big.NewRat(10, 1)}, // 5 tokens
+			{NodeID: "r2", Amount: big.NewRat(10, 1)},  // 5 tokens
 			{NodeID: "zz", Amount: big.NewRat(4, 1)}}}, // 2 tokens, unknown CRN
 		{Storage: true, Price: half, Credits: []Credit{{Amount: big.NewRat(20, 1)}}}, // 10 tokens
 	}
