@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"fmt"
 	"math/big"
 	"reflect"
 	"strings"
@@ -177,6 +178,19 @@ func testBalanceHistory(t *testing.T, s store.Store) {
 		}
 	}
 	wantRows(t, s, a, "BASE/=2@7", "ETH/=30@30", "SOL/=1@1")
+	hist, err := s.BalanceHistory(ctx, strings.ToLower(a))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, b := range hist {
+		got = append(got, fmt.Sprintf("%s/%s=%s@%d:%v", b.Chain, b.Dapp, b.Amount, b.Height, b.Time))
+	}
+	// SetBalances writes no history: the follower's rows count from the
+	// start (BalancesAt reads them from the balances table).
+	if want := []string{"BASE/=2@7:0", "ETH/=5@5:400", "ETH/=10@10:100", "ETH/=30@30:300", "SOL/=1@1:150"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("BalanceHistory = %q, want %q", got, want)
+	}
 }
 
 func testCosts(t *testing.T, s store.Store) {
