@@ -40,6 +40,7 @@ type Server struct {
 	endLife  context.CancelFunc
 	announce *announcer // nil without Config.KeyFile
 	alloc    *allocator // allocations.go
+	pay      *payments  // payment.go
 }
 
 // New returns a compute node. Run serves it; Handler gives its routes.
@@ -60,6 +61,7 @@ func New(cfg Config) (*Server, error) {
 	s.metrics = newMetrics(s)
 	s.reg = newRegistry(s)
 	s.alloc = newAllocator(s)
+	s.pay = newPayments(s)
 	c, err := newCache(cfg.CacheDir, cfg.Client, cfg.MaxFileBytes, cfg.PrepareTimeout,
 		func(result string) { s.metrics.downloads.WithLabelValues(result).Inc() })
 	if err != nil {
@@ -87,6 +89,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			s.watch(watchCtx)
 		}
 	}()
+	paid := make(chan struct{})
+	go func() {
+		defer close(paid)
+		if s.cfg.PaymentInterval > 0 {
+			s.pay.run(watchCtx, s.cfg.PaymentInterval)
+		}
+	}()
 	served := make(chan error, 1)
 	go func() { served <- s.cfg.HTTP.Serve(srv, ln) }()
 	s.announce.start(listenURL(ln))
@@ -99,6 +108,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopWatch()
 	<-watched
+	<-paid
 	s.endSupervisions()
 	s.reg.wg.Wait()       // events: their context ended with the watch
 	s.persistentWG.Wait() // supervisors: likewise
