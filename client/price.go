@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 
 	"github.com/goaleph/goaleph/message"
 )
@@ -21,6 +22,9 @@ type Price struct {
 	// Quota tells whether the node refuses what its owner cannot pay for
 	// (a goaleph node's X-Aleph-Quota header; false for other nodes).
 	Quota bool `json:"-"`
+	// QuotaMode is that header as given: "on", "off", or "" from a node
+	// that does not say (the reference node, which always enforces).
+	QuotaMode string `json:"-"`
 }
 
 // PriceLine is one cost line of a Price.
@@ -52,16 +56,39 @@ func (c *Client) EstimatePrice(ctx context.Context, typ message.Type, content []
 	if err := json.Unmarshal(b, &p); err != nil {
 		return nil, fmt.Errorf("aleph: price: %w", err)
 	}
-	p.Quota = resp.Header.Get("X-Aleph-Quota") == "on"
+	p.setQuota(resp.Header)
 	return &p, nil
 }
 
+func (p *Price) setQuota(h http.Header) {
+	p.QuotaMode = h.Get("X-Aleph-Quota")
+	p.Quota = p.QuotaMode == "on"
+}
+
 // MessagePrice returns what a processed message costs (GET
-// /api/v0/price/{hash}).
+// /api/v0/price/{hash}). A forgotten or removed executable is an *Error
+// with status 410.
 func (c *Client) MessagePrice(ctx context.Context, hash string) (*Price, error) {
-	var p Price
-	if err := c.getJSON(ctx, "/api/v0/price/"+hash, nil, &p); err != nil {
+	req, err := c.newRequest(ctx, http.MethodGet, "/api/v0/price/"+url.PathEscape(hash), nil, nil)
+	if err != nil {
 		return nil, err
 	}
+	resp, err := c.send(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := readBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, newError(resp, b)
+	}
+	var p Price
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("aleph: price: %w", err)
+	}
+	p.setQuota(resp.Header)
 	return &p, nil
 }

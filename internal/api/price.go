@@ -78,6 +78,7 @@ func (s *Server) messagePrice(w http.ResponseWriter, r *http.Request) {
 		s.priceFailed(w, r, err)
 		return
 	}
+	setQuotaHeader(w, p)
 	priceJSON(costs, addr).send(w, http.StatusOK)
 }
 
@@ -147,14 +148,19 @@ func (s *Server) estimate(w http.ResponseWriter, r *http.Request, p Pricer, t me
 		s.priceFailed(w, r, err)
 		return
 	}
-	// Whether this node enforces quotas, for clients that check a cost
-	// before sending (not a reference header).
+	setQuotaHeader(w, p)
+	priceJSON(costs, addr).send(w, http.StatusOK)
+}
+
+// setQuotaHeader says whether this node enforces quotas (not a reference
+// header): clients check a cost before sending against a node that does,
+// and compute nodes enforce payments of the executions it admitted.
+func setQuotaHeader(w http.ResponseWriter, p Pricer) {
 	quota := "off"
 	if p.Quota() {
 		quota = "on"
 	}
 	w.Header().Set("X-Aleph-Quota", quota)
-	priceJSON(costs, addr).send(w, http.StatusOK)
 }
 
 func (s *Server) priceFailed(w http.ResponseWriter, r *http.Request, err error) {

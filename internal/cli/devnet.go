@@ -190,6 +190,11 @@ func publishRuntimes(ctx context.Context, g *globals, nw *devnet.Network, python
 	if err != nil {
 		return rts, err
 	}
+	if nw.Chain() != nil { // the nodes enforce quotas: the runtimes must be paid for
+		if err := nw.FundAccount(ctx, s.Address(), devnet.RuntimeFunds); err != nil {
+			return rts, fmt.Errorf("fund the devnet account: %w", err)
+		}
+	}
 	c := client.New(nw.Nodes()[0].APIURL(), client.WithUserAgent("goaleph-cli/0.1"))
 	dg := *g
 	dg.apiURL = nw.Nodes()[0].APIURL()

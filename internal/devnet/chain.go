@@ -16,7 +16,9 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/contracts"
+	"github.com/goaleph/goaleph/internal/balances"
 	"github.com/goaleph/goaleph/internal/chain/chainsync"
 	"github.com/goaleph/goaleph/internal/chain/ethcontracts"
 	"github.com/goaleph/goaleph/internal/chain/packer"
@@ -58,7 +60,14 @@ var (
 	packerETH = ether(100)  // gas for the packer's doEmit transactions
 	userETH   = ether(100)  // gas for the user's own transactions
 	userALEPH = ether(1000) // ALEPH has 18 decimals, as ETH
+	// RuntimeFunds is what the devnet's own account is given to pay for
+	// the runtimes it publishes (the Python runtime's STORE holds about
+	// 0.33 ALEPH per MiB).
+	RuntimeFunds = ether(1000)
 )
+
+// noCutoff is a payment cut-off date that never comes (year 9999).
+const noCutoff = 253402300799
 
 func ether(n int64) *big.Int {
 	return new(big.Int).Mul(big.NewInt(n), new(big.Int).Exp(big.NewInt(10), big.NewInt(18), nil))
@@ -87,6 +96,8 @@ type Chain struct {
 	// CommitDelay, PollInterval and Confirmations are the nodes' settings.
 	CommitDelay, PollInterval time.Duration
 	Confirmations             int64
+
+	minterKey string // the chain's funded key: it deployed the token and mints ALEPH
 }
 
 // chainState is what devnet.json keeps of the chain, so that a restart on
@@ -171,7 +182,8 @@ func (nw *Network) setupChain(ctx context.Context, dir string, st *chainState) (
 		SyncContract: common.HexToAddress(st.SyncContract), Token: common.HexToAddress(st.Token),
 		SyncHeight: st.SyncHeight, TokenHeight: st.TokenHeight, Packer: pk,
 		UserKey: st.UserKey, User: crypto.PubkeyToAddress(uk.PublicKey),
-		CommitDelay: cc.CommitDelay, PollInterval: cc.PollInterval, Confirmations: cc.Confirmations}
+		CommitDelay: cc.CommitDelay, PollInterval: cc.PollInterval, Confirmations: cc.Confirmations,
+		minterKey: cc.FundedKey}
 	nw.chainRole = nw.chain.configure(st.PackerKey)
 	return st, nil
 }
@@ -186,11 +198,57 @@ func (c *Chain) configure(packerKey string) func(i int, rc *node.RoleConfig) {
 			RetryBase: c.PollInterval, MaxBackoff: 30 * c.PollInterval}
 		rc.Token = node.TokenConfig{Enabled: true, RPC: c.RPC, Address: c.Token.Hex(), StartHeight: int64(c.TokenHeight),
 			Confirmations: c.Confirmations, PollInterval: c.PollInterval}
+		// The accounts can be funded on this chain: the nodes refuse what
+		// their owners cannot pay for, as a public network does. Hold pays
+		// for every message, though (no cut-off): a devnet has no way to
+		// distribute credits yet.
+		rc.Node.Economy.Quota = true
+		rc.Node.Economy.HoldCutoff, rc.Node.Economy.CreditOnlyCutoff = noCutoff, noCutoff
 		if i == 0 {
 			rc.Packer = packer.Config{Key: packerKey, CommitDelay: c.CommitDelay, FollowInterval: c.PollInterval,
 				RetryBase: c.PollInterval, MaxBackoff: 30 * c.PollInterval}
 		}
 	}
+}
+
+// Fund mints amount ALEPH base units to the account to and waits until the
+// transaction is mined: the devnet funds what it posts itself this way
+// (its nodes enforce quotas). The nodes see it once their token followers
+// have read the block.
+func (c *Chain) Fund(ctx context.Context, to common.Address, amount *big.Int) error {
+	token := ethcontracts.NewAlephToken()
+	return c.transact(ctx, c.minterKey, token.PackMint(to, amount))
+}
+
+// Transfer sends amount ALEPH base units from the account of the hex
+// private key fromKey (the user key, say) to the account to and waits
+// until the transaction is mined.
+func (c *Chain) Transfer(ctx context.Context, fromKey string, to common.Address, amount *big.Int) error {
+	token := ethcontracts.NewAlephToken()
+	return c.transact(ctx, fromKey, token.PackTransfer(to, amount))
+}
+
+// transact sends a call of the token contract signed by key and waits for
+// it to be mined.
+func (c *Chain) transact(ctx context.Context, key string, data []byte) error {
+	k, err := packer.ParseKey(key)
+	if err != nil {
+		return fmt.Errorf("devnet: key: %w", err)
+	}
+	cl, err := ethclient.DialContext(ctx, c.RPC)
+	if err != nil {
+		return fmt.Errorf("devnet: chain %s: %w", c.RPC, err)
+	}
+	defer cl.Close()
+	opts := bind.NewKeyedTransactor(k, c.ChainID)
+	opts.Context = ctx
+	token := ethcontracts.NewAlephToken()
+	tx, err := bind.Transact(token.Instance(cl, c.Token), opts, data)
+	if err != nil {
+		return fmt.Errorf("devnet: token transaction: %w", err)
+	}
+	_, err = mined(ctx, cl, tx)
+	return err
 }
 
 // closeChain stops the dev chain the network runs, if any.
@@ -300,4 +358,52 @@ func mined(ctx context.Context, cl *ethclient.Client, tx *types.Transaction) (*t
 		return nil, fmt.Errorf("devnet: transaction %s reverted", tx.Hash())
 	}
 	return r, nil
+}
+
+// FundAccount makes sure the account address holds at least min ALEPH
+// base units, as every node reads it: if node 0 reports less, it mints min
+// to it (Chain.Fund), then waits until each node's token follower has read
+// it, until ctx ends. The devnet's own messages (its runtimes) are paid
+// this way, its nodes enforcing quotas.
+func (nw *Network) FundAccount(ctx context.Context, address string, min *big.Int) error {
+	if nw.chain == nil {
+		return errors.New("devnet: no chain to fund accounts on")
+	}
+	held := func(n *Node) (bool, error) {
+		b, err := client.New(n.APIURL()).Balance(ctx, address, "")
+		if err != nil {
+			return false, err
+		}
+		v, err := balances.ParseAmount(b.Balance.String())
+		if err != nil {
+			return false, fmt.Errorf("devnet: balance of %s: %w", address, err)
+		}
+		return v.Cmp(min) >= 0, nil
+	}
+	ok, err := held(nw.nodes[0])
+	if err != nil {
+		return err
+	}
+	if !ok {
+		if err := nw.chain.Fund(ctx, common.HexToAddress(address), min); err != nil {
+			return err
+		}
+	}
+	for _, n := range nw.nodes {
+		for {
+			ok, err := held(n)
+			if err != nil {
+				return err
+			}
+			if ok {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("devnet: node %d does not see the funds of %s: %w", n.index, address, ctx.Err())
+			case <-time.After(nw.chain.PollInterval / 4):
+			}
+		}
+	}
+	return nil
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// package devnet/devcrn, which registers it: import it (its blank
 	// import is enough) to use Compute. Default off.
 	Compute bool
+	// ComputePaymentInterval is the period of the compute node's payment
+	// check (crn.Config.PaymentInterval). Default the compute node's.
+	ComputePaymentInterval time.Duration
 	// Chain, when set, gives the network an Ethereum chain with the sync
 	// contract and the ALEPH token, a packer on node 0, and a chain reader
 	// and token follower on every node (chain.go). Default none.
@@ -72,6 +75,8 @@ type ComputeConfig struct {
 	Logger  *slog.Logger // tagged with node=crn
 	// Listener is the compute node's listener, which it serves and closes.
 	Listener net.Listener
+	// PaymentInterval is Config.ComputePaymentInterval.
+	PaymentInterval time.Duration
 }
 
 // ComputeServer is a compute node: Run serves ComputeConfig.Listener until
@@ -549,7 +554,7 @@ func (nw *Network) newCompute(ctx context.Context, dir string, port int) (net.Li
 		return nil, nil, err
 	}
 	srv, err := newCompute(ctx, ComputeConfig{CoreURL: nw.nodes[0].apiURL, DataDir: filepath.Join(dir, "compute"),
-		Logger: nw.cfg.Logger.With("node", "crn"), Listener: ln})
+		Logger: nw.cfg.Logger.With("node", "crn"), Listener: ln, PaymentInterval: nw.cfg.ComputePaymentInterval})
 	if err != nil {
 		ln.Close()
 		return nil, nil, fmt.Errorf("devnet: compute node: %w", err)

@@ -56,10 +56,6 @@ type BalanceReader interface {
 	// the updates dated at or before at (whatever order they were applied
 	// in), ordered by chain then dApp.
 	BalancesAt(ctx context.Context, address string, at float64) ([]Balance, error)
-	// BalanceHistory returns every recorded update of address's rows,
-	// ordered by chain, dApp, height, then time: what BalancesAt chooses
-	// from, for a reader that needs the balance at each position.
-	BalanceHistory(ctx context.Context, address string) ([]Balance, error)
 	// Costs returns the cost rows of owner (matched case-insensitively),
 	// by time then item hash.
 	Costs(ctx context.Context, owner string) ([]Cost, error)

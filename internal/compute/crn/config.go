@@ -82,6 +82,9 @@ type Config struct {
 	// IdleTimeout stops an execution after that long without requests
 	// (DefaultIdleTimeout); negative stops it right after each request.
 	IdleTimeout time.Duration
+	// PaymentInterval is the period of the payment check (payment.go):
+	// DefaultPaymentInterval; negative: no check.
+	PaymentInterval time.Duration
 	// DrainTimeout bounds the wait for requests in flight at shutdown.
 	DrainTimeout time.Duration
 	// PrepareTimeout bounds a preparation (message, downloads, backend).
@@ -141,6 +144,9 @@ func (c *Config) defaults() {
 	}
 	if c.Domain == "" {
 		c.Domain = DefaultDomain
+	}
+	if c.PaymentInterval == 0 {
+		c.PaymentInterval = DefaultPaymentInterval
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = DefaultIdleTimeout

@@ -15,6 +15,8 @@ type metrics struct {
 	coldSeconds    prometheus.Histogram
 	downloads      *prometheus.CounterVec
 	reserved       prometheus.Gauge
+	paymentStops   *prometheus.CounterVec // executions stopped by the payment loop, by reason
+	paymentChecks  *prometheus.CounterVec // owners checked by the payment loop, by result
 }
 
 var durationBuckets = []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60}
@@ -39,8 +41,13 @@ func newMetrics(s *Server) *metrics {
 			Help: "Files asked of the cache, by result (cached, downloaded, corrupt, error)."}, []string{"result"}),
 		reserved: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aleph_crn_memory_reserved_mib",
 			Help: "Memory reserved by executions, in MiB."}),
+		paymentStops: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_crn_payment_stops_total",
+			Help: "Executions stopped by the payment check, by reason (insufficient_balance, insufficient_credit, forgotten, removed)."},
+			[]string{"reason"}),
+		paymentChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "aleph_crn_payment_checks_total",
+			Help: "Payment checks, by result (ok, or error when the core node could not answer)."}, []string{"result"}),
 	}
-	r.MustRegister(m.requests, m.requestSeconds, m.prepares, m.prepareSeconds, m.coldSeconds, m.downloads, m.reserved,
+	r.MustRegister(m.requests, m.requestSeconds, m.prepares, m.prepareSeconds, m.coldSeconds, m.downloads, m.reserved, m.paymentStops, m.paymentChecks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aleph_crn_executions", Help: "Running executions."},
 			func() float64 { return float64(len(s.pool.list())) }),

@@ -309,6 +309,9 @@ func (p *pool) prepare(e *execution) {
 }
 
 func (p *pool) prepareProgram(ctx context.Context, e *execution) (*program, compute.Instance, error) {
+	if err := p.s.pay.refused(e.hash); err != nil {
+		return nil, nil, err
+	}
 	content, err := p.s.fetchMessage(ctx, e.hash)
 	if err != nil {
 		return nil, nil, err
@@ -392,6 +395,7 @@ func (p *pool) close() {
 // executionInfo describes a running execution for the about routes.
 type executionInfo struct {
 	Hash     string
+	Owner    string
 	Backend  string
 	Runs     int
 	Defined  time.Time
@@ -416,7 +420,7 @@ func (p *pool) list() []executionInfo {
 		if e.err != nil {
 			continue
 		}
-		out = append(out, executionInfo{Hash: e.hash, Backend: e.prog.backend.Name(), Runs: e.runs,
+		out = append(out, executionInfo{Hash: e.hash, Owner: e.prog.owner, Backend: e.prog.backend.Name(), Runs: e.runs,
 			Defined: e.defined, Prepared: e.prepared, Memory: e.memory, VCPUs: e.vcpus,
 			Persistent: p.isPersistentLocked(e.hash)})
 	}

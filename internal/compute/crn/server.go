@@ -41,6 +41,7 @@ type Server struct {
 	announce *announcer // nil without Config.KeyFile
 	alloc    *allocator // allocations.go
 	inst     instances  // instances.go
+	pay      *payments  // payment.go
 }
 
 // New returns a compute node. Run serves it; Handler gives its routes.
@@ -62,6 +63,7 @@ func New(cfg Config) (*Server, error) {
 	s.reg = newRegistry(s)
 	s.alloc = newAllocator(s)
 	s.inst = instances{byID: map[string]*vmInstance{}, busy: map[string]bool{}}
+	s.pay = newPayments(s)
 	c, err := newCache(cfg.CacheDir, cfg.Client, cfg.MaxFileBytes, cfg.PrepareTimeout,
 		func(result string) { s.metrics.downloads.WithLabelValues(result).Inc() })
 	if err != nil {
@@ -89,6 +91,13 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 			s.watch(watchCtx)
 		}
 	}()
+	paid := make(chan struct{})
+	go func() {
+		defer close(paid)
+		if s.cfg.PaymentInterval > 0 {
+			s.pay.run(watchCtx, s.cfg.PaymentInterval)
+		}
+	}()
 	served := make(chan error, 1)
 	go func() { served <- s.cfg.HTTP.Serve(srv, ln) }()
 	s.announce.start(listenURL(ln))
@@ -101,6 +110,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	}
 	stopWatch()
 	<-watched
+	<-paid
 	s.endSupervisions()
 	s.reg.wg.Wait()       // events: their context ended with the watch
 	s.persistentWG.Wait() // supervisors: likewise

@@ -36,6 +36,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.String(&n.Domain, "domain", "api.domain", DefaultDomain, "public domain name: programs are reached at <base32 hash>.<domain>"),
 		settings.Int64(&n.MaxBodyBytes, "max-body-size", "api.max_body_size", DefaultMaxBodyBytes, "largest request body passed to a program, in bytes"),
 		settings.Duration(&n.IdleTimeout, "idle-timeout", "executions.idle_timeout", DefaultIdleTimeout, "stop an execution after this long without requests (negative: after each request)"),
+		settings.Duration(&n.PaymentInterval, "payment-interval", "executions.payment_interval", DefaultPaymentInterval, "check every this long that the owners of the executions pay for them (negative: never)"),
 		settings.Duration(&n.DrainTimeout, "drain-timeout", "drain_timeout", DefaultDrainTimeout, "at shutdown, how long requests in flight may finish"),
 		settings.Int64(&n.MemoryMiB, "memory-mib", "resources.memory_mib", DefaultMemoryMiB, "memory given to programs in all, in MiB (admission control)"),
 		settings.Int(&n.VCPUs, "vcpus", "resources.vcpus", 0, "vCPUs given to programs in all (default 4 × the CPUs)"),

@@ -35,7 +35,7 @@ func New(ctx context.Context, c devnet.ComputeConfig) (devnet.ComputeServer, err
 	return crn.NewRole(ctx, crn.RoleConfig{
 		CRN: crn.Config{CoreURL: c.CoreURL, CacheDir: filepath.Join(c.DataDir, "cache"), Logger: c.Logger,
 			KeyFile: filepath.Join(c.DataDir, "crn-key"), // announces its executions (docs/design/0007)
-			Version: node.Version},
+			Version: node.Version, PaymentInterval: c.PaymentInterval},
 		Listener:             c.Listener,
 		SandboxOptional:      true,
 		SandboxAgentBuildDir: c.DataDir,

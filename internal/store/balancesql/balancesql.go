@@ -59,8 +59,6 @@ const (
 		ON CONFLICT (address, chain, dapp, height, time) DO UPDATE SET balance = excluded.balance`
 	selectHistory = `SELECT address, chain, dapp, balance, height, time FROM balance_history
 		WHERE lower(address) = lower($1) AND time <= $2 ORDER BY chain, dapp, height, time`
-	selectAllHistory = `SELECT address, chain, dapp, balance, height, time FROM balance_history
-		WHERE lower(address) = lower($1) ORDER BY chain, dapp, height, time`
 	upsertCost = `INSERT INTO account_costs (item_hash, owner, time, payment_type, cost_hold, cost_stream, cost_credit)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_hash) DO UPDATE SET owner = excluded.owner, time = excluded.time,
 		payment_type = excluded.payment_type, cost_hold = excluded.cost_hold, cost_stream = excluded.cost_stream,
@@ -99,25 +97,6 @@ func units(s string) (*big.Int, error) {
 		return nil, fmt.Errorf("bad amount %q", s)
 	}
 	return v, nil
-}
-
-// History implements store.BalanceReader.BalanceHistory.
-func History(c Conn, address string) ([]store.Balance, error) {
-	var out []store.Balance
-	err := each(c, selectAllHistory, []any{address}, func(scan func(...any) error) error {
-		var b store.Balance
-		var amount string
-		if err := scan(&b.Address, &b.Chain, &b.Dapp, &amount, &b.Height, &b.Time); err != nil {
-			return err
-		}
-		var err error
-		if b.Amount, err = units(amount); err != nil {
-			return fmt.Errorf("balance of %s on %s: %w", b.Address, b.Chain, err)
-		}
-		out = append(out, b)
-		return nil
-	})
-	return out, err
 }
 
 // BalancesAt implements store.BalanceReader.BalancesAt: of each chain and

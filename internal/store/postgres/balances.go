@@ -63,10 +63,6 @@ func (r reader) BalancesAt(ctx context.Context, address string, at float64) ([]s
 	return balancesql.BalancesAt(pgBalances{ctx, r.q}, address, at)
 }
 
-func (r reader) BalanceHistory(ctx context.Context, address string) ([]store.Balance, error) {
-	return balancesql.History(pgBalances{ctx, r.q}, address)
-}
-
 func (r reader) Costs(ctx context.Context, owner string) ([]store.Cost, error) {
 	return balancesql.Costs(pgBalances{ctx, r.q}, owner)
 }

@@ -47,10 +47,6 @@ func (r reader) BalancesAt(ctx context.Context, address string, at float64) ([]s
 	return balancesql.BalancesAt(balanceConn{ctx, r.q}, address, at)
 }
 
-func (r reader) BalanceHistory(ctx context.Context, address string) ([]store.Balance, error) {
-	return balancesql.History(balanceConn{ctx, r.q}, address)
-}
-
 func (r reader) Costs(ctx context.Context, owner string) ([]store.Cost, error) {
 	return balancesql.Costs(balanceConn{ctx, r.q}, owner)
 }

@@ -178,7 +178,7 @@ func testBalanceHistory(t *testing.T, s store.Store) {
 		}
 	}
 	wantRows(t, s, a, "BASE/=2@7", "ETH/=30@30", "SOL/=1@1")
-	hist, err := s.BalanceHistory(ctx, strings.ToLower(a))
+	hist, err := s.BalanceHistory(ctx, strings.ToLower(a), 1e9)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func testBalanceHistory(t *testing.T, s store.Store) {
 	}
 	// SetBalances writes no history: the follower's rows count from the
 	// start (BalancesAt reads them from the balances table).
-	if want := []string{"BASE/=2@7:0", "ETH/=5@5:400", "ETH/=10@10:100", "ETH/=30@30:300", "SOL/=1@1:150"}; !reflect.DeepEqual(got, want) {
+	if want := []string{"BASE/=2@7:0", "ETH/=10@10:100", "SOL/=1@1:150", "ETH/=30@30:300", "ETH/=5@5:400"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("BalanceHistory = %q, want %q", got, want)
 	}
 }
