@@ -83,20 +83,77 @@ func wrap(msg map[string]any) []byte {
 	return b
 }
 
-// row1: n POSTs with a huge sender and a zero signature.
+// row1: n POSTs with a huge sender and a zero signature (refused by the
+// sender cap), then n with a sender of the usual length, a zero signature
+// and 150 KB of inline content (accepted, then rejected by the signature
+// check: what the node keeps of those is the cost a stranger can impose).
+// The data dir is measured closed (see closedSize), after a restart with
+// no traffic to show what a restart itself writes.
 func row1(ctx context.Context, cfg config, n *node, r *result) error {
+	c0, err := n.closedSize(ctx)
+	if err != nil {
+		return err
+	}
+	c1, err := n.closedSize(ctx)
+	if err != nil {
+		return err
+	}
 	for i := 0; i < cfg.r1N && ctx.Err() == nil; i++ {
 		sender := fmt.Sprintf("%06d", i) + strings.Repeat("a", max(0, cfg.r1Sender-6))
 		code, _, err := postMessage(ctx, n, wrap(envelope(map[string]any{"sender": sender})))
 		r.status(code, err)
 	}
-	settle(n)
-	grow := dirSize(n.dataDir) - r.Before.Disk
-	per := grow / int64(max(1, cfg.r1N))
-	r.Summary = fmt.Sprintf("disk +%s (%d B/request)", mib(grow), per)
+	cA, err := n.closedSize(ctx)
+	if err != nil {
+		return err
+	}
+	var last string
+	for i := 0; i < cfg.r1N && ctx.Err() == nil; i++ {
+		content := fmt.Sprintf(`{"type":"abuse","address":"0x0000000000000000000000000000000000000000","content":{"n":%d,"pad":"%s"},"time":1700000000}`,
+			i, strings.Repeat("p", 150_000))
+		sum := sha256.Sum256([]byte(content))
+		last = hex.EncodeToString(sum[:])
+		code, _, err := postMessage(ctx, n, wrap(envelope(map[string]any{"item_content": content, "item_hash": last})))
+		r.status(code, err)
+	}
+	status := waitStatus(ctx, n, last, "rejected", time.Minute)
+	cB, err := n.closedSize(ctx)
+	if err != nil {
+		return err
+	}
+	if c0 < 0 { // attached: the running dir is all there is
+		c1, cA, cB = r.Before.Disk, r.Before.Disk, dirSize(n.dataDir)
+	}
+	perA := (cA - c1) / int64(max(1, cfg.r1N))
+	perB := (cB - cA) / int64(max(1, cfg.r1N))
+	r.line("data dir, closed", "bytes", "growth per request")
+	r.line("fresh node", strconv.FormatInt(c0, 10), "")
+	r.line("after a restart, no traffic", strconv.FormatInt(c1, 10), fmt.Sprintf("(%+d in all)", c1-c0))
+	r.line(fmt.Sprintf("after %d × %d-char sender", cfg.r1N, cfg.r1Sender), strconv.FormatInt(cA, 10), strconv.FormatInt(perA, 10))
+	r.line(fmt.Sprintf("after %d × 150 KB unsigned (last: %s)", cfg.r1N, status), strconv.FormatInt(cB, 10), strconv.FormatInt(perB, 10))
+	r.Summary = fmt.Sprintf("closed data dir +%d B/request (huge sender), +%d B/request (150 KB unsigned, %s)", perA, perB, status)
 	r.Bound = "≤ 1 KB/request"
-	r.Verdict = verdict(per <= 1024)
+	r.Verdict = verdict(perA <= 1024 && perB <= 1024 && status == "rejected")
 	return nil
+}
+
+// waitStatus polls the message's status until it is want or limit passes,
+// and returns the last status seen.
+func waitStatus(ctx context.Context, n *node, hash, want string, limit time.Duration) string {
+	deadline := time.Now().Add(limit)
+	status := "unknown"
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		code, body, _, err := do(ctx, "GET", n.url+"/api/v0/messages/"+hash+"/status", "", nil)
+		var ans struct{ Status string }
+		if err == nil && code == 200 && json.Unmarshal(body, &ans) == nil {
+			status = ans.Status
+			if status == want {
+				return status
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return status
 }
 
 // jsonArray streams a JSON array of about size bytes.
