@@ -25,7 +25,7 @@ type node struct {
 	dataDir string
 	cmd     *exec.Cmd // nil when attached
 	tmp     string
-	bin     string   // the child's binary and arguments, for a restart
+	bin     string // the child's binary and arguments, for a restart
 	args    []string
 
 	mu   sync.Mutex
