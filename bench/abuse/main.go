@@ -299,6 +299,9 @@ func runRow(ctx context.Context, cfg config, n *node, row int) *result {
 		r.Err, r.Verdict = err.Error(), "FAIL"
 		return r
 	}
+	// The node's own startup writes land after it first answers: the
+	// starting figures wait for them.
+	settleFor(n, 2*time.Second, 30*time.Second)
 	r.Before = measure(n.pid, n.dataDir)
 	s := startSampler(n.pid, n.dataDir)
 	t0 := time.Now()
@@ -323,15 +326,19 @@ func runRow(ctx context.Context, cfg config, n *node, row int) *result {
 
 // settle waits (at most 3 s) until the data dir size stops changing, so
 // that writes still in flight at the end of a row are counted.
-func settle(n *node) {
-	prev := dirSize(n.dataDir)
-	for i := 0; i < 10; i++ {
-		time.Sleep(300 * time.Millisecond)
-		cur := dirSize(n.dataDir)
-		if cur == prev {
-			return
+func settle(n *node) { settleFor(n, 300*time.Millisecond, 3*time.Second) }
+
+// settleFor waits until the data dir size has not changed for quiet, or
+// until limit.
+func settleFor(n *node, quiet, limit time.Duration) {
+	const every = 100 * time.Millisecond
+	deadline := time.Now().Add(limit)
+	prev, since := dirSize(n.dataDir), time.Now()
+	for time.Since(since) < quiet && time.Now().Before(deadline) {
+		time.Sleep(every)
+		if cur := dirSize(n.dataDir); cur != prev {
+			prev, since = cur, time.Now()
 		}
-		prev = cur
 	}
 }
 

@@ -25,6 +25,8 @@ type node struct {
 	dataDir string
 	cmd     *exec.Cmd // nil when attached
 	tmp     string
+	bin     string // the child's binary and arguments, for a restart
+	args    []string
 
 	mu   sync.Mutex
 	logs []string // the child's output lines
@@ -75,12 +77,21 @@ func startNode(ctx context.Context, bin, tmp string, extra ...string) (*node, er
 	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	err = cmd.Start()
-	pw.Close()
 	if err != nil {
+		pw.Close()
 		stderr.Close()
 		return nil, err
 	}
-	n := &node{url: "http://" + addr, pid: cmd.Process.Pid, dataDir: dir, cmd: cmd, tmp: dir, done: make(chan struct{})}
+	n := &node{url: "http://" + addr, pid: cmd.Process.Pid, dataDir: dir, cmd: cmd, tmp: dir, done: make(chan struct{}), bin: bin, args: args}
+	if err := n.watch(ctx, stderr, pw); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// watch captures the child's output and waits until it answers.
+func (n *node) watch(ctx context.Context, stderr *os.File, pw *os.File) error {
+	pw.Close()
 	go func() {
 		defer close(n.done)
 		sc := bufio.NewScanner(stderr)
@@ -97,9 +108,38 @@ func startNode(ctx context.Context, bin, tmp string, extra ...string) (*node, er
 	}()
 	if err := waitReady(ctx, n.url, 60*time.Second); err != nil {
 		n.stop()
-		return nil, fmt.Errorf("node did not start: %w; log tail:\n%s", err, n.logTail(20))
+		return fmt.Errorf("node did not start: %w; log tail:\n%s", err, n.logTail(20))
 	}
-	return n, nil
+	return nil
+}
+
+// closedSize stops the child node (SIGTERM: it checkpoints its database
+// on the way out), measures its data dir and starts it again on the same
+// dir and address. A running node's data dir counts SQLite's write-ahead
+// log, which holds every page written since the last checkpoint and is
+// reused, not shrunk; the closed dir holds only what is kept. It returns
+// -1 for an attached node, which it cannot restart.
+func (n *node) closedSize(ctx context.Context) (int64, error) {
+	if n.cmd == nil {
+		return -1, nil
+	}
+	n.halt()
+	size := dirSize(n.dataDir)
+	cmd := exec.Command(n.bin, n.args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stderr, pw, err := os.Pipe()
+	if err != nil {
+		return 0, err
+	}
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if err := cmd.Start(); err != nil {
+		pw.Close()
+		stderr.Close()
+		return 0, err
+	}
+	<-n.done
+	n.cmd, n.pid, n.done = cmd, cmd.Process.Pid, make(chan struct{})
+	return size, n.watch(ctx, stderr, pw)
 }
 
 // attachNode uses a node started by someone else.
@@ -164,6 +204,15 @@ func (n *node) stop() {
 	if n.cmd == nil {
 		return
 	}
+	n.halt()
+	n.cmd = nil
+	if n.tmp != "" {
+		_ = os.RemoveAll(n.tmp)
+	}
+}
+
+// halt ends the child node and waits for it, keeping its data dir.
+func (n *node) halt() {
 	_ = n.cmd.Process.Signal(syscall.SIGTERM)
 	exited := make(chan struct{})
 	go func() { _ = n.cmd.Wait(); close(exited) }()
@@ -172,9 +221,5 @@ func (n *node) stop() {
 	case <-time.After(10 * time.Second):
 		_ = n.cmd.Process.Kill()
 		<-exited
-	}
-	n.cmd = nil
-	if n.tmp != "" {
-		_ = os.RemoveAll(n.tmp)
 	}
 }

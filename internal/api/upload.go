@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,17 +28,18 @@ func engineOf(r *http.Request) files.Engine {
 // compact serialisation of the JSON body (sorted keys, numbers and strings
 // kept as sent) and answers its hash. The file gets a grace-period pin.
 // The body is canonicalised as it is read (see canonicalJSON), under the
-// unauthenticated size limit; at most maxConcurrentJSON requests do so at
-// once, a request waiting up to jsonQueueWait for its turn before a 503.
+// unauthenticated size limit; at most maxConcurrentJSON requests do so and
+// store the result at once, a request waiting up to jsonQueueWait for its
+// turn before a 503.
 func (s *Server) addJSON(w http.ResponseWriter, r *http.Request) {
 	if !s.acquireJSON(w, r) {
 		return
 	}
+	// The slot is held until the file is stored: the canonical form stays
+	// in memory until then.
+	defer s.releaseJSON()
 	limit := s.cfg.Limits.MaxUnauthenticatedSize
-	// The output is about as long as the body: a declared length sizes it.
-	hint := min(max(r.ContentLength, 0), limit)
-	canon, err := canonicalJSON(http.MaxBytesReader(w, r.Body, limit), hint)
-	s.releaseJSON()
+	canon, err := canonicalJSON(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		switch {
@@ -51,7 +51,7 @@ func (s *Server) addJSON(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	info, err := s.cfg.Files.Add(r.Context(), engineOf(r), bytes.NewReader(canon), files.AddOptions{})
+	info, err := s.cfg.Files.Add(r.Context(), engineOf(r), canon.reader(), files.AddOptions{})
 	if err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
