@@ -21,6 +21,8 @@ TOOLS=(
   "qemu-system-x86_64 qemu-system-x86" # the micro VM compute backend (internal/compute/microvm)
   "vmlinuz linux-image-cloud-amd64"    # its guest kernel and modules (/boot, /lib/modules)
   "mksquashfs squashfs-tools"          # its runtime and code disks
+  "mkfs.ext4 e2fsprogs"                # the instances' root and volume disks (internal/compute/microvm)
+  "ssh openssh-client"                 # the instance tests log in with Debian's ssh (internal/compute/microvm)
 )
 
 # has tells whether a command is installed. Debian keeps the PostgreSQL
