@@ -1,8 +1,10 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/goaleph/goaleph/internal/store"
@@ -25,6 +27,10 @@ func (s *Server) getAggregates(w http.ResponseWriter, r *http.Request) {
 	}
 	aggs, err := s.cfg.Store.Aggregates(r.Context(), address, keys)
 	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	if aggs, err = s.withVirtual(r.Context(), aggs, address, keys); err != nil {
 		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
@@ -114,4 +120,29 @@ func (s *Server) listAggregates(w http.ResponseWriter, r *http.Request) {
 		out.WriteByte('}')
 	}
 	out.endListPage(w, cursor, f.Page, f.Pagination, res.Total, res.NextCursor, "aggregates")
+}
+
+// withVirtual merges the computed aggregates of address into aggs, in key
+// order, a computed one replacing a stored one of the same key.
+func (s *Server) withVirtual(ctx context.Context, aggs []store.Aggregate, address string, keys []string) ([]store.Aggregate, error) {
+	if s.cfg.VirtualAggregates == nil {
+		return aggs, nil
+	}
+	virt, err := s.cfg.VirtualAggregates(ctx, address, keys)
+	if err != nil || len(virt) == 0 {
+		return aggs, err
+	}
+	byKey := map[string]store.Aggregate{}
+	for _, a := range aggs {
+		byKey[a.Key] = a
+	}
+	for _, a := range virt {
+		byKey[a.Key] = a
+	}
+	out := make([]store.Aggregate, 0, len(byKey))
+	for _, a := range byKey {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out, nil
 }

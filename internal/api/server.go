@@ -67,6 +67,11 @@ type Config struct {
 	// MaxWebsockets caps the open /api/ws0 connections (0:
 	// DefaultMaxWebsockets).
 	MaxWebsockets int
+	// VirtualAggregates returns the aggregates of address (among keys;
+	// none: all) that the node computes instead of storing, such as the
+	// node registry's corechannel; they replace stored ones of the same
+	// key. Nil for none.
+	VirtualAggregates func(ctx context.Context, address string, keys []string) ([]store.Aggregate, error)
 }
 
 // Server is the HTTP API. It implements http.Handler.

@@ -75,7 +75,9 @@ type Config struct {
 	Balances BalancesConfig
 	// Economy configures prices and admission (economy.go).
 	Economy EconomyConfig
-	Logger  *slog.Logger
+	// Registry configures the node registry (registry.go).
+	Registry RegistryConfig
+	Logger   *slog.Logger
 }
 
 func (c *Config) defaults() {
@@ -120,6 +122,7 @@ type Node struct {
 	handlers map[message.Type]handler
 	metrics  *metrics
 	econ     *economyState
+	registry *registry
 	bus      *bus
 	api      *api.Server
 
@@ -179,6 +182,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 	}
 	n.metrics = newMetrics(n)
 	n.econ = newEconomy(cfg.Economy, n.metrics.registry)
+	n.registry = newRegistry(cfg.Registry, n.metrics.registry)
 	n.handlers = map[message.Type]handler{
 		message.TypePost:      posts{balances: newBalanceUpdates(cfg.Balances, n.metrics.registry), credits: newCreditPosts(cfg.Economy)},
 		message.TypeAggregate: aggregates{econ: n.econ},
@@ -188,7 +192,7 @@ func newNode(cfg Config, db store.Store, fs *files.Store) *Node {
 		message.TypeInstance:  executables{},
 	}
 	n.api = api.New(api.Config{Node: n, Store: db, Files: fs, Limits: cfg.Limits, MaxWebsockets: cfg.MaxWebsockets, Version: Version,
-		Registry: n.metrics.registry, Logger: cfg.Logger})
+		Registry: n.metrics.registry, Logger: cfg.Logger, VirtualAggregates: n.virtualAggregates})
 	return n
 }
 

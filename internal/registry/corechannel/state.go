@@ -38,8 +38,14 @@ const (
 // Event is one input of the reducer.
 type Event struct {
 	Kind Kind
-	// Time is the event's position in the log: a message's time, the
-	// position of a balance update.
+	// Height is the event's chain height, the first key of its position
+	// (the reference merges its inputs by ETH height): a balance change's
+	// block, a message's first confirmation, or math.MaxInt64 for a
+	// message not confirmed yet (the reference gives those the current
+	// height, after every balance change it knows).
+	Height int64
+	// Time is a message's time: the second key of its position, and the
+	// clock of score windows and inactivity.
 	Time float64
 	// Hash is the message's item hash (messages only).
 	Hash string
@@ -55,17 +61,20 @@ type Event struct {
 	Balance *big.Int
 }
 
-// Sort orders events by position: time, then balances before messages,
-// then item hash (or address), so that the order they arrived in does not
-// matter.
+// Sort orders events by position: height, then balances before messages,
+// then time, then item hash (or address), so that the order they arrived
+// in does not matter.
 func Sort(evs []Event) {
 	sort.SliceStable(evs, func(i, j int) bool {
 		a, b := &evs[i], &evs[j]
-		if a.Time != b.Time {
-			return a.Time < b.Time
+		if a.Height != b.Height {
+			return a.Height < b.Height
 		}
 		if a.Kind != b.Kind {
 			return a.Kind < b.Kind
+		}
+		if a.Time != b.Time {
+			return a.Time < b.Time
 		}
 		if a.Hash != b.Hash {
 			return a.Hash < b.Hash

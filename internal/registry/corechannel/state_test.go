@@ -28,8 +28,12 @@ type fixture struct {
 
 func (f *fixture) next() float64 { f.t++; return f.t }
 
+// at gives the event the fixture's height, so that replays follow the
+// fixture's order.
+func at(e Event) Event { e.Height = int64(e.Time); return e }
+
 func (f *fixture) bal(a string, tok int64) Event {
-	return Event{Kind: KindBalance, Time: f.next(), Address: a, Balance: tokens(tok)}
+	return at(Event{Kind: KindBalance, Time: f.next(), Address: a, Balance: tokens(tok)})
 }
 
 func (f *fixture) op(hash, sender, action, ref string, details map[string]any) Event {
@@ -38,7 +42,7 @@ func (f *fixture) op(hash, sender, action, ref string, details map[string]any) E
 		c["details"] = details
 	}
 	b, _ := json.Marshal(c)
-	return Event{Kind: KindMessage, Time: f.next(), Hash: hash, Sender: sender, PostType: OperationType, Ref: ref, Content: b}
+	return at(Event{Kind: KindMessage, Time: f.next(), Hash: hash, Sender: sender, PostType: OperationType, Ref: ref, Content: b})
 }
 
 func (f *fixture) amend(hash, sender, ref string, details map[string]any) Event {
@@ -63,8 +67,8 @@ func (f *fixture) scores(sender string, ccn, crn []entry) Event {
 	}
 	b, _ := json.Marshal(map[string]any{"version": "1.1", "tags": []string{"mainnet"},
 		"scores": map[string]any{"ccn": list(ccn), "crn": list(crn)}})
-	return Event{Kind: KindMessage, Time: f.next(), Hash: fmt.Sprintf("score%v", f.t), Sender: sender,
-		PostType: ScoresType, Content: b}
+	return at(Event{Kind: KindMessage, Time: f.next(), Hash: fmt.Sprintf("score%v", f.t), Sender: sender,
+		PostType: ScoresType, Content: b})
 }
 
 // run applies the setup, then the event under test, and returns its
@@ -397,7 +401,7 @@ func network() []Event {
 	same := f.next()
 	for _, e := range []Event{f.op("s1", bob, "stake-split", "n1", nil), f.op("s2", bob, "stake-split", "n2", nil),
 		f.op("s3", carol, "stake", "n1", nil), f.op("l1", alice, "link", "r1", nil), f.op("l2", dave, "link", "r2", nil)} {
-		e.Time = same
+		e.Time, e.Height = same, int64(same)
 		evs = append(evs, e)
 	}
 	evs = append(evs, f.scores(scorer, []entry{{"n1", 0.85, 0.9, 0.7}, {"n2", 0.5, 0.5, 0.2}},
