@@ -150,7 +150,7 @@ func (n *Node) NodeRegistry(ctx context.Context) (*corechannel.State, error) {
 	}
 	sort.Strings(addrs)
 	for _, a := range addrs {
-		hist, err := n.store.BalanceHistory(ctx, a)
+		hist, err := n.store.BalanceHistory(ctx, a, math.MaxFloat64)
 		if err != nil {
 			return nil, err
 		}
@@ -181,7 +181,15 @@ func stakingEvents(addr, chain string, hist []store.Balance) []corechannel.Event
 			rows = append(rows, b)
 		}
 	}
-	sort.SliceStable(rows, func(i, j int) bool { return rows[i].Height < rows[j].Height })
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].Height != rows[j].Height {
+			return rows[i].Height < rows[j].Height
+		}
+		if rows[i].Dapp != rows[j].Dapp {
+			return rows[i].Dapp < rows[j].Dapp
+		}
+		return rows[i].Time < rows[j].Time
+	})
 	cur := map[string]*big.Int{}
 	var evs []corechannel.Event
 	for i, b := range rows {
