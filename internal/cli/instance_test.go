@@ -1,0 +1,79 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestInstanceErrors: the instance commands refuse bad input with one
+// clear line before anything is published, and list works without a
+// compute node. (The whole life of an instance, on a devnet with QEMU, is
+// internal/devnet's TestInstanceCLI.)
+func TestInstanceErrors(t *testing.T) {
+	api := startNode(t)
+	e := newEnv(t, api)
+	e.ok("account", "create")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "id.pub")
+	if err := os.WriteFile(key, []byte("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGULT6A41Msmw2KEu0R9MvUjhuWNAsbdeZ0DOwYbt4Qt k\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notKey := filepath.Join(dir, "notkey")
+	os.WriteFile(notKey, []byte("hello"), 0o644)
+	var post writeResult
+	e.okJSON(&post, "post", "create", "--type", "note", "--content", `{"a":1}`)
+	file := filepath.Join(dir, "image")
+	os.WriteFile(file, bytes.Repeat([]byte("x"), 1000), 0o644)
+	var store writeResult
+	e.okJSON(&store, "file", "upload", file)
+	dead := "http://127.0.0.1:1"
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"instance", "create", "--ssh-pubkey-file", key}, "no root image"},
+		{[]string{"instance", "create", "--rootfs", "abc", "--ssh-pubkey-file", key}, "--rootfs"},
+		{[]string{"instance", "create", "--rootfs", store.ItemHash, "--ssh-pubkey-file", filepath.Join(dir, "none")}, "--ssh-pubkey-file"},
+		{[]string{"instance", "create", "--rootfs", store.ItemHash, "--ssh-pubkey-file", notKey}, "not an SSH public key"},
+		{[]string{"instance", "create", "--rootfs", store.ItemHash, "--ssh-pubkey-file", key, "--vcpus", "0"}, "at least 1"},
+		{[]string{"instance", "create", "--rootfs", store.ItemHash, "--ssh-pubkey-file", key, "--payment-type", "gold"}, "--payment-type"},
+		{[]string{"instance", "create", "--rootfs", store.ItemHash, "--ssh-pubkey-file", key, "--persistent-volume", "name=d,size_mib=1"}, "absolute mount"},
+		{[]string{"instance", "create", "--rootfs", post.ItemHash, "--ssh-pubkey-file", key}, "not a processed STORE"},
+		{[]string{"instance", "create", "--rootfs", strings.Repeat("ab", 32), "--ssh-pubkey-file", key}, "not found"},
+		{[]string{"instance", "delete", post.ItemHash, "--crn-url", dead}, "not an INSTANCE"},
+		{[]string{"instance", "reboot", "xyz"}, "not an item hash"},
+		{[]string{"instance", "logs", store.ItemHash, "--crn-url", dead}, "127.0.0.1:1"},
+	} {
+		if got := e.fails(tc.args...); !strings.Contains(got, tc.want) {
+			t.Errorf("aleph %s: %q; want %q", strings.Join(tc.args, " "), got, tc.want)
+		}
+	}
+
+	// Published, but the node cannot start it: the error names the
+	// instance so that it can be deleted.
+	got := e.fails("instance", "create", "--rootfs", store.ItemHash, "--rootfs-size", "64", "--memory", "64",
+		"--ssh-pubkey-file", key, "--crn-url", dead)
+	if !strings.Contains(got, "is published but") || !strings.Contains(got, "aleph instance delete") {
+		t.Errorf("create with no compute node: %q", got)
+	}
+	var list struct {
+		Instances []struct {
+			ItemHash string `json:"item_hash"`
+			Running  bool   `json:"running"`
+		} `json:"instances"`
+		CRNError string `json:"crn_error"`
+	}
+	e.okJSON(&list, "instance", "list", "--crn-url", dead)
+	if len(list.Instances) != 1 || list.Instances[0].Running || list.CRNError == "" {
+		b, _ := json.Marshal(list)
+		t.Errorf("list: %s", b)
+	}
+	// The node cannot be reached: delete stops before the FORGET.
+	if got := e.fails("instance", "delete", list.Instances[0].ItemHash, "--crn-url", dead); !strings.Contains(got, "erase on") {
+		t.Errorf("delete with no compute node: %q", got)
+	}
+}
