@@ -3,10 +3,18 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/goaleph/goaleph/client"
+	"github.com/goaleph/goaleph/internal/compute/sandbox/sandboxtest"
 )
 
 // TestInstanceErrors: the instance commands refuse bad input with one
@@ -75,5 +83,66 @@ func TestInstanceErrors(t *testing.T) {
 	// The node cannot be reached: delete stops before the FORGET.
 	if got := e.fails("instance", "delete", list.Instances[0].ItemHash, "--crn-url", dead); !strings.Contains(got, "erase on") {
 		t.Errorf("delete with no compute node: %q", got)
+	}
+}
+
+// TestComputeRunInstances: aleph compute run runs instances with
+// --instances or --microvm (notify reaches the message lookup: 404 for an
+// unknown hash), and none without (501).
+func TestComputeRunInstances(t *testing.T) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		t.Skip("qemu-system-x86_64 is missing (scripts/install-deps.sh installs it)")
+	}
+	agent, err := sandboxtest.Agent(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := startNode(t)
+	e := newEnv(t, api)
+	unknown := strings.Repeat("cd", 32)
+	for _, tc := range []struct {
+		name, flag string
+		status     int
+	}{{"instances", "--instances", http.StatusNotFound}, {"microvm", "--microvm", http.StatusNotFound},
+		{"none", "", http.StatusNotImplemented}} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			addr := ln.Addr().String()
+			ln.Close()
+			args := []string{"compute", "run", "--core-url", api, "--listen", addr, "--cache-dir", t.TempDir(),
+				"--sandbox-agent", agent, "--no-announce", "--log-level", "error"}
+			if tc.flag != "" {
+				args = append(args, tc.flag)
+			}
+			run := e.cmd(args...)
+			var stderr bytes.Buffer
+			run.Stderr = &stderr
+			if err := run.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				run.Process.Signal(os.Interrupt)
+				run.Wait()
+			}()
+			n := client.NewCRN("http://" + addr)
+			deadline := time.Now().Add(2 * time.Minute) // the micro VM backend builds its initramfs first
+			for {
+				err = n.NotifyInstance(t.Context(), unknown)
+				var ce *client.Error
+				if errors.As(err, &ce) {
+					if ce.Status != tc.status {
+						t.Errorf("notify: %v; want %d", err, tc.status)
+					}
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("compute node: %v; stderr %s", err, stderr.String())
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+		})
 	}
 }
