@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -57,33 +56,6 @@ func (f *instanceFlags) add(cmd *cobra.Command) {
 
 func (f *instanceFlags) addWait(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.wait, "wait", 10*time.Minute, "how long to wait for the instance's SSH port")
-}
-
-// node is the client of the compute node.
-func (f *instanceFlags) node() *client.CRN {
-	var opts []client.CRNOption
-	if f.domain != "" {
-		opts = append(opts, client.WithCRNDomain(f.domain))
-	}
-	opts = append(opts, client.WithCRNClient(client.WithUserAgent("goaleph-cli/0.1")))
-	return client.NewCRN(f.url, opts...)
-}
-
-// fail words an error of the compute node for the user: a refusal with
-// the node's URL and reason, a dial failure with what could not be
-// reached.
-func (f *instanceFlags) fail(err error) error {
-	var ce *client.Error
-	var oe *net.OpError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ce):
-		return fmt.Errorf("compute node %s answered %d: %s", f.url, ce.Status, ce.Message)
-	case errors.As(err, &oe) && oe.Op == "dial":
-		return fmt.Errorf("cannot reach the compute node at %s: %v", f.url, oe.Err)
-	}
-	return err
 }
 
 // sshCommand is the command that logs in to the instance through the
