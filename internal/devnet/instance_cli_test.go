@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,7 @@ import (
 // persistent volume, `aleph instance reboot`, the file still there, the
 // console in `aleph instance logs`, and `aleph instance delete`, which
 // leaves no QEMU or slirp4netns process, no disk and no listening port.
+// An instance the node cannot run is refused with a 4xx and leaves nothing.
 func TestInstanceCLI(t *testing.T) {
 	for _, tool := range []string{"qemu-system-x86_64", "ssh", "ssh-keygen", "slirp4netns", "mkfs.ext4"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -64,6 +66,26 @@ func TestInstanceCLI(t *testing.T) {
 	u.run("account", "create")
 	key, _ := machinetest.Key(t, work, "owner")
 	wrong, _ := machinetest.Key(t, work, "stranger")
+
+	// A root disk smaller than the image: published, refused by the node
+	// with the size needed (4xx), nothing left on it; delete then only
+	// forgets the message.
+	msg := u.fail("instance", "create", "--ssh-pubkey-file", key+".pub", "--rootfs-size", "64", "--memory", "256")
+	m := regexp.MustCompile(`instance ([0-9a-f]{64}) is published but .* answered 422: .*less than the image needs`).FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("create with a 64 MiB root disk: %q; want a 422 naming the size needed", msg)
+	}
+	if _, err := os.Stat(filepath.Join(d.dir, "compute", "cache", "instances", m[1])); !os.IsNotExist(err) {
+		t.Errorf("the refused instance left its directory (%v)", err)
+	}
+	var forgot struct {
+		Status string `json:"status"`
+		Erased string `json:"erased"`
+	}
+	u.json(&forgot, "instance", "delete", m[1])
+	if forgot.Status != "processed" || !strings.HasPrefix(forgot.Erased, "not on ") {
+		t.Errorf("delete of an instance the node does not run: %+v", forgot)
+	}
 
 	var created struct {
 		ItemHash string `json:"item_hash"`
