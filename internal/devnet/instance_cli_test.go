@@ -125,17 +125,19 @@ func TestInstanceCLI(t *testing.T) {
 		t.Errorf("list: %+v", list)
 	}
 
-	var rebooted struct {
-		Result  string `json:"result"`
-		SSHPort int    `json:"ssh_port"`
+	if out := u.run("instance", "list"); !strings.Contains(out, hash+"  acceptance") || !strings.Contains(out, created.SSH) {
+		t.Errorf("list (table):\n%s", out)
 	}
+
+	// The human output this time: the answer, then the new SSH command.
 	t0 = time.Now()
-	u.json(&rebooted, "instance", "reboot", hash)
+	out = u.run("instance", "reboot", hash)
 	t.Logf("instance reboot in %v", time.Since(t0).Round(time.Second))
-	if rebooted.Result != "Rebooted VM "+hash || rebooted.SSHPort == 0 {
-		t.Fatalf("reboot: %+v", rebooted)
+	m = regexp.MustCompile(`^Rebooted VM ` + hash + `\nssh: ssh -p (\d+) root@127\.0\.0\.1\n$`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("reboot: %q", out)
 	}
-	port = rebooted.SSHPort
+	port, _ = strconv.Atoi(m[1])
 	if out, err := machinetest.SSH(ctx, key, port, "cat /mnt/data/f"); err != nil || out != "kept\n" {
 		t.Errorf("after the reboot: %v %q", err, out)
 	}
