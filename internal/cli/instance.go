@@ -65,9 +65,6 @@ func (f *instanceFlags) sshCommand(port int) string {
 	if u, err := url.Parse(f.url); err == nil && u.Hostname() != "" {
 		host = u.Hostname()
 	}
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
-	}
 	return fmt.Sprintf("ssh -p %d root@%s", port, host)
 }
 
