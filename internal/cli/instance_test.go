@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -144,5 +145,32 @@ func TestComputeRunInstances(t *testing.T) {
 				time.Sleep(100 * time.Millisecond)
 			}
 		})
+	}
+}
+
+// TestVolumeFlag reads --persistent-volume in the Python CLI's form.
+func TestVolumeFlag(t *testing.T) {
+	v, err := volumeFlag("name=data,mount=/mnt/data,size_mib=1024")
+	if err != nil || v.Name != "data" || v.Mount != "/mnt/data" || v.SizeMiB != 1024 || v.Persistence != "host" {
+		t.Errorf("%+v %v", v, err)
+	}
+	if v, err := volumeFlag(" name=d , mount=/d , size_mib=8 , persistence=store, comment=c"); err != nil ||
+		v.Persistence != "store" || v.Comment != "c" || v.Mount != "/d" {
+		t.Errorf("%+v %v", v, err)
+	}
+	for _, bad := range []string{"", "name=d", "name=d,mount=rel,size_mib=8", "name=d,mount=/d,size_mib=0",
+		"name=d,mount=/d,size_mib=x", "name=d,mount=/d,size_mib=8,persistence=disk", "name=d,mount=/d,size_mib=8,ref=x",
+		"mount=/d,size_mib=8", "name=d,mount=/d,size_mib"} {
+		if _, err := volumeFlag(bad); err == nil || !strings.Contains(err.Error(), "--persistent-volume") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// TestInstallMissing installs nothing when every tool is there.
+func TestInstallMissing(t *testing.T) {
+	there := func() bool { return true }
+	if err := installMissing(t.Context(), io.Discard, []hostTool{{"sh", "dash", nil}, {"kernel", "linux-image-cloud-amd64", there}}); err != nil {
+		t.Error(err)
 	}
 }
