@@ -32,6 +32,19 @@
 //
 // Watch follows the node's WebSocket feed of processed messages.
 //
+// CreateInstance publishes an INSTANCE message (a VM reached by SSH), and
+// CRN is a client of a compute node: NotifyInstance starts an instance,
+// Executions lists what the node runs with the SSH port it forwards, and
+// Operate (stop, reboot, erase) and Logs are the owner's operations,
+// signed with OwnerHeaders as the reference compute node expects:
+//
+//	res, err := c.CreateInstance(ctx, account, client.InstanceParams{RootFS: image, RootFSSizeMiB: 2048,
+//		AuthorizedKeys: []string{pubKey}, Sync: true})
+//	n := client.NewCRN("http://127.0.0.1:4020")
+//	err = n.NotifyInstance(ctx, res.Message.ItemHash)
+//	list, err := n.Executions(ctx) // list[hash].SSHPort()
+//	_, err = n.Operate(ctx, account, client.OpErase, res.Message.ItemHash)
+//
 // Errors answered by the node are *Error values carrying the HTTP status,
 // the Aleph error code (message.Code) when there is one, and the node's
 // message; errors.Is(err, ErrNotFound) tells a 404. Transport failures are

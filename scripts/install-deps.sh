@@ -22,7 +22,7 @@ TOOLS=(
   "vmlinuz linux-image-cloud-amd64"    # its guest kernel and modules (/boot, /lib/modules)
   "mksquashfs squashfs-tools"          # its runtime and code disks
   "mkfs.ext4 e2fsprogs"                # the instances' root and volume disks (internal/compute/microvm)
-  "ssh openssh-client"                 # the instance tests log in with Debian's ssh (internal/compute/microvm)
+  "ssh openssh-client"                 # the instance tests log in with Debian's ssh (internal/compute/microvm, internal/devnet TestInstanceCLI)
 )
 
 # has tells whether a command is installed. Debian keeps the PostgreSQL

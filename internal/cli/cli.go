@@ -43,6 +43,7 @@ func newRoot(g *globals) *cobra.Command {
 	root.AddCommand(newComputeCmd(g))
 	root.AddCommand(newGatewayCmd(g))
 	root.AddCommand(newProgramCmd(g))
+	root.AddCommand(newInstanceCmd(g))
 	root.AddCommand(newPricingCmd(g))
 	return root
 }

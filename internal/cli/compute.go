@@ -116,9 +116,7 @@ prints the effective settings and where each came from.`,
 			if printConfig {
 				return t.Print(g.out)
 			}
-			r, err := crn.NewRole(cmd.Context(), crn.RoleConfig{CRN: *cfg, Listen: rc.Listen, NoWasm: rc.NoWasm,
-				NoSandbox: rc.NoSandbox, SandboxAgent: rc.SandboxAgent, RequireNetworkIsolation: rc.RequireNetworkIsolation,
-				NoAnnounce: rc.NoAnnounce, LogLevel: rc.LogLevel, PersistentFrom: rc.PersistentFrom})
+			r, err := crn.NewRole(cmd.Context(), rc) // rc.CRN is cfg
 			if err != nil {
 				return err
 			}

@@ -35,6 +35,7 @@ func newDevnetCmd(g *globals) *cobra.Command {
 		noChain   bool
 		chain     devnet.ChainConfig
 		noGateway bool
+		noInst    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "devnet",
@@ -62,6 +63,15 @@ compute node runs programs on squashfs runtimes in bubblewrap sandboxes
 when bwrap and the guest agent aleph-guest (next to this executable, on
 PATH, or built from the sources when run from a checkout) are available.
 
+The compute node also runs instances (unless --no-instances): INSTANCE
+messages, VMs reached by SSH on a port of 127.0.0.1, in QEMU (KVM when
+usable, else software emulation). The devnet installs what they need when
+it is missing and it runs as root or with sudo (qemu-system-x86, a Debian
+kernel, e2fsprogs, squashfs-tools, slirp4netns: Debian packages), builds
+the Debian 12 instance image of runtimes/debian-12-instance once (cached,
+about 2 min) and publishes it: aleph instance create uses it by default
+through ALEPH_DEFAULT_ROOTFS.
+
 The network also runs a local Ethereum chain (unless --no-chain): the dev
 chain program aleph-devchain (next to this executable, on PATH, or run
 with go run from a checkout, minutes the first time; its blocks are kept
@@ -79,7 +89,8 @@ once with go install into the user cache, which needs the Go toolchain the
 first time. The devnet prints the curl line that reaches a program.
 
 It ends by printing the export lines that point the aleph commands at the
-devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
+devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME,
+ALEPH_DEFAULT_ROOTFS).`,
 		Example: `  aleph devnet
   aleph devnet --nodes 5 --data-dir ./devnet
   aleph devnet --no-compute
@@ -104,6 +115,13 @@ devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 				cfg.Chain = &chain
 			}
 			cfg.Gateway = !noGateway
+			if !noCompute && !noInst {
+				if err := instanceTools(ctx, cmd.ErrOrStderr()); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "devnet: no instances: %v\n", err)
+				} else {
+					cfg.Instances = true
+				}
+			}
 			nw, err := devnet.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -111,7 +129,7 @@ devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 			printDevnet(g.out, nw)
 			printChain(g.out, nw)
 			if !noCompute {
-				rts, err := publishRuntimes(ctx, g, nw, !noPython, cmd.ErrOrStderr())
+				rts, err := publishRuntimes(ctx, g, nw, !noPython, cfg.Instances, cmd.ErrOrStderr())
 				if err != nil {
 					nw.Stop()
 					return err
@@ -134,6 +152,7 @@ devnet (ALEPH_API_URL, ALEPH_CRN_URL, ALEPH_DEFAULT_RUNTIME).`,
 	f.BoolVar(&noCompute, "no-compute", false, "run core nodes only: no compute node, no runtimes published")
 	f.BoolVar(&noGateway, "no-gateway", false, "run no gateway (nor its local ACME CA)")
 	f.BoolVar(&noPython, "no-python-runtime", false, "do not build and publish the Debian 12 Python runtime (WASM programs only)")
+	f.BoolVar(&noInst, "no-instances", false, "run no instances: no QEMU backend, no instance image built or published")
 	f.BoolVar(&noChain, "no-chain", false, "run no chain: no packer, no confirmations, no token balances")
 	f.DurationVar(&chain.CommitDelay, "commit-delay", 10*time.Second, "time between two batches node 0 anchors on the chain")
 	return cmd
@@ -178,12 +197,14 @@ func printDevnet(w io.Writer, nw *devnet.Network) {
 type devnetRuntimes struct {
 	WASM   string // file hash of the WASM runtime marker
 	Python string // item hash of the Debian runtime's STORE, "" if none
+	RootFS string // item hash of the instance image's STORE, "" if none
 }
 
 // publishRuntimes publishes the WASM marker and, when python is set and
-// the image can be built or is cached, the Debian 12 Python runtime, on
-// node 0 with the devnet account.
-func publishRuntimes(ctx context.Context, g *globals, nw *devnet.Network, python bool, progress io.Writer) (devnetRuntimes, error) {
+// the image can be built or is cached, the Debian 12 Python runtime, and
+// when instances is set the Debian 12 instance image, on node 0 with the
+// devnet account.
+func publishRuntimes(ctx context.Context, g *globals, nw *devnet.Network, python, instances bool, progress io.Writer) (devnetRuntimes, error) {
 	var rts devnetRuntimes
 	dir := filepath.Dir(nw.Nodes()[0].DataDir())
 	s, err := devnetAccount(dir)
@@ -201,16 +222,21 @@ func publishRuntimes(ctx context.Context, g *globals, nw *devnet.Network, python
 	if rts.WASM, err = wasmMarker(ctx, &dg, c, s); err != nil {
 		return rts, err
 	}
-	if !python {
-		return rts, nil
+	if python {
+		if image, err := pythonRuntimeImage(ctx, progress); err != nil {
+			fmt.Fprintf(progress, "devnet: no Python runtime, WASM programs only: %v\n", err)
+		} else if rts.Python, err = publishImage(ctx, &dg, c, s, dir, image, "the Python runtime", progress); err != nil {
+			return rts, err
+		}
 	}
-	image, err := pythonRuntimeImage(ctx, progress)
-	if err != nil {
-		fmt.Fprintf(progress, "devnet: no Python runtime, WASM programs only: %v\n", err)
-		return rts, nil
+	if instances {
+		if image, err := instanceImage(ctx, progress); err != nil {
+			fmt.Fprintf(progress, "devnet: no instance image, no instances: %v\n", err)
+		} else if rts.RootFS, err = publishImage(ctx, &dg, c, s, dir, image, "the instance image", progress); err != nil {
+			return rts, err
+		}
 	}
-	rts.Python, err = publishImage(ctx, &dg, c, s, dir, image, progress)
-	return rts, err
+	return rts, nil
 }
 
 // devnetAccount loads the devnet's key from dir/devnet-key, creating it
@@ -230,16 +256,21 @@ func devnetAccount(dir string) (*eth.Account, error) {
 }
 
 // pythonRuntimeImage returns the path of the Debian 12 Python runtime's
-// squashfs image: from the cache of runtimes/debian-12-python/build.sh,
-// else built by it when the sources are here and root (or sudo without a
-// password) is available.
+// squashfs image (see runtimeImage).
 func pythonRuntimeImage(ctx context.Context, progress io.Writer) (string, error) {
+	return runtimeImage(ctx, "debian-12-python", "the Debian 12 Python runtime", "about 30 s", progress)
+}
+
+// runtimeImage returns the path of the squashfs image runtimes/<name>/build.sh
+// builds: from its cache, else built by it when the sources are here and
+// root (or sudo without a password) is available.
+func runtimeImage(ctx context.Context, name, what, takes string, progress io.Writer) (string, error) {
 	src := sandbox.SourceDir()
 	if src == "" {
-		return "", errors.New("not run from a checkout of goaleph: build the runtime with " +
-			"runtimes/debian-12-python/build.sh and publish its rootfs.squashfs with aleph file upload")
+		return "", errors.New("not run from a checkout of goaleph: build the image with " +
+			"runtimes/" + name + "/build.sh and publish its rootfs.squashfs with aleph file upload")
 	}
-	script := filepath.Join(src, "runtimes", "debian-12-python", "build.sh")
+	script := filepath.Join(src, "runtimes", name, "build.sh")
 	b, err := os.ReadFile(script)
 	if err != nil {
 		return "", err
@@ -254,9 +285,9 @@ func pythonRuntimeImage(ctx context.Context, progress io.Writer) (string, error)
 		}
 		cache = filepath.Join(home, ".cache")
 	}
-	out := filepath.Join(cache, "goaleph", "runtimes", "debian-12-python-"+hex.EncodeToString(sum[:])[:12])
+	out := filepath.Join(cache, "goaleph", "runtimes", name+"-"+hex.EncodeToString(sum[:])[:12])
 	if o := os.Getenv("OUT"); o != "" {
-		out = filepath.Join(o, "debian-12-python-"+hex.EncodeToString(sum[:])[:12])
+		out = filepath.Join(o, name+"-"+hex.EncodeToString(sum[:])[:12])
 	}
 	image := filepath.Join(out, "rootfs.squashfs")
 	if _, err := os.Stat(image); err == nil {
@@ -265,7 +296,7 @@ func pythonRuntimeImage(ctx context.Context, progress io.Writer) (string, error)
 	if os.Geteuid() != 0 && exec.CommandContext(ctx, "sudo", "-n", "true").Run() != nil {
 		return "", errors.New("building it needs root: run `sudo " + script + "` once (it is cached), then restart the devnet")
 	}
-	fmt.Fprintf(progress, "devnet: building the Debian 12 Python runtime with %s (about 30 s, once: it is cached in %s)\n", script, out)
+	fmt.Fprintf(progress, "devnet: building %s with %s (%s, once: it is cached in %s)\n", what, script, takes, out)
 	cmd := exec.CommandContext(ctx, script)
 	cmd.Stdout = io.Discard
 	pr, pw := io.Pipe()
@@ -291,7 +322,7 @@ func pythonRuntimeImage(ctx context.Context, progress io.Writer) (string, error)
 // publishImage publishes the runtime image with a STORE and returns its
 // item hash. The STORE of an image already published from this data
 // directory (runtimes.json) is reused.
-func publishImage(ctx context.Context, g *globals, c *client.Client, s *eth.Account, dir, image string, progress io.Writer) (string, error) {
+func publishImage(ctx context.Context, g *globals, c *client.Client, s *eth.Account, dir, image, what string, progress io.Writer) (string, error) {
 	f, err := os.Open(image)
 	if err != nil {
 		return "", err
@@ -317,13 +348,13 @@ func publishImage(ctx context.Context, g *globals, c *client.Client, s *eth.Acco
 	if err != nil {
 		return "", err
 	}
-	fmt.Fprintf(progress, "devnet: publishing the Python runtime (%d MB)\n", st.Size()>>20)
+	fmt.Fprintf(progress, "devnet: publishing %s (%d MB)\n", what, st.Size()>>20)
 	res, err := c.StoreFile(ctx, s, image, client.StoreParams{Channel: g.channel, Sync: true, Size: st.Size()})
 	if err != nil {
-		return "", fmt.Errorf("publish the Python runtime: %w", err)
+		return "", fmt.Errorf("publish %s: %w", what, err)
 	}
 	if res.Status != client.StatusProcessed {
-		return "", fmt.Errorf("the Python runtime's STORE message %s is %s", res.Message.ItemHash, res.Status)
+		return "", fmt.Errorf("the STORE message %s of %s is %s", res.Message.ItemHash, what, res.Status)
 	}
 	known[fileHash] = res.Message.ItemHash
 	b, _ := json.MarshalIndent(known, "", "  ")
@@ -336,10 +367,16 @@ func printRuntimes(w io.Writer, nw *devnet.Network, rts devnetRuntimes) {
 	if rts.Python != "" {
 		fmt.Fprintf(w, "python runtime  %s  (Debian 12, Python 3.11, FastAPI, uvicorn)\n", rts.Python)
 	}
+	if rts.RootFS != "" {
+		fmt.Fprintf(w, "instance image  %s  (Debian 12 with sshd: aleph instance create --rootfs)\n", rts.RootFS)
+	}
 	fmt.Fprintln(w, "\nPoint the aleph commands at this devnet:")
 	fmt.Fprintf(w, "export ALEPH_API_URL=%s ALEPH_CRN_URL=%s", nw.Nodes()[0].APIURL(), nw.ComputeURL())
 	if rts.Python != "" {
 		fmt.Fprintf(w, " ALEPH_DEFAULT_RUNTIME=%s", rts.Python)
+	}
+	if rts.RootFS != "" {
+		fmt.Fprintf(w, " ALEPH_DEFAULT_ROOTFS=%s", rts.RootFS)
 	}
 	fmt.Fprintln(w)
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -640,75 +641,30 @@ func (f *crnFlags) add(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.domain, "crn-domain", "", "the node's domain, named in the signature (default: its DOMAIN_NAME at /status/config)")
 }
 
-// nodeDomain returns the domain the node expects in owner signatures.
-func (f *crnFlags) nodeDomain(ctx context.Context) (string, error) {
+// node is the client of the compute node.
+func (f *crnFlags) node() *client.CRN {
+	opts := []client.CRNOption{client.WithCRNClient(client.WithUserAgent("goaleph-cli/0.1"))}
 	if f.domain != "" {
-		return f.domain, nil
+		opts = append(opts, client.WithCRNDomain(f.domain))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimRight(f.url, "/")+"/status/config", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", fmt.Errorf("compute node %s: %w", f.url, err)
-	}
-	defer resp.Body.Close()
-	var c struct {
-		Domain *string `json:"DOMAIN_NAME"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&c); err != nil || resp.StatusCode != http.StatusOK || c.Domain == nil {
-		return "", fmt.Errorf("compute node %s: no DOMAIN_NAME at /status/config (HTTP %d): give --crn-domain", f.url, resp.StatusCode)
-	}
-	return *c.Domain, nil
+	return client.NewCRN(f.url, opts...)
 }
 
-// ownerOp sends the owner operation method /control/machine/<hash>/<op>
-// to the node, signed by the account, and returns the answer's body.
-func ownerOp(ctx context.Context, g *globals, f *crnFlags, method, hash, op string) ([]byte, error) {
-	if err := checkHash(hash); err != nil {
-		return nil, err
+// fail words an error of the compute node for the user: a refusal with
+// the node's URL and reason, a dial failure with what could not be
+// reached.
+func (f *crnFlags) fail(err error) error {
+	var ce *client.Error
+	var oe *net.OpError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ce):
+		return fmt.Errorf("compute node %s answered %d: %s", f.url, ce.Status, ce.Message)
+	case errors.As(err, &oe) && oe.Op == "dial":
+		return fmt.Errorf("cannot reach the compute node at %s: %v", f.url, oe.Err)
 	}
-	s, err := g.signer()
-	if err != nil {
-		return nil, err
-	}
-	domain, err := f.nodeDomain(ctx)
-	if err != nil {
-		return nil, err
-	}
-	path := "/control/machine/" + hash + "/" + op
-	h, err := crn.OwnerHeaders(s, domain, method, path, time.Minute)
-	if err != nil {
-		return nil, err
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(f.url, "/")+path, nil)
-	if err != nil {
-		return nil, err
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("compute node %s: %w", f.url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Error string `json:"error"`
-		}
-		msg := strings.TrimSpace(string(b))
-		if json.Unmarshal(b, &e) == nil && e.Error != "" {
-			msg = e.Error
-		}
-		return nil, fmt.Errorf("compute node %s: %s %s: HTTP %d: %s", f.url, method, path, resp.StatusCode, msg)
-	}
-	return b, nil
+	return err
 }
 
 func newProgramLogsCmd(g *globals) *cobra.Command {
@@ -730,20 +686,19 @@ must be the program's owner (spec compute-node §5.1).`,
 			if follow {
 				return followLogs(cmd.Context(), g, &f, args[0])
 			}
-			b, err := ownerOp(cmd.Context(), g, &f, http.MethodGet, args[0], "logs")
+			if err := checkHash(args[0]); err != nil {
+				return err
+			}
+			s, err := g.signer()
 			if err != nil {
 				return err
 			}
-			var lines []struct {
-				Message   string `json:"MESSAGE"`
-				File      string `json:"file"`
-				Timestamp string `json:"__REALTIME_TIMESTAMP"`
-			}
-			if err := json.Unmarshal(b, &lines); err != nil {
-				return fmt.Errorf("compute node %s: malformed logs: %w", f.url, err)
+			lines, err := f.node().Logs(cmd.Context(), s, args[0])
+			if err != nil {
+				return f.fail(err)
 			}
 			if g.json {
-				return g.printJSON(json.RawMessage(b))
+				return g.printJSON(lines)
 			}
 			for _, l := range lines {
 				ts := l.Timestamp
@@ -770,12 +725,12 @@ func followLogs(ctx context.Context, g *globals, f *crnFlags, hash string) error
 	if err != nil {
 		return err
 	}
-	domain, err := f.nodeDomain(ctx)
+	domain, err := f.node().Domain(ctx)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	path := "/control/machine/" + hash + "/stream_logs"
-	h, err := crn.OwnerHeaders(s, domain, http.MethodGet, path, time.Minute)
+	h, err := client.OwnerHeaders(s, domain, http.MethodGet, path, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -790,7 +745,7 @@ func followLogs(ctx context.Context, g *globals, f *crnFlags, hash string) error
 	defer conn.CloseNow()
 	conn.SetReadLimit(1 << 20)
 	auth := map[string]json.RawMessage{}
-	for _, name := range []string{crn.HeaderSignedPubKey, crn.HeaderSignedOperation} {
+	for _, name := range []string{client.HeaderSignedPubKey, client.HeaderSignedOperation} {
 		auth[name] = json.RawMessage(h.Get(name))
 	}
 	b, _ := json.Marshal(map[string]any{"auth": auth})
@@ -838,14 +793,21 @@ func newProgramOwnerOpCmd(g *globals, op, short, long string) *cobra.Command {
 		Example: "  aleph program " + op + " 5c2e…9a1 --crn-url http://127.0.0.1:4020",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := ownerOp(cmd.Context(), g, &f, http.MethodPost, args[0], op)
+			if err := checkHash(args[0]); err != nil {
+				return err
+			}
+			s, err := g.signer()
 			if err != nil {
 				return err
 			}
-			if g.json {
-				return g.printJSON(map[string]any{"item_hash": args[0], "operation": op, "result": strings.TrimSpace(string(b))})
+			text, err := f.node().Operate(cmd.Context(), s, op, args[0])
+			if err != nil {
+				return f.fail(err)
 			}
-			fmt.Fprintln(g.out, strings.TrimSpace(string(b)))
+			if g.json {
+				return g.printJSON(map[string]any{"item_hash": args[0], "operation": op, "result": text})
+			}
+			fmt.Fprintln(g.out, text)
 			return nil
 		},
 	}

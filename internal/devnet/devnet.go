@@ -54,6 +54,11 @@ type Config struct {
 	// package devnet/devcrn, which registers it: import it (its blank
 	// import is enough) to use Compute. Default off.
 	Compute bool
+	// Instances lets the compute node run INSTANCE messages too, on the
+	// micro VM backend (QEMU), their SSH ports forwarded on 127.0.0.1;
+	// without QEMU or a kernel the node runs none and says so in the log.
+	// It needs Compute. Default off.
+	Instances bool
 	// ComputePaymentInterval is the period of the compute node's payment
 	// check (crn.Config.PaymentInterval). Default the compute node's.
 	ComputePaymentInterval time.Duration
@@ -77,6 +82,8 @@ type ComputeConfig struct {
 	Listener net.Listener
 	// PaymentInterval is Config.ComputePaymentInterval.
 	PaymentInterval time.Duration
+	// Instances is Config.Instances.
+	Instances bool
 }
 
 // ComputeServer is a compute node: Run serves ComputeConfig.Listener until
@@ -554,7 +561,8 @@ func (nw *Network) newCompute(ctx context.Context, dir string, port int) (net.Li
 		return nil, nil, err
 	}
 	srv, err := newCompute(ctx, ComputeConfig{CoreURL: nw.nodes[0].apiURL, DataDir: filepath.Join(dir, "compute"),
-		Logger: nw.cfg.Logger.With("node", "crn"), Listener: ln, PaymentInterval: nw.cfg.ComputePaymentInterval})
+		Logger: nw.cfg.Logger.With("node", "crn"), Listener: ln, PaymentInterval: nw.cfg.ComputePaymentInterval,
+		Instances: nw.cfg.Instances})
 	if err != nil {
 		ln.Close()
 		return nil, nil, fmt.Errorf("devnet: compute node: %w", err)

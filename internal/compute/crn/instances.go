@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -28,6 +29,7 @@ import (
 type vmInstance struct {
 	hash    string
 	owner   string
+	dir     string // its disks
 	m       *microvm.Machine
 	defined time.Time
 	started time.Time
@@ -130,13 +132,21 @@ func (s *Server) startInstance(ctx context.Context, hash string) error {
 		in.mu.Unlock()
 	}()
 	vi := s.lookupInstance(hash)
+	fresh := false // no disks yet: a failed first start leaves none
 	if vi == nil {
 		var err error
 		if vi, err = s.prepareInstance(ctx, hash); err != nil {
 			return err
 		}
+		_, err = os.Stat(vi.dir)
+		fresh = errors.Is(err, os.ErrNotExist)
 	}
 	if err := vi.m.Start(ctx); err != nil {
+		if fresh {
+			if eerr := vi.m.Erase(context.WithoutCancel(ctx)); eerr != nil {
+				s.log.Warn("removing a failed instance's disks", "hash", hash, "err", eerr)
+			}
+		}
 		if errors.Is(err, compute.ErrInvalidSpec) {
 			return wrap(http.StatusUnprocessableEntity, err, "Instance %s cannot run as published", hash)
 		}
@@ -204,7 +214,7 @@ func (s *Server) prepareInstance(ctx context.Context, hash string) (*vmInstance,
 	if err != nil {
 		return nil, wrap(http.StatusUnprocessableEntity, err, "INSTANCE %s cannot run here", hash)
 	}
-	return &vmInstance{hash: hash, owner: c.Address, m: m, defined: time.Now()}, nil
+	return &vmInstance{hash: hash, owner: c.Address, dir: spec.Dir, m: m, defined: time.Now()}, nil
 }
 
 // instanceOwner authenticates the owner operation on the instance named

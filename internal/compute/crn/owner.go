@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,6 +21,7 @@ import (
 	"github.com/goaleph/goaleph/chain"
 	_ "github.com/goaleph/goaleph/chain/eth" // registers the ETH verifier
 	_ "github.com/goaleph/goaleph/chain/sol" // registers the SOL verifier
+	"github.com/goaleph/goaleph/client"
 	"github.com/goaleph/goaleph/message"
 )
 
@@ -46,8 +46,8 @@ import (
 
 // Owner authentication headers.
 const (
-	HeaderSignedPubKey    = "X-SignedPubKey"
-	HeaderSignedOperation = "X-SignedOperation"
+	HeaderSignedPubKey    = client.HeaderSignedPubKey
+	HeaderSignedOperation = client.HeaderSignedOperation
 )
 
 // ownerClockSkew is how far an operation's time may be from the node's.
@@ -83,50 +83,10 @@ type signedOperation struct {
 
 // OwnerHeaders returns the two owner authentication headers of one
 // operation (method, path) on the node of domain, signed by s: a fresh
-// P-256 key, valid for ttl, signed by s, signs the operation.
+// P-256 key, valid for ttl, signed by s, signs the operation. It is
+// client.OwnerHeaders, the client side of authenticateOwner.
 func OwnerHeaders(s message.Signer, domain, method, path string, ttl time.Duration) (http.Header, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, err
-	}
-	now := time.Now().UTC()
-	b64 := base64.RawURLEncoding
-	pk, err := json.Marshal(signedPubKey{
-		PubKey: jwk{Kty: "EC", Crv: "P-256", X: b64.EncodeToString(key.X.FillBytes(make([]byte, 32))),
-			Y: b64.EncodeToString(key.Y.FillBytes(make([]byte, 32)))},
-		Alg: "ECDSA", Domain: domain, Address: s.Address(), Chain: s.Chain(), Expires: now.Add(ttl).Format(time.RFC3339),
-	})
-	if err != nil {
-		return nil, err
-	}
-	pkHex := hex.EncodeToString(pk)
-	signed := pk
-	if s.Chain() == "SOL" {
-		signed = []byte(pkHex)
-	}
-	pkSig, err := s.Sign(signed)
-	if err != nil {
-		return nil, err
-	}
-	op, err := json.Marshal(signedOperation{Time: now.Format(time.RFC3339Nano), Method: method, Domain: domain, Path: path})
-	if err != nil {
-		return nil, err
-	}
-	digest := sha256.Sum256(op)
-	r, sv, err := ecdsa.Sign(rand.Reader, key, digest[:])
-	if err != nil {
-		return nil, err
-	}
-	raw := append(r.FillBytes(make([]byte, 32)), sv.FillBytes(make([]byte, 32))...)
-	h := http.Header{}
-	for name, env := range map[string]signedEnvelope{
-		HeaderSignedPubKey:    {Payload: pkHex, Signature: pkSig},
-		HeaderSignedOperation: {Payload: hex.EncodeToString(op), Signature: hex.EncodeToString(raw)},
-	} {
-		b, _ := json.Marshal(env)
-		h.Set(name, string(b))
-	}
-	return h, nil
+	return client.OwnerHeaders(s, domain, method, path, ttl)
 }
 
 // parseISOTime reads an ISO 8601 time; one without a zone is UTC.

@@ -24,8 +24,16 @@ type RoleConfig struct {
 	// Listen is the address of the HTTP server.
 	Listen string
 	// NoWasm and NoSandbox turn the backends off; MicroVM turns the micro
-	// VM backend on, as the default backend.
+	// VM backend on, as the default backend of programs and the backend of
+	// instances (CRN.Instances).
 	NoWasm, NoSandbox, MicroVM bool
+	// Instances turns the micro VM backend on for INSTANCE messages only:
+	// programs stay on the other backends.
+	Instances bool
+	// InstancesOptional runs no instances, with a warning, when the micro
+	// VM backend cannot be built for Instances (no QEMU, no kernel),
+	// instead of failing (the devnet's compute node).
+	InstancesOptional bool
 	// SandboxAgent is the path of the static guest agent aleph-guest
 	// (default: next to the executable, else on PATH).
 	SandboxAgent string
@@ -92,7 +100,7 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 	for _, b := range []struct {
 		name string
 		off  bool
-	}{{wasm.Name, rc.NoWasm}, {sandbox.Name, rc.NoSandbox}, {microvm.Name, !rc.MicroVM}} {
+	}{{wasm.Name, rc.NoWasm}, {sandbox.Name, rc.NoSandbox}, {microvm.Name, !rc.MicroVM && !rc.Instances}} {
 		if b.off {
 			continue
 		}
@@ -102,6 +110,10 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 				log.Warn("the compute node runs WASM programs only: "+err.Error(), "node", "crn")
 				continue
 			}
+			if b.name == microvm.Name && !rc.MicroVM && rc.InstancesOptional {
+				log.Warn("the compute node runs no instances: "+err.Error(), "node", "crn")
+				continue
+			}
 			r.closeBackends(ctx)
 			if b.name == sandbox.Name {
 				err = fmt.Errorf("%w (run WASM programs only with --no-sandbox)", err)
@@ -109,6 +121,12 @@ func NewRole(ctx context.Context, rc RoleConfig) (*Role, error) {
 			return nil, err
 		}
 		r.backends = append(r.backends, be)
+		if mb, ok := be.(*microvm.Backend); ok && cfg.Instances == nil {
+			cfg.Instances = mb
+		}
+		if b.name == microvm.Name && !rc.MicroVM {
+			continue // instances only: programs keep their backends
+		}
 		cfg.Backends[be.Name()] = be
 		if be.Name() != wasm.Name {
 			cfg.DefaultBackend = be.Name()

@@ -44,6 +44,8 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.InvertedBool(&c.NoWasm, "no-wasm", "backends.wasm", "do not run WASM programs"),
 		settings.InvertedBool(&c.NoSandbox, "no-sandbox", "backends.sandbox", "do not run sandboxed programs (squashfs runtimes): WASM programs only"),
 		settings.Bool(&c.MicroVM, "microvm", "backends.microvm", false, "run programs on squashfs runtimes in QEMU micro VMs rather than sandboxes (needs qemu-system-x86 and a Debian kernel)"),
+		settings.Bool(&c.Instances, "instances", "backends.instances", false, "run INSTANCE messages (VMs reached by SSH) in QEMU VMs, programs staying on their backends (implied by --microvm)"),
+		settings.String(&n.InstanceForwardAddr, "instance-forward-addr", "instances.forward_addr", "0.0.0.0", "host address the instances' SSH ports are forwarded on"),
 		settings.Bool(&c.RequireNetworkIsolation, "require-network-isolation", "sandbox.require_network_isolation", false,
 			"refuse programs with internet when slirp4netns is missing, instead of letting them share the host's network"),
 		settings.String(&c.SandboxAgent, "sandbox-agent", "sandbox.agent", "", "path of the static guest agent aleph-guest (default: next to this executable, else on PATH)"),

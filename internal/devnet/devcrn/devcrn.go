@@ -10,7 +10,9 @@
 // that, in a checkout of this module with the Go toolchain (developer
 // mode: `go run ./cmd/aleph devnet`), it is built into the compute node's
 // directory. Otherwise the node runs WASM programs only, and says so in
-// the log.
+// the log. With ComputeConfig.Instances it runs INSTANCE messages on the
+// micro VM backend (QEMU) too, their SSH ports on 127.0.0.1, when QEMU and
+// a kernel are there (else none, with a warning).
 package devcrn
 
 import (
@@ -35,9 +37,11 @@ func New(ctx context.Context, c devnet.ComputeConfig) (devnet.ComputeServer, err
 	return crn.NewRole(ctx, crn.RoleConfig{
 		CRN: crn.Config{CoreURL: c.CoreURL, CacheDir: filepath.Join(c.DataDir, "cache"), Logger: c.Logger,
 			KeyFile: filepath.Join(c.DataDir, "crn-key"), // announces its executions (docs/design/0007)
-			Version: node.Version, PaymentInterval: c.PaymentInterval},
+			Version: node.Version, PaymentInterval: c.PaymentInterval, InstanceForwardAddr: "127.0.0.1"},
 		Listener:             c.Listener,
 		SandboxOptional:      true,
 		SandboxAgentBuildDir: c.DataDir,
+		Instances:            c.Instances,
+		InstancesOptional:    true,
 	})
 }
