@@ -233,3 +233,38 @@ func TestRangeHalves(t *testing.T) {
 	}
 	w.wantBalance(t, a, tokens(10))
 }
+
+// TestHistoryByBlock: one poll reading several blocks writes one history
+// row per block that changed a holder's balance, dated at the block's
+// time, so that the balance at a position does not depend on how the
+// chain was read.
+func TestHistoryByBlock(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.account(1), w.account(2)
+	r1 := w.mint(t, a, tokens(100))
+	r2 := w.transfer(t, 1, b, tokens(60))
+	if err := w.follower(0).Poll(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.wantBalance(t, a, tokens(40))
+	rows, err := w.db.BalanceHistory(w.ctx, a.Hex(), 1e12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("history of a: %+v, want a row per block", rows)
+	}
+	for i, want := range []struct {
+		r      *types.Receipt
+		amount *big.Int
+	}{{r1, tokens(100)}, {r2, tokens(40)}} {
+		hdr, err := w.rpc.HeaderByNumber(w.ctx, want.r.BlockNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rows[i]
+		if got.Height != want.r.BlockNumber.Int64() || got.Time != float64(hdr.Time) || got.Amount.Cmp(want.amount) != 0 {
+			t.Errorf("history row %d: %+v, want height %d time %d amount %s", i, got, want.r.BlockNumber, hdr.Time, want.amount)
+		}
+	}
+}
