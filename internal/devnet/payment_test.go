@@ -25,7 +25,7 @@ import (
 )
 
 // paymentWait bounds the waits of the payment test: a token transfer
-// reaches the nodes after a few polls of 100 ms, a payment check runs
+// reaches the nodes a block or two (1 s each) later, a payment check runs
 // every 300 ms; 10x headroom over what a loaded machine takes.
 const paymentWait = 2 * time.Minute
 
@@ -43,7 +43,10 @@ func TestComputePayment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := devchain.New(devchain.Config{BlockInterval: 100 * time.Millisecond})
+	// One-second blocks: balances are dated at their block's time, and a
+	// dev chain steps its timestamps a second per block, so faster blocks
+	// would date the funds after the messages that spend them.
+	dc, err := devchain.New(devchain.Config{BlockInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
