@@ -66,6 +66,7 @@ const collectWait = 4 * time.Minute
 //     rejected there too, with the same code.
 func TestCollectionOnDevnet(t *testing.T) {
 	start := time.Now()
+	step := func(what string) { t.Logf("%s: %s", time.Since(start).Round(100*time.Millisecond), what) }
 	image, progPath := debianRuntime(t)
 	progBin, err := os.ReadFile(progPath)
 	if err != nil {
@@ -97,6 +98,7 @@ func TestCollectionOnDevnet(t *testing.T) {
 			t.Errorf("stop: %v", err)
 		}
 	})
+	step("devnet ready")
 	ch := nw.Chain()
 	api := client.New(nw.Nodes()[0].APIURL())
 	user, err := eth.AccountFromHex(ch.UserKey)
@@ -193,6 +195,7 @@ func TestCollectionOnDevnet(t *testing.T) {
 		return amount(t, p.Cost)
 	}
 
+	step("runtime and code stored")
 	// Unfunded: B's STORE and A's PROGRAM are rejected for balance.
 	bRejected := store(b, shared, client.StatusRejected)
 	aRejected := program("unfunded")
@@ -216,6 +219,7 @@ func TestCollectionOnDevnet(t *testing.T) {
 	transfer(ch.UserKey, addrB, fundB)
 	balanceEverywhere(a.Address(), fundA)
 	balanceEverywhere(b.Address(), fundB)
+	step("A and B funded")
 	s1 := store(a, f1, client.StatusProcessed)
 	s2 := store(a, f2, client.StatusProcessed)
 	s3 := store(a, shared, client.StatusProcessed)
@@ -229,9 +233,11 @@ func TestCollectionOnDevnet(t *testing.T) {
 		}
 	}
 	t.Logf("a 26 MiB STORE holds %s ALEPH, the program %s", balances.FormatAmount(storeCost), balances.FormatAmount(price(prog)))
+	step("messages stored")
 	call(t, nw, prog.ItemHash, http.StatusOK)
 	live := []*message.Message{s1, s2, s3, prog, bs}
 	waitStatuses(t, nw, live, client.StatusProcessed)
+	step("processed on both nodes, the program runs")
 
 	// (b) A keeps what its oldest STORE holds; B keeps half of what its
 	// STORE holds.
@@ -243,6 +249,7 @@ func TestCollectionOnDevnet(t *testing.T) {
 	waitStatuses(t, nw, []*message.Message{s1}, client.StatusProcessed)
 	waitStatuses(t, nw, []*message.Message{s2, s3, prog, bs}, client.StatusRemoving)
 	waitExecutions(t, nw, func(running map[string]bool) bool { return !running[prog.ItemHash] })
+	step("removing on both nodes, the program stopped")
 
 	// (c) Before A's grace ends, B gets its tokens back: its STORE is
 	// processed again, A's are still removing.
@@ -258,9 +265,10 @@ func TestCollectionOnDevnet(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("node %d joined at %s", fresh.Index(), time.Since(start).Round(time.Second))
+	step(fmt.Sprintf("node %d joined", fresh.Index()))
 	waitStatuses(t, nw, []*message.Message{s1, bs}, client.StatusProcessed)
 	waitStatuses(t, nw, []*message.Message{s2, s3, prog}, client.StatusRemoving)
+	step("the new node agrees")
 
 	// (d) Transfers of a token unit move the log clock (their blocks'
 	// times) past the grace: A's newest messages are removed everywhere.
@@ -271,6 +279,7 @@ func TestCollectionOnDevnet(t *testing.T) {
 		}
 		transfer(ch.UserKey, sink, big.NewInt(1))
 	}
+	step("removed on every node")
 	waitStatuses(t, nw, []*message.Message{s1, bs}, client.StatusProcessed)
 	for _, n := range nodes() {
 		for _, m := range []*message.Message{s2, s3, prog} {
@@ -324,7 +333,7 @@ func TestCollectionOnDevnet(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("wall time %s", time.Since(start).Round(time.Second))
+	step("done")
 }
 
 // messageView is what a node reports of a message, compared between nodes.
