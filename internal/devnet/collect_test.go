@@ -339,8 +339,8 @@ func TestCollectionOnDevnet(t *testing.T) {
 // messageView is what a node reports of a message, compared between nodes.
 type messageView struct {
 	Status    client.Status
-	Code      message.Code // rejected: the error code
-	Reason    string       // removing or removed
+	Code      string // rejected: the error code
+	Reason    string // removing or removed
 	RemovedAt float64
 }
 
@@ -356,7 +356,7 @@ func view(t *testing.T, n *devnet.Node, m *message.Message) messageView {
 	}
 	v := messageView{Status: res.Status, Reason: res.Reason}
 	if res.ErrorCode != nil {
-		v.Code = *res.ErrorCode
+		v.Code = res.ErrorCode.String()
 	}
 	var extra struct {
 		RemovedAt float64 `json:"removed_at"`
