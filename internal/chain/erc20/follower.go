@@ -11,10 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -110,7 +112,16 @@ type Follower struct {
 	malformed prometheus.Counter
 
 	span *ethrpc.Span
+	// synced is the timestamp of the last block applied (math.Float64bits;
+	// 0 before the first successful poll).
+	synced atomic.Uint64
 }
+
+// SyncedTime returns the timestamp of the last block whose transfers are
+// in the balances: every balance change dated at or before it has been
+// read. 0 until a poll has succeeded since the follower was made. Safe for
+// concurrent use.
+func (f *Follower) SyncedTime() float64 { return math.Float64frombits(f.synced.Load()) }
 
 // New returns a follower reading through src and writing to db. close, if
 // not nil, is called when Run returns (or by Close): it releases src.
@@ -200,6 +211,14 @@ func (f *Follower) Poll(ctx context.Context) error {
 		}
 		from = uint64(pos.Height) + 1
 		f.height.WithLabelValues(f.cfg.Chain).Set(float64(pos.Height))
+		f.synced.Store(math.Float64bits(float64(hdr.Time)))
+	} else if from > safe && safe > 0 {
+		// Nothing to read yet: every block up to safe is read.
+		hdr, err := f.src.HeaderByNumber(ctx, new(big.Int).SetUint64(safe))
+		if err != nil {
+			return f.fail("rpc", fmt.Errorf("block %d: %w", safe, err))
+		}
+		f.synced.Store(math.Float64bits(float64(hdr.Time)))
 	}
 	for from <= safe {
 		to := min(from+f.span.Size()-1, safe)
@@ -226,6 +245,7 @@ func (f *Follower) Poll(ctx context.Context) error {
 			return f.fail("store", err)
 		}
 		f.height.WithLabelValues(f.cfg.Chain).Set(float64(to))
+		f.synced.Store(math.Float64bits(float64(hdr.Time)))
 		from = to + 1
 	}
 	return nil

@@ -243,8 +243,25 @@ func TestHistoryByBlock(t *testing.T) {
 	a, b := w.account(1), w.account(2)
 	r1 := w.mint(t, a, tokens(100))
 	r2 := w.transfer(t, 1, b, tokens(60))
-	if err := w.follower(0).Poll(w.ctx); err != nil {
+	f := w.follower(0)
+	if f.SyncedTime() != 0 {
+		t.Fatalf("synced time %v before a poll, want 0", f.SyncedTime())
+	}
+	if err := f.Poll(w.ctx); err != nil {
 		t.Fatal(err)
+	}
+	// Read up to the head (no confirmations asked): at least the last
+	// transfer's block, at most the head's time now.
+	last, err := w.rpc.HeaderByNumber(w.ctx, r2.BlockNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := w.rpc.HeaderByNumber(w.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.SyncedTime(); got < float64(last.Time) || got > float64(head.Time) {
+		t.Errorf("synced time %v, want between %d and %d", got, last.Time, head.Time)
 	}
 	w.wantBalance(t, a, tokens(40))
 	rows, err := w.db.BalanceHistory(w.ctx, a.Hex(), 1e12)
