@@ -135,10 +135,13 @@ func TestCollectionOnDevnet(t *testing.T) {
 	store := func(s *eth.Account, data []byte, want client.Status) *message.Message {
 		t.Helper()
 		res, err := api.Store(t.Context(), s, bytes.NewReader(data), client.StoreParams{Sync: true})
-		if res == nil || res.Status != want {
-			t.Fatalf("store: %+v %v, want %s", res, err, want)
+		if res == nil {
+			t.Fatalf("store: %v", err)
 		}
 		log = append(log, res.Message)
+		if st := settled(t, api, res.Message.ItemHash, res.Status); st != want {
+			t.Fatalf("STORE %s: %s (%v), want %s", res.Message.ItemHash, st, err, want)
+		}
 		return res.Message
 	}
 	submit := func(m *message.Message, want client.Status) {
@@ -149,9 +152,8 @@ func TestCollectionOnDevnet(t *testing.T) {
 		if err != nil && !errors.As(err, &ae) {
 			t.Fatalf("submit: %v", err)
 		}
-		res, err := api.Message(t.Context(), m.ItemHash)
-		if err != nil || res.Status != want {
-			t.Fatalf("%s %s after submit (%s): %+v %v, want %s", m.Type, m.ItemHash, st, res, err, want)
+		if got := settled(t, api, m.ItemHash, st); got != want {
+			t.Fatalf("%s %s after submit (%s): %s, want %s", m.Type, m.ItemHash, st, got, want)
 		}
 	}
 	paidFile := func(fill byte) []byte {

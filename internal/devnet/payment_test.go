@@ -117,11 +117,7 @@ func TestComputePayment(t *testing.T) {
 		if err != nil && !errors.As(err, &ae) {
 			t.Fatalf("submit: %v", err)
 		}
-		res, err := api.Message(t.Context(), m.ItemHash)
-		if err != nil {
-			t.Fatalf("message %s after submit (%s): %v", m.ItemHash, st, err)
-		}
-		return m, res.Status
+		return m, settled(t, api, m.ItemHash, st)
 	}
 	price, err := api.EstimatePrice(t.Context(), message.TypeProgram, content("estimate"))
 	if err != nil || !price.Quota || price.PaymentType != "hold" {
@@ -223,6 +219,27 @@ func TestComputePayment(t *testing.T) {
 		}
 		if resp.StatusCode != http.StatusPaymentRequired || time.Now().After(deadline) {
 			t.Fatalf("program after the owner paid again: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// settled waits until the node's status for hash is not pending and
+// returns it (st: what the submission answered). A balance rejection is
+// retried until the token followers have read past the message's time.
+func settled(t *testing.T, api *client.Client, hash string, st client.Status) client.Status {
+	t.Helper()
+	deadline := time.Now().Add(paymentWait)
+	for {
+		res, err := api.Message(t.Context(), hash)
+		if err != nil {
+			t.Fatalf("message %s after submit (%s): %v", hash, st, err)
+		}
+		if res.Status != client.StatusPending {
+			return res.Status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s still pending after %s", hash, paymentWait)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
