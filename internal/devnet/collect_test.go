@@ -353,7 +353,7 @@ func TestCollectionOnDevnet(t *testing.T) {
 			// (node 1 may not know a message node 0 rejected: rejected
 			// messages are not gossiped on)
 			if got != want && !(want.Status == client.StatusRejected && got.Status == "unknown" && n.Index() == 1) {
-				t.Errorf("%s %s: node %d %+v, node 0 %+v", m.Type, m.ItemHash, n.Index(), got, want)
+				t.Errorf("%s %s: node %d %+v, node 0 before the replay %+v", m.Type, m.ItemHash, n.Index(), got, want)
 			}
 		}
 	}
