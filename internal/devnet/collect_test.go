@@ -62,8 +62,9 @@ const collectWait = 4 * time.Minute
 //     gone from every node's disk and API while the file B still pins
 //     stays, and A's program does not run.
 //   - Every node reports the same status, reason and removal position
-//     for every message; the rejected messages given to the new node are
-//     rejected there too, with the same code.
+//     for every message as node 0 did before the replay; the rejected
+//     messages given to the new node are rejected there too, with the
+//     same code, and the others' rejections stand.
 func TestCollectionOnDevnet(t *testing.T) {
 	start := time.Now()
 	step := func(what string) { t.Logf("%s: %s", time.Since(start).Round(100*time.Millisecond), what) }
