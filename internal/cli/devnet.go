@@ -95,6 +95,7 @@ ALEPH_DEFAULT_ROOTFS).`,
   aleph devnet --nodes 5 --data-dir ./devnet
   aleph devnet --no-compute
   aleph devnet --commit-delay 5s
+  aleph devnet --collect-grace 2m --collect-period 10s
   aleph --api-url http://127.0.0.1:<port> post create --type note --content '{"body":"hello"}'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -155,6 +156,8 @@ ALEPH_DEFAULT_ROOTFS).`,
 	f.BoolVar(&noInst, "no-instances", false, "run no instances: no QEMU backend, no instance image built or published")
 	f.BoolVar(&noChain, "no-chain", false, "run no chain: no packer, no confirmations, no token balances")
 	f.DurationVar(&chain.CommitDelay, "commit-delay", 10*time.Second, "time between two batches node 0 anchors on the chain")
+	f.DurationVar(&cfg.CollectGrace, "collect-grace", 0, "how long (in log time) a message its owner no longer pays for stays removing before it is removed (default the nodes' 25h)")
+	f.DurationVar(&cfg.CollectPeriod, "collect-period", 0, "time between the nodes' collection passes (default the nodes' 30m)")
 	return cmd
 }
 

@@ -46,6 +46,14 @@ type Config struct {
 	// NodeConfig, if set, adjusts each node's configuration before it is
 	// created.
 	NodeConfig func(i int, c *node.Config)
+	// CollectGrace and CollectPeriod set every node's
+	// economy.collect_grace (how long, in log time, a message its owner no
+	// longer pays for stays removing before it is removed) and
+	// economy.collect_period (the time between collection passes).
+	// Default the node's (25 h and 30 min); a devnet test of the
+	// collection sets seconds. Collection runs with quotas on, that is
+	// with a Chain.
+	CollectGrace, CollectPeriod time.Duration
 	// Logger receives the nodes' logs, tagged with node=<i>. Default: none.
 	Logger *slog.Logger
 	// Compute runs one compute node (CRN) too, reading from node 0's API,
@@ -118,6 +126,7 @@ func (c *Config) defaults() { settings.FillZero(c, defaultConfig) }
 type Network struct {
 	cfg    Config
 	nodes  []*Node
+	dir    string // holds node-<i>/
 	tmp    string // removed by Stop
 	runCtx context.Context
 	cancel context.CancelFunc
@@ -205,6 +214,7 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 		}
 		nw.tmp = dir
 	}
+	nw.dir = dir
 	var st state
 	if b, err := os.ReadFile(filepath.Join(dir, stateFile)); err == nil {
 		_ = json.Unmarshal(b, &st) // a bad file only loses the ports
@@ -283,7 +293,10 @@ func Start(ctx context.Context, cfg Config) (_ *Network, err error) {
 		if nw.gatewayDone != nil {
 			<-nw.gatewayDone
 		}
-		for _, n := range nw.nodes {
+		nw.mu.Lock()
+		nodes := nw.nodes
+		nw.mu.Unlock()
+		for _, n := range nodes {
 			if n.done != nil {
 				<-n.done
 			}
@@ -332,6 +345,7 @@ func newNode(ctx context.Context, cfg Config, chain func(int, *node.RoleConfig),
 	if chain != nil {
 		chain(i, &rc)
 	}
+	rc.Node.Economy.CollectGrace, rc.Node.Economy.CollectPeriod = cfg.CollectGrace, cfg.CollectPeriod
 	if cfg.NodeConfig != nil {
 		cfg.NodeConfig(i, &rc.Node)
 	}
@@ -430,6 +444,55 @@ func (nw *Network) StartNode(ctx context.Context, i int) error {
 	}
 	nw.run(n)
 	return nw.waitReady(ctx, nw.cfg.ReadyTimeout)
+}
+
+// AddNode starts a new core node, with an empty data directory
+// (node-<i>/ beside the others'), configured as the others (Config.
+// NodeConfig is called with its index, the chain services are set up
+// likewise), links it with every running node both ways and returns it
+// once its gossip mesh has formed. It then rebuilds the log from its peers
+// (sync) and the chain, as a node joining a network does. devnet.json
+// does not keep it: a restart of the network runs Config.Nodes nodes.
+func (nw *Network) AddNode(ctx context.Context) (*Node, error) {
+	nw.mu.Lock()
+	stopped := nw.stopped
+	i := len(nw.nodes)
+	nw.mu.Unlock()
+	if stopped {
+		return nil, errors.New("devnet: the network has stopped")
+	}
+	dir := filepath.Join(nw.dir, "node-"+strconv.Itoa(i))
+	if _, err := os.Stat(dir); err == nil {
+		return nil, fmt.Errorf("devnet: %s exists: a new node starts empty", dir)
+	}
+	n, err := newNode(ctx, nw.cfg, nw.chainRole, i, dir, ports{})
+	if err != nil {
+		return nil, err
+	}
+	if err := nw.link(n); err != nil {
+		n.role.Close()
+		return nil, err
+	}
+	for _, b := range nw.nodes {
+		if b.cancel == nil {
+			continue // stopped: StartNode links it again
+		}
+		for _, addr := range n.P2PAddrs() {
+			if err := b.P2P().AddPeer(addr); err != nil {
+				n.role.Close()
+				return nil, err
+			}
+		}
+		if err := b.P2P().AddHTTPPeer(n.apiURL); err != nil {
+			n.role.Close()
+			return nil, err
+		}
+	}
+	nw.mu.Lock()
+	nw.nodes = append(nw.nodes, n)
+	nw.mu.Unlock()
+	nw.run(n)
+	return n, nw.waitReady(ctx, nw.cfg.ReadyTimeout)
 }
 
 // currentPorts are the ports n listens on (or last listened on).

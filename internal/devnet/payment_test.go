@@ -25,7 +25,7 @@ import (
 )
 
 // paymentWait bounds the waits of the payment test: a token transfer
-// reaches the nodes after a few polls of 100 ms, a payment check runs
+// reaches the nodes a block or two (1 s each) later, a payment check runs
 // every 300 ms; 10x headroom over what a loaded machine takes.
 const paymentWait = 2 * time.Minute
 
@@ -43,7 +43,10 @@ func TestComputePayment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dc, err := devchain.New(devchain.Config{BlockInterval: 100 * time.Millisecond})
+	// One-second blocks: balances are dated at their block's time, and a
+	// dev chain steps its timestamps a second per block, so faster blocks
+	// would date the funds after the messages that spend them.
+	dc, err := devchain.New(devchain.Config{BlockInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +117,7 @@ func TestComputePayment(t *testing.T) {
 		if err != nil && !errors.As(err, &ae) {
 			t.Fatalf("submit: %v", err)
 		}
-		res, err := api.Message(t.Context(), m.ItemHash)
-		if err != nil {
-			t.Fatalf("message %s after submit (%s): %v", m.ItemHash, st, err)
-		}
-		return m, res.Status
+		return m, settled(t, api, m.ItemHash, st)
 	}
 	price, err := api.EstimatePrice(t.Context(), message.TypeProgram, content("estimate"))
 	if err != nil || !price.Quota || price.PaymentType != "hold" {
@@ -220,6 +219,27 @@ func TestComputePayment(t *testing.T) {
 		}
 		if resp.StatusCode != http.StatusPaymentRequired || time.Now().After(deadline) {
 			t.Fatalf("program after the owner paid again: %d %s", resp.StatusCode, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// settled waits until the node's status for hash is not pending and
+// returns it (st: what the submission answered). A balance rejection is
+// retried until the token followers have read past the message's time.
+func settled(t *testing.T, api *client.Client, hash string, st client.Status) client.Status {
+	t.Helper()
+	deadline := time.Now().Add(paymentWait)
+	for {
+		res, err := api.Message(t.Context(), hash)
+		if err != nil {
+			t.Fatalf("message %s after submit (%s): %v", hash, st, err)
+		}
+		if res.Status != client.StatusPending {
+			return res.Status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("message %s still pending after %s", hash, paymentWait)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -198,6 +198,13 @@ func (n *Node) Collect(ctx context.Context) (CollectResult, error) {
 	if err != nil {
 		return res, err
 	}
+	if n.balanceClock != nil {
+		// A confirmation read by the chain reader may be dated after
+		// balance changes the token follower has not read yet: the pass
+		// must not run past what the balances cover, or it would remove
+		// what a transfer not yet read pays for (removals are final).
+		clock = min(clock, n.balanceClock())
+	}
 	res.Clock = clock
 	grace := n.econ.cfg.CollectGrace.Seconds()
 	for _, job := range collectJobs {

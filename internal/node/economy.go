@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/big"
 	"sync"
 	"time"
@@ -272,8 +273,24 @@ func (n *Node) checkFunds(ctx context.Context, tx store.Tx, it *item, costs *eco
 			return err
 		}
 	}
-	return economy.Admit(costs, f)
+	err = economy.Admit(costs, f)
+	var me *message.Error
+	if costs.Payment == economy.PaymentHold && errors.As(err, &me) && me.Code == message.CodeBalanceInsufficient &&
+		n.balanceClock != nil && n.balanceClock() < m.Time {
+		// Transfers dated up to this message may not be read yet: the
+		// rejection waits (retried) until the token follower has read
+		// the chain past the message's time.
+		return &message.Error{Code: me.Code, Details: me.Details, Err: fmt.Errorf("%w (%w)", me.Err, errBalanceUnread)}
+	}
+	return err
 }
+
+// errBalanceUnread marks a balance rejection of a message dated after the
+// last block the token follower has read. Rejections are final, and a node
+// reading the chain later (a new node) decides with every transfer dated
+// up to the message: such a rejection is retried, not stored, until the
+// follower has read past the message's time (or the retries run out).
+var errBalanceUnread = errors.New("balances not read up to the message's time yet")
 
 // checkPricing refuses a pricing aggregate element from the pricing address
 // that would make the price table malformed.

@@ -122,9 +122,13 @@ type Node struct {
 	handlers map[message.Type]handler
 	metrics  *metrics
 	econ     *economyState
-	registry *registry
-	bus      *bus
-	api      *api.Server
+	// balanceClock, set when the role runs a token follower, bounds the
+	// collection's log clock: the time up to which the chain's balance
+	// changes are read (erc20.Follower.SyncedTime).
+	balanceClock func() float64
+	registry     *registry
+	bus          *bus
+	api          *api.Server
 
 	submitCh chan *submission
 	verifyCh chan *item

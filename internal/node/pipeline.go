@@ -449,7 +449,7 @@ func (n *Node) applyOne(ctx context.Context, tx store.Tx, it *item) (outcome, er
 // next attempt until MaxRetries, then the message is rejected with it.
 func (n *Node) retryOrReject(tx store.Tx, it *item, err error) (outcome, error) {
 	code := message.CodeOf(err)
-	if code.Retry() && it.p.Retries < n.cfg.MaxRetries {
+	if (code.Retry() || errors.Is(err, errBalanceUnread)) && it.p.Retries < n.cfg.MaxRetries {
 		it.p.Retries++
 		backoff := math.Min(math.Pow(2, float64(it.p.Retries)), n.cfg.MaxBackoff.Seconds())
 		at := float64(time.Now().UnixNano())/1e9 + backoff*(0.5+rand.Float64()/2)

@@ -85,6 +85,7 @@ func newTokenFollower(ctx context.Context, c TokenConfig, rpcTimeout time.Durati
 		f.Close()
 		return nil, err
 	}
+	n.balanceClock = f.SyncedTime
 	return f, nil
 }
 

@@ -11,9 +11,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -109,7 +112,16 @@ type Follower struct {
 	malformed prometheus.Counter
 
 	span *ethrpc.Span
+	// synced is the timestamp of the last block applied (math.Float64bits;
+	// 0 before the first successful poll).
+	synced atomic.Uint64
 }
+
+// SyncedTime returns the timestamp of the last block whose transfers are
+// in the balances: every balance change dated at or before it has been
+// read. 0 until a poll has succeeded since the follower was made. Safe for
+// concurrent use.
+func (f *Follower) SyncedTime() float64 { return math.Float64frombits(f.synced.Load()) }
 
 // New returns a follower reading through src and writing to db. close, if
 // not nil, is called when Run returns (or by Close): it releases src.
@@ -199,6 +211,14 @@ func (f *Follower) Poll(ctx context.Context) error {
 		}
 		from = uint64(pos.Height) + 1
 		f.height.WithLabelValues(f.cfg.Chain).Set(float64(pos.Height))
+		f.synced.Store(math.Float64bits(float64(hdr.Time)))
+	} else if from > safe && safe > 0 {
+		// Nothing to read yet: every block up to safe is read.
+		hdr, err := f.src.HeaderByNumber(ctx, new(big.Int).SetUint64(safe))
+		if err != nil {
+			return f.fail("rpc", fmt.Errorf("block %d: %w", safe, err))
+		}
+		f.synced.Store(math.Float64bits(float64(hdr.Time)))
 	}
 	for from <= safe {
 		to := min(from+f.span.Size()-1, safe)
@@ -217,10 +237,15 @@ func (f *Follower) Poll(ctx context.Context) error {
 		if err != nil {
 			return f.fail("rpc", fmt.Errorf("block %d: %w", to, err))
 		}
-		if err := f.apply(ctx, logs, store.TokenSync{Chain: f.cfg.Chain, Token: f.token, Height: int64(to), BlockHash: hdr.Hash().Hex()}); err != nil {
+		times, err := f.blockTimes(ctx, logs)
+		if err != nil {
+			return f.fail("rpc", err)
+		}
+		if err := f.apply(ctx, logs, store.TokenSync{Chain: f.cfg.Chain, Token: f.token, Height: int64(to), BlockHash: hdr.Hash().Hex()}, times); err != nil {
 			return f.fail("store", err)
 		}
 		f.height.WithLabelValues(f.cfg.Chain).Set(float64(to))
+		f.synced.Store(math.Float64bits(float64(hdr.Time)))
 		from = to + 1
 	}
 	return nil
@@ -244,27 +269,27 @@ func (f *Follower) position(ctx context.Context) (pos store.TokenSync, found boo
 	return pos, found, err
 }
 
-// change is what one range's transfers do to one holder.
+// change is what one block's transfers do to one holder.
 type change struct {
+	height uint64
 	delta  *big.Int
-	height uint64 // block of its last transfer
 }
 
-// changes sums the Transfer logs by holder. The zero address (mints and
-// burns) holds nothing.
-func (f *Follower) changes(logs []types.Log) map[common.Address]*change {
-	out := map[common.Address]*change{}
+// changes sums the Transfer logs by holder and block, each holder's blocks
+// ascending. The zero address (mints and burns) holds nothing.
+func (f *Follower) changes(logs []types.Log) map[common.Address][]*change {
+	out := map[common.Address][]*change{}
 	add := func(a common.Address, v *big.Int, height uint64) {
 		if a == (common.Address{}) {
 			return
 		}
-		c := out[a]
-		if c == nil {
-			c = &change{delta: new(big.Int)}
-			out[a] = c
+		cs := out[a]
+		i := sort.Search(len(cs), func(i int) bool { return cs[i].height >= height })
+		if i == len(cs) || cs[i].height != height {
+			cs = slices.Insert(cs, i, &change{height: height, delta: new(big.Int)})
+			out[a] = cs
 		}
-		c.delta.Add(c.delta, v)
-		c.height = max(c.height, height)
+		cs[i].delta.Add(cs[i].delta, v)
 	}
 	for i := range logs {
 		l := &logs[i]
@@ -279,9 +304,35 @@ func (f *Follower) changes(logs []types.Log) map[common.Address]*change {
 	return out
 }
 
+// blockTimes returns the timestamp of every block the logs are in: the
+// logs' own blockTimestamp when the RPC gives it, else the block's header.
+func (f *Follower) blockTimes(ctx context.Context, logs []types.Log) (map[uint64]float64, error) {
+	out := map[uint64]float64{}
+	for i := range logs {
+		if l := &logs[i]; l.BlockTimestamp != 0 {
+			out[l.BlockNumber] = float64(l.BlockTimestamp)
+		}
+	}
+	for i := range logs {
+		h := logs[i].BlockNumber
+		if _, ok := out[h]; ok {
+			continue
+		}
+		hdr, err := f.src.HeaderByNumber(ctx, new(big.Int).SetUint64(h))
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", h, err)
+		}
+		out[h] = float64(hdr.Time)
+	}
+	return out, nil
+}
+
 // apply adds one range's changes to the stored balances and moves the
-// position to the range's last block, in one transaction.
-func (f *Follower) apply(ctx context.Context, logs []types.Log, pos store.TokenSync) error {
+// position to the range's last block, in one transaction. Each holder gets
+// one row per block that changed its balance, dated at the block's time:
+// the balance at a log position is then the same on every node, whatever
+// ranges each read the chain in (docs/design/0016-economy.md).
+func (f *Follower) apply(ctx context.Context, logs []types.Log, pos store.TokenSync, times map[uint64]float64) error {
 	changes := f.changes(logs)
 	holders := make([]common.Address, 0, len(changes))
 	for a := range changes {
@@ -289,16 +340,17 @@ func (f *Follower) apply(ctx context.Context, logs []types.Log, pos store.TokenS
 	}
 	sort.Slice(holders, func(i, j int) bool { return holders[i].Cmp(holders[j]) < 0 })
 	return f.db.Update(ctx, func(tx store.Tx) error {
-		rows := make([]store.Balance, 0, len(holders))
+		var rows []store.Balance
 		for _, a := range holders {
-			c := changes[a]
 			b, err := f.current(ctx, tx, a)
 			if err != nil {
 				return err
 			}
-			b.Amount.Add(b.Amount, c.delta)
-			b.Height = int64(c.height)
-			rows = append(rows, b)
+			for _, c := range changes[a] {
+				b.Amount = new(big.Int).Add(b.Amount, c.delta)
+				b.Height, b.Time = int64(c.height), times[c.height]
+				rows = append(rows, b)
+			}
 		}
 		if err := tx.SetBalances(rows); err != nil {
 			return err

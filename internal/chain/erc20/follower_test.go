@@ -233,3 +233,55 @@ func TestRangeHalves(t *testing.T) {
 	}
 	w.wantBalance(t, a, tokens(10))
 }
+
+// TestHistoryByBlock: one poll reading several blocks writes one history
+// row per block that changed a holder's balance, dated at the block's
+// time, so that the balance at a position does not depend on how the
+// chain was read.
+func TestHistoryByBlock(t *testing.T) {
+	w := newWorld(t)
+	a, b := w.account(1), w.account(2)
+	r1 := w.mint(t, a, tokens(100))
+	r2 := w.transfer(t, 1, b, tokens(60))
+	f := w.follower(0)
+	if f.SyncedTime() != 0 {
+		t.Fatalf("synced time %v before a poll, want 0", f.SyncedTime())
+	}
+	if err := f.Poll(w.ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Read up to the head (no confirmations asked): at least the last
+	// transfer's block, at most the head's time now.
+	last, err := w.rpc.HeaderByNumber(w.ctx, r2.BlockNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head, err := w.rpc.HeaderByNumber(w.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.SyncedTime(); got < float64(last.Time) || got > float64(head.Time) {
+		t.Errorf("synced time %v, want between %d and %d", got, last.Time, head.Time)
+	}
+	w.wantBalance(t, a, tokens(40))
+	rows, err := w.db.BalanceHistory(w.ctx, a.Hex(), 1e12)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rows) != 2 {
+		t.Fatalf("history of a: %+v, want a row per block", rows)
+	}
+	for i, want := range []struct {
+		r      *types.Receipt
+		amount *big.Int
+	}{{r1, tokens(100)}, {r2, tokens(40)}} {
+		hdr, err := w.rpc.HeaderByNumber(w.ctx, want.r.BlockNumber)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := rows[i]
+		if got.Height != want.r.BlockNumber.Int64() || got.Time != float64(hdr.Time) || got.Amount.Cmp(want.amount) != 0 {
+			t.Errorf("history row %d: %+v, want height %d time %d amount %s", i, got, want.r.BlockNumber, hdr.Time, want.amount)
+		}
+	}
+}
