@@ -2,6 +2,7 @@ package economy
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -272,11 +273,19 @@ func parseExpense(raw json.RawMessage) ([]store.CreditEntry, error) {
 		if out[i], err = entry(f, what, store.CreditExpense); err != nil {
 			return nil, err
 		}
-		for _, name := range []string{"ref", "execution_id", "node_id"} {
-			if _, err := f.str(name, what, false); err != nil {
+		var ids [2]string
+		for j, name := range []string{"execution_id", "ref", "node_id"} {
+			v, err := f.str(name, what, false)
+			if err != nil {
 				return nil, err
 			}
+			if j < 2 {
+				ids[j] = v
+			}
 		}
+		// The resource paid for: the execution, else the ref (the
+		// reference's effective origin).
+		out[i].Origin = cmp.Or(ids[0], ids[1])
 		if err := f.decimal("price", what, false); err != nil {
 			return nil, err
 		}

@@ -22,11 +22,12 @@ func TestParseCreditPost(t *testing.T) {
 	good := `{"address":"0xa","amount":1000,"price":"0.5","tx_hash":"0xt","provider":"p","expiration":1800000000000}`
 	for _, c := range []struct {
 		name, typ, content string
-		want               string // "address amount expiration" of each entry, or the error's text
+		want               string // "address amount expiration[@origin]" of each entry, or the error's text
 	}{
 		{"distribution", PostCreditDistribution, dist(good + `,{"address":"0xb","amount":2,"price":3,"tx_hash":"","provider":"p","bonus_amount":{"x":1}}`),
 			"0xa 1000 1800000000000|0xb 2 0"},
-		{"expense", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","price":"0.1","count":2,"size":"1.5","time":3600}]}}`, "0xa 7 0"},
+		{"expense", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","price":"0.1","count":2,"size":"1.5","time":3600}]}}`, "0xa 7 0@h"},
+		{"expense of an execution", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","execution_id":"x"},{"address":"0xb","amount":1,"execution_id":""}]}}`, "0xa 7 0@x|0xb 1 0"},
 		{"transfer", PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":5,"expiration":null},{"address":"0xb","amount":1,"expiration":1}]}}`, "0xa 5 0|0xb 1 1"},
 		{"huge amount kept exactly", PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":123456789012345678901234567890}]}}`, "0xa 123456789012345678901234567890 0"},
 		{"not an object", PostCreditDistribution, `[1]`, "content: not an object"},
@@ -69,7 +70,11 @@ func TestParseCreditPost(t *testing.T) {
 				if _, r := whole.QuoRem(e.Amount, creditUnit, new(big.Int)); r.Sign() != 0 {
 					t.Fatalf("amount %s is not whole credits", e.Amount)
 				}
-				got = append(got, e.Address+" "+whole.String()+" "+big.NewInt(e.Expiration).String())
+				g := e.Address + " " + whole.String() + " " + big.NewInt(e.Expiration).String()
+				if e.Origin != "" {
+					g += "@" + e.Origin
+				}
+				got = append(got, g)
 			}
 			if g := strings.Join(got, "|"); g != c.want {
 				t.Fatalf("entries %q, want %q", g, c.want)

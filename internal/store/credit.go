@@ -32,6 +32,10 @@ type CreditEntry struct {
 	// Expiration is a grant's expiry in unix milliseconds (the reference's
 	// unit); 0 never expires.
 	Expiration int64
+	// Origin is the resource an expense pays for (a message's item hash:
+	// the entry's execution_id, else its ref); empty for a grant or an
+	// expense naming none.
+	Origin string
 }
 
 // CompareCreditEntries orders a ledger as it is folded: by time, a grant
@@ -58,6 +62,10 @@ type CreditReader interface {
 	// CreditAddresses returns up to limit addresses (greater than after,
 	// ascending, as stored) that have ledger entries; limit ≤ 0: all.
 	CreditAddresses(ctx context.Context, after string, limit int) ([]string, error)
+	// CreditsConsumed returns, for each of origins that expenses name, the
+	// sum of their amounts (what the reference counts as the credits a
+	// resource consumed); origins no expense names are absent.
+	CreditsConsumed(ctx context.Context, origins []string) (map[string]*big.Int, error)
 }
 
 // CreditWriter writes the credit ledger. It is part of Tx.

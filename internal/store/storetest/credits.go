@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"math/big"
 	"reflect"
 	"strings"
 	"testing"
@@ -77,5 +78,45 @@ func testCreditEntries(t *testing.T, s store.Store) {
 	}
 	if got := creditRows(t, s, "0xother", 1e12); got != nil {
 		t.Fatalf("0xother after deleting r2: %q", got)
+	}
+}
+
+// testCreditsConsumed: expenses keep the resource they pay for; the credits
+// a resource consumed are the sum of the expenses naming it (grants never
+// count, whatever their origin), exactly; a credit post moves the log clock.
+func testCreditsConsumed(t *testing.T, s store.Store) {
+	huge := "1180591620717411303425000000000000000000"
+	if clock, err := s.LogClock(ctx); err != nil || clock != 0 {
+		t.Fatalf("LogClock of an empty store = %v, %v", clock, err)
+	}
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCreditEntries([]store.CreditEntry{
+			{Ref: "g", Index: 0, Address: "0xa", Time: 100, Kind: store.CreditGrant, Amount: amount(t, "100"), Origin: "vm1"},
+			{Ref: "e1", Index: 0, Address: "0xa", Time: 150, Kind: store.CreditExpense, Amount: amount(t, huge), Origin: "vm1"},
+			{Ref: "e1", Index: 1, Address: "0xb", Time: 150, Kind: store.CreditExpense, Amount: amount(t, "2"), Origin: "vm2"},
+			{Ref: "e2", Index: 0, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "1"), Origin: "vm1"},
+			{Ref: "e2", Index: 1, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "9")},
+		})
+	})
+	if got := creditRows(t, s, "0xa", 1e12); len(got) != 4 {
+		t.Fatalf("entries of 0xa: %q", got)
+	}
+	es, err := s.CreditEntries(ctx, "0xa", 1e12)
+	if err != nil || es[1].Origin != "vm1" || es[3].Origin != "" {
+		t.Fatalf("origins read back: %+v, %v", es, err)
+	}
+	got, err := s.CreditsConsumed(ctx, []string{"vm1", "vm2", "vm3", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := new(big.Int).Add(amount(t, huge), big.NewInt(1))
+	if len(got) != 2 || got["vm1"].Cmp(sum) != 0 || got["vm2"].String() != "2" {
+		t.Fatalf("CreditsConsumed = %v, want vm1 %s, vm2 2", got, sum)
+	}
+	if got, err := s.CreditsConsumed(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("CreditsConsumed(nil) = %v, %v", got, err)
+	}
+	if clock, err := s.LogClock(ctx); err != nil || clock != 175.5 {
+		t.Fatalf("LogClock after credit posts = %v, %v, want 175.5", clock, err)
 	}
 }
