@@ -109,9 +109,9 @@ what remains of the credit lots by expiry. Amounts are exact: tokens with up to
 				tw = g.table()
 				fmt.Fprintln(tw, "MESSAGE\tPAYMENT\tCOST\tCONSUMED CREDITS")
 				for _, r := range res {
-					cost := strings.TrimRight(strings.TrimRight(r.CostHold, "0"), ".") + " ALEPH"
+					cost := trimDecimals(r.CostHold) + " ALEPH"
 					if r.PaymentType == "credit" {
-						cost = strings.TrimRight(strings.TrimRight(r.CostCredit, "0"), ".") + " credits/s"
+						cost = trimDecimals(r.CostCredit) + " credits/s"
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ItemHash, r.PaymentType, cost, r.ConsumedCredits)
 				}
@@ -142,4 +142,17 @@ func lockedBy(cmd *cobra.Command, c *client.Client, addr string) ([]client.CostR
 		out = append(out, costs.Resources...)
 	}
 	return out, nil
+}
+
+// trimDecimals drops the trailing zeros of a decimal ("1.500" is "1.5",
+// "0.000" is "0").
+func trimDecimals(s string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	s = strings.TrimRight(strings.TrimRight(s, "0"), ".")
+	if s == "" || s == "-" {
+		return "0"
+	}
+	return s
 }

@@ -81,7 +81,7 @@ func TestAccountBalanceCredits(t *testing.T) {
 	}
 
 	out := e.ok("account", "balance")
-	for _, want := range []string{me.Address + ": 100", "credits: 1999500", held.ItemHash, paid.ItemHash, "credits/s", "1000\n"} {
+	for _, want := range []string{me.Address + ": 100", "credits: 1999500", held.ItemHash + "  hold     0 ALEPH", paid.ItemHash + "  credit   0.", "credits/s", "1000\n"} {
 		if !strings.Contains(out, want) {
 			t.Fatalf("account balance output lacks %q:\n%s", want, out)
 		}
