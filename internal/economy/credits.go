@@ -2,7 +2,6 @@ package economy
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/big"
@@ -121,6 +120,20 @@ func (f fields) str(name, what string, required bool) (string, error) {
 	return s, nil
 }
 
+// text returns a checked scalar field as the post wrote it: a string's
+// value, a number's digits; "" when absent or null.
+func (f fields) text(name string) string {
+	raw, ok := f[name]
+	if !ok || absent(raw) {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(bytes.TrimSpace(raw))
+}
+
 // integer reads a JSON integer (digits only: not 1.0, not "1", not true).
 func integer(raw json.RawMessage) (*big.Int, bool) {
 	t := string(bytes.TrimSpace(raw))
@@ -231,10 +244,13 @@ func parseDistribution(raw json.RawMessage) ([]store.CreditEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"token", "chain"} {
-		if _, err := list.str(name, "distribution", true); err != nil {
-			return nil, err
-		}
+	token, err := list.str("token", "distribution", true)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := list.str("chain", "distribution", true)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]store.CreditEntry, len(items))
 	for i, f := range items {
@@ -245,15 +261,20 @@ func parseDistribution(raw json.RawMessage) ([]store.CreditEntry, error) {
 		if err := f.decimal("price", what, true); err != nil {
 			return nil, err
 		}
-		for _, name := range []string{"tx_hash", "provider"} {
-			if _, err := f.str(name, what, true); err != nil {
+		e := &out[i]
+		for _, x := range []struct {
+			name     string
+			to       *string
+			required bool
+		}{{"tx_hash", &e.TxHash, true}, {"provider", &e.Provider, true},
+			{"origin", &e.Origin, false}, {"ref", &e.OriginRef, false}, {"payment_method", &e.PaymentMethod, false}} {
+			if *x.to, err = f.str(x.name, what, x.required); err != nil {
 				return nil, err
 			}
 		}
-		for _, name := range []string{"origin", "ref", "payment_method"} {
-			if _, err := f.str(name, what, false); err != nil {
-				return nil, err
-			}
+		e.Price, e.Token, e.Chain = f.text("price"), token, chain
+		if b, ok := integer(f["bonus_amount"]); ok {
+			e.BonusAmount = b.String() // the reference keeps integer bonuses only
 		}
 		if out[i].Expiration, err = f.expiration(what); err != nil {
 			return nil, err
@@ -273,22 +294,22 @@ func parseExpense(raw json.RawMessage) ([]store.CreditEntry, error) {
 		if out[i], err = entry(f, what, store.CreditExpense); err != nil {
 			return nil, err
 		}
-		var ids [2]string
-		for j, name := range []string{"execution_id", "ref", "node_id"} {
-			v, err := f.str(name, what, false)
-			if err != nil {
+		// The resource paid for is the execution, else the ref (the
+		// reference's effective origin); node_id is its tx_hash.
+		e := &out[i]
+		for _, x := range []struct {
+			name string
+			to   *string
+		}{{"execution_id", &e.Origin}, {"ref", &e.OriginRef}, {"node_id", &e.TxHash}} {
+			if *x.to, err = f.str(x.name, what, false); err != nil {
 				return nil, err
 			}
-			if j < 2 {
-				ids[j] = v
-			}
 		}
-		// The resource paid for: the execution, else the ref (the
-		// reference's effective origin).
-		out[i].Origin = cmp.Or(ids[0], ids[1])
 		if err := f.decimal("price", what, false); err != nil {
 			return nil, err
 		}
+		e.Price, e.ExpenseCount, e.ExpenseSizeMiB = f.text("price"), f.text("count"), f.text("size")
+		e.Provider, e.PaymentMethod = "ALEPH", "credit_expense"
 		if c, ok := f["count"]; ok && !absent(c) {
 			if v, ok := integer(c); !ok || v.Sign() < 0 {
 				return nil, fmt.Errorf("%s.count: %s is not a count", what, bytes.TrimSpace(c))
@@ -321,6 +342,7 @@ func parseTransfer(raw json.RawMessage, sender string) ([]store.CreditEntry, err
 		if out[i].Expiration, err = f.expiration(what); err != nil {
 			return nil, err
 		}
+		out[i].Origin, out[i].Provider, out[i].PaymentMethod = sender, "ALEPH", "credit_transfer"
 		a := out[i].Address
 		if a == sender {
 			return nil, fmt.Errorf("%s: self-transfer: the sender %s is the recipient", what, sender)

@@ -22,7 +22,7 @@ func TestParseCreditPost(t *testing.T) {
 	good := `{"address":"0xa","amount":1000,"price":"0.5","tx_hash":"0xt","provider":"p","expiration":1800000000000}`
 	for _, c := range []struct {
 		name, typ, content string
-		want               string // "address amount expiration[@origin]" of each entry, or the error's text
+		want               string // "address amount expiration[@resource]" of each entry, or the error's text
 	}{
 		{"distribution", PostCreditDistribution, dist(good + `,{"address":"0xb","amount":2,"price":3,"tx_hash":"","provider":"p","bonus_amount":{"x":1}}`),
 			"0xa 1000 1800000000000|0xb 2 0"},
@@ -71,8 +71,8 @@ func TestParseCreditPost(t *testing.T) {
 					t.Fatalf("amount %s is not whole credits", e.Amount)
 				}
 				g := e.Address + " " + whole.String() + " " + big.NewInt(e.Expiration).String()
-				if e.Origin != "" {
-					g += "@" + e.Origin
+				if r := e.Resource(); r != "" && e.Kind == store.CreditExpense {
+					g += "@" + r
 				}
 				got = append(got, g)
 			}
@@ -157,5 +157,37 @@ func TestCreditBalanceExpiredLotNotSpent(t *testing.T) {
 	ledger := []store.CreditEntry{grant("a", 10, 5, 20_000), expense("x", 30, 5), grant("b", 40, 5, 0)}
 	if total, _ := CreditBalance(ledger, 50); total.Cmp(nCredits(5)) != 0 {
 		t.Fatalf("balance %s, want 5 credits (the expense found nothing to spend)", WholeCredits(total))
+	}
+}
+
+// TestCreditHistoryFields: entries keep what the reference's credit history
+// shows of each post: a distribution's price, bonus, tx hash, token,
+// chain, provider, origin, ref and payment method; an expense's execution,
+// ref, node, price, count and size (provider ALEPH, method
+// credit_expense); a transfer's sender as origin (credit_transfer).
+func TestCreditHistoryFields(t *testing.T) {
+	show := func(e store.CreditEntry) string {
+		return strings.Join([]string{e.Origin, e.OriginRef, e.Price, e.BonusAmount, e.TxHash, e.Token, e.Chain, e.Provider,
+			e.PaymentMethod, e.ExpenseCount, e.ExpenseSizeMiB}, "|")
+	}
+	for _, c := range []struct{ typ, content, want string }{
+		{PostCreditDistribution, `{"distribution":{"token":"ALEPH","chain":"BASE","credits":[{"address":"0xa","amount":1,"price":"0.5",` +
+			`"tx_hash":"0xt","provider":"stripe","origin":"shop","ref":"order-1","payment_method":"card","bonus_amount":20}]}}`,
+			"shop|order-1|0.5|20|0xt|ALEPH|BASE|stripe|card||"},
+		{PostCreditDistribution, `{"distribution":{"token":"ALEPH","chain":"ETH","credits":[{"address":"0xa","amount":1,"price":3,` +
+			`"tx_hash":"0xt","provider":"p","bonus_amount":{"x":1}}]}}`,
+			"||3||0xt|ALEPH|ETH|p|||"},
+		{PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","execution_id":"x","node_id":"n","price":"0.1","count":2,"size":"1.5"}]}}`,
+			"x|h|0.1||n|||ALEPH|credit_expense|2|1.5"},
+		{PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":5}]}}`,
+			CreditSender + "|||||||ALEPH|credit_transfer||"},
+	} {
+		es, err := ParseCreditPost(c.typ, json.RawMessage(c.content), CreditSender, "ref", after)
+		if err != nil {
+			t.Fatalf("%s: %v", c.content, err)
+		}
+		if got := show(es[0]); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.content, got, c.want)
+		}
 	}
 }

@@ -81,9 +81,10 @@ func testCreditEntries(t *testing.T, s store.Store) {
 	}
 }
 
-// testCreditsConsumed: expenses keep the resource they pay for; the credits
-// a resource consumed are the sum of the expenses naming it (grants never
-// count, whatever their origin), exactly; a credit post moves the log clock.
+// testCreditsConsumed: entries keep every history field; the credits a
+// resource consumed are the sum of the expenses paying for it (origin, else
+// origin_ref; grants never count, whatever their origin), exactly; a credit
+// post moves the log clock.
 func testCreditsConsumed(t *testing.T, s store.Store) {
 	huge := "1180591620717411303425000000000000000000"
 	if clock, err := s.LogClock(ctx); err != nil || clock != 0 {
@@ -94,7 +95,9 @@ func testCreditsConsumed(t *testing.T, s store.Store) {
 			{Ref: "g", Index: 0, Address: "0xa", Time: 100, Kind: store.CreditGrant, Amount: amount(t, "100"), Origin: "vm1"},
 			{Ref: "e1", Index: 0, Address: "0xa", Time: 150, Kind: store.CreditExpense, Amount: amount(t, huge), Origin: "vm1"},
 			{Ref: "e1", Index: 1, Address: "0xb", Time: 150, Kind: store.CreditExpense, Amount: amount(t, "2"), Origin: "vm2"},
-			{Ref: "e2", Index: 0, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "1"), Origin: "vm1"},
+			{Ref: "e2", Index: 0, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "1"), OriginRef: "vm1",
+				Price: "0.25", TxHash: "node", Token: "ALEPH", Chain: "ETH", Provider: "ALEPH", PaymentMethod: "credit_expense",
+				ExpenseCount: "3", ExpenseSizeMiB: "1.5", BonusAmount: "7"},
 			{Ref: "e2", Index: 1, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "9")},
 		})
 	})
@@ -104,6 +107,13 @@ func testCreditsConsumed(t *testing.T, s store.Store) {
 	es, err := s.CreditEntries(ctx, "0xa", 1e12)
 	if err != nil || es[1].Origin != "vm1" || es[3].Origin != "" {
 		t.Fatalf("origins read back: %+v, %v", es, err)
+	}
+	// Every history field comes back as written.
+	want := store.CreditEntry{Ref: "e2", Index: 0, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "1"), OriginRef: "vm1",
+		Price: "0.25", TxHash: "node", Token: "ALEPH", Chain: "ETH", Provider: "ALEPH", PaymentMethod: "credit_expense",
+		ExpenseCount: "3", ExpenseSizeMiB: "1.5", BonusAmount: "7"}
+	if got := es[2]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("history fields read back:\n%+v\nwant\n%+v", got, want)
 	}
 	got, err := s.CreditsConsumed(ctx, []string{"vm1", "vm2", "vm3", ""})
 	if err != nil {
