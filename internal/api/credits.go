@@ -3,6 +3,7 @@ package api
 import (
 	"cmp"
 	"context"
+	"errors"
 	"math/big"
 	"net/http"
 	"slices"
@@ -326,7 +327,7 @@ func (s *Server) costRows(ctx context.Context, address, itemHash, payment string
 	switch {
 	case itemHash != "":
 		c, err := s.cfg.Store.Cost(ctx, itemHash)
-		if err == store.ErrNotFound {
+		if errors.Is(err, store.ErrNotFound) {
 			return nil, nil
 		}
 		if err != nil {

@@ -50,6 +50,8 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v0/addresses/stats.json", s.addressStats)
 	m.HandleFunc("GET /api/v0/addresses/{address}/files", s.addressFiles)
 	m.HandleFunc("GET /api/v0/addresses/{address}/balance", s.addressBalance)
+	m.HandleFunc("GET /api/v0/addresses/{address}/credit_history", s.addressCreditHistory)
+	m.HandleFunc("GET /api/v0/addresses/{address}/credit_history/summary", s.addressCreditSummary)
 	m.HandleFunc("GET /api/v0/credit_balances", s.creditBalances)
 	m.HandleFunc("GET /api/v0/costs", s.costs)
 	m.HandleFunc("GET /api/v0/price/{hash}", s.messagePrice)
