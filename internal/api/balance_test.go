@@ -171,6 +171,12 @@ func TestCosts(t *testing.T) {
 			t.Errorf("GET /api/v0/costs%s:\n got %s\nwant %s", tc.query, got, tc.want)
 		}
 	}
+	if got, want := string(e.getJSON("/api/v0/messages/c1/consumed_credits")), `{"item_hash":"c1","consumed_credits":50}`; got != want {
+		t.Errorf("consumed_credits of c1: %s, want %s", got, want)
+	}
+	if got, want := string(e.getJSON("/api/v0/messages/h1/consumed_credits")), `{"item_hash":"h1","consumed_credits":0}`; got != want {
+		t.Errorf("consumed_credits of h1: %s, want %s", got, want)
+	}
 	for _, q := range []string{"?payment_type=gold", "?include_details=3", "?include_details=-1", "?include_details=x", "?pagination=5",
 		"?pagination=1001", "?page=0", "?include_size=maybe", "?include_details=2"} {
 		e.wantStatus("/api/v0/costs"+q, 422)

@@ -399,3 +399,27 @@ func (s *Server) costLines(ctx context.Context, out *jsonw, p Pricer, hash strin
 	out.WriteByte(']')
 	return nil
 }
+
+// consumedCredits is GET /api/v0/messages/{item_hash}/consumed_credits:
+// {item_hash, consumed_credits}, the whole credits the credit sender's
+// expenses billed for the message (0 for none, whatever the hash, as the
+// reference).
+func (s *Server) consumedCredits(w http.ResponseWriter, r *http.Request) {
+	hash := r.PathValue("hash")
+	used, err := s.cfg.Store.CreditsConsumed(r.Context(), []string{hash})
+	if err != nil {
+		s.fail(w, r, http.StatusInternalServerError, err)
+		return
+	}
+	total := new(big.Int)
+	if v := used[hash]; v != nil {
+		total = v
+	}
+	out := new(jsonw)
+	out.WriteByte('{')
+	out.strField("item_hash", hash)
+	out.key("consumed_credits")
+	out.WriteString(economy.WholeCredits(total).String())
+	out.WriteByte('}')
+	out.send(w, http.StatusOK)
+}

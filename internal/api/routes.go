@@ -80,6 +80,8 @@ func (s *Server) messageSubroute(w http.ResponseWriter, r *http.Request) {
 		s.getMessageStatus(w, r)
 	case sub == "content":
 		s.getMessageContent(w, r)
+	case sub == "consumed_credits":
+		s.consumedCredits(w, r)
 	default:
 		s.notFound(w, r)
 	}
