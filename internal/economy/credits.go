@@ -425,3 +425,69 @@ func CreditBalance(entries []store.CreditEntry, at float64) (*big.Int, []CreditL
 func WholeCredits(v *big.Int) *big.Int {
 	return new(big.Int).Quo(v, creditUnit)
 }
+
+// UserTransfer turns a transfer from an ordinary account (not a credit
+// sender) into ledger entries at position at, as the reference does:
+// requested are the parsed recipient entries (ParseCreditPost), ledger the
+// sender's entries up to at. The sender must hold the total at at, else
+// the transfer is an INVALID_FORMAT error (the reference's code). Each
+// recipient's amount is taken from the sender's live lots first in first
+// out; every portion becomes a grant to the recipient that expires at the
+// earlier of its lot's expiry and the requested one (adjacent portions of
+// the same expiry merged), followed by an expense of the sender (origin:
+// the recipient). Folding the sender's ledger with those expenses consumes
+// exactly the lots the portions came from.
+func UserTransfer(requested []store.CreditEntry, sender string, ledger []store.CreditEntry, at float64) ([]store.CreditEntry, error) {
+	total := new(big.Int)
+	for _, r := range requested {
+		total.Add(total, r.Amount)
+	}
+	balance, lots := CreditBalance(ledger, at)
+	if balance.Cmp(total) < 0 {
+		return nil, message.Errorf(message.CodeInvalidFormat, "insufficient credit balance for transfer: required %s, available %s",
+			WholeCredits(total), WholeCredits(balance))
+	}
+	var out []store.CreditEntry
+	next := 0
+	add := func(e store.CreditEntry) {
+		e.Index = next
+		next++
+		out = append(out, e)
+	}
+	for _, r := range requested {
+		need := new(big.Int).Set(r.Amount)
+		var portions []store.CreditEntry
+		for i := range lots {
+			if need.Sign() == 0 {
+				break
+			}
+			l := &lots[i]
+			if l.Remaining.Sign() == 0 {
+				continue
+			}
+			take := new(big.Int).Set(need)
+			if l.Remaining.Cmp(need) < 0 {
+				take.Set(l.Remaining)
+			}
+			need.Sub(need, take)
+			l.Remaining = new(big.Int).Sub(l.Remaining, take)
+			exp := l.Expiration
+			if exp == 0 || (r.Expiration != 0 && r.Expiration < exp) {
+				exp = r.Expiration
+			}
+			if n := len(portions); n > 0 && portions[n-1].Expiration == exp {
+				portions[n-1].Amount.Add(portions[n-1].Amount, take)
+				continue
+			}
+			g := r
+			g.Amount, g.Expiration = take, exp
+			portions = append(portions, g)
+		}
+		for _, g := range portions {
+			add(g)
+		}
+		add(store.CreditEntry{Ref: r.Ref, Address: sender, Time: r.Time, Kind: store.CreditExpense, Amount: new(big.Int).Set(r.Amount),
+			Origin: r.Address, Provider: "ALEPH", PaymentMethod: "credit_transfer"})
+	}
+	return out, nil
+}

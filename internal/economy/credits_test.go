@@ -2,8 +2,10 @@ package economy
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -189,5 +191,81 @@ func TestCreditHistoryFields(t *testing.T) {
 		if got := show(es[0]); got != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.content, got, c.want)
 		}
+	}
+}
+
+// TestUserTransfer: an ordinary account's transfer takes from its lots
+// first in first out, each portion granted with the earlier of its lot's
+// and the requested expiry (same expiries merged), and a debit of the
+// sender; folding the result gives the sender what is left and the
+// recipients what they got. Without the total at its position it is
+// INVALID_FORMAT.
+func TestUserTransfer(t *testing.T) {
+	const sender = "0xs"
+	at := func(s float64) float64 { return after + s }
+	ms := func(s float64) int64 { return int64(at(s) * 1000) }
+	ledger := []store.CreditEntry{
+		grant("d1", at(100), 30, ms(5000)),
+		grant("d2", at(110), 50, 0),
+		grant("d3", at(120), 40, ms(9000)),
+	}
+	for i := range ledger {
+		ledger[i].Address = sender
+	}
+	raw := json.RawMessage(fmt.Sprintf(`{"transfer":{"credits":[{"address":"0xa","amount":60,"expiration":%d},{"address":"0xb","amount":45}]}}`, ms(7000)))
+	requested, err := ParseCreditPost(PostCreditTransfer, raw, sender, "tr", at(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := UserTransfer(requested, sender, ledger, at(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		exp := "never"
+		if e.Expiration != 0 {
+			exp = fmt.Sprintf("%vs", float64(e.Expiration)/1000-after)
+		}
+		got = append(got, fmt.Sprintf("%d %s %s %s %s %s %s", e.Index, e.Address, e.Kind, WholeCredits(e.Amount), exp, e.Origin, e.PaymentMethod))
+	}
+	want := []string{
+		// 0xa: 30 from d1 (expires at 5,000 s, before the requested
+		// 7,000 s), 30 from d2 (never: capped at the requested 7,000 s).
+		"0 0xa grant 30 5000s 0xs credit_transfer",
+		"1 0xa grant 30 7000s 0xs credit_transfer",
+		"2 0xs expense 60 never 0xa credit_transfer",
+		// 0xb: the 20 left of d2 (never) and 25 of d3 (9,000 s).
+		"3 0xb grant 20 never 0xs credit_transfer",
+		"4 0xb grant 25 9000s 0xs credit_transfer",
+		"5 0xs expense 45 never 0xb credit_transfer",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	all := append(slices.Clone(ledger), es...)
+	byAddr := func(a string) []store.CreditEntry {
+		return slices.DeleteFunc(slices.Clone(all), func(e store.CreditEntry) bool { return e.Address != a })
+	}
+	for _, c := range []struct {
+		addr string
+		at   float64
+		want int64
+	}{{sender, 200, 15}, {"0xa", 200, 60}, {"0xb", 200, 45}, {"0xa", 5000, 30}, {"0xa", 7000, 0}, {"0xb", 9000, 20}, {sender, 8999, 15}, {sender, 9000, 0}} {
+		if b, _ := CreditBalance(byAddr(c.addr), at(c.at)); WholeCredits(b).Int64() != c.want {
+			t.Errorf("balance of %s at %v s: %s, want %d", c.addr, c.at, WholeCredits(b), c.want)
+		}
+	}
+	// 106 of the 120 live at 200 s fits; at 6,000 s d1 has expired.
+	more, err := ParseCreditPost(PostCreditTransfer, json.RawMessage(`{"transfer":{"credits":[{"address":"0xa","amount":106}]}}`), sender, "tr2", at(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UserTransfer(more, sender, ledger, at(200)); err != nil {
+		t.Fatalf("106 of 120: %v", err)
+	}
+	if _, err := UserTransfer(more, sender, ledger, at(6000)); message.CodeOf(err) != message.CodeInvalidFormat ||
+		!strings.Contains(err.Error(), "required 106, available 90") {
+		t.Fatalf("106 of 90: %v", err)
 	}
 }

@@ -28,9 +28,9 @@ const (
 	// placeholder, on both backends).
 	creditResource       = `coalesce(nullif(origin, ''), origin_ref)`
 	selectConsumedSQLite = `SELECT ` + creditResource + `, amount FROM credit_entries WHERE kind = 'expense'
-		AND ` + creditResource + ` IN (SELECT value FROM json_each($1) WHERE value <> '')`
+		AND payment_method <> 'credit_transfer' AND ` + creditResource + ` IN (SELECT value FROM json_each($1) WHERE value <> '')`
 	selectConsumedPostgres = `SELECT ` + creditResource + `, amount FROM credit_entries WHERE kind = 'expense'
-		AND ` + creditResource + ` IN (SELECT v FROM jsonb_array_elements_text($1::jsonb) AS v WHERE v <> '')`
+		AND payment_method <> 'credit_transfer' AND ` + creditResource + ` IN (SELECT v FROM jsonb_array_elements_text($1::jsonb) AS v WHERE v <> '')`
 )
 
 // PutCredits implements store.CreditWriter.PutCreditEntries.

@@ -95,6 +95,8 @@ func testCreditsConsumed(t *testing.T, s store.Store) {
 			{Ref: "g", Index: 0, Address: "0xa", Time: 100, Kind: store.CreditGrant, Amount: amount(t, "100"), Origin: "vm1"},
 			{Ref: "e1", Index: 0, Address: "0xa", Time: 150, Kind: store.CreditExpense, Amount: amount(t, huge), Origin: "vm1"},
 			{Ref: "e1", Index: 1, Address: "0xb", Time: 150, Kind: store.CreditExpense, Amount: amount(t, "2"), Origin: "vm2"},
+			// A transfer's debit names its recipient: never consumption.
+			{Ref: "e1", Index: 2, Address: "0xb", Time: 150, Kind: store.CreditExpense, Amount: amount(t, "5"), Origin: "vm2", PaymentMethod: "credit_transfer"},
 			{Ref: "e2", Index: 0, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "1"), OriginRef: "vm1",
 				Price: "0.25", TxHash: "node", Token: "ALEPH", Chain: "ETH", Provider: "ALEPH", PaymentMethod: "credit_expense",
 				ExpenseCount: "3", ExpenseSizeMiB: "1.5", BonusAmount: "7"},
