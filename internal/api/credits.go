@@ -14,9 +14,10 @@ import (
 )
 
 // Credit balances are read at the log clock (store.Reader.LogClock: the
-// latest balance update, credit post or confirming block), not at the
-// node's clock: two nodes with the same log show the same balances, and a
-// lot counts as expired once the log has moved past its expiry.
+// latest trusted balance update, credit distribution or expense, or
+// confirming block), not at the node's clock: two nodes with the same log
+// show the same balances, and a lot counts as expired once the log has
+// moved past its expiry.
 
 // creditBalance folds the ledger of address at the log clock: the balance
 // in base units, the live lots, and whether the address was ever granted

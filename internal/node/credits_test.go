@@ -195,6 +195,10 @@ func testUserCreditTransfer(t *testing.T, db string) {
 
 	tr := transfer(alice, economy.CreditChannel, t0+10, bob.Address(), 120)
 	want("transfer", tr, store.StatusProcessed, 0, "")
+	// Anyone may date a transfer: it does not move the log clock.
+	if clock, err := n.store.LogClock(t.Context()); err != nil || clock != t0+1 {
+		t.Fatalf("log clock after a transfer: %v %v, want the last distribution's %v", clock, err, t0+1)
+	}
 	// Bob got 100 that never expire and 20 of the lot expiring at t0+500.
 	for _, c := range []struct {
 		who      message.Signer

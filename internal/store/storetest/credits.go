@@ -131,4 +131,14 @@ func testCreditsConsumed(t *testing.T, s store.Store) {
 	if clock, err := s.LogClock(ctx); err != nil || clock != 175.5 {
 		t.Fatalf("LogClock after credit posts = %v, %v, want 175.5", clock, err)
 	}
+	// A transfer, which anyone may date in the future, leaves the clock.
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCreditEntries([]store.CreditEntry{
+			{Ref: "t", Address: "0xc", Time: 9e9, Kind: store.CreditGrant, Amount: amount(t, "1"), PaymentMethod: "credit_transfer"},
+			{Ref: "t", Index: 1, Address: "0xa", Time: 9e9, Kind: store.CreditExpense, Amount: amount(t, "1"), PaymentMethod: "credit_transfer"},
+		})
+	})
+	if clock, err := s.LogClock(ctx); err != nil || clock != 175.5 {
+		t.Fatalf("LogClock after a transfer = %v, %v, want 175.5", clock, err)
+	}
 }
