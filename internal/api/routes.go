@@ -50,6 +50,10 @@ func (s *Server) routes() {
 	m.HandleFunc("GET /api/v0/addresses/stats.json", s.addressStats)
 	m.HandleFunc("GET /api/v0/addresses/{address}/files", s.addressFiles)
 	m.HandleFunc("GET /api/v0/addresses/{address}/balance", s.addressBalance)
+	m.HandleFunc("GET /api/v0/addresses/{address}/credit_history", s.addressCreditHistory)
+	m.HandleFunc("GET /api/v0/addresses/{address}/credit_history/summary", s.addressCreditSummary)
+	m.HandleFunc("GET /api/v0/credit_balances", s.creditBalances)
+	m.HandleFunc("GET /api/v0/costs", s.costs)
 	m.HandleFunc("GET /api/v0/price/{hash}", s.messagePrice)
 	m.HandleFunc("POST /api/v0/price/estimate", s.estimatePrice)
 	m.HandleFunc("POST /api/v0/price/estimate/instance", s.estimateInstance)
@@ -76,6 +80,8 @@ func (s *Server) messageSubroute(w http.ResponseWriter, r *http.Request) {
 		s.getMessageStatus(w, r)
 	case sub == "content":
 		s.getMessageContent(w, r)
+	case sub == "consumed_credits":
+		s.consumedCredits(w, r)
 	default:
 		s.notFound(w, r)
 	}

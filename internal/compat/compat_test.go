@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goaleph/goaleph/chain/eth/ethtest"
+	"github.com/goaleph/goaleph/internal/node"
 	"github.com/goaleph/goaleph/internal/store/pgtest"
 	"github.com/goaleph/goaleph/internal/store/postgres"
 )
@@ -70,7 +72,13 @@ func runOfficialSDK(t *testing.T, dbURL string) {
 	}
 	dir, nodeBin := requireSDK(t)
 
-	n, addr := startNode(t, dbURL, slog.LevelInfo)
+	// One account the node trusts for balance updates and credit posts
+	// (prices.test.mjs funds addresses with it): its key goes to the suite
+	// as ALEPH_COMPAT_TRUSTED_KEY.
+	trusted := ethtest.Account(t)
+	n, addr := startNodeWith(t, node.Config{DatabaseURL: dbURL,
+		Balances: node.BalancesConfig{Addresses: []string{trusted.Address()}},
+		Economy:  node.EconomyConfig{CreditSenders: []string{trusted.Address()}}}, slog.LevelInfo)
 	if _, isPG := n.Store().(*postgres.DB); isPG != (dbURL != "") {
 		t.Fatalf("node store is %T, want PostgreSQL: %v", n.Store(), dbURL != "")
 	}
@@ -91,7 +99,7 @@ func runOfficialSDK(t *testing.T, dbURL string) {
 		// COMPAT_FILES=posts.test.mjs,… runs a subset.
 		args = append(args, strings.Split(files, ",")...)
 	}
-	err := runLogged(t, nodeCommand(rctx, nodeBin, dir, addr, nil, args...))
+	err := runLogged(t, nodeCommand(rctx, nodeBin, dir, addr, []string{"ALEPH_COMPAT_TRUSTED_KEY=" + trusted.PrivateKeyHex()}, args...))
 	if err != nil {
 		if rctx.Err() != nil {
 			t.Fatalf("the SDK suite did not finish within %s", budget.Round(time.Second))

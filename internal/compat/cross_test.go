@@ -389,8 +389,14 @@ func startCrossNode(t *testing.T) string {
 // host:port.
 func startNode(t *testing.T, dbURL string, level slog.Level) (*node.Node, string) {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
-	n, addr := nodetest.Start(t, node.Config{DatabaseURL: dbURL, Logger: logger})
+	return startNodeWith(t, node.Config{DatabaseURL: dbURL}, level)
+}
+
+// startNodeWith is startNode with a configuration.
+func startNodeWith(t *testing.T, cfg node.Config, level slog.Level) (*node.Node, string) {
+	t.Helper()
+	cfg.Logger = slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: level}))
+	n, addr := nodetest.Start(t, cfg)
 	t.Logf("node listening on %s (store %T)", addr, n.Store())
 	return n, addr
 }

@@ -120,6 +120,20 @@ func (f fields) str(name, what string, required bool) (string, error) {
 	return s, nil
 }
 
+// text returns a checked scalar field as the post wrote it: a string's
+// value, a number's digits; "" when absent or null.
+func (f fields) text(name string) string {
+	raw, ok := f[name]
+	if !ok || absent(raw) {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return string(bytes.TrimSpace(raw))
+}
+
 // integer reads a JSON integer (digits only: not 1.0, not "1", not true).
 func integer(raw json.RawMessage) (*big.Int, bool) {
 	t := string(bytes.TrimSpace(raw))
@@ -230,10 +244,13 @@ func parseDistribution(raw json.RawMessage) ([]store.CreditEntry, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"token", "chain"} {
-		if _, err := list.str(name, "distribution", true); err != nil {
-			return nil, err
-		}
+	token, err := list.str("token", "distribution", true)
+	if err != nil {
+		return nil, err
+	}
+	chain, err := list.str("chain", "distribution", true)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]store.CreditEntry, len(items))
 	for i, f := range items {
@@ -244,15 +261,20 @@ func parseDistribution(raw json.RawMessage) ([]store.CreditEntry, error) {
 		if err := f.decimal("price", what, true); err != nil {
 			return nil, err
 		}
-		for _, name := range []string{"tx_hash", "provider"} {
-			if _, err := f.str(name, what, true); err != nil {
+		e := &out[i]
+		for _, x := range []struct {
+			name     string
+			to       *string
+			required bool
+		}{{"tx_hash", &e.TxHash, true}, {"provider", &e.Provider, true},
+			{"origin", &e.Origin, false}, {"ref", &e.OriginRef, false}, {"payment_method", &e.PaymentMethod, false}} {
+			if *x.to, err = f.str(x.name, what, x.required); err != nil {
 				return nil, err
 			}
 		}
-		for _, name := range []string{"origin", "ref", "payment_method"} {
-			if _, err := f.str(name, what, false); err != nil {
-				return nil, err
-			}
+		e.Price, e.Token, e.Chain = f.text("price"), token, chain
+		if b, ok := integer(f["bonus_amount"]); ok {
+			e.BonusAmount = b.String() // the reference keeps integer bonuses only
 		}
 		if out[i].Expiration, err = f.expiration(what); err != nil {
 			return nil, err
@@ -272,14 +294,22 @@ func parseExpense(raw json.RawMessage) ([]store.CreditEntry, error) {
 		if out[i], err = entry(f, what, store.CreditExpense); err != nil {
 			return nil, err
 		}
-		for _, name := range []string{"ref", "execution_id", "node_id"} {
-			if _, err := f.str(name, what, false); err != nil {
+		// The resource paid for is the execution, else the ref (the
+		// reference's effective origin); node_id is its tx_hash.
+		e := &out[i]
+		for _, x := range []struct {
+			name string
+			to   *string
+		}{{"execution_id", &e.Origin}, {"ref", &e.OriginRef}, {"node_id", &e.TxHash}} {
+			if *x.to, err = f.str(x.name, what, false); err != nil {
 				return nil, err
 			}
 		}
 		if err := f.decimal("price", what, false); err != nil {
 			return nil, err
 		}
+		e.Price, e.ExpenseCount, e.ExpenseSizeMiB = f.text("price"), f.text("count"), f.text("size")
+		e.Provider, e.PaymentMethod = "ALEPH", "credit_expense"
 		if c, ok := f["count"]; ok && !absent(c) {
 			if v, ok := integer(c); !ok || v.Sign() < 0 {
 				return nil, fmt.Errorf("%s.count: %s is not a count", what, bytes.TrimSpace(c))
@@ -312,6 +342,7 @@ func parseTransfer(raw json.RawMessage, sender string) ([]store.CreditEntry, err
 		if out[i].Expiration, err = f.expiration(what); err != nil {
 			return nil, err
 		}
+		out[i].Origin, out[i].Provider, out[i].PaymentMethod = sender, "ALEPH", "credit_transfer"
 		a := out[i].Address
 		if a == sender {
 			return nil, fmt.Errorf("%s: self-transfer: the sender %s is the recipient", what, sender)
@@ -393,4 +424,70 @@ func CreditBalance(entries []store.CreditEntry, at float64) (*big.Int, []CreditL
 // credits, so nothing is lost; a fraction would be floored).
 func WholeCredits(v *big.Int) *big.Int {
 	return new(big.Int).Quo(v, creditUnit)
+}
+
+// UserTransfer turns a transfer from an ordinary account (not a credit
+// sender) into ledger entries at position at, as the reference does:
+// requested are the parsed recipient entries (ParseCreditPost), ledger the
+// sender's entries up to at. The sender must hold the total at at, else
+// the transfer is an INVALID_FORMAT error (the reference's code). Each
+// recipient's amount is taken from the sender's live lots first in first
+// out; every portion becomes a grant to the recipient that expires at the
+// earlier of its lot's expiry and the requested one (adjacent portions of
+// the same expiry merged), followed by an expense of the sender (origin:
+// the recipient). Folding the sender's ledger with those expenses consumes
+// exactly the lots the portions came from.
+func UserTransfer(requested []store.CreditEntry, sender string, ledger []store.CreditEntry, at float64) ([]store.CreditEntry, error) {
+	total := new(big.Int)
+	for _, r := range requested {
+		total.Add(total, r.Amount)
+	}
+	balance, lots := CreditBalance(ledger, at)
+	if balance.Cmp(total) < 0 {
+		return nil, message.Errorf(message.CodeInvalidFormat, "insufficient credit balance for transfer: required %s, available %s",
+			WholeCredits(total), WholeCredits(balance))
+	}
+	var out []store.CreditEntry
+	next := 0
+	add := func(e store.CreditEntry) {
+		e.Index = next
+		next++
+		out = append(out, e)
+	}
+	for _, r := range requested {
+		need := new(big.Int).Set(r.Amount)
+		var portions []store.CreditEntry
+		for i := range lots {
+			if need.Sign() == 0 {
+				break
+			}
+			l := &lots[i]
+			if l.Remaining.Sign() == 0 {
+				continue
+			}
+			take := new(big.Int).Set(need)
+			if l.Remaining.Cmp(need) < 0 {
+				take.Set(l.Remaining)
+			}
+			need.Sub(need, take)
+			l.Remaining = new(big.Int).Sub(l.Remaining, take)
+			exp := l.Expiration
+			if exp == 0 || (r.Expiration != 0 && r.Expiration < exp) {
+				exp = r.Expiration
+			}
+			if n := len(portions); n > 0 && portions[n-1].Expiration == exp {
+				portions[n-1].Amount.Add(portions[n-1].Amount, take)
+				continue
+			}
+			g := r
+			g.Amount, g.Expiration = take, exp
+			portions = append(portions, g)
+		}
+		for _, g := range portions {
+			add(g)
+		}
+		add(store.CreditEntry{Ref: r.Ref, Address: sender, Time: r.Time, Kind: store.CreditExpense, Amount: new(big.Int).Set(r.Amount),
+			Origin: r.Address, Provider: "ALEPH", PaymentMethod: "credit_transfer"})
+	}
+	return out, nil
 }

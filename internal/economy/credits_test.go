@@ -2,8 +2,10 @@ package economy
 
 import (
 	"encoding/json"
+	"fmt"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -22,11 +24,12 @@ func TestParseCreditPost(t *testing.T) {
 	good := `{"address":"0xa","amount":1000,"price":"0.5","tx_hash":"0xt","provider":"p","expiration":1800000000000}`
 	for _, c := range []struct {
 		name, typ, content string
-		want               string // "address amount expiration" of each entry, or the error's text
+		want               string // "address amount expiration[@resource]" of each entry, or the error's text
 	}{
 		{"distribution", PostCreditDistribution, dist(good + `,{"address":"0xb","amount":2,"price":3,"tx_hash":"","provider":"p","bonus_amount":{"x":1}}`),
 			"0xa 1000 1800000000000|0xb 2 0"},
-		{"expense", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","price":"0.1","count":2,"size":"1.5","time":3600}]}}`, "0xa 7 0"},
+		{"expense", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","price":"0.1","count":2,"size":"1.5","time":3600}]}}`, "0xa 7 0@h"},
+		{"expense of an execution", PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","execution_id":"x"},{"address":"0xb","amount":1,"execution_id":""}]}}`, "0xa 7 0@x|0xb 1 0"},
 		{"transfer", PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":5,"expiration":null},{"address":"0xb","amount":1,"expiration":1}]}}`, "0xa 5 0|0xb 1 1"},
 		{"huge amount kept exactly", PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":123456789012345678901234567890}]}}`, "0xa 123456789012345678901234567890 0"},
 		{"not an object", PostCreditDistribution, `[1]`, "content: not an object"},
@@ -69,7 +72,11 @@ func TestParseCreditPost(t *testing.T) {
 				if _, r := whole.QuoRem(e.Amount, creditUnit, new(big.Int)); r.Sign() != 0 {
 					t.Fatalf("amount %s is not whole credits", e.Amount)
 				}
-				got = append(got, e.Address+" "+whole.String()+" "+big.NewInt(e.Expiration).String())
+				g := e.Address + " " + whole.String() + " " + big.NewInt(e.Expiration).String()
+				if r := e.Resource(); r != "" && e.Kind == store.CreditExpense {
+					g += "@" + r
+				}
+				got = append(got, g)
 			}
 			if g := strings.Join(got, "|"); g != c.want {
 				t.Fatalf("entries %q, want %q", g, c.want)
@@ -152,5 +159,113 @@ func TestCreditBalanceExpiredLotNotSpent(t *testing.T) {
 	ledger := []store.CreditEntry{grant("a", 10, 5, 20_000), expense("x", 30, 5), grant("b", 40, 5, 0)}
 	if total, _ := CreditBalance(ledger, 50); total.Cmp(nCredits(5)) != 0 {
 		t.Fatalf("balance %s, want 5 credits (the expense found nothing to spend)", WholeCredits(total))
+	}
+}
+
+// TestCreditHistoryFields: entries keep what the reference's credit history
+// shows of each post: a distribution's price, bonus, tx hash, token,
+// chain, provider, origin, ref and payment method; an expense's execution,
+// ref, node, price, count and size (provider ALEPH, method
+// credit_expense); a transfer's sender as origin (credit_transfer).
+func TestCreditHistoryFields(t *testing.T) {
+	show := func(e store.CreditEntry) string {
+		return strings.Join([]string{e.Origin, e.OriginRef, e.Price, e.BonusAmount, e.TxHash, e.Token, e.Chain, e.Provider,
+			e.PaymentMethod, e.ExpenseCount, e.ExpenseSizeMiB}, "|")
+	}
+	for _, c := range []struct{ typ, content, want string }{
+		{PostCreditDistribution, `{"distribution":{"token":"ALEPH","chain":"BASE","credits":[{"address":"0xa","amount":1,"price":"0.5",` +
+			`"tx_hash":"0xt","provider":"stripe","origin":"shop","ref":"order-1","payment_method":"card","bonus_amount":20}]}}`,
+			"shop|order-1|0.5|20|0xt|ALEPH|BASE|stripe|card||"},
+		{PostCreditDistribution, `{"distribution":{"token":"ALEPH","chain":"ETH","credits":[{"address":"0xa","amount":1,"price":3,` +
+			`"tx_hash":"0xt","provider":"p","bonus_amount":{"x":1}}]}}`,
+			"||3||0xt|ALEPH|ETH|p|||"},
+		{PostCreditExpense, `{"expense":{"credits":[{"address":"0xa","amount":7,"ref":"h","execution_id":"x","node_id":"n","price":"0.1","count":2,"size":"1.5"}]}}`,
+			"x|h|0.1||n|||ALEPH|credit_expense|2|1.5"},
+		{PostCreditTransfer, `{"transfer":{"credits":[{"address":"0xa","amount":5}]}}`,
+			CreditSender + "|||||||ALEPH|credit_transfer||"},
+	} {
+		es, err := ParseCreditPost(c.typ, json.RawMessage(c.content), CreditSender, "ref", after)
+		if err != nil {
+			t.Fatalf("%s: %v", c.content, err)
+		}
+		if got := show(es[0]); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.content, got, c.want)
+		}
+	}
+}
+
+// TestUserTransfer: an ordinary account's transfer takes from its lots
+// first in first out, each portion granted with the earlier of its lot's
+// and the requested expiry (same expiries merged), and a debit of the
+// sender; folding the result gives the sender what is left and the
+// recipients what they got. Without the total at its position it is
+// INVALID_FORMAT.
+func TestUserTransfer(t *testing.T) {
+	const sender = "0xs"
+	at := func(s float64) float64 { return after + s }
+	ms := func(s float64) int64 { return int64(at(s) * 1000) }
+	ledger := []store.CreditEntry{
+		grant("d1", at(100), 30, ms(5000)),
+		grant("d2", at(110), 50, 0),
+		grant("d3", at(120), 40, ms(9000)),
+	}
+	for i := range ledger {
+		ledger[i].Address = sender
+	}
+	raw := json.RawMessage(fmt.Sprintf(`{"transfer":{"credits":[{"address":"0xa","amount":60,"expiration":%d},{"address":"0xb","amount":45}]}}`, ms(7000)))
+	requested, err := ParseCreditPost(PostCreditTransfer, raw, sender, "tr", at(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := UserTransfer(requested, sender, ledger, at(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		exp := "never"
+		if e.Expiration != 0 {
+			exp = fmt.Sprintf("%vs", float64(e.Expiration)/1000-after)
+		}
+		got = append(got, fmt.Sprintf("%d %s %s %s %s %s %s", e.Index, e.Address, e.Kind, WholeCredits(e.Amount), exp, e.Origin, e.PaymentMethod))
+	}
+	want := []string{
+		// 0xa: 30 from d1 (expires at 5,000 s, before the requested
+		// 7,000 s), 30 from d2 (never: capped at the requested 7,000 s).
+		"0 0xa grant 30 5000s 0xs credit_transfer",
+		"1 0xa grant 30 7000s 0xs credit_transfer",
+		"2 0xs expense 60 never 0xa credit_transfer",
+		// 0xb: the 20 left of d2 (never) and 25 of d3 (9,000 s).
+		"3 0xb grant 20 never 0xs credit_transfer",
+		"4 0xb grant 25 9000s 0xs credit_transfer",
+		"5 0xs expense 45 never 0xb credit_transfer",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("entries:\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	all := append(slices.Clone(ledger), es...)
+	byAddr := func(a string) []store.CreditEntry {
+		return slices.DeleteFunc(slices.Clone(all), func(e store.CreditEntry) bool { return e.Address != a })
+	}
+	for _, c := range []struct {
+		addr string
+		at   float64
+		want int64
+	}{{sender, 200, 15}, {"0xa", 200, 60}, {"0xb", 200, 45}, {"0xa", 5000, 30}, {"0xa", 7000, 0}, {"0xb", 9000, 20}, {sender, 8999, 15}, {sender, 9000, 0}} {
+		if b, _ := CreditBalance(byAddr(c.addr), at(c.at)); WholeCredits(b).Int64() != c.want {
+			t.Errorf("balance of %s at %v s: %s, want %d", c.addr, c.at, WholeCredits(b), c.want)
+		}
+	}
+	// 106 of the 120 live at 200 s fits; at 6,000 s d1 has expired.
+	more, err := ParseCreditPost(PostCreditTransfer, json.RawMessage(`{"transfer":{"credits":[{"address":"0xa","amount":106}]}}`), sender, "tr2", at(200))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UserTransfer(more, sender, ledger, at(200)); err != nil {
+		t.Fatalf("106 of 120: %v", err)
+	}
+	if _, err := UserTransfer(more, sender, ledger, at(6000)); message.CodeOf(err) != message.CodeInvalidFormat ||
+		!strings.Contains(err.Error(), "required 106, available 90") {
+		t.Fatalf("106 of 90: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"math/big"
+	"slices"
 
 	"github.com/goaleph/goaleph/internal/economy"
 	"github.com/goaleph/goaleph/internal/store"
@@ -26,22 +27,42 @@ func newCreditPosts(cfg EconomyConfig) *creditPosts {
 }
 
 // entries returns the ledger entries a POST carries: nil unless it is a
-// credit post, on the credit channel, from a credit sender (compared
-// exactly, as the reference does), with a non-empty content; a credit post
-// from anyone else is an ordinary post. A malformed one is an
-// INVALID_FORMAT error: the check stage rejects it and nothing changes.
-func (c *creditPosts) entries(it *item) ([]store.CreditEntry, error) {
-	p := it.content.Post
-	if c == nil || !economy.IsCreditPost(p.Type) || !c.senders[it.content.Address] ||
-		it.msg.Channel != c.channel || emptyJSON(p.Content) {
+// credit post on the credit channel with a non-empty content. A credit
+// sender's (compared exactly, as the reference does) distribution, expense
+// or transfer is parsed as is; an ordinary account's transfer moves its
+// credits (economy.UserTransfer, at the post's position in the ledger
+// read through r); distributions and expenses from anyone else are
+// ordinary posts. A malformed post, or a transfer its sender cannot pay,
+// is an INVALID_FORMAT error: the check stage rejects it and nothing
+// changes.
+func (c *creditPosts) entries(ctx context.Context, r store.Reader, it *item) ([]store.CreditEntry, error) {
+	p, addr := it.content.Post, it.content.Address
+	if c == nil || !economy.IsCreditPost(p.Type) || it.msg.Channel != c.channel || emptyJSON(p.Content) {
 		return nil, nil
 	}
-	return economy.ParseCreditPost(p.Type, p.Content, it.content.Address, it.msg.ItemHash, it.msg.Time)
+	if c.senders[addr] {
+		return economy.ParseCreditPost(p.Type, p.Content, addr, it.msg.ItemHash, it.msg.Time)
+	}
+	if p.Type != economy.PostCreditTransfer {
+		return nil, nil
+	}
+	requested, err := economy.ParseCreditPost(p.Type, p.Content, addr, it.msg.ItemHash, it.msg.Time)
+	if err != nil {
+		return nil, err
+	}
+	ledger, err := r.CreditEntries(ctx, addr, it.msg.Time)
+	if err != nil {
+		return nil, err
+	}
+	// The post's own rows, were it applied before, are not the sender's
+	// funds.
+	ledger = slices.DeleteFunc(ledger, func(e store.CreditEntry) bool { return e.Ref == it.msg.ItemHash })
+	return economy.UserTransfer(requested, addr, ledger, it.msg.Time)
 }
 
 // apply stores the ledger entries of a checked POST, if any.
-func (c *creditPosts) apply(tx store.Tx, it *item) error {
-	es, err := c.entries(it)
+func (c *creditPosts) apply(ctx context.Context, tx store.Tx, it *item) error {
+	es, err := c.entries(ctx, tx, it)
 	if len(es) == 0 || err != nil {
 		return err
 	}

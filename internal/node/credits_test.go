@@ -154,3 +154,99 @@ func testCreditAdmission(t *testing.T, db string) {
 		t.Fatalf("credits after the forget: %v %v", b, err)
 	}
 }
+
+// TestUserCreditTransfer: an ordinary account's transfer on the credit
+// channel moves its credits first in first out, the recipient's portions
+// keeping the earlier of their lot's and the requested expiry; one it
+// cannot pay at its position, or to itself, is rejected INVALID_FORMAT and
+// changes nothing; forgetting it gives the credits back.
+func TestUserCreditTransfer(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testUserCreditTransfer(t, "") })
+	t.Run("postgres", func(t *testing.T) { testUserCreditTransfer(t, pgtest.Start(t)) })
+}
+
+func testUserCreditTransfer(t *testing.T, db string) {
+	sender, alice, bob := ethtest.Account(t), ethtest.Account(t), ethtest.Account(t)
+	cfg := Config{Economy: EconomyConfig{CreditSenders: []string{sender.Address()}}}
+	cfg.DatabaseURL = db
+	n := testNode(t, cfg)
+	const t0 = 1780000000.0
+	want := func(what string, m *message.Message, st store.Status, code message.Code, reason string) {
+		t.Helper()
+		got, err := submit(t, n, m, true)
+		if got != st || (code != 0 && message.CodeOf(err) != code) || (reason != "" && (err == nil || !strings.Contains(err.Error(), reason))) {
+			t.Fatalf("%s: %s %v, want %s %v %q", what, got, err, st, code, reason)
+		}
+	}
+	credits := func(a message.Signer, tm float64) string {
+		t.Helper()
+		b, _, err := n.CreditBalance(t.Context(), a.Address(), tm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return economy.WholeCredits(b).String()
+	}
+	transfer := func(from message.Signer, channel string, tm float64, to string, amount int64) *message.Message {
+		return onChannel(t, from, message.TypePost, channel, tm, map[string]any{"type": economy.PostCreditTransfer,
+			"content": map[string]any{"transfer": map[string]any{"credits": []any{map[string]any{"address": to, "amount": amount}}}}})
+	}
+	want("distribution", distribution(t, sender, economy.CreditChannel, t0, alice.Address(), 100, 0), store.StatusProcessed, 0, "")
+	want("expiring distribution", distribution(t, sender, economy.CreditChannel, t0+1, alice.Address(), 50, (t0+500)*1000), store.StatusProcessed, 0, "")
+
+	tr := transfer(alice, economy.CreditChannel, t0+10, bob.Address(), 120)
+	want("transfer", tr, store.StatusProcessed, 0, "")
+	// Anyone may date a transfer: it does not move the log clock.
+	if clock, err := n.store.LogClock(t.Context()); err != nil || clock != t0+1 {
+		t.Fatalf("log clock after a transfer: %v %v, want the last distribution's %v", clock, err, t0+1)
+	}
+	// Bob got 100 that never expire and 20 of the lot expiring at t0+500.
+	for _, c := range []struct {
+		who      message.Signer
+		at       float64
+		expected string
+	}{{alice, t0 + 10, "30"}, {bob, t0 + 10, "120"}, {alice, t0 + 500, "0"}, {bob, t0 + 500, "100"}, {alice, t0 + 9, "150"}} {
+		if got := credits(c.who, c.at); got != c.expected {
+			t.Errorf("credits at %v: %s, want %s", c.at-t0, got, c.expected)
+		}
+	}
+	ledger := func() string {
+		t.Helper()
+		var b strings.Builder
+		for _, a := range []message.Signer{alice, bob} {
+			es, err := n.store.CreditEntries(t.Context(), a.Address(), 1e12)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range es {
+				b.WriteString(e.Ref + " " + e.Kind + " " + e.Amount.String() + "\n")
+			}
+		}
+		return b.String()
+	}
+	before := ledger()
+	want("transfer beyond the balance", transfer(alice, economy.CreditChannel, t0+20, bob.Address(), 31), store.StatusRejected,
+		message.CodeInvalidFormat, "insufficient credit balance for transfer: required 31, available 30")
+	want("transfer to itself", transfer(alice, economy.CreditChannel, t0+21, alice.Address(), 1), store.StatusRejected,
+		message.CodeInvalidFormat, "self-transfer")
+	want("bob's transfer dated before he had credits", transfer(bob, economy.CreditChannel, t0+5, alice.Address(), 1), store.StatusRejected,
+		message.CodeInvalidFormat, "available 0")
+	want("transfer on another channel", transfer(alice, "TEST", t0+22, bob.Address(), 1000), store.StatusProcessed, 0, "")
+	if after := ledger(); after != before {
+		t.Fatalf("refused transfers changed the ledger:\n%s\nwas\n%s", after, before)
+	}
+	// Bob passes 50 on: from his never-expiring portion.
+	want("bob's transfer", transfer(bob, economy.CreditChannel, t0+30, sender.Address(), 50), store.StatusProcessed, 0, "")
+	if got := credits(bob, t0+600); got != "50" {
+		t.Fatalf("bob after passing 50 on, at t0+600: %s", got)
+	}
+	// Forgetting alice's transfer gives her the credits back (bob's own
+	// transfer stays: the ledger is a fold, so bob now owes more than he
+	// holds and keeps nothing).
+	want("forget", onChannel(t, alice, message.TypeForget, economy.CreditChannel, t0+40, map[string]any{"hashes": []any{tr.ItemHash}}), store.StatusProcessed, 0, "")
+	if got := credits(alice, t0+41); got != "150" {
+		t.Fatalf("alice after the forget: %s", got)
+	}
+	if got := credits(bob, t0+41); got != "0" {
+		t.Fatalf("bob after the forget: %s", got)
+	}
+}

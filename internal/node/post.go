@@ -24,7 +24,7 @@ func (h posts) check(ctx context.Context, tx store.Tx, it *item) error {
 		if _, err := h.balances.update(it); err != nil {
 			return err
 		}
-		_, err := h.credits.entries(it)
+		_, err := h.credits.entries(ctx, tx, it)
 		return err
 	}
 	if p.Ref == "" {
@@ -71,7 +71,7 @@ func (h posts) apply(ctx context.Context, tx store.Tx, it *item) error {
 	if p.IsAmend() {
 		return refreshLatestAmend(tx, p.Ref)
 	}
-	if err := h.credits.apply(tx, it); err != nil {
+	if err := h.credits.apply(ctx, tx, it); err != nil {
 		return err
 	}
 	return h.balances.apply(tx, it)

@@ -57,7 +57,7 @@ func (c *RoleConfig) Settings() *settings.Table {
 		settings.String(&n.Balances.PostType, "balances-post-type", "balances.post_type", balances.PostType, "post type of the balance updates"),
 		settings.Bool(&n.Economy.Quota, "quota", "economy.quota", false, "refuse STORE, PROGRAM and INSTANCE messages their owner cannot pay for (balance, credits, payment cut-offs)"),
 		settings.String(&n.Economy.PricingAddress, "pricing-address", "economy.pricing_address", economy.PricingAddress, "owner of the pricing aggregate"),
-		settings.Strings(&n.Economy.CreditSenders, "credit-sender", "economy.credit_senders", []string{economy.CreditSender}, "content addresses whose credit posts (distribution, expense, transfer) make the credit ledger (repeatable)"),
+		settings.Strings(&n.Economy.CreditSenders, "credit-sender", "economy.credit_senders", []string{economy.CreditSender}, "content addresses whose distributions and expenses make the credit ledger and whose transfers create credits; anyone's transfer moves its own (repeatable)"),
 		settings.String(&n.Economy.CreditChannel, "credit-channel", "economy.credit_channel", economy.CreditChannel, "channel of the credit posts"),
 		settings.Int64(&n.Economy.FreeCutoff, "free-cutoff", "economy.free_cutoff", economy.DefaultFreeCutoff, "unix time before which STOREs and on-demand programs are free"),
 		settings.Int64(&n.Economy.HoldCutoff, "hold-cutoff", "economy.hold_cutoff", economy.DefaultHoldCutoff, "unix time from which new instances and persistent programs must be paid with credits"),

@@ -66,8 +66,10 @@ type BalanceReader interface {
 	// chain, dApp and height.
 	BalanceHistory(ctx context.Context, address string, at float64) ([]Balance, error)
 	// LogClock returns the latest position the log and the chain vouch
-	// for: the greatest time of a balance update or of a confirming
-	// block (0 when there is none).
+	// for: the greatest time of a balance update, of a credit
+	// distribution or expense (all from trusted senders; transfers, which
+	// anyone may date, do not count) or of a confirming block (0 when
+	// there is none).
 	LogClock(ctx context.Context) (float64, error)
 	// CostOwners returns the owners of cost rows of a payment type, sorted.
 	CostOwners(ctx context.Context, paymentType string) ([]string, error)

@@ -32,6 +32,25 @@ type CreditEntry struct {
 	// Expiration is a grant's expiry in unix milliseconds (the reference's
 	// unit); 0 never expires.
 	Expiration int64
+	// Origin and OriginRef are the reference's: a distribution's origin
+	// and ref, an expense's execution_id and ref (its resource is Origin,
+	// else OriginRef: Resource), a transfer's sender.
+	Origin, OriginRef string
+	// The rest of what the reference's credit history shows, as the post
+	// wrote it; empty for none. Price, BonusAmount, ExpenseCount and
+	// ExpenseSizeMiB are decimal texts.
+	Price, BonusAmount             string
+	TxHash, Token, Chain, Provider string
+	PaymentMethod                  string
+	ExpenseCount, ExpenseSizeMiB   string
+}
+
+// Resource is the message an expense pays for: Origin, else OriginRef.
+func (e *CreditEntry) Resource() string {
+	if e.Origin != "" {
+		return e.Origin
+	}
+	return e.OriginRef
 }
 
 // CompareCreditEntries orders a ledger as it is folded: by time, a grant
@@ -58,6 +77,11 @@ type CreditReader interface {
 	// CreditAddresses returns up to limit addresses (greater than after,
 	// ascending, as stored) that have ledger entries; limit ≤ 0: all.
 	CreditAddresses(ctx context.Context, after string, limit int) ([]string, error)
+	// CreditsConsumed returns, for each of resources that expenses pay
+	// for (CreditEntry.Resource), the sum of their amounts (what the
+	// reference counts as the credits a resource consumed); resources no
+	// expense names are absent.
+	CreditsConsumed(ctx context.Context, resources []string) (map[string]*big.Int, error)
 }
 
 // CreditWriter writes the credit ledger. It is part of Tx.

@@ -31,6 +31,21 @@ func EncodeAggregateCursor(t float64, key, owner string) string {
 	return encodeCursor([][2]string{{"k", key}, {"o", owner}, {"t", isoTime(t)}})
 }
 
+// EncodeAddressCursor is the cursor of an address list (credit balances)
+// after this address: {"a": address}.
+func EncodeAddressCursor(address string) string {
+	return encodeCursor([][2]string{{"a", address}})
+}
+
+// DecodeAddressCursor reads an EncodeAddressCursor cursor.
+func DecodeAddressCursor(cursor string) (string, error) {
+	m, err := decodeCursor(cursor)
+	if err != nil {
+		return "", err
+	}
+	return cursorString(m, "a")
+}
+
 // encodeCursor writes fields, already in key order, as Python's
 // json.dumps(separators=(",", ":"), sort_keys=True) would.
 func encodeCursor(fields [][2]string) string {

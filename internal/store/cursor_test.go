@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/base64"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,24 @@ func TestCursorFormat(t *testing.T) {
 		base64.RawURLEncoding.EncodeToString([]byte(`{"h":"x","t":"yesterday"}`))} {
 		if _, _, err := DecodeTimeCursor(bad); err == nil {
 			t.Errorf("DecodeTimeCursor(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestAddressCursor: the reference's address cursor, {"a": address}, both
+// ways; a cursor without the field is ErrBadCursor.
+func TestAddressCursor(t *testing.T) {
+	cur := EncodeAddressCursor("0xAb")
+	// base64url of {"a":"0xAb"} without padding, as the reference writes it.
+	if want := base64.RawURLEncoding.EncodeToString([]byte(`{"a":"0xAb"}`)); cur != want {
+		t.Fatalf("EncodeAddressCursor = %s, want %s", cur, want)
+	}
+	if a, err := DecodeAddressCursor(cur + "=="); err != nil || a != "0xAb" {
+		t.Fatalf("DecodeAddressCursor = %q, %v", a, err)
+	}
+	for _, bad := range []string{"", "!!", base64.RawURLEncoding.EncodeToString([]byte(`{"h":"x"}`)), base64.RawURLEncoding.EncodeToString([]byte(`[1]`))} {
+		if _, err := DecodeAddressCursor(bad); !errors.Is(err, ErrBadCursor) {
+			t.Errorf("DecodeAddressCursor(%q) = %v, want ErrBadCursor", bad, err)
 		}
 	}
 }

@@ -13,7 +13,8 @@ const (
 	selectAllHistory = `SELECT address, chain, dapp, balance, height, time FROM balance_history
 		WHERE lower(address) = lower($1) AND time <= $2 ORDER BY time, chain, dapp, height`
 	selectLogClock = `SELECT coalesce(max(t), 0) FROM (SELECT max(time) AS t FROM balance_history
-		UNION ALL SELECT max(time) AS t FROM message_confirmations) AS clocks`
+		UNION ALL SELECT max(time) AS t FROM message_confirmations
+		UNION ALL SELECT max(time) AS t FROM credit_entries WHERE payment_method <> 'credit_transfer') AS clocks`
 	selectCostOwners  = `SELECT DISTINCT owner FROM account_costs WHERE payment_type = $1 ORDER BY owner`
 	collectionColumns = `item_hash, owner, reason, since, removed_at`
 	selectCollections = `SELECT ` + collectionColumns + ` FROM collection WHERE lower(owner) = lower($1) ORDER BY item_hash`

@@ -82,7 +82,8 @@ var tables = []table{
 	{name: "balance_history", cols: cols(`address chain dapp height:i time:f balance`)},
 	{name: "account_costs", cols: cols(`item_hash owner time:f payment_type cost_hold cost_stream cost_credit`)},
 	{name: "collection", cols: cols(`item_hash owner reason since:f removed_at:f`)},
-	{name: "credit_entries", cols: cols(`ref idx:i address time:f kind amount expiration:i`)},
+	{name: "credit_entries", cols: cols(`ref idx:i address time:f kind amount expiration:i origin origin_ref price
+		bonus_amount tx_hash token chain provider payment_method expense_count expense_size_mib`)},
 }
 
 // Tables returns the names of the copied tables, in copy order.

@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"math/big"
 
 	"github.com/jackc/pgx/v5"
 
@@ -107,6 +108,10 @@ func (t *tx) DeleteCollection(itemHash string) error {
 
 func (r reader) CreditEntries(ctx context.Context, address string, at float64) ([]store.CreditEntry, error) {
 	return balancesql.Credits(pgBalances{ctx, r.q}, address, at)
+}
+
+func (r reader) CreditsConsumed(ctx context.Context, origins []string) (map[string]*big.Int, error) {
+	return balancesql.CreditsConsumed(pgBalances{ctx, r.q}, origins, true)
 }
 
 func (r reader) CreditAddresses(ctx context.Context, after string, limit int) ([]string, error) {

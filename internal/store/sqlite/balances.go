@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"math/big"
 
 	"github.com/goaleph/goaleph/internal/store"
 	"github.com/goaleph/goaleph/internal/store/balancesql"
@@ -89,6 +90,10 @@ func (t *tx) DeleteCollection(itemHash string) error {
 
 func (r reader) CreditEntries(ctx context.Context, address string, at float64) ([]store.CreditEntry, error) {
 	return balancesql.Credits(balanceConn{ctx, r.q}, address, at)
+}
+
+func (r reader) CreditsConsumed(ctx context.Context, origins []string) (map[string]*big.Int, error) {
+	return balancesql.CreditsConsumed(balanceConn{ctx, r.q}, origins, false)
 }
 
 func (r reader) CreditAddresses(ctx context.Context, after string, limit int) ([]string, error) {

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"math/big"
 	"reflect"
 	"strings"
 	"testing"
@@ -77,5 +78,67 @@ func testCreditEntries(t *testing.T, s store.Store) {
 	}
 	if got := creditRows(t, s, "0xother", 1e12); got != nil {
 		t.Fatalf("0xother after deleting r2: %q", got)
+	}
+}
+
+// testCreditsConsumed: entries keep every history field; the credits a
+// resource consumed are the sum of the expenses paying for it (origin, else
+// origin_ref; grants never count, whatever their origin), exactly; a credit
+// post moves the log clock.
+func testCreditsConsumed(t *testing.T, s store.Store) {
+	huge := "1180591620717411303425000000000000000000"
+	if clock, err := s.LogClock(ctx); err != nil || clock != 0 {
+		t.Fatalf("LogClock of an empty store = %v, %v", clock, err)
+	}
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCreditEntries([]store.CreditEntry{
+			{Ref: "g", Index: 0, Address: "0xa", Time: 100, Kind: store.CreditGrant, Amount: amount(t, "100"), Origin: "vm1"},
+			{Ref: "e1", Index: 0, Address: "0xa", Time: 150, Kind: store.CreditExpense, Amount: amount(t, huge), Origin: "vm1"},
+			{Ref: "e1", Index: 1, Address: "0xb", Time: 150, Kind: store.CreditExpense, Amount: amount(t, "2"), Origin: "vm2"},
+			// A transfer's debit names its recipient: never consumption.
+			{Ref: "e1", Index: 2, Address: "0xb", Time: 150, Kind: store.CreditExpense, Amount: amount(t, "5"), Origin: "vm2", PaymentMethod: "credit_transfer"},
+			{Ref: "e2", Index: 0, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "1"), OriginRef: "vm1",
+				Price: "0.25", TxHash: "node", Token: "ALEPH", Chain: "ETH", Provider: "ALEPH", PaymentMethod: "credit_expense",
+				ExpenseCount: "3", ExpenseSizeMiB: "1.5", BonusAmount: "7"},
+			{Ref: "e2", Index: 1, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "9")},
+		})
+	})
+	if got := creditRows(t, s, "0xa", 1e12); len(got) != 4 {
+		t.Fatalf("entries of 0xa: %q", got)
+	}
+	es, err := s.CreditEntries(ctx, "0xa", 1e12)
+	if err != nil || es[1].Origin != "vm1" || es[3].Origin != "" {
+		t.Fatalf("origins read back: %+v, %v", es, err)
+	}
+	// Every history field comes back as written.
+	want := store.CreditEntry{Ref: "e2", Index: 0, Address: "0xa", Time: 175.5, Kind: store.CreditExpense, Amount: amount(t, "1"), OriginRef: "vm1",
+		Price: "0.25", TxHash: "node", Token: "ALEPH", Chain: "ETH", Provider: "ALEPH", PaymentMethod: "credit_expense",
+		ExpenseCount: "3", ExpenseSizeMiB: "1.5", BonusAmount: "7"}
+	if got := es[2]; !reflect.DeepEqual(got, want) {
+		t.Fatalf("history fields read back:\n%+v\nwant\n%+v", got, want)
+	}
+	got, err := s.CreditsConsumed(ctx, []string{"vm1", "vm2", "vm3", ""})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := new(big.Int).Add(amount(t, huge), big.NewInt(1))
+	if len(got) != 2 || got["vm1"].Cmp(sum) != 0 || got["vm2"].String() != "2" {
+		t.Fatalf("CreditsConsumed = %v, want vm1 %s, vm2 2", got, sum)
+	}
+	if got, err := s.CreditsConsumed(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("CreditsConsumed(nil) = %v, %v", got, err)
+	}
+	if clock, err := s.LogClock(ctx); err != nil || clock != 175.5 {
+		t.Fatalf("LogClock after credit posts = %v, %v, want 175.5", clock, err)
+	}
+	// A transfer, which anyone may date in the future, leaves the clock.
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCreditEntries([]store.CreditEntry{
+			{Ref: "t", Address: "0xc", Time: 9e9, Kind: store.CreditGrant, Amount: amount(t, "1"), PaymentMethod: "credit_transfer"},
+			{Ref: "t", Index: 1, Address: "0xa", Time: 9e9, Kind: store.CreditExpense, Amount: amount(t, "1"), PaymentMethod: "credit_transfer"},
+		})
+	})
+	if clock, err := s.LogClock(ctx); err != nil || clock != 175.5 {
+		t.Fatalf("LogClock after a transfer = %v, %v, want 175.5", clock, err)
 	}
 }

@@ -75,6 +75,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"BalanceHistory", testBalanceHistory},
 		{"Costs", testCosts},
 		{"CreditEntries", testCreditEntries},
+		{"CreditsConsumed", testCreditsConsumed},
 		{"TokenSync", testTokenSync},
 	}
 	for _, tc := range tests {
