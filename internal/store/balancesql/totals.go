@@ -1,0 +1,188 @@
+package balancesql
+
+import (
+	"database/sql"
+	"errors"
+	"math/big"
+
+	"github.com/goaleph/goaleph/internal/store"
+)
+
+// The totals of each owner's cost rows (migrations SQLite 00014,
+// PostgreSQL 00012; store.CostTotal). A totals row exists for an owner
+// exactly when its totals are kept: PutCost writes it with the owner's
+// first cost row since the migration, from all of the owner's rows, and
+// adds each new row to it; a replaced or deleted row makes the totals be
+// computed again from the rows (rare: re-processing, FORGET), and the
+// owner's last row going deletes it. Sums are made here, with big
+// integers: SQLite cannot add decimal text exactly.
+const (
+	insertCostNew = `INSERT INTO account_costs (item_hash, owner, time, payment_type, cost_hold, cost_stream, cost_credit)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_hash) DO NOTHING`
+	deleteCostReturning = `DELETE FROM account_costs WHERE item_hash = $1 RETURNING owner`
+	totalColumns        = `hold, credit, row_count, hold_rows, last_time, first_hold`
+	selectTotal         = `SELECT ` + totalColumns + ` FROM account_cost_totals WHERE owner_key = lower($1)`
+	selectTotalAt       = `SELECT ` + totalColumns + `, (SELECT count(*) FROM collection
+		WHERE lower(owner) = lower($1) AND removed_at IS NOT NULL AND removed_at <= $2)
+		FROM account_cost_totals WHERE owner_key = lower($1)`
+	upsertTotal = `INSERT INTO account_cost_totals (owner_key, ` + totalColumns + `) VALUES (lower($1), $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (owner_key) DO UPDATE SET hold = excluded.hold, credit = excluded.credit, row_count = excluded.row_count,
+		hold_rows = excluded.hold_rows, last_time = excluded.last_time, first_hold = excluded.first_hold`
+	deleteTotal = `DELETE FROM account_cost_totals WHERE owner_key = lower($1)`
+)
+
+// PutCost implements store.BalanceWriter.PutCost. A new row (the
+// pipeline's case) costs one insert, one read and one write of the
+// owner's totals.
+func PutCost(c Conn, k *store.Cost) error {
+	n, err := c.Exec(insertCostNew, costArgs(k)...)
+	if err != nil {
+		return err
+	}
+	if n == 0 { // the message has a row: replace it
+		old, err := Cost(c, k.ItemHash)
+		if err != nil {
+			return err
+		}
+		if _, err := c.Exec(upsertCost, costArgs(k)...); err != nil {
+			return err
+		}
+		if err := recomputeTotal(c, old.Owner); err != nil {
+			return err
+		}
+		return recomputeTotal(c, k.Owner)
+	}
+	t, found, err := readTotal(c, selectTotal, k.Owner)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return recomputeTotal(c, k.Owner) // the owner's first row, or its totals not kept yet
+	}
+	addCost(&t, *k)
+	return writeTotal(c, k.Owner, t)
+}
+
+func costArgs(k *store.Cost) []any {
+	return []any{k.ItemHash, k.Owner, k.Time, k.PaymentType, str(k.Hold), str(k.Stream), str(k.Credit)}
+}
+
+// DeleteCost implements store.BalanceWriter.DeleteCost.
+func DeleteCost(c Conn, itemHash string) error {
+	var owners []string
+	err := each(c, deleteCostReturning, []any{itemHash}, func(scan func(...any) error) error {
+		var o string
+		err := scan(&o)
+		owners = append(owners, o)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	for _, o := range owners {
+		if err := recomputeTotal(c, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CostTotal implements store.BalanceReader.CostTotal.
+func CostTotal(c Conn, owner string, at float64) (store.CostTotal, error) {
+	t, found, err := readTotal(c, selectTotalAt, owner, at)
+	if err == nil && !found {
+		err = store.ErrNotFound
+	}
+	return t, err
+}
+
+// SumCosts is the CostTotal of rows (Removed left 0): what the maintained
+// totals must equal.
+func SumCosts(rows []store.Cost) store.CostTotal {
+	t := store.CostTotal{Hold: new(big.Int), Credit: new(big.Int)}
+	for _, k := range rows {
+		addCost(&t, k)
+	}
+	return t
+}
+
+// addCost adds row k to t.
+func addCost(t *store.CostTotal, k store.Cost) {
+	if t.Rows == 0 || k.Time > t.Last {
+		t.Last = k.Time
+	}
+	t.Rows++
+	switch k.PaymentType {
+	case "hold": // economy.PaymentHold
+		if k.Hold != nil {
+			t.Hold.Add(t.Hold, k.Hold)
+		}
+		if k.Hold != nil && k.Hold.Sign() > 0 {
+			if t.HoldRows == 0 || k.Time < t.FirstHold {
+				t.FirstHold = k.Time
+			}
+			t.HoldRows++
+		}
+	case "credit": // economy.PaymentCredit
+		if k.Credit != nil {
+			t.Credit.Add(t.Credit, k.Credit)
+		}
+	}
+}
+
+// recomputeTotal writes owner's totals from its rows, or deletes them
+// when it has none.
+func recomputeTotal(c Conn, owner string) error {
+	rows, err := Costs(c, owner)
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		_, err := c.Exec(deleteTotal, owner)
+		return err
+	}
+	return writeTotal(c, owner, SumCosts(rows))
+}
+
+func writeTotal(c Conn, owner string, t store.CostTotal) error {
+	var first any
+	if t.HoldRows > 0 {
+		first = t.FirstHold
+	}
+	_, err := c.Exec(upsertTotal, owner, t.Hold.String(), t.Credit.String(), t.Rows, t.HoldRows, t.Last, first)
+	return err
+}
+
+// readTotal reads the totals row of owner with query (selectTotal, or
+// selectTotalAt with at as a second argument).
+func readTotal(c Conn, query string, args ...any) (store.CostTotal, bool, error) {
+	var t store.CostTotal
+	found := false
+	err := each(c, query, args, func(scan func(...any) error) error {
+		var hold, credit string
+		var first sql.NullFloat64
+		dest := []any{&hold, &credit, &t.Rows, &t.HoldRows, &t.Last, &first}
+		if query == selectTotalAt {
+			dest = append(dest, &t.Removed)
+		}
+		if err := scan(dest...); err != nil {
+			return err
+		}
+		var err error
+		if t.Hold, err = units(hold); err != nil {
+			return err
+		}
+		if t.Credit, err = units(credit); err != nil {
+			return err
+		}
+		t.FirstHold, found = first.Float64, true
+		return nil
+	})
+	if err != nil {
+		return t, false, err
+	}
+	if found && t.Rows <= 0 {
+		return t, false, errors.New("account_cost_totals: a row without cost rows")
+	}
+	return t, found, nil
+}
