@@ -247,20 +247,16 @@ func (n *Node) checkFunds(ctx context.Context, tx store.Tx, it *item, costs *eco
 	}
 	// The owner's kept totals answer when every row they cover is
 	// positioned before the message (the pipeline's common case: messages
-	// arrive in time order); else the rows are added up.
-	total, err := tx.CostTotal(ctx, owner, m.Time)
-	kept := err == nil && !n.econ.addUpRows
-	if err != nil && !errors.Is(err, store.ErrNotFound) {
+	// arrive in time order); else the rows are added up. One query reads
+	// them with the owner's balance history.
+	total, kept, history, err := tx.FundsAt(ctx, owner, m.Time)
+	if err != nil {
 		return err
 	}
-	before := kept && total.Last < m.Time
+	before := kept && !n.econ.addUpRows && total.Last < m.Time
 	f := economy.Funds{Held: new(big.Int), CreditPerSecond: new(big.Int), Credits: new(big.Int)}
 	switch costs.Payment {
 	case economy.PaymentHold:
-		history, err := tx.BalanceHistory(ctx, owner, m.Time)
-		if err != nil {
-			return err
-		}
 		funds := &balanceTimeline{rows: history, best: map[[2]string]store.Balance{}}
 		if before && total.Removed == 0 && (total.HoldRows == 0 || coversAll(funds, total, m.Time)) {
 			// No row removed by a pass, and the balance covered all the

@@ -86,6 +86,10 @@ type BalanceReader interface {
 	// ErrNotFound when the owner's totals are not kept (it has no cost
 	// row, or none was written since the totals table was created).
 	CostTotal(ctx context.Context, owner string, at float64) (CostTotal, error)
+	// FundsAt returns, in one query, what admission reads of owner at
+	// position at: CostTotal(owner, at) (kept false where CostTotal gives
+	// ErrNotFound) and BalanceHistory(owner, at) (rows without Address).
+	FundsAt(ctx context.Context, owner string, at float64) (total CostTotal, kept bool, history []Balance, err error)
 	// BalanceHistory returns every balance history row of address
 	// (matched case-insensitively) dated at or before at, by time then
 	// chain, dApp and height.

@@ -29,6 +29,18 @@ const (
 		ON CONFLICT (owner_key) DO UPDATE SET hold = excluded.hold, credit = excluded.credit, row_count = excluded.row_count,
 		hold_rows = excluded.hold_rows, last_time = excluded.last_time, first_hold = excluded.first_hold`
 	deleteTotal = `DELETE FROM account_cost_totals WHERE owner_key = lower($1)`
+	// selectFunds is selectTotalAt and selectAllHistory in one query, each
+	// part on its index: the totals row first (kind 0), then the history
+	// rows (kind 1) by time, chain, dApp and height. Columns: kind, hold |
+	// balance, credit | chain, dApp, row_count | height, hold_rows,
+	// removed, last_time | time, first_hold.
+	selectFunds = `SELECT 0, hold, credit, CAST(NULL AS text), row_count, hold_rows,
+		(SELECT count(*) FROM collection WHERE lower(owner) = lower($1) AND removed_at IS NOT NULL AND removed_at <= $2),
+		last_time, first_hold FROM account_cost_totals WHERE owner_key = lower($1)
+		UNION ALL
+		SELECT 1, balance, chain, dapp, height, 0, 0, time, CAST(NULL AS double precision) FROM balance_history
+		WHERE lower(address) = lower($1) AND time <= $2
+		ORDER BY 1, 8, 3, 4, 5`
 )
 
 // PutCost implements store.BalanceWriter.PutCost. A new row (the
@@ -94,6 +106,44 @@ func CostTotal(c Conn, owner string, at float64) (store.CostTotal, error) {
 		err = store.ErrNotFound
 	}
 	return t, err
+}
+
+// FundsAt implements store.BalanceReader.FundsAt.
+func FundsAt(c Conn, owner string, at float64) (store.CostTotal, bool, []store.Balance, error) {
+	var t store.CostTotal
+	var history []store.Balance
+	kept := false
+	err := each(c, selectFunds, []any{owner, at}, func(scan func(...any) error) error {
+		var kind int
+		var amount, chain string
+		var dapp sql.NullString
+		var count, holdRows, removed int64
+		var tm float64
+		var first sql.NullFloat64
+		if err := scan(&kind, &amount, &chain, &dapp, &count, &holdRows, &removed, &tm, &first); err != nil {
+			return err
+		}
+		v, err := units(amount)
+		if err != nil {
+			return err
+		}
+		if kind == 0 {
+			credit, err := units(chain)
+			if err != nil {
+				return err
+			}
+			t = store.CostTotal{Hold: v, Credit: credit, Rows: count, HoldRows: holdRows, Removed: removed,
+				Last: tm, FirstHold: first.Float64}
+			kept = true
+			return nil
+		}
+		history = append(history, store.Balance{Chain: chain, Dapp: dapp.String, Amount: v, Height: count, Time: tm})
+		return nil
+	})
+	if err != nil {
+		return store.CostTotal{}, false, nil, err
+	}
+	return t, kept, history, nil
 }
 
 // SumCosts is the CostTotal of rows (Removed left 0): what the maintained

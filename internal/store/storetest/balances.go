@@ -234,6 +234,7 @@ func checkCostTotal(t *testing.T, r store.Reader, owner string, at float64, remo
 		t.Fatal(err)
 	}
 	got, err := r.CostTotal(ctx, owner, at)
+	checkFundsAt(t, r, owner, at, got, err == nil)
 	if len(rows) == 0 {
 		if !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("CostTotal(%s) without rows = %+v, %v", owner, got, err)
@@ -251,6 +252,26 @@ func checkCostTotal(t *testing.T, r store.Reader, owner string, at float64, remo
 	got.Hold, got.Credit, want.Hold, want.Credit = nil, nil, nil, nil
 	if got != want {
 		t.Fatalf("CostTotal(%s) = %+v, rows give %+v", owner, got, want)
+	}
+}
+
+// checkFundsAt checks that FundsAt gives CostTotal's answer and
+// BalanceHistory's rows.
+func checkFundsAt(t *testing.T, r store.Reader, owner string, at float64, total store.CostTotal, kept bool) {
+	t.Helper()
+	gotTotal, gotKept, history, err := r.FundsAt(ctx, owner, at)
+	if err != nil {
+		t.Fatalf("FundsAt(%s, %v): %v", owner, at, err)
+	}
+	want, err := r.BalanceHistory(ctx, owner, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i].Address = ""
+	}
+	if gotKept != kept || fmt.Sprint(gotTotal) != fmt.Sprint(total) || fmt.Sprint(history) != fmt.Sprint(want) {
+		t.Fatalf("FundsAt(%s, %v) = %+v %v %v, want %+v %v %v", owner, at, gotTotal, gotKept, history, total, kept, want)
 	}
 }
 
@@ -280,6 +301,15 @@ func testCostTotals(t *testing.T, s store.Store) {
 		checkCostTotal(t, s, strings.ToLower(a), at, removed)
 		checkCostTotal(t, s, b, at, 0)
 	}
+	update(t, s, func(tx store.Tx) error {
+		_, err := tx.UpdateBalances([]store.Balance{
+			{Address: a, Chain: "ETH", Amount: amount(t, huge), Height: 3, Time: 40},
+			{Address: strings.ToLower(a), Chain: "ETH", Amount: amount(t, "5"), Height: 1, Time: 20},
+			{Address: a, Chain: "ETH", Dapp: "sablier", Amount: amount(t, "8"), Height: 2, Time: 20},
+			{Address: a, Chain: "SOL", Amount: amount(t, "9"), Height: 7, Time: 60},
+		})
+		return err
+	})
 	check(0, 0)
 	put(store.Cost{ItemHash: "k1", Owner: a, Time: 10, PaymentType: "hold", Hold: amount(t, huge), Stream: amount(t, "0"), Credit: amount(t, "0")},
 		store.Cost{ItemHash: "k2", Owner: strings.ToLower(a), Time: 5, PaymentType: "credit", Hold: amount(t, "0"), Stream: amount(t, "0"), Credit: amount(t, "7")},
