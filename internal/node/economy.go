@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"math/big"
 	"sync"
 	"time"
@@ -249,11 +250,14 @@ func (n *Node) checkFunds(ctx context.Context, tx store.Tx, it *item, costs *eco
 	// positioned before the message (the pipeline's common case: messages
 	// arrive in time order); else the rows are added up. One query reads
 	// them with the owner's balance history.
-	total, kept, history, err := tx.FundsAt(ctx, owner, m.Time)
+	total, found, history, err := tx.FundsAt(ctx, owner, m.Time)
 	if err != nil {
 		return err
 	}
-	before := kept && !n.econ.addUpRows && total.Last < m.Time
+	if !found { // the owner has no cost row
+		total = store.CostTotal{Hold: new(big.Int), Credit: new(big.Int), Last: math.Inf(-1)}
+	}
+	before := !n.econ.addUpRows && total.Last < m.Time
 	f := economy.Funds{Held: new(big.Int), CreditPerSecond: new(big.Int), Credits: new(big.Int)}
 	switch costs.Payment {
 	case economy.PaymentHold:

@@ -40,7 +40,7 @@ type Cost struct {
 // CostTotal is what an owner's cost rows add up to, kept by the writes of
 // cost rows (PutCost, DeleteCost) so that admission reads one row instead
 // of adding up all of the owner's (migrations SQLite 00014, PostgreSQL
-// 00012). It covers every row of the owner, whatever its position and
+// 00012, which fill it from the rows already there). It covers every row of the owner, whatever its position and
 // collection state: collection never changes cost rows.
 type CostTotal struct {
 	// Hold is the sum of Hold over the hold-paid rows; Credit the sum of
@@ -83,13 +83,12 @@ type BalanceReader interface {
 	Cost(ctx context.Context, itemHash string) (Cost, error)
 	// CostTotal returns the totals of owner's cost rows (matched
 	// case-insensitively), with Removed counted at position at;
-	// ErrNotFound when the owner's totals are not kept (it has no cost
-	// row, or none was written since the totals table was created).
+	// ErrNotFound when the owner has no cost row.
 	CostTotal(ctx context.Context, owner string, at float64) (CostTotal, error)
 	// FundsAt returns, in one query, what admission reads of owner at
-	// position at: CostTotal(owner, at) (kept false where CostTotal gives
+	// position at: CostTotal(owner, at) (found false where CostTotal gives
 	// ErrNotFound) and BalanceHistory(owner, at) (rows without Address).
-	FundsAt(ctx context.Context, owner string, at float64) (total CostTotal, kept bool, history []Balance, err error)
+	FundsAt(ctx context.Context, owner string, at float64) (total CostTotal, found bool, history []Balance, err error)
 	// BalanceHistory returns every balance history row of address
 	// (matched case-insensitively) dated at or before at, by time then
 	// chain, dApp and height.

@@ -10,19 +10,30 @@ import (
 
 // The totals of each owner's cost rows (migrations SQLite 00014,
 // PostgreSQL 00012; store.CostTotal). A totals row exists for an owner
-// exactly when its totals are kept: PutCost writes it with the owner's
-// first cost row since the migration, from all of the owner's rows, and
-// adds each new row to it; a replaced or deleted row makes the totals be
-// computed again from the rows (rare: re-processing, FORGET), and the
-// owner's last row going deletes it. Sums are made here, with big
-// integers: SQLite cannot add decimal text exactly.
+// exactly when it has cost rows (the migrations fill the table from the
+// rows): PutCost adds a new row to it in one statement, with decimal_add
+// (SQLite cannot add decimal text exactly: its store registers the
+// function with the driver, PostgreSQL's migration defines it); a
+// replaced or deleted row makes the totals be computed again from the
+// rows, with big integers (rare: re-processing, FORGET), and the owner's
+// last row going deletes them.
 const (
 	insertCostNew = `INSERT INTO account_costs (item_hash, owner, time, payment_type, cost_hold, cost_stream, cost_credit)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_hash) DO NOTHING`
 	deleteCostReturning = `DELETE FROM account_costs WHERE item_hash = $1 RETURNING owner`
 	totalColumns        = `hold, credit, row_count, hold_rows, last_time, first_hold`
-	selectTotal         = `SELECT ` + totalColumns + ` FROM account_cost_totals WHERE owner_key = lower($1)`
-	selectTotalAt       = `SELECT ` + totalColumns + `, (SELECT count(*) FROM collection
+	addTotal            = `INSERT INTO account_cost_totals (owner_key, ` + totalColumns + `) VALUES (lower($1), $2, $3, 1, $4, $5, $6)
+		ON CONFLICT (owner_key) DO UPDATE SET
+		hold = decimal_add(account_cost_totals.hold, excluded.hold),
+		credit = decimal_add(account_cost_totals.credit, excluded.credit),
+		row_count = account_cost_totals.row_count + 1,
+		hold_rows = account_cost_totals.hold_rows + excluded.hold_rows,
+		last_time = CASE WHEN excluded.last_time > account_cost_totals.last_time THEN excluded.last_time
+			ELSE account_cost_totals.last_time END,
+		first_hold = CASE WHEN excluded.first_hold IS NULL THEN account_cost_totals.first_hold
+			WHEN account_cost_totals.first_hold IS NULL OR excluded.first_hold < account_cost_totals.first_hold THEN excluded.first_hold
+			ELSE account_cost_totals.first_hold END`
+	selectTotalAt = `SELECT ` + totalColumns + `, (SELECT count(*) FROM collection
 		WHERE lower(owner) = lower($1) AND removed_at IS NOT NULL AND removed_at <= $2)
 		FROM account_cost_totals WHERE owner_key = lower($1)`
 	upsertTotal = `INSERT INTO account_cost_totals (owner_key, ` + totalColumns + `) VALUES (lower($1), $2, $3, $4, $5, $6, $7)
@@ -44,8 +55,8 @@ const (
 )
 
 // PutCost implements store.BalanceWriter.PutCost. A new row (the
-// pipeline's case) costs one insert, one read and one write of the
-// owner's totals.
+// pipeline's case) costs two statements: the row's insert and the add to
+// the owner's totals.
 func PutCost(c Conn, k *store.Cost) error {
 	n, err := c.Exec(insertCostNew, costArgs(k)...)
 	if err != nil {
@@ -64,15 +75,14 @@ func PutCost(c Conn, k *store.Cost) error {
 		}
 		return recomputeTotal(c, k.Owner)
 	}
-	t, found, err := readTotal(c, selectTotal, k.Owner)
-	if err != nil {
-		return err
+	// The row alone, as a total, added to the owner's.
+	t := SumCosts([]store.Cost{*k})
+	var first any
+	if t.HoldRows > 0 {
+		first = t.FirstHold
 	}
-	if !found {
-		return recomputeTotal(c, k.Owner) // the owner's first row, or its totals not kept yet
-	}
-	addCost(&t, *k)
-	return writeTotal(c, k.Owner, t)
+	_, err = c.Exec(addTotal, k.Owner, t.Hold.String(), t.Credit.String(), t.HoldRows, t.Last, first)
+	return err
 }
 
 func costArgs(k *store.Cost) []any {
@@ -203,19 +213,15 @@ func writeTotal(c Conn, owner string, t store.CostTotal) error {
 	return err
 }
 
-// readTotal reads the totals row of owner with query (selectTotal, or
-// selectTotalAt with at as a second argument).
+// readTotal reads the totals row of owner with query (selectTotalAt, at
+// as a second argument).
 func readTotal(c Conn, query string, args ...any) (store.CostTotal, bool, error) {
 	var t store.CostTotal
 	found := false
 	err := each(c, query, args, func(scan func(...any) error) error {
 		var hold, credit string
 		var first sql.NullFloat64
-		dest := []any{&hold, &credit, &t.Rows, &t.HoldRows, &t.Last, &first}
-		if query == selectTotalAt {
-			dest = append(dest, &t.Removed)
-		}
-		if err := scan(dest...); err != nil {
+		if err := scan(&hold, &credit, &t.Rows, &t.HoldRows, &t.Last, &first, &t.Removed); err != nil {
 			return err
 		}
 		var err error

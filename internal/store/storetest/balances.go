@@ -338,3 +338,42 @@ func testCostTotals(t *testing.T, s store.Store) {
 		check(100, 1)
 	}
 }
+
+// MigratedCosts are cost rows a test writes before the totals migration
+// (SQLite 00014, PostgreSQL 00012), straight into account_costs;
+// CheckMigratedCostTotals then checks that the migration filled the totals
+// from them.
+var MigratedCosts = []store.Cost{
+	{ItemHash: "m1", Owner: "0xAbC0000000000000000000000000000000000005", Time: 30, PaymentType: "hold",
+		Hold: big.NewInt(0).Lsh(big.NewInt(1), 80), Stream: new(big.Int), Credit: new(big.Int)},
+	{ItemHash: "m2", Owner: "0xabc0000000000000000000000000000000000005", Time: 10, PaymentType: "hold",
+		Hold: big.NewInt(7), Stream: new(big.Int), Credit: new(big.Int)},
+	{ItemHash: "m3", Owner: "0xABC0000000000000000000000000000000000005", Time: 40, PaymentType: "credit",
+		Hold: new(big.Int), Stream: new(big.Int), Credit: big.NewInt(11)},
+	{ItemHash: "m4", Owner: "0xABC0000000000000000000000000000000000005", Time: 5, PaymentType: "hold",
+		Hold: new(big.Int), Stream: new(big.Int), Credit: new(big.Int)},
+	{ItemHash: "m5", Owner: "0xdef", Time: 1, PaymentType: "superfluid", Hold: new(big.Int), Stream: big.NewInt(3), Credit: new(big.Int)},
+}
+
+// CheckMigratedCostTotals checks the totals of MigratedCosts' owners, then
+// that they stay kept through a new row and a deletion.
+func CheckMigratedCostTotals(t *testing.T, s store.Store) {
+	t.Helper()
+	for _, o := range []string{MigratedCosts[0].Owner, "0xdef", "0xnobody"} {
+		checkCostTotal(t, s, o, 100, 0)
+	}
+	if got, err := s.CostTotal(ctx, MigratedCosts[1].Owner, 100); err != nil || got.Rows != 4 || got.HoldRows != 2 ||
+		got.FirstHold != 10 || got.Last != 40 || got.Credit.Int64() != 11 {
+		t.Fatalf("migrated totals: %+v %v", got, err)
+	}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutCost(&store.Cost{ItemHash: "m6", Owner: "0xdef", Time: 2, PaymentType: "hold", Hold: big.NewInt(4),
+			Stream: new(big.Int), Credit: new(big.Int)}); err != nil {
+			return err
+		}
+		return tx.DeleteCost("m1")
+	})
+	for _, o := range []string{MigratedCosts[0].Owner, "0xdef"} {
+		checkCostTotal(t, s, o, 100, 0)
+	}
+}
