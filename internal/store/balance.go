@@ -37,6 +37,26 @@ type Cost struct {
 	Hold, Stream, Credit *big.Int
 }
 
+// CostTotal is what an owner's cost rows add up to, kept by the writes of
+// cost rows (PutCost, DeleteCost) so that admission reads one row instead
+// of adding up all of the owner's (migrations SQLite 00014, PostgreSQL
+// 00012, which fill it from the rows already there). It covers every row of the owner, whatever its position and
+// collection state: collection never changes cost rows.
+type CostTotal struct {
+	// Hold is the sum of Hold over the hold-paid rows; Credit the sum of
+	// Credit over the credit-paid rows. Base units.
+	Hold, Credit *big.Int
+	// Rows counts the rows; HoldRows the hold-paid rows with a positive
+	// Hold (those collection walks).
+	Rows, HoldRows int64
+	// Last is the greatest Time of a row; FirstHold the least Time of a
+	// hold-paid row with a positive Hold (meaningful when HoldRows > 0).
+	Last, FirstHold float64
+	// Removed counts the owner's messages a collection pass removed at or
+	// before the position asked about (CostTotal's at).
+	Removed int64
+}
+
 // TokenSync is how far a token follower has read a chain: every block up
 // to Height (whose hash is BlockHash) is reflected in the balances.
 type TokenSync struct {
@@ -61,6 +81,14 @@ type BalanceReader interface {
 	Costs(ctx context.Context, owner string) ([]Cost, error)
 	// Cost returns the cost row of a message; ErrNotFound if none.
 	Cost(ctx context.Context, itemHash string) (Cost, error)
+	// CostTotal returns the totals of owner's cost rows (matched
+	// case-insensitively), with Removed counted at position at;
+	// ErrNotFound when the owner has no cost row.
+	CostTotal(ctx context.Context, owner string, at float64) (CostTotal, error)
+	// FundsAt returns, in one query, what admission reads of owner at
+	// position at: CostTotal(owner, at) (found false where CostTotal gives
+	// ErrNotFound) and BalanceHistory(owner, at) (rows without Address).
+	FundsAt(ctx context.Context, owner string, at float64) (total CostTotal, found bool, history []Balance, err error)
 	// BalanceHistory returns every balance history row of address
 	// (matched case-insensitively) dated at or before at, by time then
 	// chain, dApp and height.
@@ -109,9 +137,11 @@ type BalanceWriter interface {
 	TokenSync(chain, token string) (TokenSync, error)
 	// SetTokenSync records the follower position.
 	SetTokenSync(s TokenSync) error
-	// PutCost stores the cost row of a message, replacing any.
+	// PutCost stores the cost row of a message, replacing any, and keeps
+	// the CostTotal of its owner (and of a replaced row's owner).
 	PutCost(c *Cost) error
-	// DeleteCost deletes the cost row of a message, if any.
+	// DeleteCost deletes the cost row of a message, if any, and keeps the
+	// CostTotal of its owner.
 	DeleteCost(itemHash string) error
 	// PutCollection stores the collection row of a message and sets the
 	// message's status: removing, or removed when RemovedAt is set. A

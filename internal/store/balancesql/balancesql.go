@@ -63,7 +63,6 @@ const (
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (item_hash) DO UPDATE SET owner = excluded.owner, time = excluded.time,
 		payment_type = excluded.payment_type, cost_hold = excluded.cost_hold, cost_stream = excluded.cost_stream,
 		cost_credit = excluded.cost_credit`
-	deleteCost  = `DELETE FROM account_costs WHERE item_hash = $1`
 	costColumns = `item_hash, owner, time, payment_type, cost_hold, cost_stream, cost_credit`
 	selectCosts = `SELECT ` + costColumns + ` FROM account_costs WHERE lower(owner) = lower($1) ORDER BY time, item_hash`
 	selectCost  = `SELECT ` + costColumns + ` FROM account_costs WHERE item_hash = $1`
@@ -123,23 +122,11 @@ func BalancesAt(c Conn, address string, at float64) ([]store.Balance, error) {
 	return out, err
 }
 
-// PutCost implements store.BalanceWriter.PutCost.
-func PutCost(c Conn, k *store.Cost) error {
-	_, err := c.Exec(upsertCost, k.ItemHash, k.Owner, k.Time, k.PaymentType, str(k.Hold), str(k.Stream), str(k.Credit))
-	return err
-}
-
 func str(v *big.Int) string {
 	if v == nil {
 		return "0"
 	}
 	return v.String()
-}
-
-// DeleteCost implements store.BalanceWriter.DeleteCost.
-func DeleteCost(c Conn, itemHash string) error {
-	_, err := c.Exec(deleteCost, itemHash)
-	return err
 }
 
 func scanCost(scan func(...any) error) (store.Cost, error) {

@@ -81,6 +81,7 @@ var tables = []table{
 	{name: "archive_retries", cols: cols(`chain tx_hash log_index:i height:i cid event attempts:i`)},
 	{name: "balance_history", cols: cols(`address chain dapp height:i time:f balance`)},
 	{name: "account_costs", cols: cols(`item_hash owner time:f payment_type cost_hold cost_stream cost_credit`)},
+	{name: "account_cost_totals", cols: cols(`owner_key hold credit row_count:i hold_rows:i last_time:f first_hold:f`)},
 	{name: "collection", cols: cols(`item_hash owner reason since:f removed_at:f`)},
 	{name: "credit_entries", cols: cols(`ref idx:i address time:f kind amount expiration:i origin origin_ref price
 		bonus_amount tx_hash token chain provider payment_method expense_count expense_size_mib`)},

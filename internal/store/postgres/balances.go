@@ -78,6 +78,14 @@ func (t *tx) DeleteCost(itemHash string) error {
 	return balancesql.DeleteCost(pgBalances{t.ctx, t.q}, itemHash)
 }
 
+func (r reader) CostTotal(ctx context.Context, owner string, at float64) (store.CostTotal, error) {
+	return balancesql.CostTotal(pgBalances{ctx, r.q}, owner, at)
+}
+
+func (r reader) FundsAt(ctx context.Context, owner string, at float64) (store.CostTotal, bool, []store.Balance, error) {
+	return balancesql.FundsAt(pgBalances{ctx, r.q}, owner, at)
+}
+
 func (r reader) BalanceHistory(ctx context.Context, address string, at float64) ([]store.Balance, error) {
 	return balancesql.BalanceHistory(pgBalances{ctx, r.q}, address, at)
 }

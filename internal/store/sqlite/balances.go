@@ -60,6 +60,14 @@ func (t *tx) PutCost(c *store.Cost) error { return balancesql.PutCost(t.balances
 
 func (t *tx) DeleteCost(itemHash string) error { return balancesql.DeleteCost(t.balances(), itemHash) }
 
+func (r reader) CostTotal(ctx context.Context, owner string, at float64) (store.CostTotal, error) {
+	return balancesql.CostTotal(balanceConn{ctx, r.q}, owner, at)
+}
+
+func (r reader) FundsAt(ctx context.Context, owner string, at float64) (store.CostTotal, bool, []store.Balance, error) {
+	return balancesql.FundsAt(balanceConn{ctx, r.q}, owner, at)
+}
+
 func (r reader) BalanceHistory(ctx context.Context, address string, at float64) ([]store.Balance, error) {
 	return balancesql.BalanceHistory(balanceConn{ctx, r.q}, address, at)
 }

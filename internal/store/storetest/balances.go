@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/goaleph/goaleph/internal/store"
+	"github.com/goaleph/goaleph/internal/store/balancesql"
 )
 
 // amount parses a decimal integer of base units.
@@ -221,5 +222,158 @@ func testCosts(t *testing.T, s store.Store) {
 	}
 	if c, err := s.Cost(ctx, "h3"); err != nil || c.Owner != "0xother" || c.Stream.Sign() != 0 {
 		t.Fatalf("cost h3 = %+v, %v", c, err)
+	}
+}
+
+// checkCostTotal compares the kept totals of owner with its rows added up
+// (balancesql.SumCosts), at position at: absent exactly when it has no row.
+func checkCostTotal(t *testing.T, r store.Reader, owner string, at float64, removed int64) {
+	t.Helper()
+	rows, err := r.Costs(ctx, owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.CostTotal(ctx, owner, at)
+	checkFundsAt(t, r, owner, at, got, err == nil)
+	if len(rows) == 0 {
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("CostTotal(%s) without rows = %+v, %v", owner, got, err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("CostTotal(%s): %v", owner, err)
+	}
+	want := balancesql.SumCosts(rows)
+	want.Removed = removed
+	if got.Hold.Cmp(want.Hold) != 0 || got.Credit.Cmp(want.Credit) != 0 {
+		t.Fatalf("CostTotal(%s) = hold %s credit %s, rows add up to %s %s", owner, got.Hold, got.Credit, want.Hold, want.Credit)
+	}
+	got.Hold, got.Credit, want.Hold, want.Credit = nil, nil, nil, nil
+	if got != want {
+		t.Fatalf("CostTotal(%s) = %+v, rows give %+v", owner, got, want)
+	}
+}
+
+// checkFundsAt checks that FundsAt gives CostTotal's answer and
+// BalanceHistory's rows.
+func checkFundsAt(t *testing.T, r store.Reader, owner string, at float64, total store.CostTotal, kept bool) {
+	t.Helper()
+	gotTotal, gotKept, history, err := r.FundsAt(ctx, owner, at)
+	if err != nil {
+		t.Fatalf("FundsAt(%s, %v): %v", owner, at, err)
+	}
+	want, err := r.BalanceHistory(ctx, owner, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		want[i].Address = ""
+	}
+	if gotKept != kept || fmt.Sprint(gotTotal) != fmt.Sprint(total) || fmt.Sprint(history) != fmt.Sprint(want) {
+		t.Fatalf("FundsAt(%s, %v) = %+v %v %v, want %+v %v %v", owner, at, gotTotal, gotKept, history, total, kept, want)
+	}
+}
+
+// testCostTotals: the kept totals of an owner's cost rows equal the rows
+// added up after new rows, a replaced row (re-processing, moving it to
+// another owner), deletions (FORGET) down to none, and collection rows
+// (which change no cost row, and are counted as removed by position).
+func testCostTotals(t *testing.T, s store.Store) {
+	const a, b = "0xAbCdEf0000000000000000000000000000000004", "0xother"
+	huge := "1180591620717411303425"
+	put := func(cs ...store.Cost) {
+		t.Helper()
+		update(t, s, func(tx store.Tx) error {
+			for _, c := range cs {
+				if err := tx.PutCost(&c); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	// check checks both owners at position at, a having removed messages
+	// removed there.
+	check := func(at float64, removed int64) {
+		t.Helper()
+		checkCostTotal(t, s, a, at, removed)
+		checkCostTotal(t, s, strings.ToLower(a), at, removed)
+		checkCostTotal(t, s, b, at, 0)
+	}
+	update(t, s, func(tx store.Tx) error {
+		_, err := tx.UpdateBalances([]store.Balance{
+			{Address: a, Chain: "ETH", Amount: amount(t, huge), Height: 3, Time: 40},
+			{Address: strings.ToLower(a), Chain: "ETH", Amount: amount(t, "5"), Height: 1, Time: 20},
+			{Address: a, Chain: "ETH", Dapp: "sablier", Amount: amount(t, "8"), Height: 2, Time: 20},
+			{Address: a, Chain: "SOL", Amount: amount(t, "9"), Height: 7, Time: 60},
+		})
+		return err
+	})
+	check(0, 0)
+	put(store.Cost{ItemHash: "k1", Owner: a, Time: 10, PaymentType: "hold", Hold: amount(t, huge), Stream: amount(t, "0"), Credit: amount(t, "0")},
+		store.Cost{ItemHash: "k2", Owner: strings.ToLower(a), Time: 5, PaymentType: "credit", Hold: amount(t, "0"), Stream: amount(t, "0"), Credit: amount(t, "7")},
+		store.Cost{ItemHash: "k3", Owner: a, Time: 30, PaymentType: "hold", Hold: amount(t, "0"), Stream: amount(t, "0"), Credit: amount(t, "0")},
+		store.Cost{ItemHash: "k4", Owner: b, Time: 1, PaymentType: "superfluid", Hold: amount(t, "0"), Stream: amount(t, "9"), Credit: amount(t, "0")})
+	check(100, 0)
+	if got, err := s.CostTotal(ctx, a, 100); err != nil || got.Hold.String() != huge || got.Credit.String() != "7" ||
+		got.Rows != 3 || got.HoldRows != 1 || got.Last != 30 || got.FirstHold != 10 {
+		t.Fatalf("CostTotal = %+v, %v", got, err)
+	}
+	// Re-processing replaces k1 (another amount, earlier), then moves it to b.
+	put(store.Cost{ItemHash: "k1", Owner: a, Time: 8, PaymentType: "hold", Hold: amount(t, "5"), Stream: amount(t, "0"), Credit: amount(t, "0")})
+	check(100, 0)
+	put(store.Cost{ItemHash: "k1", Owner: b, Time: 8, PaymentType: "hold", Hold: amount(t, "5"), Stream: amount(t, "0"), Credit: amount(t, "0")})
+	check(100, 0)
+	// Collection marks a's k3 removed at 50: no cost row changes; it counts
+	// as removed from position 50 on.
+	update(t, s, func(tx store.Tx) error {
+		return tx.PutCollection(&store.Collection{ItemHash: "k3", Owner: a, Reason: "balance_insufficient", Since: 20, RemovedAt: 50})
+	})
+	check(49, 0)
+	check(50, 1)
+	// FORGETs delete rows down to none.
+	for _, h := range []string{"k3", "k2", "k1", "k4"} {
+		update(t, s, func(tx store.Tx) error { return tx.DeleteCost(h) })
+		check(100, 1)
+	}
+}
+
+// MigratedCosts are cost rows a test writes before the totals migration
+// (SQLite 00014, PostgreSQL 00012), straight into account_costs;
+// CheckMigratedCostTotals then checks that the migration filled the totals
+// from them.
+var MigratedCosts = []store.Cost{
+	{ItemHash: "m1", Owner: "0xAbC0000000000000000000000000000000000005", Time: 30, PaymentType: "hold",
+		Hold: big.NewInt(0).Lsh(big.NewInt(1), 80), Stream: new(big.Int), Credit: new(big.Int)},
+	{ItemHash: "m2", Owner: "0xabc0000000000000000000000000000000000005", Time: 10, PaymentType: "hold",
+		Hold: big.NewInt(7), Stream: new(big.Int), Credit: new(big.Int)},
+	{ItemHash: "m3", Owner: "0xABC0000000000000000000000000000000000005", Time: 40, PaymentType: "credit",
+		Hold: new(big.Int), Stream: new(big.Int), Credit: big.NewInt(11)},
+	{ItemHash: "m4", Owner: "0xABC0000000000000000000000000000000000005", Time: 5, PaymentType: "hold",
+		Hold: new(big.Int), Stream: new(big.Int), Credit: new(big.Int)},
+	{ItemHash: "m5", Owner: "0xdef", Time: 1, PaymentType: "superfluid", Hold: new(big.Int), Stream: big.NewInt(3), Credit: new(big.Int)},
+}
+
+// CheckMigratedCostTotals checks the totals of MigratedCosts' owners, then
+// that they stay kept through a new row and a deletion.
+func CheckMigratedCostTotals(t *testing.T, s store.Store) {
+	t.Helper()
+	for _, o := range []string{MigratedCosts[0].Owner, "0xdef", "0xnobody"} {
+		checkCostTotal(t, s, o, 100, 0)
+	}
+	if got, err := s.CostTotal(ctx, MigratedCosts[1].Owner, 100); err != nil || got.Rows != 4 || got.HoldRows != 2 ||
+		got.FirstHold != 10 || got.Last != 40 || got.Credit.Int64() != 11 {
+		t.Fatalf("migrated totals: %+v %v", got, err)
+	}
+	update(t, s, func(tx store.Tx) error {
+		if err := tx.PutCost(&store.Cost{ItemHash: "m6", Owner: "0xdef", Time: 2, PaymentType: "hold", Hold: big.NewInt(4),
+			Stream: new(big.Int), Credit: new(big.Int)}); err != nil {
+			return err
+		}
+		return tx.DeleteCost("m1")
+	})
+	for _, o := range []string{MigratedCosts[0].Owner, "0xdef"} {
+		checkCostTotal(t, s, o, 100, 0)
 	}
 }

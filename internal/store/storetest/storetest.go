@@ -74,6 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Balances", testBalances},
 		{"BalanceHistory", testBalanceHistory},
 		{"Costs", testCosts},
+		{"CostTotals", testCostTotals},
 		{"CreditEntries", testCreditEntries},
 		{"CreditsConsumed", testCreditsConsumed},
 		{"TokenSync", testTokenSync},
