@@ -375,7 +375,7 @@ func (in *instance) Ready(ctx context.Context) error {
 		cfg.MAC = randomMAC()
 	}
 	if err := in.client.Configure(ctx, cfg); err != nil {
-		return fmt.Errorf("microvm: starting the program: %w", err)
+		return fmt.Errorf("microvm: starting the program: %w: %s", err, readConsole(in.dir))
 	}
 	return nil
 }
