@@ -61,7 +61,9 @@ That runtime is built once and cached (about 30 s; it needs root or sudo
 and the Debian mirror); without it, only WASM programs can run. The
 compute node runs programs on squashfs runtimes in bubblewrap sandboxes
 when bwrap and the guest agent aleph-guest (next to this executable, on
-PATH, or built from the sources when run from a checkout) are available.
+PATH, or built from the sources when run from a checkout) are available:
+the devnet installs bubblewrap, slirp4netns and squashfs-tools (Debian
+packages) when they are missing and it runs as root or with sudo.
 
 The compute node also runs instances (unless --no-instances): INSTANCE
 messages, VMs reached by SSH on a port of 127.0.0.1, in QEMU (KVM when
@@ -116,6 +118,12 @@ ALEPH_DEFAULT_ROOTFS).`,
 				cfg.Chain = &chain
 			}
 			cfg.Gateway = !noGateway
+			if !noCompute {
+				// Without bubblewrap the compute node runs WASM programs only.
+				if err := sandboxTools(ctx, cmd.ErrOrStderr()); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "devnet: WASM programs only: %v\n", err)
+				}
+			}
 			if !noCompute && !noInst {
 				if err := instanceTools(ctx, cmd.ErrOrStderr()); err != nil {
 					fmt.Fprintf(cmd.ErrOrStderr(), "devnet: no instances: %v\n", err)

@@ -11,17 +11,33 @@ import (
 	"strings"
 )
 
+// sandboxTools installs what the devnet's compute node needs on the host
+// for programs on squashfs runtimes (the sandbox backend) when it is
+// missing: bubblewrap, slirp4netns (the sandboxes' network) and
+// squashfs-tools (the compute node unpacks the runtime images).
+func sandboxTools(ctx context.Context, progress io.Writer) error {
+	return installMissing(ctx, progress, sandboxHostTools)
+}
+
+var sandboxHostTools = []hostTool{
+	{"bwrap", "bubblewrap", nil},
+	{"slirp4netns", "slirp4netns", nil},
+	{"unsquashfs", "squashfs-tools", nil},
+}
+
 // instanceTools installs what the devnet's instances need on the host
 // when it is missing: QEMU, a kernel, the disk tools and slirp4netns.
 func instanceTools(ctx context.Context, progress io.Writer) error {
-	return installMissing(ctx, progress, []hostTool{
-		{"qemu-system-x86_64", "qemu-system-x86", nil},
-		{"vmlinuz", "linux-image-cloud-amd64", hasKernel},
-		{"mksquashfs", "squashfs-tools", nil},
-		{"unsquashfs", "squashfs-tools", nil},
-		{"mkfs.ext4", "e2fsprogs", nil},
-		{"slirp4netns", "slirp4netns", nil},
-	})
+	return installMissing(ctx, progress, instanceHostTools)
+}
+
+var instanceHostTools = []hostTool{
+	{"qemu-system-x86_64", "qemu-system-x86", nil},
+	{"vmlinuz", "linux-image-cloud-amd64", hasKernel},
+	{"mksquashfs", "squashfs-tools", nil},
+	{"unsquashfs", "squashfs-tools", nil},
+	{"mkfs.ext4", "e2fsprogs", nil},
+	{"slirp4netns", "slirp4netns", nil},
 }
 
 // instanceImage returns the Debian 12 instance image of

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -172,5 +173,29 @@ func TestInstallMissing(t *testing.T) {
 	there := func() bool { return true }
 	if err := installMissing(t.Context(), io.Discard, []hostTool{{"sh", "dash", nil}, {"kernel", "linux-image-cloud-amd64", there}}); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestDevnetHostTools: the devnet installs every backend's tools, bubblewrap
+// included (a fresh machine got a compute node of WASM programs only), and
+// each is one scripts/install-deps.sh installs too.
+func TestDevnetHostTools(t *testing.T) {
+	script, err := os.ReadFile("../../scripts/install-deps.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds := map[string]bool{}
+	for _, tools := range [][]hostTool{sandboxHostTools, instanceHostTools} {
+		for _, tool := range tools {
+			cmds[tool.cmd] = true
+			if !strings.Contains(string(script), fmt.Sprintf("%q", tool.cmd+" "+tool.pkg)) {
+				t.Errorf("scripts/install-deps.sh does not install %s (%s)", tool.cmd, tool.pkg)
+			}
+		}
+	}
+	for _, c := range []string{"bwrap", "slirp4netns", "unsquashfs", "qemu-system-x86_64", "vmlinuz", "mkfs.ext4"} {
+		if !cmds[c] {
+			t.Errorf("the devnet does not install %s", c)
+		}
 	}
 }

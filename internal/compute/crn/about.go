@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -117,6 +118,11 @@ func accelerators(c Config) map[string]string {
 		if a, ok := b.(interface{ Accel() string }); ok {
 			out[n] = a.Accel()
 		}
+	}
+	// The micro VM backend of instances only is not among the programs'
+	// backends: it still runs VMs on its accelerator.
+	if c.Instances != nil {
+		out[c.Instances.Name()] = c.Instances.Accel()
 	}
 	return out
 }
@@ -267,11 +273,19 @@ func (s *Server) statusConfig(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// backendNames are the backends the node runs: those of programs and the
+// one of instances, sorted.
 func backendNames(c Config) []string {
 	var out []string
 	for n := range c.Backends {
 		out = append(out, n)
 	}
+	if c.Instances != nil {
+		if _, ok := c.Backends[c.Instances.Name()]; !ok {
+			out = append(out, c.Instances.Name())
+		}
+	}
+	sort.Strings(out)
 	return out
 }
 
