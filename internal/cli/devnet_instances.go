@@ -26,7 +26,8 @@ var sandboxHostTools = []hostTool{
 }
 
 // instanceTools installs what the devnet's instances need on the host
-// when it is missing: QEMU, a kernel, the disk tools and slirp4netns.
+// when it is missing: QEMU, a kernel, the disk tools, slirp4netns, and
+// the SSH client the README's walkthrough logs in with (ssh-keygen, ssh).
 func instanceTools(ctx context.Context, progress io.Writer) error {
 	return installMissing(ctx, progress, instanceHostTools)
 }
@@ -38,6 +39,7 @@ var instanceHostTools = []hostTool{
 	{"unsquashfs", "squashfs-tools", nil},
 	{"mkfs.ext4", "e2fsprogs", nil},
 	{"slirp4netns", "slirp4netns", nil},
+	{"ssh", "openssh-client", nil},
 }
 
 // instanceImage returns the Debian 12 instance image of
