@@ -89,7 +89,7 @@ var (
 			if err != nil {
 				return nil, err
 			}
-			return &creditTimeline{entries: es}, nil
+			return &creditTimeline{entries: es, fold: economy.NewCreditFold(es)}, nil
 		},
 	}
 )
@@ -101,7 +101,8 @@ var collectJobs = []collectJob{holdJob, creditJob}
 // FIFO fold of its ledger) at each position: it changes at a grant, an
 // expense and a lot's expiry.
 type creditTimeline struct {
-	entries []store.CreditEntry // dated up to the clock, in fold order
+	entries []store.CreditEntry // dated up to the clock
+	fold    *economy.CreditFold // of entries
 }
 
 func (c *creditTimeline) points() []float64 {
@@ -117,7 +118,7 @@ func (c *creditTimeline) points() []float64 {
 }
 
 func (c *creditTimeline) at(p float64) *big.Int {
-	total, _ := economy.CreditBalance(c.entries, p)
+	total, _ := c.fold.At(p)
 	return total
 }
 

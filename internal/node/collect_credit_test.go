@@ -227,7 +227,7 @@ func TestCreditTimeline(t *testing.T) {
 		{Ref: "g2", Time: 20, Kind: store.CreditGrant, Amount: big.NewInt(30)},
 		{Ref: "e1", Time: 30, Kind: store.CreditExpense, Amount: big.NewInt(40)},
 	}
-	tl := &creditTimeline{entries: es}
+	tl := &creditTimeline{entries: es, fold: economy.NewCreditFold(es)}
 	if got, want := tl.points(), []float64{10, 20, 30, 50}; !slices.Equal(got, want) {
 		t.Fatalf("points %v, want %v", got, want)
 	}
@@ -245,7 +245,7 @@ func TestCreditTimeline(t *testing.T) {
 	// A row of the last day's need is covered until the lot expires,
 	// then removed a grace later.
 	rows := []*collectRow{{cost: store.Cost{Time: 15}, need: big.NewInt(60)}}
-	walkCollection(rows, &creditTimeline{entries: es}, 1000, 100)
+	walkCollection(rows, &creditTimeline{entries: es, fold: economy.NewCreditFold(es)}, 1000, 100)
 	if rows[0].since != 50 || rows[0].removedAt != 150 {
 		t.Errorf("row: since %v removed %v, want 50 150", rows[0].since, rows[0].removedAt)
 	}
