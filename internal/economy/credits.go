@@ -381,23 +381,42 @@ func (l *CreditLot) live(t float64) bool {
 //
 // It depends only on the entries and at: a node's clock plays no part.
 func CreditBalance(entries []store.CreditEntry, at float64) (*big.Int, []CreditLot) {
+	return NewCreditFold(entries).At(at)
+}
+
+// CreditFold is CreditBalance at ascending positions: each call folds only
+// the entries dated since the previous one, so that a walk over an
+// address's whole ledger (the credit collection) reads it once.
+type CreditFold struct {
+	es   []store.CreditEntry // in fold order
+	next int
+	lots []CreditLot // granted so far, neither spent nor expired at the last position
+}
+
+// NewCreditFold returns the fold of entries (in any order; they are not
+// modified), before any position.
+func NewCreditFold(entries []store.CreditEntry) *CreditFold {
 	es := slices.Clone(entries)
 	slices.SortFunc(es, store.CompareCreditEntries)
-	var lots []CreditLot
-	for _, e := range es {
-		if e.Time > at {
-			break
-		}
+	return &CreditFold{es: es}
+}
+
+// At returns CreditBalance(entries, at): the balance and the live lots in
+// FIFO order (the caller may keep them). at must not be less than at the
+// previous call.
+func (f *CreditFold) At(at float64) (*big.Int, []CreditLot) {
+	for ; f.next < len(f.es) && f.es[f.next].Time <= at; f.next++ {
+		e := f.es[f.next]
 		if e.Kind == store.CreditGrant {
-			lots = append(lots, CreditLot{Ref: e.Ref, Index: e.Index, Time: e.Time, Expiration: e.Expiration, Remaining: new(big.Int).Set(e.Amount)})
+			f.lots = append(f.lots, CreditLot{Ref: e.Ref, Index: e.Index, Time: e.Time, Expiration: e.Expiration, Remaining: new(big.Int).Set(e.Amount)})
 			continue
 		}
 		need := new(big.Int).Set(e.Amount)
-		for i := range lots {
+		for i := range f.lots {
 			if need.Sign() == 0 {
 				break
 			}
-			l := &lots[i]
+			l := &f.lots[i]
 			if l.Remaining.Sign() == 0 || !l.live(e.Time) {
 				continue
 			}
@@ -406,18 +425,16 @@ func CreditBalance(entries []store.CreditEntry, at float64) (*big.Int, []CreditL
 				take = l.Remaining
 			}
 			need = new(big.Int).Sub(need, take)
-			l.Remaining = new(big.Int).Sub(l.Remaining, take)
+			l.Remaining = new(big.Int).Sub(l.Remaining, take) // lots handed out keep their amount
 		}
 	}
+	// A lot spent or expired at at stays so at every later position.
+	f.lots = slices.DeleteFunc(f.lots, func(l CreditLot) bool { return l.Remaining.Sign() == 0 || !l.live(at) })
 	total := new(big.Int)
-	live := lots[:0]
-	for _, l := range lots {
-		if l.Remaining.Sign() > 0 && l.live(at) {
-			total.Add(total, l.Remaining)
-			live = append(live, l)
-		}
+	for _, l := range f.lots {
+		total.Add(total, l.Remaining)
 	}
-	return total, live
+	return total, slices.Clone(f.lots)
 }
 
 // WholeCredits writes a credit amount in whole credits (lots are whole

@@ -269,3 +269,74 @@ func TestUserTransfer(t *testing.T) {
 		t.Fatalf("106 of 90: %v", err)
 	}
 }
+
+// creditBalanceRef is CreditBalance as first written: one fold from
+// scratch per position.
+func creditBalanceRef(entries []store.CreditEntry, at float64) (*big.Int, []CreditLot) {
+	es := slices.Clone(entries)
+	slices.SortFunc(es, store.CompareCreditEntries)
+	var lots []CreditLot
+	for _, e := range es {
+		if e.Time > at {
+			break
+		}
+		if e.Kind == store.CreditGrant {
+			lots = append(lots, CreditLot{Ref: e.Ref, Index: e.Index, Time: e.Time, Expiration: e.Expiration, Remaining: new(big.Int).Set(e.Amount)})
+			continue
+		}
+		need := new(big.Int).Set(e.Amount)
+		for i := range lots {
+			l := &lots[i]
+			if need.Sign() == 0 || l.Remaining.Sign() == 0 || !l.live(e.Time) {
+				continue
+			}
+			take := new(big.Int).Set(need)
+			if l.Remaining.Cmp(need) < 0 {
+				take.Set(l.Remaining)
+			}
+			need.Sub(need, take)
+			l.Remaining = new(big.Int).Sub(l.Remaining, take)
+		}
+	}
+	total := new(big.Int)
+	var live []CreditLot
+	for _, l := range lots {
+		if l.Remaining.Sign() > 0 && l.live(at) {
+			total.Add(total, l.Remaining)
+			live = append(live, l)
+		}
+	}
+	return total, live
+}
+
+// TestCreditFold: folding at ascending positions gives, at each, what a
+// fold from scratch gives.
+func TestCreditFold(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 50 {
+		var es []store.CreditEntry
+		for i := range 40 {
+			e := store.CreditEntry{Ref: fmt.Sprint("r", i), Time: float64(rng.IntN(100)), Kind: store.CreditGrant,
+				Amount: big.NewInt(int64(1 + rng.IntN(50)))}
+			if rng.IntN(2) == 0 {
+				e.Kind = store.CreditExpense
+			} else if rng.IntN(2) == 0 {
+				e.Expiration = int64(e.Time+float64(rng.IntN(50))) * 1000
+			}
+			es = append(es, e)
+		}
+		f := NewCreditFold(es)
+		for p := -1.0; p <= 160; p += float64(1 + rng.IntN(5)) {
+			got, gotLots := f.At(p)
+			want, wantLots := creditBalanceRef(es, p)
+			if got.Cmp(want) != 0 || len(gotLots) != len(wantLots) {
+				t.Fatalf("at %v: %s (%d lots), want %s (%d lots)", p, got, len(gotLots), want, len(wantLots))
+			}
+			for i := range gotLots {
+				if g, w := gotLots[i], wantLots[i]; g.Ref != w.Ref || g.Remaining.Cmp(w.Remaining) != 0 {
+					t.Fatalf("at %v: lot %d %+v, want %+v", p, i, g, w)
+				}
+			}
+		}
+	}
+}

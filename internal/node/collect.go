@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"slices"
 	"time"
 
 	"github.com/goaleph/goaleph/internal/balances"
@@ -35,10 +36,10 @@ const (
 	reasonCredit  = "credit_insufficient"
 )
 
-// collectJob is the walk of one payment type. The hold job is built; the
-// credit job plugs in here once the credit ledger exists: its need is a
-// day of the per-second credit cost and its funds the credit balance at
-// each position of the ledger.
+// collectJob is the walk of one payment type: the hold job reserves each
+// row's hold from the token balance, the credit job a day of each row's
+// per-second credit cost from the credit balance (the reference's
+// `balance` and `credit_balance` jobs). Both walk the same way.
 type collectJob struct {
 	payment string // economy.Payment*
 	reason  string
@@ -57,19 +58,69 @@ type fundsTimeline interface {
 	at(p float64) *big.Int
 }
 
+// creditRunway is how long, in seconds, the credits must last for each
+// credit-paid message: a day, as admission asks (economy.Admit).
+const creditRunway = 86400
+
+var (
+	holdJob = collectJob{
+		payment: economy.PaymentHold,
+		reason:  reasonBalance,
+		need:    func(c store.Cost) *big.Int { return c.Hold },
+		funds: func(ctx context.Context, r store.Reader, owner string, clock float64) (fundsTimeline, error) {
+			rows, err := r.BalanceHistory(ctx, owner, clock)
+			if err != nil {
+				return nil, err
+			}
+			return &balanceTimeline{rows: rows, best: map[[2]string]store.Balance{}}, nil
+		},
+	}
+	creditJob = collectJob{
+		payment: economy.PaymentCredit,
+		reason:  reasonCredit,
+		need: func(c store.Cost) *big.Int {
+			if c.Credit == nil {
+				return nil
+			}
+			return new(big.Int).Mul(c.Credit, big.NewInt(creditRunway))
+		},
+		funds: func(ctx context.Context, r store.Reader, owner string, clock float64) (fundsTimeline, error) {
+			es, err := r.CreditEntries(ctx, owner, clock)
+			if err != nil {
+				return nil, err
+			}
+			return &creditTimeline{entries: es, fold: economy.NewCreditFold(es)}, nil
+		},
+	}
+)
+
 // collectJobs are the jobs a pass runs, in order.
-var collectJobs = []collectJob{{
-	payment: economy.PaymentHold,
-	reason:  reasonBalance,
-	need:    func(c store.Cost) *big.Int { return c.Hold },
-	funds: func(ctx context.Context, r store.Reader, owner string, clock float64) (fundsTimeline, error) {
-		rows, err := r.BalanceHistory(ctx, owner, clock)
-		if err != nil {
-			return nil, err
+var collectJobs = []collectJob{holdJob, creditJob}
+
+// creditTimeline is an owner's credit balance (economy.CreditBalance, the
+// FIFO fold of its ledger) at each position: it changes at a grant, an
+// expense and a lot's expiry.
+type creditTimeline struct {
+	entries []store.CreditEntry // dated up to the clock
+	fold    *economy.CreditFold // of entries
+}
+
+func (c *creditTimeline) points() []float64 {
+	var ps []float64
+	for _, e := range c.entries {
+		ps = append(ps, e.Time)
+		if e.Kind == store.CreditGrant && e.Expiration != 0 {
+			ps = append(ps, float64(e.Expiration)/1000)
 		}
-		return &balanceTimeline{rows: rows, best: map[[2]string]store.Balance{}}, nil
-	},
-}}
+	}
+	slices.Sort(ps)
+	return slices.Compact(ps)
+}
+
+func (c *creditTimeline) at(p float64) *big.Int {
+	total, _ := c.fold.At(p)
+	return total
+}
 
 // balanceTimeline folds an owner's balance history in time order: the
 // balance at p is, per chain and dApp, the row of the greatest height
@@ -212,22 +263,37 @@ func (n *Node) Collect(ctx context.Context) (CollectResult, error) {
 		if err != nil {
 			return res, err
 		}
+		before := res
 		for _, owner := range owners {
 			if err := ctx.Err(); err != nil {
-				return res, err
+				break
 			}
-			err := n.store.Update(ctx, func(tx store.Tx) error {
-				return n.collectOwner(ctx, tx, job, owner, clock, grace, &res)
+			var got CollectResult // counted once committed
+			err = n.store.Update(ctx, func(tx store.Tx) error {
+				got = CollectResult{}
+				return n.collectOwner(ctx, tx, job, owner, clock, grace, &got)
 			})
 			if err != nil {
-				return res, err
+				break
 			}
 			res.Owners++
+			res.Removing += got.Removing
+			res.Restored += got.Restored
+			res.Removed += got.Removed
+			res.BytesFreed += got.BytesFreed
+		}
+		// What the committed owners changed counts, even when a later
+		// one failed.
+		n.metrics.collectRemoving.WithLabelValues(job.payment).Add(float64(res.Removing - before.Removing))
+		n.metrics.collectRemoved.WithLabelValues(job.payment).Add(float64(res.Removed - before.Removed))
+		n.metrics.collectBytesFreed.WithLabelValues(job.payment).Add(float64(res.BytesFreed - before.BytesFreed))
+		if err == nil {
+			err = ctx.Err()
+		}
+		if err != nil {
+			return res, err
 		}
 	}
-	n.metrics.collectRemoving.Add(float64(res.Removing))
-	n.metrics.collectRemoved.Add(float64(res.Removed))
-	n.metrics.collectBytesFreed.Add(float64(res.BytesFreed))
 	n.log.Info("collection pass", "clock", clock, "owners", res.Owners, "removing", res.Removing,
 		"restored", res.Restored, "removed", res.Removed, "bytes_freed", res.BytesFreed)
 	return res, nil
@@ -327,7 +393,7 @@ func (n *Node) removeCollected(ctx context.Context, tx store.Tx, r *collectRow, 
 // than reading what passes stored, so that a node replaying the log
 // without running passes in between admits the same messages.
 func (n *Node) removedAt(ctx context.Context, tx store.Tx, owner string, at float64, hash string) (map[string]bool, error) {
-	job := collectJobs[0]
+	job := holdJob
 	costs, err := tx.Costs(ctx, owner)
 	if err != nil {
 		return nil, err

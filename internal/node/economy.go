@@ -346,8 +346,10 @@ func (n *Node) heldBefore(ctx context.Context, tx store.Tx, owner string, at flo
 }
 
 // creditBefore is what owner's credit-paid messages positioned before
-// (at, hash) spend per second. Collection removes hold-paid messages only,
-// so none of them is left out.
+// (at, hash) spend per second. Unlike hold admission, it counts the rows
+// the credit collection removed too (as the kept total it stands in for
+// does): stricter than the reference, but it reads the log only, so every
+// node admits the same (docs/design/0018-collection.md).
 func creditBefore(ctx context.Context, tx store.Tx, owner string, at float64, hash string) (*big.Int, error) {
 	earlier, err := tx.Costs(ctx, owner)
 	if err != nil {

@@ -26,8 +26,8 @@ type metrics struct {
 	// rejectedPruned counts rejected records deleted by PruneRejected.
 	rejectedPruned prometheus.Counter
 	// collectRemoving, collectRemoved and collectBytesFreed count what
-	// collection passes did.
-	collectRemoving, collectRemoved, collectBytesFreed prometheus.Counter
+	// collection passes did, by payment type (hold, credit).
+	collectRemoving, collectRemoved, collectBytesFreed *prometheus.CounterVec
 	db                                                 *dbHealth
 
 	// lastCounts is the last answer of store.Counts, served while the
@@ -49,12 +49,12 @@ func newMetrics(n *Node) *metrics {
 		gcDeleted:      prom.Counter("aleph_gc_files_deleted_total", "Files deleted by the garbage collector."),
 		rejectedPruned: prom.Counter("aleph_rejected_pruned_total", "Records of rejected messages deleted on expiry or over the cap."),
 		db:             newDBHealth(),
-		collectRemoving: prom.Counter("aleph_collection_removing_total",
-			"Messages collection passes found not paid for (status removing)."),
-		collectRemoved: prom.Counter("aleph_collection_removed_total",
-			"Messages removed by collection passes once their grace period ended."),
-		collectBytesFreed: prom.Counter("aleph_collection_bytes_freed_total",
-			"Sizes of the files that removed STOREs left without pins (deleted by the next garbage collection)."),
+		collectRemoving: prom.CounterVec("aleph_collection_removing_total",
+			"Messages collection passes found not paid for (status removing), by payment type.", "payment"),
+		collectRemoved: prom.CounterVec("aleph_collection_removed_total",
+			"Messages removed by collection passes once their grace period ended, by payment type.", "payment"),
+		collectBytesFreed: prom.CounterVec("aleph_collection_bytes_freed_total",
+			"Sizes of the files that removed STOREs left without pins (deleted by the next garbage collection), by payment type.", "payment"),
 	}
 	r.MustRegister(m.ingested, m.processed, m.rejected, m.retries, m.applyBatch, m.applySeconds, m.gcDeleted, m.rejectedPruned,
 		m.collectRemoving, m.collectRemoved, m.collectBytesFreed,
