@@ -60,6 +60,7 @@ type config struct {
 	r5Quiet        time.Duration
 	r6N            int
 	r6After        time.Duration
+	r6Release      time.Duration
 	r7N            int
 	r7Posts        int
 	r6History      int
@@ -93,6 +94,7 @@ func main() {
 	flag.DurationVar(&cfg.r5Quiet, "r5-quiet", 10*time.Second, "row 5: how long the well-behaved client polls alone first")
 	flag.IntVar(&cfg.r6N, "r6-n", 2000, "row 6: websockets")
 	flag.DurationVar(&cfg.r6After, "r6-after", 30*time.Second, "row 6: longest wait for RSS to settle (move < 1 % over 3 s) after the sockets open and after they close")
+	flag.DurationVar(&cfg.r6Release, "r6-release", 11*time.Second, "row 6: least wait after closing the sockets before RSS is read (the node returns memory to the OS at most once per 10 s, so a second crowd's release can come that late)")
 	flag.Float64Var(&cfg.wsMiBPerSocket, "r6-bound", 1.0, "row 6: memory bound, MiB per open websocket")
 	flag.StringVar(&cfg.r6Profile, "r6-profile", "", "row 6: while the first crowd is open, save the node's heap and goroutine profiles to this path prefix (.heap, .goroutine; needs -node-args=--pprof)")
 	flag.IntVar(&cfg.r6History, "r6-seed", 50, "row 6: posts stored first, so that history=50 has something to send")
