@@ -564,28 +564,7 @@ the instance's owner.`,
   aleph --json instance logs 5c2e…9a1 | jq -r '.[].MESSAGE'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkHash(args[0]); err != nil {
-				return err
-			}
-			s, err := g.signer()
-			if err != nil {
-				return err
-			}
-			lines, err := f.node().Logs(cmd.Context(), s, args[0])
-			if err != nil {
-				return f.fail(err)
-			}
-			if g.json {
-				return g.printJSON(lines)
-			}
-			for _, l := range lines {
-				ts := l.Timestamp
-				if us, err := strconv.ParseInt(l.Timestamp, 10, 64); err == nil {
-					ts = time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.000Z")
-				}
-				fmt.Fprintf(g.out, "%s %s %s\n", ts, l.File, l.Message)
-			}
-			return nil
+			return f.printLogs(cmd.Context(), g, args[0])
 		},
 	}
 	f.add(cmd)

@@ -650,6 +650,33 @@ func (f *crnFlags) node() *client.CRN {
 	return client.NewCRN(f.url, opts...)
 }
 
+// printLogs prints the execution logs of hash so far, signed by the
+// account (the owner's operation), or as JSON with --json.
+func (f *crnFlags) printLogs(ctx context.Context, g *globals, hash string) error {
+	if err := checkHash(hash); err != nil {
+		return err
+	}
+	s, err := g.signer()
+	if err != nil {
+		return err
+	}
+	lines, err := f.node().Logs(ctx, s, hash)
+	if err != nil {
+		return f.fail(err)
+	}
+	if g.json {
+		return g.printJSON(lines)
+	}
+	for _, l := range lines {
+		ts := l.Timestamp
+		if us, err := strconv.ParseInt(l.Timestamp, 10, 64); err == nil {
+			ts = time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.000Z")
+		}
+		fmt.Fprintf(g.out, "%s %s %s\n", ts, l.File, l.Message)
+	}
+	return nil
+}
+
 // fail words an error of the compute node for the user: a refusal with
 // the node's URL and reason, a dial failure with what could not be
 // reached.
@@ -686,28 +713,7 @@ must be the program's owner (spec compute-node §5.1).`,
 			if follow {
 				return followLogs(cmd.Context(), g, &f, args[0])
 			}
-			if err := checkHash(args[0]); err != nil {
-				return err
-			}
-			s, err := g.signer()
-			if err != nil {
-				return err
-			}
-			lines, err := f.node().Logs(cmd.Context(), s, args[0])
-			if err != nil {
-				return f.fail(err)
-			}
-			if g.json {
-				return g.printJSON(lines)
-			}
-			for _, l := range lines {
-				ts := l.Timestamp
-				if us, err := strconv.ParseInt(l.Timestamp, 10, 64); err == nil {
-					ts = time.UnixMicro(us).UTC().Format("2006-01-02T15:04:05.000Z")
-				}
-				fmt.Fprintf(g.out, "%s %s %s\n", ts, l.File, l.Message)
-			}
-			return nil
+			return f.printLogs(cmd.Context(), g, args[0])
 		},
 	}
 	f.add(cmd)
