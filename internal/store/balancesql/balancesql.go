@@ -44,6 +44,41 @@ func each(c Conn, query string, args []any, row func(scan func(dest ...any) erro
 	return rows.Err()
 }
 
+// all runs query and scans every row with scanRow.
+func all[T any](c Conn, query string, args []any, scanRow func(scan func(dest ...any) error) (T, error)) ([]T, error) {
+	var out []T
+	err := each(c, query, args, func(scan func(...any) error) error {
+		v, err := scanRow(scan)
+		out = append(out, v)
+		return err
+	})
+	return out, err
+}
+
+// one runs query and scans its first row with scanRow; store.ErrNotFound
+// when there is none.
+func one[T any](c Conn, query string, args []any, scanRow func(scan func(dest ...any) error) (T, error)) (T, error) {
+	var v T
+	found := false
+	err := each(c, query, args, func(scan func(...any) error) error {
+		var err error
+		v, err = scanRow(scan)
+		found = true
+		return err
+	})
+	if err == nil && !found {
+		err = store.ErrNotFound
+	}
+	return v, err
+}
+
+// scanString scans a row of one text column.
+func scanString(scan func(dest ...any) error) (string, error) {
+	var v string
+	err := scan(&v)
+	return v, err
+}
+
 // SQLite rewrites $n placeholders to SQLite's ?n.
 func SQLite(query string) string { return strings.ReplaceAll(query, "$", "?") }
 
@@ -90,6 +125,21 @@ func Balances(c Conn, address string) ([]store.Balance, error) {
 	return out, err
 }
 
+// scanHistory scans a balance_history row: address, chain, dapp, balance,
+// height, time.
+func scanHistory(scan func(dest ...any) error) (store.Balance, error) {
+	var b store.Balance
+	var amount string
+	if err := scan(&b.Address, &b.Chain, &b.Dapp, &amount, &b.Height, &b.Time); err != nil {
+		return b, err
+	}
+	var err error
+	if b.Amount, err = units(amount); err != nil {
+		return b, fmt.Errorf("balance of %s on %s: %w", b.Address, b.Chain, err)
+	}
+	return b, nil
+}
+
 func units(s string) (*big.Int, error) {
 	v, ok := new(big.Int).SetString(s, 10)
 	if !ok {
@@ -103,14 +153,9 @@ func units(s string) (*big.Int, error) {
 func BalancesAt(c Conn, address string, at float64) ([]store.Balance, error) {
 	var out []store.Balance
 	err := each(c, selectHistory, []any{address, at}, func(scan func(...any) error) error {
-		var b store.Balance
-		var amount string
-		if err := scan(&b.Address, &b.Chain, &b.Dapp, &amount, &b.Height, &b.Time); err != nil {
+		b, err := scanHistory(scan)
+		if err != nil {
 			return err
-		}
-		var err error
-		if b.Amount, err = units(amount); err != nil {
-			return fmt.Errorf("balance of %s on %s: %w", b.Address, b.Chain, err)
 		}
 		if n := len(out); n > 0 && out[n-1].Chain == b.Chain && out[n-1].Dapp == b.Dapp {
 			out[n-1] = b
@@ -146,29 +191,12 @@ func scanCost(scan func(...any) error) (store.Cost, error) {
 
 // Costs implements store.BalanceReader.Costs.
 func Costs(c Conn, owner string) ([]store.Cost, error) {
-	var out []store.Cost
-	err := each(c, selectCosts, []any{owner}, func(scan func(...any) error) error {
-		k, err := scanCost(scan)
-		out = append(out, k)
-		return err
-	})
-	return out, err
+	return all(c, selectCosts, []any{owner}, scanCost)
 }
 
 // Cost implements store.BalanceReader.Cost.
 func Cost(c Conn, itemHash string) (store.Cost, error) {
-	var k store.Cost
-	found := false
-	err := each(c, selectCost, []any{itemHash}, func(scan func(...any) error) error {
-		var err error
-		k, err = scanCost(scan)
-		found = true
-		return err
-	})
-	if err == nil && !found {
-		err = store.ErrNotFound
-	}
-	return k, err
+	return one(c, selectCost, []any{itemHash}, scanCost)
 }
 
 // errNoAmount is returned for a balance without an amount.

@@ -2,7 +2,6 @@ package balancesql
 
 import (
 	"database/sql"
-	"fmt"
 
 	"github.com/goaleph/goaleph/internal/store"
 )
@@ -29,21 +28,7 @@ const (
 
 // BalanceHistory implements store.BalanceReader.BalanceHistory.
 func BalanceHistory(c Conn, address string, at float64) ([]store.Balance, error) {
-	var out []store.Balance
-	err := each(c, selectAllHistory, []any{address, at}, func(scan func(...any) error) error {
-		var b store.Balance
-		var amount string
-		if err := scan(&b.Address, &b.Chain, &b.Dapp, &amount, &b.Height, &b.Time); err != nil {
-			return err
-		}
-		var err error
-		if b.Amount, err = units(amount); err != nil {
-			return fmt.Errorf("balance of %s on %s: %w", b.Address, b.Chain, err)
-		}
-		out = append(out, b)
-		return nil
-	})
-	return out, err
+	return all(c, selectAllHistory, []any{address, at}, scanHistory)
 }
 
 // LogClock implements store.BalanceReader.LogClock.
@@ -55,14 +40,7 @@ func LogClock(c Conn) (float64, error) {
 
 // CostOwners implements store.BalanceReader.CostOwners.
 func CostOwners(c Conn, paymentType string) ([]string, error) {
-	var out []string
-	err := each(c, selectCostOwners, []any{paymentType}, func(scan func(...any) error) error {
-		var o string
-		err := scan(&o)
-		out = append(out, o)
-		return err
-	})
-	return out, err
+	return all(c, selectCostOwners, []any{paymentType}, scanString)
 }
 
 func scanCollection(scan func(...any) error) (store.Collection, error) {
@@ -75,29 +53,12 @@ func scanCollection(scan func(...any) error) (store.Collection, error) {
 
 // Collections implements store.BalanceReader.Collections.
 func Collections(c Conn, owner string) ([]store.Collection, error) {
-	var out []store.Collection
-	err := each(c, selectCollections, []any{owner}, func(scan func(...any) error) error {
-		k, err := scanCollection(scan)
-		out = append(out, k)
-		return err
-	})
-	return out, err
+	return all(c, selectCollections, []any{owner}, scanCollection)
 }
 
 // Collection implements store.BalanceReader.Collection.
 func Collection(c Conn, itemHash string) (store.Collection, error) {
-	var k store.Collection
-	found := false
-	err := each(c, selectCollection, []any{itemHash}, func(scan func(...any) error) error {
-		var err error
-		k, err = scanCollection(scan)
-		found = true
-		return err
-	})
-	if err == nil && !found {
-		err = store.ErrNotFound
-	}
-	return k, err
+	return one(c, selectCollection, []any{itemHash}, scanCollection)
 }
 
 // PutCollection implements store.BalanceWriter.PutCollection.

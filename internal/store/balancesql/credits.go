@@ -81,13 +81,7 @@ func CreditAddresses(c Conn, after string, limit int) ([]string, error) {
 	if limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d", limit)
 	}
-	var out []string
-	err := each(c, q, []any{after}, func(scan func(...any) error) error {
-		var a string
-		out = append(out, a)
-		return scan(&out[len(out)-1])
-	})
-	return out, err
+	return all(c, q, []any{after}, scanString)
 }
 
 // CreditsConsumed implements store.CreditReader.CreditsConsumed; postgres
