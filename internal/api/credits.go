@@ -384,14 +384,10 @@ func (s *Server) costLines(ctx context.Context, out *jsonw, p Pricer, hash strin
 			out.WriteByte(',')
 		}
 		out.WriteByte('{')
-		out.strField("type", l.Type)
-		out.strField("name", l.Name)
-		out.strField("cost_hold", economy.FormatCost(l.Hold))
-		out.strField("cost_stream", economy.FormatCost(l.Stream))
-		out.strField("cost_credit", economy.FormatCost(l.Credit))
+		out.costLine(l)
 		out.key("size_mib")
 		if withSize && l.SizeMiB != nil {
-			out.WriteString(strings.TrimRight(strings.TrimRight(l.SizeMiB.FloatString(20), "0"), "."))
+			out.WriteString(sizeMiB(l.SizeMiB))
 		} else {
 			out.WriteString("null")
 		}

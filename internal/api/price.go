@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"strings"
 	"time"
@@ -190,14 +191,10 @@ func priceJSON(c *economy.Costs, addr string) *jsonw {
 			out.WriteByte(',')
 		}
 		out.WriteByte('{')
-		out.strField("type", l.Type)
-		out.strField("name", l.Name)
-		out.strField("cost_hold", economy.FormatCost(l.Hold))
-		out.strField("cost_stream", economy.FormatCost(l.Stream))
-		out.strField("cost_credit", economy.FormatCost(l.Credit))
+		out.costLine(l)
 		if l.SizeMiB != nil {
 			out.key("size_mib")
-			out.WriteString(strings.TrimRight(strings.TrimRight(l.SizeMiB.FloatString(20), "0"), "."))
+			out.WriteString(sizeMiB(l.SizeMiB))
 		}
 		out.WriteByte('}')
 	}
@@ -205,4 +202,20 @@ func priceJSON(c *economy.Costs, addr string) *jsonw {
 	out.strField("charged_address", addr)
 	out.WriteByte('}')
 	return out
+}
+
+// costLine writes the fields of a cost line both the price and the costs
+// answers hold: type, name and the three costs.
+func (out *jsonw) costLine(l economy.Line) {
+	out.strField("type", l.Type)
+	out.strField("name", l.Name)
+	out.strField("cost_hold", economy.FormatCost(l.Hold))
+	out.strField("cost_stream", economy.FormatCost(l.Stream))
+	out.strField("cost_credit", economy.FormatCost(l.Credit))
+}
+
+// sizeMiB is a line's size in MiB as the reference prints it: exact,
+// without trailing zeros.
+func sizeMiB(v *big.Rat) string {
+	return strings.TrimRight(strings.TrimRight(v.FloatString(20), "0"), ".")
 }
