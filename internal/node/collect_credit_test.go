@@ -2,7 +2,6 @@ package node
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"math/big"
 	"net/http"
@@ -191,26 +190,7 @@ func TestCreditCollection(t *testing.T) {
 	}
 
 	// The second node: the log in time order, one pass at the end.
-	sorted := slices.Clone(log)
-	slices.SortStableFunc(sorted, func(x, y *message.Message) int { return cmp.Compare(x.Time, y.Time) })
-	for _, m := range sorted {
-		submit(t, n2, m, true)
-	}
-	if _, err := n2.Collect(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range log {
-		x, err1 := n.store.Status(t.Context(), m.ItemHash)
-		y, err2 := n2.store.Status(t.Context(), m.ItemHash)
-		if err1 != nil || err2 != nil || x.Status != y.Status {
-			t.Errorf("%s at %v: %s / %s (%v, %v)", m.Type, m.Time-t0, x.Status, y.Status, err1, err2)
-		}
-		cx, err1 := n.store.Collection(t.Context(), m.ItemHash)
-		cy, err2 := n2.store.Collection(t.Context(), m.ItemHash)
-		if cx != cy || !errors.Is(err1, err2) && (err1 != nil || err2 != nil) {
-			t.Errorf("%s at %v: collection %+v / %+v (%v, %v)", m.Type, m.Time-t0, cx, cy, err1, err2)
-		}
-	}
+	replayAndCompare(t, n, n2, log)
 	if st, err := n2.store.Status(t.Context(), b1.ItemHash); err != nil || st.Status != store.StatusRemoved {
 		t.Errorf("b's STORE on the second node: %+v %v", st, err)
 	}

@@ -159,7 +159,14 @@ func TestCollection(t *testing.T) {
 	// A later pass changes nothing.
 	collect(CollectResult{})
 
-	// The second node: the log in time order, one pass at the end.
+	replayAndCompare(t, n, n2, log)
+}
+
+// replayAndCompare gives n2 the log in time order, runs one collection
+// pass on it at the end, and checks that it reports the same status,
+// rejection code and collection row as n for every message.
+func replayAndCompare(t *testing.T, n, n2 *Node, log []*message.Message) {
+	t.Helper()
 	sorted := slices.Clone(log)
 	slices.SortStableFunc(sorted, func(x, y *message.Message) int { return cmp.Compare(x.Time, y.Time) })
 	for _, m := range sorted {
@@ -171,7 +178,8 @@ func TestCollection(t *testing.T) {
 	for _, m := range log {
 		x, err1 := n.store.Status(t.Context(), m.ItemHash)
 		y, err2 := n2.store.Status(t.Context(), m.ItemHash)
-		if err1 != nil || err2 != nil || x.Status != y.Status || (x.Rejected != nil && x.Rejected.ErrorCode != y.Rejected.ErrorCode) {
+		if err1 != nil || err2 != nil || x.Status != y.Status || (x.Rejected == nil) != (y.Rejected == nil) ||
+			(x.Rejected != nil && x.Rejected.ErrorCode != y.Rejected.ErrorCode) {
 			t.Errorf("%s at %v: %s / %s (%v, %v)", m.Type, m.Time, x.Status, y.Status, err1, err2)
 		}
 		cx, err1 := n.store.Collection(t.Context(), m.ItemHash)
